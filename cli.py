@@ -1,1 +1,5 @@
-def main():\n    pass
+"""memoryhole command line (placeholder)."""
+
+
+def main() -> None:
+    pass
