@@ -1,0 +1,147 @@
+"""The SQLite catalogue (sqlite-utils): schema migrations, connection settings, transactions.
+
+Every writer opens the catalogue through :func:`open_catalogue`: WAL mode, a busy timeout, and
+``BEGIN IMMEDIATE`` for any read-then-write (a deferred transaction in WAL fails at once with
+"database is locked"; NOTES.md). Schema changes are sqlite-utils migrations, applied when the
+catalogue is opened, under a file lock so two processes never migrate at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+BUSY_TIMEOUT_MS = 30_000
+MIGRATION_SET = "memoryhole"
+
+
+def build_migrations() -> Migrations:
+    """The catalogue's migrations, in order. Add new ones at the end; never edit an old one."""
+    migrations = Migrations(MIGRATION_SET)
+
+    @migrations(name="0001_core")
+    def core(db: sqlite_utils.Database) -> None:
+        db["sources"].create(
+            {
+                "id": int, "name": str, "kind": str, "url": str, "platform": str,
+                "schedule": str, "render": str, "tags": str, "config": str,
+                "created_at": str, "updated_at": str,
+            },
+            pk="id", not_null={"name", "kind"},
+        )
+        db["sources"].create_index(["name"], unique=True)
+        db["urls"].create(
+            {
+                "id": int, "url": str, "domain": str, "source": str, "platform": str,
+                "item_id": str, "first_seen_at": str, "last_captured_at": str,
+                "last_checked_at": str, "next_check_at": str, "state": str,
+                "missing_streak": int, "etag": str, "last_modified": str,
+                "last_payload_digest": str, "last_text_digest": str, "last_capture_id": int,
+            },
+            pk="id", not_null={"url"}, defaults={"state": "alive", "missing_streak": 0},
+        )
+        db["urls"].create_index(["url"], unique=True)
+        db["urls"].create_index(["domain"])
+        db["urls"].create_index(["next_check_at"])
+        db["urls"].create_index(["source"])
+        db["runs"].create(
+            {
+                "id": int, "kind": str, "started_at": str, "finished_at": str,
+                "status": str, "pid": int, "stats": str, "degraded": int, "detail": str,
+            },
+            pk="id", defaults={"degraded": 0},
+        )
+        db["captures"].create(
+            {
+                "id": int, "url": str, "fetched_url": str, "captured_at": str, "status": int,
+                "mime": str, "collection": str, "warc_filename": str, "warc_offset": int,
+                "warc_length": int, "warc_record_id": str, "payload_digest": str,
+                "text_digest": str, "title": str, "text": str, "encoding": str,
+                "is_revisit": int, "via": str, "run_id": int,
+            },
+            pk="id", not_null={"url", "captured_at", "warc_filename"},
+            defaults={"is_revisit": 0, "via": "http"},
+            foreign_keys=[("run_id", "runs", "id")],
+        )
+        db["captures"].create_index(["url", "captured_at"])
+        db["captures"].create_index(["warc_record_id"], unique=True)
+        db["captures"].create_index(["warc_filename", "warc_offset"])
+        db["diffs"].create(
+            {
+                "id": int, "url": str, "from_capture_id": int, "to_capture_id": int,
+                "created_at": str, "similarity": float, "added": int, "removed": int,
+                "unified_diff": str,
+            },
+            pk="id",
+            foreign_keys=[
+                ("from_capture_id", "captures", "id"),
+                ("to_capture_id", "captures", "id"),
+            ],
+        )
+        db["diffs"].create_index(["url", "created_at"])
+
+    return migrations
+
+
+def connect(path: Path | str) -> sqlite_utils.Database:
+    """A connection with WAL, a busy timeout and ``synchronous=NORMAL`` (safe under WAL)."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+def open_catalogue(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) the catalogue at ``path`` and apply pending migrations."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = connect(path)
+    migrations = build_migrations()
+    if migrations.pending(db):
+        with _file_lock(path.with_name(path.name + ".migrate-lock")):
+            migrations.apply(db)
+    return db
+
+
+def open_existing(path: Path | str) -> sqlite_utils.Database:
+    """Open a catalogue that must already exist (read commands); FileNotFoundError otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no catalogue at {path}: crawl something first (memoryhole --home "
+            f"{path.parent} crawl URL) or pass the right --home"
+        )
+    return open_catalogue(path)
+
+
+@contextmanager
+def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

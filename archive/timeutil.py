@@ -1,0 +1,73 @@
+"""Time helpers: UTC ISO-8601 strings with a trailing ``Z``, WARC dates, and ages like ``7d``.
+
+Every timestamp memoryhole stores is UTC ISO-8601 with a trailing ``Z`` (DESIGN.md), so string
+comparison orders them correctly.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
+_AGE_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """``2026-11-22T04:00:00.123456Z`` (microseconds kept only when non-zero)."""
+    dt = dt.astimezone(UTC)
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if dt.microsecond:
+        text += f".{dt.microsecond:06d}"
+    return text + "Z"
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse an ISO-8601 timestamp (``Z`` or offset; naive means UTC) into aware UTC."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def warc_date(dt: datetime) -> str:
+    """WARC/1.1 date: ISO-8601 UTC with microseconds."""
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}Z"
+
+
+def timestamp14(dt: datetime) -> str:
+    """The 14-digit timestamp pywb and CDXJ use: ``20261122040000``."""
+    return dt.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+
+
+def parse_age(text: str) -> timedelta:
+    """``90s``, ``5m``, ``2h``, ``7d``, ``2w`` (a bare number means seconds)."""
+    match = _AGE_RE.match(str(text))
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 2h, 7d, 2w)")
+    number, unit = match.groups()
+    return timedelta(seconds=float(number) * _AGE_UNITS[(unit or "s").lower()])
+
+
+def parse_time_or_age(text: str, now: datetime | None = None) -> datetime:
+    """An absolute ISO time, or an age counted back from ``now`` (``7d`` = seven days ago)."""
+    try:
+        return now_or(now) - parse_age(text)
+    except ValueError:
+        pass
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise ValueError(
+            f"not a time or an age: {text!r} (use 2026-11-01, 2026-11-01T12:00:00Z or 7d)"
+        ) from None
+
+
+def now_or(now: datetime | None) -> datetime:
+    return now if now is not None else utcnow()
