@@ -1,0 +1,304 @@
+"""Load and validate ``memoryhole.toml`` and seed files into dataclasses.
+
+Validation happens once, at load. A problem raises :class:`ConfigError` whose message is one line
+naming the file, the key (and the line where TOML gives one) and the fix, so the CLI can print it
+and exit 2.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+
+from archive.timeutil import parse_age
+from archive.urlnorm import is_http_url
+
+SOURCE_KINDS = ("feed", "sitemap", "page", "telegram", "weibo", "wechat")
+RENDER_MODES = ("http", "browser")
+DEFAULT_OFFSETS = ("5m", "15m", "30m", "1h", "2h", "4h", "8h", "24h", "2d", "4d", "7d", "14d", "30d")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """A config or seed file is wrong. ``str(error)`` is the one line to show the user."""
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    user_agent: str = "memoryhole/0.1 (+https://github.com/memoryhole/memoryhole)"
+    concurrency: int = 16
+    per_domain: int = 4
+    max_response_mb: float = 50
+    warc_max_mb: float = 1024
+    obey_robots: bool = True
+    allow_private_addresses: bool = False
+    timeout: float = 60
+    autothrottle: bool = False
+    delay: float = 0.0
+    extract: str = "fast"          # fast | trafilatura: which text every capture stores
+
+
+@dataclass(frozen=True)
+class RecheckConfig:
+    offsets: tuple[str, ...] = DEFAULT_OFFSETS
+    confirm_checks: int = 2
+    confirm_after: str = "5m"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    seeds: tuple[str, ...] = ()
+    collection: str = "main"
+    operator: str = ""
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    recheck: RecheckConfig = field(default_factory=RecheckConfig)
+    notify_urls: tuple[str, ...] = ()
+
+    def seed_files(self) -> list[Path]:
+        """The seed files the ``seeds`` globs name, relative to the config file's folder."""
+        base = self.path.parent if self.path else Path.cwd()
+        found: list[Path] = []
+        for pattern in self.seeds:
+            full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+            matches = sorted(glob.glob(full))
+            if not matches:
+                raise ConfigError(
+                    f"{self.path}: seeds: {pattern!r} matches no file; fix the glob or remove it"
+                )
+            found.extend(Path(m) for m in matches)
+        return found
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str
+    urls: tuple[str, ...]
+    schedule: str | None = None
+    platform: str | None = None
+    render: str = "http"
+    tags: tuple[str, ...] = ()
+    recheck_offsets: tuple[str, ...] | None = None
+    max_items: int | None = None
+    origin: str = ""                 # "file.toml" where it was defined
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; check the path") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}; fix the syntax there") from None
+
+
+class _Section:
+    """Typed access to one table of a TOML file, with errors naming file and key."""
+
+    def __init__(self, path: Path, prefix: str, data: Any) -> None:
+        self.path, self.prefix = path, prefix
+        if not isinstance(data, dict):
+            self.fail("", "must be a table", f"write it as [{prefix.rstrip('.')}]")
+        self.data: dict[str, Any] = data
+
+    def fail(self, key: str, problem: str, fix: str) -> None:
+        where = f"{self.prefix}{key}" or "file"
+        raise ConfigError(f"{self.path}: {where}: {problem}; {fix}")
+
+    def check_keys(self, allowed: set[str]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                self.fail(key, "unknown key", f"use one of: {', '.join(sorted(allowed))}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and kind is not bool:
+            self.fail(key, f"expected {_kind_name(kind)}, got a boolean", "change the value")
+        if not isinstance(value, kind):
+            self.fail(key, f"expected {_kind_name(kind)}, got {value!r}", "change the value")
+        return value
+
+    def positive(self, key: str, kind: type, default: Any) -> Any:
+        value = self.get(key, kind, default)
+        if value <= 0:
+            self.fail(key, f"must be greater than 0, got {value}", "use a positive number")
+        return value
+
+    def duration(self, key: str, default: str) -> str:
+        value = self.get(key, str, default)
+        try:
+            parse_age(value)
+        except ValueError:
+            self.fail(key, f"not a duration: {value!r}", "write it like 30s, 5m, 2h or 7d")
+        return value
+
+    def durations(self, key: str, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        value = self.get(key, list, None)
+        if value is None:
+            return default
+        for item in value:
+            if not isinstance(item, str):
+                self.fail(key, f"expected durations like \"5m\", got {item!r}", "quote each one")
+            try:
+                parse_age(item)
+            except ValueError:
+                self.fail(key, f"not a duration: {item!r}", "write it like 30s, 5m, 2h or 7d")
+        if not value:
+            self.fail(key, "is empty", "list at least one offset, e.g. [\"5m\", \"1h\"]")
+        return tuple(value)
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.get(key, list, [])
+        for item in value:
+            if not isinstance(item, str):
+                self.fail(key, f"expected a list of strings, got {item!r}", "quote each item")
+        return tuple(value)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             list: "a list", dict: "a table"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def load_config(path: Path | None, *, required: bool = False) -> Config:
+    """Load a config file; a missing optional file gives the defaults."""
+    if path is None or (not required and not path.exists()):
+        return Config(path=path)
+    top = _Section(path, "", _read_toml(path))
+    top.check_keys({"seeds", "collection", "operator", "crawl", "recheck", "notify"})
+    seeds = top.get("seeds", (list, str), [])
+    if isinstance(seeds, str):
+        seeds = [seeds]
+    collection = top.get("collection", str, "main")
+    if not _NAME_RE.match(collection):
+        top.fail("collection", f"{collection!r} is not a valid name",
+                 "use letters, digits, '-', '_' or '.'")
+    crawl = _Section(path, "crawl.", top.data.get("crawl", {}))
+    crawl.check_keys(set(CrawlConfig.__dataclass_fields__))
+    d = CrawlConfig()
+    extract = crawl.get("extract", str, d.extract)
+    if extract not in ("fast", "trafilatura"):
+        crawl.fail("extract", f"unknown value {extract!r}", 'use "fast" or "trafilatura"')
+    crawl_cfg = CrawlConfig(
+        user_agent=crawl.get("user_agent", str, d.user_agent),
+        concurrency=crawl.positive("concurrency", int, d.concurrency),
+        per_domain=crawl.positive("per_domain", int, d.per_domain),
+        max_response_mb=crawl.positive("max_response_mb", float, d.max_response_mb),
+        warc_max_mb=crawl.positive("warc_max_mb", float, d.warc_max_mb),
+        obey_robots=crawl.get("obey_robots", bool, d.obey_robots),
+        allow_private_addresses=crawl.get("allow_private_addresses", bool,
+                                          d.allow_private_addresses),
+        timeout=crawl.positive("timeout", float, d.timeout),
+        autothrottle=crawl.get("autothrottle", bool, d.autothrottle),
+        delay=crawl.get("delay", float, d.delay),
+        extract=extract,
+    )
+    recheck = _Section(path, "recheck.", top.data.get("recheck", {}))
+    recheck.check_keys(set(RecheckConfig.__dataclass_fields__))
+    r = RecheckConfig()
+    recheck_cfg = RecheckConfig(
+        offsets=recheck.durations("offsets", r.offsets) or r.offsets,
+        confirm_checks=recheck.positive("confirm_checks", int, r.confirm_checks),
+        confirm_after=recheck.duration("confirm_after", r.confirm_after),
+    )
+    notify = _Section(path, "notify.", top.data.get("notify", {}))
+    notify.check_keys({"urls"})
+    return Config(
+        path=path, seeds=tuple(seeds), collection=collection,
+        operator=top.get("operator", str, ""), crawl=crawl_cfg, recheck=recheck_cfg,
+        notify_urls=notify.strings("urls"),
+    )
+
+
+def load_seeds(path: Path) -> list[Source]:
+    """Every ``[[source]]`` of one seed file, validated."""
+    data = _read_toml(path)
+    top = _Section(path, "", data)
+    top.check_keys({"source"})
+    raw = data.get("source", [])
+    if not isinstance(raw, list) or not raw:
+        top.fail("source", "no [[source]] entries", "add at least one [[source]] table")
+    sources: list[Source] = []
+    names: set[str] = set()
+    for index, entry in enumerate(raw):
+        sources.append(_load_source(path, index, entry, names))
+    return sources
+
+
+def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
+    label = entry.get("name") if isinstance(entry, dict) else None
+    sec = _Section(path, f"source[{index}]{f' ({label})' if label else ''}.", entry)
+    sec.check_keys({"name", "kind", "url", "urls", "schedule", "platform", "render", "tags",
+                    "recheck_offsets", "max_items"})
+    name = sec.get("name", str, None)
+    if name is None:
+        sec.fail("name", "missing", 'give every source a unique name = "..."')
+    if not _NAME_RE.match(name):
+        sec.fail("name", f"{name!r} is not a valid name", "use letters, digits, '-', '_' or '.'")
+    if name in names:
+        sec.fail("name", f"{name!r} is used twice", "give each source its own name")
+    names.add(name)
+    kind = sec.get("kind", str, "page")
+    if kind not in SOURCE_KINDS:
+        sec.fail("kind", f"unknown kind {kind!r}", f"use one of: {', '.join(SOURCE_KINDS)}")
+    urls = list(sec.strings("urls"))
+    single = sec.get("url", str, None)
+    if single:
+        urls.insert(0, single)
+    if not urls:
+        sec.fail("url", "missing", 'add url = "https://..." (or urls = [...] for kind "page")')
+    for url in urls:
+        if not is_http_url(url):
+            sec.fail("url", f"{url!r} is not an http(s) URL", "use a full http:// or https:// URL")
+    render = sec.get("render", str, "http")
+    if render not in RENDER_MODES:
+        sec.fail("render", f"unknown value {render!r}", 'use "http" or "browser"')
+    schedule = sec.get("schedule", str, None)
+    if schedule is not None:
+        _validate_schedule(sec, schedule)
+    max_items = sec.get("max_items", int, None)
+    if max_items is not None and max_items <= 0:
+        sec.fail("max_items", "must be greater than 0", "use a positive number or remove it")
+    return Source(
+        name=name, kind=kind, urls=tuple(urls), schedule=schedule,
+        platform=sec.get("platform", str, None), render=render, tags=sec.strings("tags"),
+        recheck_offsets=sec.durations("recheck_offsets", None), max_items=max_items,
+        origin=str(path),
+    )
+
+
+def _validate_schedule(sec: _Section, schedule: str) -> None:
+    text = schedule.strip()
+    if text.lower().startswith("every "):
+        try:
+            parse_age(text[6:])
+        except ValueError:
+            sec.fail("schedule", f"{schedule!r} is not a valid interval",
+                     'write it like "every 30m" or a crontab line "*/30 * * * *"')
+        return
+    try:
+        CronTrigger.from_crontab(text, timezone="UTC")
+    except ValueError as exc:
+        sec.fail("schedule", f"{schedule!r} is neither \"every N\" nor a crontab line ({exc})",
+                 'write it like "every 30m" or "*/30 * * * *"')

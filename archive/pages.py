@@ -1,0 +1,182 @@
+"""Catalogue rows for what the sink writes: captures, watched URLs and text diffs.
+
+Runs on the sink thread (archive.sink) with the sink's connection, inside its open transaction.
+The costly full-text extraction runs only for a page whose cheap fingerprint changed since the
+URL's last good capture; the diff is stored only when the main texts really differ (so a changed
+date in the page chrome or whitespace gives no diff).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from archive.diffing import diff_texts
+from archive.home import Home
+from archive.records import RecordNotFound, read_response
+from archive.text import main_text
+from archive.timeutil import iso, parse_age, parse_iso
+from archive.urlnorm import canonical_url, domain_of
+from archive.warc import HttpExchange, WrittenRecord
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from archive.sink import PageJob, SinkSettings
+
+logger = logging.getLogger(__name__)
+
+_CAPTURE_COLUMNS = (
+    "url", "fetched_url", "captured_at", "status", "mime", "collection", "warc_filename",
+    "warc_offset", "warc_length", "warc_record_id", "payload_digest", "is_revisit", "via",
+    "run_id",
+)
+_INSERT_CAPTURE = (
+    f"INSERT INTO captures ({', '.join(_CAPTURE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _CAPTURE_COLUMNS)})"
+)
+
+
+class PageRecorder:
+    """Catalogue writes of the sink thread."""
+
+    def __init__(self, db: sqlite_utils.Database, home: Home, settings: SinkSettings,
+                 stats: Counter[str]) -> None:
+        self.db = db
+        self.conn = db.conn
+        self.home = home
+        self.settings = settings
+        self.stats = stats
+
+    def insert_capture(self, record: WrittenRecord, ex: HttpExchange, *, via: str,
+                       run_id: int | None) -> None:
+        loc = record.location
+        self.conn.execute(_INSERT_CAPTURE, (
+            canonical_url(ex.url), ex.url, iso(ex.date), ex.status, record.mime,
+            self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
+            record.payload_digest, int(record.record_type == "revisit"), via, run_id,
+        ))
+
+    def insert_resource(self, record: WrittenRecord, *, run_id: int | None) -> None:
+        loc = record.location
+        self.conn.execute(_INSERT_CAPTURE, (
+            canonical_url(record.url), record.url, iso(record.date), None, record.mime,
+            self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
+            record.payload_digest, 0, "resource", run_id,
+        ))
+
+    def original_with_digest(self, fetched_url: str, digest: str) -> dict[str, Any] | None:
+        """The newest full (non-revisit) capture of this URL with the same payload."""
+        row = self.conn.execute(
+            "SELECT fetched_url, captured_at FROM captures WHERE url = ? AND payload_digest = ?"
+            " AND is_revisit = 0 ORDER BY id DESC LIMIT 1",
+            (canonical_url(fetched_url), digest),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"fetched_url": row[0], "captured_at_dt": parse_iso(row[1])}
+
+    def record(self, job: PageJob) -> None:
+        """Store a page's text on its capture, update the watched URL, diff if it changed."""
+        found = self.conn.execute(
+            "SELECT id, captured_at, payload_digest FROM captures WHERE warc_record_id = ?",
+            (job.record_id,),
+        ).fetchone()
+        if found is None:
+            logger.warning("no capture row for %s (%s); text not stored", job.url, job.record_id)
+            self.stats["pages_without_capture"] += 1
+            return
+        capture_id, captured_at, payload_digest = found
+        text = job.page.text
+        if self.settings.extract == "trafilatura" and job.body:
+            text = main_text(job.body, job.content_type, job.url)
+        self.conn.execute(
+            "UPDATE captures SET title = ?, text = ?, text_digest = ?, encoding = ? WHERE id = ?",
+            (job.page.title, text, job.page.text_digest, job.page.encoding, capture_id),
+        )
+        self.stats["pages"] += 1
+        url = canonical_url(job.url)
+        good = 200 <= job.status < 300
+        row = self.conn.execute(
+            "SELECT id, last_text_digest, last_capture_id FROM urls WHERE url = ?", (url,)
+        ).fetchone()
+        if row is None:
+            self._insert_url(job, url, captured_at, capture_id if good else None,
+                             payload_digest if good else None)
+            self.stats["new_urls"] += 1
+            return
+        url_id, last_digest, last_capture_id = row
+        updates: dict[str, Any] = {"last_captured_at": captured_at}
+        if good:
+            if last_digest and last_capture_id and last_digest != job.page.text_digest:
+                self._diff(url, last_capture_id, capture_id, captured_at, job)
+            updates.update(
+                last_text_digest=job.page.text_digest, last_capture_id=capture_id,
+                last_payload_digest=payload_digest, etag=job.etag,
+                last_modified=job.last_modified,
+            )
+        assignments = ", ".join(f"{key} = ?" for key in updates)
+        self.conn.execute(f"UPDATE urls SET {assignments} WHERE id = ?",
+                          (*updates.values(), url_id))
+
+    def _insert_url(self, job: PageJob, url: str, captured_at: str, capture_id: int | None,
+                    payload_digest: str | None) -> None:
+        first_check = parse_iso(captured_at) + parse_age(self.settings.recheck_offsets[0])
+        self.conn.execute(
+            "INSERT INTO urls (url, domain, source, platform, first_seen_at, last_captured_at,"
+            " next_check_at, state, missing_streak, etag, last_modified, last_payload_digest,"
+            " last_text_digest, last_capture_id) VALUES (?,?,?,?,?,?,?,?,0,?,?,?,?,?)",
+            (url, domain_of(url), job.source, job.platform, captured_at, captured_at,
+             iso(first_check), "alive" if capture_id else "error", job.etag, job.last_modified,
+             payload_digest, job.page.text_digest if capture_id else None, capture_id),
+        )
+
+    def _diff(self, url: str, old_capture_id: int, new_capture_id: int, new_at: str,
+              job: PageJob) -> None:
+        try:
+            old_body, old_type, old_at = self.capture_body(old_capture_id)
+        except (RecordNotFound, OSError, ValueError) as exc:
+            logger.warning("cannot read the previous capture of %s: %s", url, exc)
+            self.stats["diff_errors"] += 1
+            return
+        old_text = main_text(old_body, old_type, url)
+        new_text = main_text(job.body, job.content_type, job.url)
+        diff = diff_texts(old_text, new_text, from_label=old_at, to_label=new_at)
+        if diff is None:
+            self.stats["unchanged_main_text"] += 1
+            return
+        self.conn.execute(
+            "INSERT INTO diffs (url, from_capture_id, to_capture_id, created_at, similarity,"
+            " added, removed, unified_diff) VALUES (?,?,?,?,?,?,?,?)",
+            (url, old_capture_id, new_capture_id, new_at, diff.similarity, diff.added,
+             diff.removed, diff.unified_diff),
+        )
+        self.stats["changed"] += 1
+
+    def capture_body(self, capture_id: int) -> tuple[bytes, str | None, str]:
+        """(decoded body, Content-Type, captured_at) of a capture, following a revisit."""
+        return capture_body(self.conn, self.home, capture_id)
+
+
+def capture_body(conn: Any, home: Home, capture_id: int) -> tuple[bytes, str | None, str]:
+    """(decoded body, Content-Type, captured_at) of a capture, following a revisit to the
+    record that holds the payload."""
+    row = conn.execute(
+        "SELECT url, collection, warc_filename, warc_offset, is_revisit, payload_digest,"
+        " captured_at FROM captures WHERE id = ?", (capture_id,),
+    ).fetchone()
+    if row is None:
+        raise RecordNotFound(f"no capture {capture_id} in the catalogue")
+    url, collection, filename, offset, is_revisit, digest, captured_at = row
+    headers_from = read_response(home, collection, filename, offset)
+    payload_from = headers_from
+    if is_revisit:
+        original = conn.execute(
+            "SELECT collection, warc_filename, warc_offset FROM captures WHERE url = ? AND"
+            " payload_digest = ? AND is_revisit = 0 ORDER BY id DESC LIMIT 1", (url, digest),
+        ).fetchone()
+        if original is None:
+            raise RecordNotFound(f"the original of revisit capture {capture_id} is not catalogued")
+        payload_from = read_response(home, *original)
+    return payload_from.decoded_body(), headers_from.header("Content-Type"), captured_at
