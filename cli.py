@@ -1,5 +1,321 @@
-"""memoryhole command line (placeholder)."""
+"""The ``memoryhole`` command: a thin click group over archive/ and crawlers/.
+
+Exit codes (DESIGN.md): 0 success; 1 the job ran but something failed (reported); 2 bad usage or
+bad config (one line naming the file, the key and the fix).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archive import db as catalogue
+from archive.config import Config, ConfigError, Source, load_config, load_seeds
+from archive.diffing import render_diff
+from archive.export import export_cdxj
+from archive.home import Home, resolve_home
+from archive.queries import NotInCatalogue, capture_diff, url_history
+from archive.timeutil import iso, parse_time_or_age, utcnow
+from archive.urlnorm import canonical_url, domain_of, is_http_url
+
+logger = logging.getLogger("memoryhole")
+
+
+class BadConfig(click.ClickException):
+    """Bad config or usage: exit 2 with one line."""
+
+    exit_code = 2
+
+
+class Context:
+    def __init__(self, home: Home, config_path: Path, explicit_config: bool) -> None:
+        self.home = home
+        self.config_path = config_path
+        self.explicit_config = explicit_config
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path, required=self.explicit_config)
+            except ConfigError as exc:
+                raise BadConfig(str(exc)) from None
+        return self._config
+
+    def catalogue(self, *, must_exist: bool = True) -> Any:
+        try:
+            if must_exist:
+                return catalogue.open_existing(self.home.db_path)
+            return catalogue.open_catalogue(self.home.db_path)
+        except FileNotFoundError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), envvar="MEMORYHOLE_HOME",
+              help="Home folder (default $MEMORYHOLE_HOME, else ./memoryhole-data).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Config file (default HOME/memoryhole.toml, optional).")
+@click.version_option(package_name="memoryhole")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, config_path: str | None) -> None:
+    """memoryhole: archive public pages as WARC and find out when they are edited or deleted."""
+    root = resolve_home(home)
+    explicit = config_path is not None
+    ctx.obj = Context(Home(root), Path(config_path) if explicit else root / "memoryhole.toml",
+                      explicit)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+
+
+def _load_sources(ctx: Context, seed_files: tuple[str, ...],
+                  names: tuple[str, ...]) -> list[Source]:
+    try:
+        files = [Path(f) for f in seed_files] or ctx.config.seed_files()
+        sources: list[Source] = []
+        seen: dict[str, str] = {}
+        for path in files:
+            for source in load_seeds(path):
+                if source.name in seen:
+                    raise ConfigError(f"{path}: source {source.name!r} is also defined in "
+                                      f"{seen[source.name]}; give each source its own name")
+                seen[source.name] = str(path)
+                sources.append(source)
+    except ConfigError as exc:
+        raise BadConfig(str(exc)) from None
+    if names:
+        unknown = sorted(set(names) - {s.name for s in sources})
+        if unknown:
+            raise BadConfig(f"unknown source {', '.join(unknown)}: the seed files define "
+                            f"{', '.join(s.name for s in sources) or 'no sources'}")
+        sources = [s for s in sources if s.name in names]
+    return sources
+
+
+def _check_urls(urls: tuple[str, ...]) -> list[str]:
+    for url in urls:
+        if not is_http_url(url):
+            raise BadConfig(f"{url!r} is not an http(s) URL; give a full http:// or https:// URL")
+    return list(urls)
+
+
+class CrawlProgress:
+    """A live line on a terminal; a plain log line every 10 s otherwise (cron)."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        self.console = console
+        self.label = label
+        self.status = console.status(f"{label}: starting") if console.is_terminal else None
+        self.last_line = 0.0
+
+    def __enter__(self) -> CrawlProgress:
+        if self.status:
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.status:
+            self.status.__exit__(*exc)
+
+    def __call__(self, p: dict[str, int]) -> None:
+        text = (f"{self.label}: {p.get('responses', 0)} responses, {p.get('pages', 0)} pages, "
+                f"{p.get('errors', 0)} errors, {p.get('requests', 0)} requests queued")
+        if self.status:
+            self.status.update(text)
+        elif time.monotonic() - self.last_line >= 10:
+            self.last_line = time.monotonic()
+            click.echo(text, err=True)
+
+
+def _run(ctx: Context, sources: list[Source], urls: list[str], *, extra_source: str | None,
+         label: str) -> None:
+    from crawlers.launch import run_crawl
+
+    console = Console(stderr=True)
+    with CrawlProgress(console, label) as progress:
+        result = run_crawl(ctx.home, ctx.config, sources, urls, extra_source=extra_source,
+                           on_progress=progress)
+    for line in result.error_lines():
+        click.echo(f"  {line}", err=True)
+    click.echo(f"{label} run {result.run_id}: {result.summary()}")
+    if result.failed:
+        raise click.ClickException(f"the crawl failed; see {result.log_path}")
+
+
+@cli.command()
+@click.option("--seeds", "seed_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Seed file (TOML); repeatable. Default: the config's seeds.")
+@click.option("--source", "names", multiple=True, help="Only this source; repeatable.")
+@click.argument("urls", nargs=-1)
+@pass_ctx
+def crawl(ctx: Context, seed_files: tuple[str, ...], names: tuple[str, ...],
+          urls: tuple[str, ...]) -> None:
+    """Crawl now: seed sources and/or single URLs (cron-friendly)."""
+    checked = _check_urls(urls)
+    sources = [] if (checked and not seed_files and not names) else \
+        _load_sources(ctx, seed_files, names)
+    if not sources and not checked:
+        raise BadConfig("nothing to crawl: give URLs, --seeds FILE, or seeds = [...] in "
+                        f"{ctx.config_path}")
+    _run(ctx, sources, checked, extra_source=None, label="crawl")
+
+
+@cli.command()
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--source", default="added", show_default=True,
+              help="Source name to file these URLs under.")
+@pass_ctx
+def add(ctx: Context, urls: tuple[str, ...], source: str) -> None:
+    """Watch single URLs from now on (captured now, re-checked on the schedule)."""
+    checked = _check_urls(urls)
+    _ = ctx.config
+    db = ctx.catalogue(must_exist=False)
+    now = iso(utcnow())
+    with catalogue.immediate(db):
+        for url in checked:
+            key = canonical_url(url)
+            if db.execute("SELECT 1 FROM urls WHERE url = ?", (key,)).fetchone():
+                continue
+            db["urls"].insert({"url": key, "domain": domain_of(key), "source": source,
+                               "first_seen_at": now, "next_check_at": now, "state": "pending"})
+    db.conn.close()
+    click.echo(f"watching {len(checked)} URL(s) under source {source!r}")
+    _run(ctx, [], checked, extra_source=source, label="add")
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_ctx
+def history(ctx: Context, url: str, fmt: str) -> None:
+    """Captures and diffs of one URL."""
+    db = ctx.catalogue()
+    try:
+        data = url_history(db, url)
+    except NotInCatalogue as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    console = Console()
+    watch = data["watch"] or {}
+    console.print(f"[bold]{data['url']}[/bold]  source {watch.get('source') or '-'}, "
+                  f"state {watch.get('state') or '-'}, first seen {watch.get('first_seen_at')}, "
+                  f"next check {watch.get('next_check_at')}", highlight=False)
+    table = Table("captured at", "status", "kind", "title", "WARC record", box=None)
+    for row in data["captures"]:
+        table.add_row(row["captured_at"], str(row["status"] or "-"),
+                      "revisit" if row["is_revisit"] else row["via"], row["title"] or "",
+                      f"{row['warc_filename']}:{row['warc_offset']}")
+    console.print(table)
+    for row in data["diffs"]:
+        console.print(f"changed at {row['created_at']}: +{row['added']} -{row['removed']} "
+                      f"lines, similarity {row['similarity']:.2f}", highlight=False)
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--from", "since", help="Capture at or before this time or age (e.g. 7d).")
+@click.option("--to", "until", help="Capture at or before this time (default: newest).")
+@pass_ctx
+def diff(ctx: Context, url: str, since: str | None, until: str | None) -> None:
+    """Text diff between two captures of URL (default: the newest change)."""
+    try:
+        start = parse_time_or_age(since) if since else None
+        end = parse_time_or_age(until) if until else None
+    except ValueError as exc:
+        raise BadConfig(str(exc)) from None
+    db = ctx.catalogue()
+    try:
+        result = capture_diff(db, ctx.home, url, since=start, until=end)
+    except NotInCatalogue as exc:
+        raise click.ClickException(str(exc)) from None
+    console = Console()
+    if result.diff is None:
+        console.print(f"no text change between {result.from_capture['captured_at']} and "
+                      f"{result.to_capture['captured_at']}", highlight=False)
+        return
+    console.print(f"{result.url}: +{result.diff.added} -{result.diff.removed} lines, "
+                  f"similarity {result.diff.similarity:.2f}", highlight=False)
+    render_diff(result.diff.unified_diff, console)
+
+
+@cli.group()
+def export() -> None:
+    """Export the archive (cdxj)."""
+
+
+@export.command("cdxj")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--source", help="Only this source's captures.")
+@click.option("--since", help="Only captures since this time or age (e.g. 7d).")
+@pass_ctx
+def export_cdxj_command(ctx: Context, out: str, source: str | None, since: str | None) -> None:
+    """The CDXJ index of every collection, merged and sorted, to OUT."""
+    try:
+        start = parse_time_or_age(since) if since else None
+    except ValueError as exc:
+        raise BadConfig(str(exc)) from None
+    db = ctx.catalogue() if (source or start) else None
+    count = export_cdxj(ctx.home, Path(out), db, source=source, since=start)
+    click.echo(f"wrote {count} index lines to {out}")
+
+
+@cli.command()
+@click.option("--repair", is_flag=True, help="Truncate torn files, close them, re-index, and "
+              "bring the catalogue in line with the WARCs.")
+@pass_ctx
+def check(ctx: Context, repair: bool) -> None:
+    """Verify that WARCs, index and catalogue agree."""
+    from archive.checker import check_home, repair_home
+
+    db = ctx.catalogue(must_exist=False) if ctx.home.db_path.exists() else None
+    console = Console(stderr=True)
+    with console.status("checking") if console.is_terminal else _nullcontext() as status:
+        def progress(what: str, done: int, total: int) -> None:
+            if status is not None:
+                status.update(f"checking {what} ({done}/{total})")
+        report = (repair_home if repair else check_home)(ctx.home, db, progress=progress)
+    for problem in report.problems:
+        click.echo(f"{problem.kind}: {problem.path}: {problem.detail} (fix: {problem.fix})")
+    click.echo(report.summary() if hasattr(report, "summary") else
+               f"{report.files} files, {report.records} records, "
+               f"{len(report.problems)} problems")
+    if report.problems:
+        sys.exit(1)
+
+
+class _nullcontext:  # noqa: N801 - a tiny stand-in for rich's status on a non-terminal
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+@cli.command()
+@pass_ctx
+def demo(ctx: Context) -> None:
+    """Crawl the bundled local demo site and show what was archived."""
+    from demosite.run import run_demo
+
+    sys.exit(run_demo(ctx.home, Console()))
 
 
 def main() -> None:
-    pass
+    cli(prog_name="memoryhole")
+
+
+if __name__ == "__main__":
+    main()

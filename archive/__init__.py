@@ -1,1 +1,6 @@
-"""archive."""
+"""memoryhole's archive: WARC writing, the CDXJ index, the SQLite catalogue, text and diffs.
+
+Usable without Scrapy; nothing here imports crawlers/, pipelines/, cli.py or scheduler.py.
+"""
+
+__version__ = "0.1.0"

@@ -21,7 +21,9 @@ from archive.urlnorm import is_http_url
 
 SOURCE_KINDS = ("feed", "sitemap", "page", "telegram", "weibo", "wechat")
 RENDER_MODES = ("http", "browser")
-DEFAULT_OFFSETS = ("5m", "15m", "30m", "1h", "2h", "4h", "8h", "24h", "2d", "4d", "7d", "14d", "30d")
+DEFAULT_OFFSETS = (
+    "5m", "15m", "30m", "1h", "2h", "4h", "8h", "24h", "2d", "4d", "7d", "14d", "30d",
+)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

@@ -1,0 +1,109 @@
+"""Read-side queries of the catalogue: one URL's history, and diffs between its captures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from archive.diffing import TextDiff, diff_texts
+from archive.home import Home
+from archive.pages import capture_body
+from archive.text import main_text
+from archive.timeutil import iso
+from archive.urlnorm import canonical_url
+
+
+class NotInCatalogue(LookupError):
+    """The URL (or a capture of it) is not in the catalogue."""
+
+
+def _rows(db: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def url_history(db: Any, url: str) -> dict[str, Any]:
+    """Everything the catalogue knows of one URL: its watch row, captures and diffs."""
+    key = canonical_url(url)
+    watched = _rows(db, "SELECT * FROM urls WHERE url = ?", (key,))
+    captures = _rows(
+        db,
+        "SELECT id, captured_at, fetched_url, status, mime, is_revisit, via, title, collection,"
+        " warc_filename, warc_offset, warc_length, payload_digest, text_digest FROM captures"
+        " WHERE url = ? ORDER BY captured_at, id", (key,),
+    )
+    diffs = _rows(
+        db,
+        "SELECT id, created_at, from_capture_id, to_capture_id, similarity, added, removed"
+        " FROM diffs WHERE url = ? ORDER BY created_at, id", (key,),
+    )
+    if not watched and not captures:
+        raise NotInCatalogue(
+            f"{url} is not in the catalogue (crawl it first: memoryhole crawl URL)")
+    for row in captures:
+        row["is_revisit"] = bool(row["is_revisit"])
+    return {"url": key, "watch": watched[0] if watched else None, "captures": captures,
+            "diffs": diffs}
+
+
+@dataclass(frozen=True)
+class CaptureDiff:
+    url: str
+    from_capture: dict[str, Any]
+    to_capture: dict[str, Any]
+    diff: TextDiff | None          # None: the main texts are the same
+
+
+def _good_captures(db: Any, key: str) -> list[dict[str, Any]]:
+    return _rows(
+        db,
+        "SELECT id, captured_at, status, text_digest FROM captures WHERE url = ? AND status"
+        " BETWEEN 200 AND 299 ORDER BY captured_at, id", (key,),
+    )
+
+
+def _at_or_before(captures: list[dict[str, Any]], when: datetime) -> dict[str, Any] | None:
+    stamp = iso(when)
+    chosen = None
+    for row in captures:
+        if row["captured_at"] <= stamp:
+            chosen = row
+    return chosen
+
+
+def capture_diff(db: Any, home: Home, url: str, *, since: datetime | None = None,
+                 until: datetime | None = None) -> CaptureDiff:
+    """The text diff between two captures of ``url``.
+
+    Without times: the newest stored diff, else the last two good captures. ``since`` / ``until``
+    pick the newest capture at or before each time (``since`` alone: against the newest)."""
+    key = canonical_url(url)
+    captures = _good_captures(db, key)
+    if not captures:
+        raise NotInCatalogue(f"{url} has no successful capture in the catalogue")
+    by_id = {row["id"]: row for row in captures}
+    if since is None and until is None:
+        stored = _rows(db, "SELECT from_capture_id, to_capture_id FROM diffs WHERE url = ?"
+                       " ORDER BY created_at DESC, id DESC LIMIT 1", (key,))
+        if stored and stored[0]["from_capture_id"] in by_id and stored[0]["to_capture_id"] \
+                in by_id:
+            old, new = by_id[stored[0]["from_capture_id"]], by_id[stored[0]["to_capture_id"]]
+        elif len(captures) >= 2:
+            old, new = captures[-2], captures[-1]
+        else:
+            raise NotInCatalogue(f"{url} has only one capture: nothing to compare yet")
+    else:
+        new = _at_or_before(captures, until) if until else captures[-1]
+        old = _at_or_before(captures, since) if since else None
+        if old is None:
+            raise NotInCatalogue(f"{url} has no capture at or before {iso(since)}"
+                                 if since else f"{url}: give --from TIME")
+        if new is None:
+            raise NotInCatalogue(f"{url} has no capture at or before {iso(until)}")
+    old_body, old_type, _ = capture_body(db.conn, home, old["id"])
+    new_body, new_type, _ = capture_body(db.conn, home, new["id"])
+    diff = diff_texts(main_text(old_body, old_type, key), main_text(new_body, new_type, key),
+                      from_label=old["captured_at"], to_label=new["captured_at"])
+    return CaptureDiff(url=key, from_capture=old, to_capture=new, diff=diff)

@@ -1,0 +1,82 @@
+"""The archive extension: owns the crawl's ArchiveSink (archive.sink) for the recorder and the
+catalogue pipeline, starts it when the spider opens and closes it last, then writes the stats."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+
+import archive
+from archive.home import Home
+from archive.sink import ArchiveSink, SinkError, SinkSettings
+
+logger = logging.getLogger(__name__)
+
+
+class ArchiveExtension:
+    def __init__(self, crawler: Any, sink: ArchiveSink, stats_file: str | None) -> None:
+        self.crawler = crawler
+        self.sink = sink
+        self.stats_file = stats_file
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ArchiveExtension:
+        settings = crawler.settings
+        home = settings.get("ARCHIVE_HOME")
+        if not home:
+            raise NotConfigured("ARCHIVE_HOME is not set")
+        warcinfo = {
+            "software": f"memoryhole/{archive.__version__} (Scrapy, warc writer of its own)",
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/"
+                          "warc-format/warc-1.1/",
+            "home": str(home),
+            "robots": "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore",
+            "http-header-user-agent": settings.get("USER_AGENT"),
+        }
+        if settings.get("ARCHIVE_OPERATOR"):
+            warcinfo["operator"] = settings.get("ARCHIVE_OPERATOR")
+        sink_settings = SinkSettings(
+            collection=settings.get("ARCHIVE_COLLECTION"),
+            max_bytes=settings.getint("ARCHIVE_WARC_MAX_BYTES"),
+            warcinfo=warcinfo,
+            compress_level=settings.getint("ARCHIVE_COMPRESS_LEVEL"),
+            extract=settings.get("ARCHIVE_EXTRACT"),
+            recheck_offsets=tuple(settings.getlist("ARCHIVE_RECHECK_OFFSETS")),
+        )
+        run_id = settings.get("ARCHIVE_RUN_ID")
+        sink = ArchiveSink(Home(Path(home)), sink_settings,
+                           int(run_id) if run_id is not None else None)
+        ext = cls(crawler, sink, settings.get("ARCHIVE_STATS_FILE"))
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        sink.start()
+        return ext
+
+    def spider_opened(self, spider: Any) -> None:
+        logger.info("archiving into %s (collection %s)", self.sink.home.root,
+                    self.sink.settings.collection)
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        stats = self.crawler.stats
+        try:
+            for key, value in self.sink.close().items():
+                stats.set_value(f"archive/{key}", value)
+        except SinkError as exc:
+            logger.error("%s", exc)
+            stats.set_value("archive/failed", str(exc))
+        if self.stats_file:
+            data = {key: _jsonable(value) for key, value in stats.get_stats().items()}
+            data["finish_reason"] = reason
+            Path(self.stats_file).write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,23 @@
+"""Items the spiders yield."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archive.sink import PageText
+
+
+@dataclass
+class PageItem:
+    """One archived page response (any status) of a URL memoryhole watches."""
+
+    url: str                       # the response URL (after redirects)
+    status: int
+    record_id: str                 # WARC-Record-ID of the response record
+    body: bytes                    # decoded body (Content-Encoding removed)
+    content_type: str | None
+    source: str | None = None
+    platform: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    page: PageText | None = None   # filled by pipelines.text

@@ -1,0 +1,209 @@
+"""Start a crawl: a ``runs`` row, a Scrapy process of its own, progress, and the result.
+
+Used by the CLI and the scheduler. The crawl process (crawlers.runner) writes WARCs and catalogue
+rows itself; this side only prepares the job, relays progress and records the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archive import db as catalogue
+from archive.config import Config, Source
+from archive.home import Home
+from archive.timeutil import iso, utcnow
+
+MB = 1024 * 1024
+ProgressCallback = Callable[[dict[str, int]], None]
+
+
+@dataclass
+class CrawlResult:
+    run_id: int
+    returncode: int
+    seconds: float
+    stats: dict[str, Any] = field(default_factory=dict)
+    log_path: Path | None = None
+
+    def count(self, key: str) -> int:
+        return int(self.stats.get(key, 0) or 0)
+
+    @property
+    def pages(self) -> int:
+        return self.count("memoryhole/pages")
+
+    @property
+    def new_captures(self) -> int:
+        return self.count("archive/records")
+
+    @property
+    def revisits(self) -> int:
+        return self.count("archive/revisits")
+
+    @property
+    def changed(self) -> int:
+        return self.count("archive/changed")
+
+    @property
+    def errors(self) -> int:
+        return self.count("memoryhole/fetch_errors") + (1 if self.failed else 0)
+
+    @property
+    def failed(self) -> bool:
+        return self.returncode != 0 or bool(self.stats.get("archive/failed"))
+
+    def summary(self) -> str:
+        return (f"pages {self.pages}, new captures {self.new_captures}, revisits "
+                f"{self.revisits}, changed {self.changed}, errors {self.errors}, "
+                f"{self.seconds:.1f} s")
+
+    def error_lines(self, limit: int = 20) -> list[str]:
+        """The crawl log's failed fetches and errors, for the report."""
+        if self.log_path is None or not self.log_path.exists():
+            return []
+        found = [line.split("] ", 1)[-1].rstrip() for line in
+                 self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+                 if "fetch failed:" in line or " ERROR: " in line or "refused " in line]
+        return found[:limit]
+
+
+def crawl_settings(home: Home, config: Config) -> dict[str, Any]:
+    """Scrapy settings for ``memoryhole.toml``'s values."""
+    crawl = config.crawl
+    max_bytes = int(crawl.max_response_mb * MB)
+    return {
+        "ARCHIVE_HOME": str(home.root),
+        "ARCHIVE_COLLECTION": config.collection,
+        "ARCHIVE_EXTRACT": crawl.extract,
+        "ARCHIVE_OPERATOR": config.operator,
+        "ARCHIVE_RECHECK_OFFSETS": list(config.recheck.offsets),
+        "ARCHIVE_WARC_MAX_BYTES": int(crawl.warc_max_mb * MB),
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "CONCURRENT_REQUESTS": crawl.concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.per_domain,
+        "DOWNLOAD_DELAY": crawl.delay,
+        "DOWNLOAD_MAXSIZE": max_bytes,
+        "DOWNLOAD_WARNSIZE": min(max_bytes, 16 * MB),
+        "DOWNLOAD_TIMEOUT": crawl.timeout,
+        "ROBOTSTXT_OBEY": crawl.obey_robots,
+        "SAFETY_ALLOW_PRIVATE_ADDRESSES": crawl.allow_private_addresses,
+        "USER_AGENT": crawl.user_agent,
+    }
+
+
+def register_sources(db: Any, sources: list[Source]) -> None:
+    now = iso(utcnow())
+    with catalogue.immediate(db):
+        for source in sources:
+            existing = db.execute("SELECT id FROM sources WHERE name = ?",
+                                  (source.name,)).fetchone()
+            row = {
+                "name": source.name, "kind": source.kind, "url": source.url,
+                "platform": source.platform, "schedule": source.schedule,
+                "render": source.render, "tags": json.dumps(list(source.tags)),
+                "config": json.dumps(asdict(source), default=str), "updated_at": now,
+            }
+            if existing:
+                db["sources"].update(existing[0], row)
+            else:
+                db["sources"].insert({**row, "created_at": now})
+
+
+def run_crawl(
+    home: Home,
+    config: Config,
+    sources: list[Source],
+    urls: list[str] | None = None,
+    *,
+    extra_source: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    extra_settings: dict[str, Any] | None = None,
+    kind: str = "crawl",
+) -> CrawlResult:
+    """Crawl ``sources`` and ``urls`` into ``home`` in a Scrapy process of its own."""
+    home.ensure(config.collection)
+    db = catalogue.open_catalogue(home.db_path)
+    register_sources(db, sources)
+    started = utcnow()
+    with catalogue.immediate(db):
+        run_id = db["runs"].insert({"kind": kind, "started_at": iso(started),
+                                    "status": "running", "pid": os.getpid()}).last_pk
+    logs = home.root / "logs"
+    logs.mkdir(exist_ok=True)
+    log_path = logs / f"{kind}-{run_id}.log"
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="memoryhole-job-") as tmp:
+        stats_file = Path(tmp) / "stats.json"
+        settings = {
+            **crawl_settings(home, config),
+            "ARCHIVE_RUN_ID": run_id,
+            "ARCHIVE_STATS_FILE": str(stats_file),
+            "PROGRESS_ENABLED": True,
+            "LOG_FILE": str(log_path),
+            "LOG_LEVEL": "INFO",
+            **(extra_settings or {}),
+        }
+        job = {
+            "settings": settings,
+            "sources": [_source_job(s) for s in sources],
+            "urls": list(urls or []),
+            "extra_source": extra_source,
+        }
+        job_file = Path(tmp) / "job.json"
+        job_file.write_text(json.dumps(job), encoding="utf-8")
+        returncode = _run_process(job_file, on_progress)
+        stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    result = CrawlResult(run_id=run_id, returncode=returncode,
+                         seconds=time.monotonic() - began, stats=stats, log_path=log_path)
+    with catalogue.immediate(db):
+        db["runs"].update(run_id, {
+            "finished_at": iso(utcnow()),
+            "status": "failed" if result.failed else "finished",
+            "stats": json.dumps(stats, sort_keys=True),
+            "detail": result.summary(),
+        })
+    db.conn.close()
+    return result
+
+
+def _source_job(source: Source) -> dict[str, Any]:
+    return {"name": source.name, "kind": source.kind, "urls": list(source.urls),
+            "platform": source.platform, "render": source.render,
+            "max_items": source.max_items}
+
+
+def _run_process(job_file: Path, on_progress: ProgressCallback | None) -> int:
+    command = [sys.executable, "-m", "crawlers.runner", str(job_file)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                               env=env, text=True)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if on_progress is None or not line.startswith("{"):
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if "progress" in data:
+                on_progress(data["progress"])
+        return process.wait()
+    except BaseException:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise

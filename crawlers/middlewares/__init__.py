@@ -1,0 +1,1 @@
+"""Downloader middlewares: the safety guard and the WARC recorder."""

@@ -1,0 +1,37 @@
+"""The crawl process: ``python -m crawlers.runner JOB.json``.
+
+Scrapy's reactor cannot be restarted in one process, so every crawl runs here, in a process of
+its own started by crawlers.launch. The job file carries the settings and the sources.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+from crawlers.spiders.news import NewsSpider
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m crawlers.runner JOB.json", file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    settings = Settings()
+    settings.setmodule("crawlers.settings", priority="project")
+    settings.update(job["settings"], priority="cmdline")
+    process = CrawlerProcess(settings, install_root_handler=True)
+    crawler = process.create_crawler(NewsSpider)
+    process.crawl(crawler, sources=job.get("sources", []), urls=job.get("urls", []),
+                  extra_source=job.get("extra_source"))
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    return 1 if stats.get("archive/failed") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

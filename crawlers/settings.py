@@ -1,0 +1,69 @@
+"""Scrapy settings for memoryhole: every default in one place, grouped and documented.
+
+Keep the groups alphabetical inside. Component settings carry a prefix: ``ARCHIVE_*`` for the
+archive sink and WARC recorder, ``SAFETY_*`` for the address guard, ``PROGRESS_*`` for progress
+reporting. ``crawlers.launch`` fills the per-run values (home, run id, limits from
+``memoryhole.toml``) on top of these when it starts a crawl process.
+"""
+
+BOT_NAME = "memoryhole"
+SPIDER_MODULES = ["crawlers.spiders"]
+NEWSPIDER_MODULE = "crawlers.spiders"
+
+# --- memoryhole components -------------------------------------------------------------------
+# Archive sink (crawlers.archiving) and WARC recorder (crawlers.middlewares.recorder).
+ARCHIVE_HOME = None                 # the home folder; required (set by crawlers.launch)
+ARCHIVE_COLLECTION = "main"         # collections/<coll>/ inside the home
+ARCHIVE_COMPRESS_LEVEL = 6          # zlib level per WARC record (9 is 4x slower, 0.3% smaller)
+ARCHIVE_EXTRACT = "fast"            # text stored per capture: fast | trafilatura
+ARCHIVE_OPERATOR = ""               # warcinfo "operator"
+ARCHIVE_RECHECK_OFFSETS = ["5m"]    # the first offset schedules a capture's first re-check
+ARCHIVE_RUN_ID = None               # the runs row of this crawl
+ARCHIVE_STATS_FILE = None           # where the crawl's final stats are written as JSON
+ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
+
+PROGRESS_ENABLED = False            # JSON progress lines on stdout, for the parent process
+PROGRESS_INTERVAL = 1.0             # seconds between progress lines
+
+SAFETY_ALLOW_PRIVATE_ADDRESSES = False   # loopback, private, link-local, reserved: refused
+SAFETY_ALLOWED_SCHEMES = ["http", "https"]
+
+# --- Scrapy: safety ----------------------------------------------------------------------------
+REMOTE_CONTROL_ENABLED = False      # a server that runs Python sent to it: never
+TELNETCONSOLE_ENABLED = False
+DOWNLOAD_MAXSIZE = 50 * 1024 * 1024       # also bounds decompressed bodies (bombs)
+DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
+DOWNLOAD_FAIL_ON_DATALOSS = True          # a cut response is an error, never archived as whole
+TWISTED_DNS_RESOLVER = "crawlers.resolver.GuardedResolver"
+
+# --- Scrapy: politeness ------------------------------------------------------------------------
+AUTOTHROTTLE_ENABLED = False
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0
+DOWNLOAD_TIMEOUT = 60
+ROBOTSTXT_OBEY = True
+USER_AGENT = "memoryhole/0.1 (+https://github.com/memoryhole/memoryhole)"
+
+# --- Scrapy: speed (NOTES.md "Where the time goes") ----------------------------------------------
+CONCURRENT_ITEMS = 8                # 100 tasks per callback output cost more than they give
+WARN_ON_GENERATOR_RETURN_VALUE = False   # re-parses callback source on every call
+LOG_LEVEL = "INFO"
+RETRY_TIMES = 2
+
+# --- Scrapy: components ----------------------------------------------------------------------
+# Downloader side (process_response runs from high to low numbers): the recorder sits above
+# HttpCompressionMiddleware (590) and RedirectMiddleware (600), so it sees the bytes as sent and
+# every redirect hop; the guard runs first on every request, redirects included.
+DOWNLOADER_MIDDLEWARES = {
+    "crawlers.middlewares.guard.SafetyGuardMiddleware": 50,
+    "crawlers.middlewares.recorder.WarcRecorderMiddleware": 950,
+}
+EXTENSIONS = {
+    "crawlers.archiving.ArchiveExtension": 0,
+    "crawlers.progress.ProgressExtension": 10,
+}
+ITEM_PIPELINES = {
+    "pipelines.text.TextPipeline": 300,
+    "pipelines.catalogue.CataloguePipeline": 800,
+}

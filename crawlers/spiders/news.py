@@ -1,0 +1,152 @@
+"""The news spider: sources of kind ``feed`` (RSS/Atom), ``sitemap`` and ``page`` (URL lists).
+
+Feeds and sitemaps are archived too (the recorder sees every response) but only the pages they
+list become watched URLs. Every page request sees all statuses: a 404 or 410 page is evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import feedparser
+from scrapy import Request, Spider
+from scrapy.http import Response
+from scrapy.utils.gz import gunzip
+from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+
+from archive.urlnorm import is_http_url
+from crawlers.items import PageItem
+from crawlers.middlewares.recorder import RECORD_ID_META
+
+logger = logging.getLogger(__name__)
+
+# Every status reaches the callbacks except redirects, which RedirectMiddleware follows.
+PAGE_STATUSES = [s for s in range(100, 600) if s not in (301, 302, 303, 307, 308)]
+MAX_SITEMAP_DEPTH = 3
+
+
+class NewsSpider(Spider):
+    name = "news"
+
+    def __init__(self, sources: list[dict[str, Any]] | None = None,
+                 urls: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sources = sources or []
+        self.extra_urls = urls or []
+        self.extra_source = kwargs.get("extra_source")
+
+    async def start(self) -> AsyncIterator[Request]:
+        for source in self.sources:
+            for request in self.source_requests(source):
+                yield request
+        for url in self.extra_urls:
+            yield self.page_request(url, {"name": self.extra_source})
+
+    def source_requests(self, source: dict[str, Any]) -> Iterator[Request]:
+        kind = source["kind"]
+        for url in source["urls"]:
+            if kind == "feed":
+                yield Request(url, callback=self.parse_feed, errback=self.failed,
+                              meta={"source": source}, dont_filter=True)
+            elif kind == "sitemap":
+                yield Request(url, callback=self.parse_sitemap, errback=self.failed,
+                              meta={"source": source, "sitemap_depth": 0}, dont_filter=True)
+            else:
+                yield self.page_request(url, source)
+
+    def page_request(self, url: str, source: dict[str, Any]) -> Request:
+        return Request(url, callback=self.parse_page, errback=self.failed,
+                       meta={"source": source, "handle_httpstatus_list": PAGE_STATUSES})
+
+    def parse_feed(self, response: Response) -> Iterator[Request]:
+        source = response.meta["source"]
+        parsed = feedparser.parse(response.body, response_headers={
+            k.decode("latin-1").lower(): v.decode("latin-1")
+            for k, v in response.headers.items() if v})
+        links = []
+        for entry in parsed.entries:
+            link = entry.get("link") or ""
+            if not link:
+                for candidate in entry.get("links", []):
+                    if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
+                        link = candidate["href"]
+                        break
+            link = response.urljoin(link) if link else ""
+            if is_http_url(link):
+                links.append(link)
+        if not links:
+            self.crawler.stats.inc_value("memoryhole/feeds/empty")
+            logger.warning("feed %s (%s) lists no links", response.url, source.get("name"))
+        self.crawler.stats.inc_value("memoryhole/feeds/parsed")
+        for link in self._limit(links, source):
+            yield self.page_request(link, source)
+
+    def parse_sitemap(self, response: Response) -> Iterator[Request]:
+        source = response.meta["source"]
+        depth = response.meta.get("sitemap_depth", 0)
+        if response.url.endswith("/robots.txt"):
+            for url in sitemap_urls_from_robots(response.text, base_url=response.url):
+                yield self._sitemap_request(url, source, depth + 1)
+            return
+        body = response.body
+        if body[:2] == b"\x1f\x8b":
+            body = gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
+        try:
+            sitemap = Sitemap(body)
+        except Exception as exc:  # noqa: BLE001 - lxml raises many kinds on bad XML
+            logger.warning("sitemap %s is not valid XML: %s", response.url, exc)
+            self.crawler.stats.inc_value("memoryhole/sitemaps/invalid")
+            return
+        locs = [entry["loc"] for entry in sitemap if entry.get("loc")]
+        if sitemap.type == "sitemapindex":
+            if depth >= MAX_SITEMAP_DEPTH:
+                logger.warning("sitemap index %s nested too deep; not followed", response.url)
+                return
+            for loc in locs:
+                yield self._sitemap_request(response.urljoin(loc), source, depth + 1)
+            return
+        links = [response.urljoin(loc) for loc in locs]
+        for link in self._limit([u for u in links if is_http_url(u)], source):
+            yield self.page_request(link, source)
+
+    def _sitemap_request(self, url: str, source: dict[str, Any], depth: int) -> Request:
+        return Request(url, callback=self.parse_sitemap, errback=self.failed,
+                       meta={"source": source, "sitemap_depth": depth})
+
+    @staticmethod
+    def _limit(links: list[str], source: dict[str, Any]) -> list[str]:
+        limit = source.get("max_items")
+        return links[:limit] if limit else links
+
+    def parse_page(self, response: Response) -> Iterator[PageItem]:
+        source = response.meta.get("source") or {}
+        record_id = response.meta.get(RECORD_ID_META)
+        if record_id is None:
+            logger.error("no WARC record for %s; the recorder middleware is off?", response.url)
+            return
+        headers = response.headers
+        yield PageItem(
+            url=response.url,
+            status=response.status,
+            record_id=record_id,
+            body=response.body,
+            content_type=_header(headers, b"Content-Type"),
+            source=source.get("name"),
+            platform=source.get("platform"),
+            etag=_header(headers, b"ETag"),
+            last_modified=_header(headers, b"Last-Modified"),
+        )
+
+    def failed(self, failure: Any) -> None:
+        request = failure.request
+        kind = failure.type.__name__ if failure.type else "Error"
+        self.crawler.stats.inc_value("memoryhole/fetch_errors")
+        self.crawler.stats.inc_value(f"memoryhole/fetch_errors/{kind}")
+        logger.warning("fetch failed: %s: %s: %s", request.url, kind, failure.getErrorMessage())
+
+
+def _header(headers: Any, name: bytes) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1") if value is not None else None
