@@ -1,0 +1,424 @@
+"""WARC 1.1 writing: gzip-per-record files that rotate by size (DESIGN.md "WARC records").
+
+Records are assembled as bytes here rather than with warcio's writer, which hard-codes gzip level 9
+(NOTES.md: 15 MB/s, half a crawler's speed). Each record is its own gzip member, so a reader can
+seek to any record and a crash tears at most the last one. Digests are ``sha256:<BASE32>``, the
+form warcio's checker verifies.
+
+How the stored HTTP response is made self-consistent (the body given is de-chunked and still
+content-encoded, as the client received it):
+
+- a ``Transfer-Encoding`` header is dropped (the chunk framing is gone from the body) and kept as
+  ``X-Memoryhole-Original-Transfer-Encoding``;
+- no ``Content-Length``: ``Content-Length: len(body)`` is added after the other headers;
+- a ``Content-Length`` that disagrees with ``len(body)`` is set to ``len(body)`` in place and the
+  value the server sent is kept as ``X-Memoryhole-Original-Content-Length`` -- unless the
+  exchange is ``truncated``: then the server's value stays (``WARC-Truncated`` tells readers the
+  body is short);
+- responses that have no body by definition (1xx, 204, 304 with an empty body) are left alone.
+
+Every other header is written exactly as given, in order, duplicates kept. Header text is encoded
+as latin-1 (so raw header bytes decoded as latin-1 come back byte for byte), or UTF-8 where a
+character is outside latin-1.
+
+A file is ``<prefix>-<YYYYmmddHHMMSSffffff>-<pid>-<serial>.warc.gz.open`` while written, and the
+writer holds ``fcntl.flock(LOCK_EX)`` on it for its lifetime: ``check --repair`` skips files it
+cannot lock. ``close()`` fsyncs it and renames it without ``.open``.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import http
+import logging
+import os
+import threading
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from archive.timeutil import utcnow, warc_date
+
+log = logging.getLogger(__name__)
+
+OPEN_SUFFIX = ".open"
+WARC_SUFFIX = ".warc.gz"
+REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+ORIGINAL_CL_HEADER = "X-Memoryhole-Original-Content-Length"
+ORIGINAL_TE_HEADER = "X-Memoryhole-Original-Transfer-Encoding"
+CRLF = b"\r\n"
+
+
+@dataclass(frozen=True)
+class RecordLocation:
+    """Where a record lives: the file's final name (no ``.open``), the gzip member's span."""
+
+    filename: str
+    offset: int
+    length: int
+
+
+@dataclass
+class HttpExchange:
+    """One HTTP request and its response, as sent and as received."""
+
+    url: str
+    status: int
+    response_headers: list[tuple[str, str]]
+    body: bytes
+    date: datetime
+    method: str = "GET"
+    request_headers: list[tuple[str, str]] = field(default_factory=list)
+    request_body: bytes = b""
+    http_version: str = "HTTP/1.1"
+    reason: str = ""
+    ip_address: str | None = None
+    truncated: str | None = None
+
+
+@dataclass(frozen=True)
+class RevisitOf:
+    """The earlier capture whose payload a revisit record points at."""
+
+    target_uri: str
+    target_date: datetime
+    payload_digest: str
+
+
+@dataclass(frozen=True)
+class WrittenRecord:
+    """What was written: enough to index the record and to catalogue it."""
+
+    record_id: str
+    record_type: str
+    url: str
+    date: datetime
+    location: RecordLocation
+    payload_digest: str | None
+    status: int | None
+    mime: str | None
+
+
+def sha256_digest(*parts: bytes) -> str:
+    """``sha256:<BASE32>`` of the concatenated parts."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part)
+    return "sha256:" + base64.b32encode(h.digest()).decode("ascii")
+
+
+def new_record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def bracket_id(record_id: str) -> str:
+    """``<urn:uuid:...>`` whether or not the brackets were given."""
+    record_id = record_id.strip()
+    return record_id if record_id.startswith("<") else f"<{record_id}>"
+
+
+def encode_header_text(text: str) -> bytes:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def _header_lines(headers: list[tuple[str, str]]) -> bytes:
+    out = []
+    for name, value in headers:
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            raise ValueError(f"line break in header {name!r}: {value!r}")
+        out.append(encode_header_text(f"{name}: {value}") + CRLF)
+    return b"".join(out)
+
+
+def _find(headers: list[tuple[str, str]], name: str) -> list[int]:
+    lname = name.lower()
+    return [i for i, (n, _) in enumerate(headers) if n.strip().lower() == lname]
+
+
+def first_header(headers: list[tuple[str, str]], name: str) -> str | None:
+    found = _find(headers, name)
+    return headers[found[0]][1] if found else None
+
+
+def consistent_response_headers(ex: HttpExchange) -> list[tuple[str, str]]:
+    """The response headers to store for ``ex`` (rules in the module docstring)."""
+    headers = list(ex.response_headers)
+    extra: list[tuple[str, str]] = []
+    te = _find(headers, "Transfer-Encoding")
+    if te:
+        extra += [(ORIGINAL_TE_HEADER, headers[i][1]) for i in te]
+        headers = [h for i, h in enumerate(headers) if i not in set(te)]
+    if not ex.body and (100 <= ex.status < 200 or ex.status in (204, 304)):
+        return headers + extra
+    size = str(len(ex.body))
+    cl = _find(headers, "Content-Length")
+    if not cl:
+        headers.append(("Content-Length", size))
+    elif ex.truncated is None and any(headers[i][1].strip() != size for i in cl):
+        extra += [(ORIGINAL_CL_HEADER, headers[i][1]) for i in cl]
+        headers[cl[0]] = (headers[cl[0]][0], size)
+        headers = [h for i, h in enumerate(headers) if i not in set(cl[1:])]
+    return headers + extra
+
+
+def status_line(ex: HttpExchange) -> str:
+    reason = ex.reason
+    if not reason:
+        try:
+            reason = http.HTTPStatus(ex.status).phrase
+        except ValueError:
+            reason = ""
+    return f"{ex.http_version} {ex.status} {reason}"
+
+
+def request_head(ex: HttpExchange) -> bytes:
+    """``GET /path?query HTTP/1.1`` and the headers as sent, with a Host header ensured."""
+    parts = urlsplit(ex.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = list(ex.request_headers)
+    if not _find(headers, "Host"):
+        host = parts.netloc.rpartition("@")[2]
+        headers.insert(0, ("Host", host))
+    if ex.request_body and not _find(headers, "Content-Length"):
+        headers.append(("Content-Length", str(len(ex.request_body))))
+    line = encode_header_text(f"{ex.method} {target} {ex.http_version}") + CRLF
+    return line + _header_lines(headers) + CRLF
+
+
+def _mime_of(headers: list[tuple[str, str]]) -> str | None:
+    return first_header(headers, "Content-Type")
+
+
+def _aware(dt: datetime, what: str) -> datetime:
+    if dt.tzinfo is None:
+        raise ValueError(f"{what} must be timezone-aware UTC, got naive {dt.isoformat()}")
+    return dt
+
+
+class _OpenFile:
+    """One WARC being written: the locked handle, its names, position and records."""
+
+    def __init__(self, path: Path, warcinfo_id: str) -> None:
+        self.path = path
+        self.final_name = path.name[: -len(OPEN_SUFFIX)]
+        self.warcinfo_id = warcinfo_id
+        self.records: list[WrittenRecord] = []
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self.handle: BinaryIO = os.fdopen(fd, "wb")
+        fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.pos = 0
+
+
+class RotatingWarcWriter:
+    """Writes exchanges and resources into size-rotated WARC files in ``archive_dir``.
+
+    Files are opened lazily on the first write; when a file reaches ``max_bytes`` after a write it
+    is closed (so a record, or a response/request pair, is never split) and the next write opens a
+    new one with a new warcinfo record. ``on_close(final_path, records)`` is called after each
+    file is renamed; ``records`` are the records written to it, warcinfo excluded. The writer may
+    be used again after ``close()``: the next write opens a new file.
+    """
+
+    def __init__(
+        self,
+        archive_dir: Path,
+        *,
+        max_bytes: int,
+        warcinfo: dict[str, str],
+        prefix: str = "MH",
+        compress_level: int = 6,
+        on_close: Callable[[Path, list[WrittenRecord]], None] | None = None,
+    ) -> None:
+        self.archive_dir = Path(archive_dir)
+        self.max_bytes = max_bytes
+        self.warcinfo = dict(warcinfo)
+        _header_lines(list(self.warcinfo.items()))  # fail now, not at the first write
+        self.prefix = prefix
+        self.compress_level = compress_level
+        self.on_close = on_close
+        self._serial = 0
+        self._file: _OpenFile | None = None
+        self._lock = threading.RLock()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @staticmethod
+    def payload_digest(body: bytes) -> str:
+        """The ``WARC-Payload-Digest`` value for an entity body."""
+        return sha256_digest(body)
+
+    @property
+    def current_path(self) -> Path | None:
+        """The ``.open`` file being written, if any."""
+        return self._file.path if self._file else None
+
+    def write_exchange(
+        self,
+        ex: HttpExchange,
+        *,
+        record_id: str | None = None,
+        revisit_of: RevisitOf | None = None,
+    ) -> tuple[WrittenRecord, WrittenRecord]:
+        """Write a response (or a revisit) record and its request record, in that order.
+
+        A revisit stores only the HTTP headers; ``ex.body`` must still be the body received, and
+        its digest must equal ``revisit_of.payload_digest`` (ValueError otherwise).
+        """
+        date = _aware(ex.date, "HttpExchange.date")
+        resp_id = bracket_id(record_id) if record_id else self._new_id()
+        req_id = self._new_id()
+        headers = consistent_response_headers(ex)
+        http_head = encode_header_text(status_line(ex)) + CRLF + _header_lines(headers) + CRLF
+        digest = self.payload_digest(ex.body)
+        common = [("WARC-Date", warc_date(date)), ("WARC-Target-URI", ex.url)]
+        if ex.ip_address:
+            common.append(("WARC-IP-Address", ex.ip_address))
+        if revisit_of is not None:
+            if digest != revisit_of.payload_digest:
+                raise ValueError(
+                    f"revisit of {revisit_of.target_uri}: body digest {digest} differs from "
+                    f"the original's {revisit_of.payload_digest}; write a response instead"
+                )
+            rtype, block = "revisit", [http_head]
+            extra = [
+                ("WARC-Profile", REVISIT_PROFILE),
+                ("WARC-Refers-To-Target-URI", revisit_of.target_uri),
+                ("WARC-Refers-To-Date", warc_date(_aware(revisit_of.target_date, "target_date"))),
+            ]
+        else:
+            rtype, block, extra = "response", [http_head, ex.body], []
+        if ex.truncated:
+            extra.append(("WARC-Truncated", ex.truncated))
+        req_block = [request_head(ex), ex.request_body]
+        with self._lock:
+            f = self._ensure_open()
+            resp_fields = [("WARC-Type", rtype), ("WARC-Record-ID", resp_id), *common,
+                           ("WARC-Warcinfo-ID", f.warcinfo_id), ("WARC-Concurrent-To", req_id),
+                           *extra, ("WARC-Payload-Digest", digest)]
+            req_fields = [("WARC-Type", "request"), ("WARC-Record-ID", req_id), *common,
+                          ("WARC-Warcinfo-ID", f.warcinfo_id), ("WARC-Concurrent-To", resp_id)]
+            resp_loc = self._write_record(f, resp_fields, "application/http; msgtype=response",
+                                          block)
+            req_loc = self._write_record(f, req_fields, "application/http; msgtype=request",
+                                         req_block)
+            mime = _mime_of(headers)
+            resp = WrittenRecord(resp_id, rtype, ex.url, date, resp_loc, digest, ex.status, mime)
+            req = WrittenRecord(req_id, "request", ex.url, date, req_loc, None, None, None)
+            f.records += [resp, req]
+            self._after_write(f)
+        return resp, req
+
+    def write_resource(
+        self,
+        uri: str,
+        content_type: str,
+        data: bytes,
+        date: datetime,
+        *,
+        concurrent_to: str | None = None,
+    ) -> WrittenRecord:
+        """Write a resource record (a screenshot, a rendered DOM)."""
+        date = _aware(date, "date")
+        rid = self._new_id()
+        digest = sha256_digest(data)
+        with self._lock:
+            f = self._ensure_open()
+            fields = [("WARC-Type", "resource"), ("WARC-Record-ID", rid),
+                      ("WARC-Date", warc_date(date)), ("WARC-Target-URI", uri),
+                      ("WARC-Warcinfo-ID", f.warcinfo_id)]
+            if concurrent_to:
+                fields.append(("WARC-Concurrent-To", bracket_id(concurrent_to)))
+            fields.append(("WARC-Payload-Digest", digest))
+            loc = self._write_record(f, fields, content_type, [data])
+            rec = WrittenRecord(rid, "resource", uri, date, loc, digest, None, content_type)
+            f.records.append(rec)
+            self._after_write(f)
+        return rec
+
+    def close(self) -> None:
+        """Flush, fsync and rename the current file (if any), then call ``on_close``."""
+        with self._lock:
+            f, self._file = self._file, None
+        if f is None:
+            return
+        final = f.path.with_name(f.final_name)
+        try:
+            f.handle.flush()
+            os.fsync(f.handle.fileno())
+            os.rename(f.path, final)
+            _fsync_dir(final.parent)
+        finally:
+            f.handle.close()
+        log.info("closed %s (%d records, %d bytes)", final.name, len(f.records), f.pos)
+        if self.on_close is not None:
+            self.on_close(final, list(f.records))
+
+    def __enter__(self) -> RotatingWarcWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        return new_record_id()
+
+    def _ensure_open(self) -> _OpenFile:
+        if self._file is not None:
+            return self._file
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        now = utcnow()
+        name = (f"{self.prefix}-{now.strftime('%Y%m%d%H%M%S%f')}-{os.getpid()}-"
+                f"{self._serial:05d}{WARC_SUFFIX}{OPEN_SUFFIX}")
+        self._serial += 1
+        f = _OpenFile(self.archive_dir / name, self._new_id())
+        info = dict(self.warcinfo)
+        info.setdefault("format", "WARC File Format 1.1")
+        body = _header_lines(list(info.items()))
+        fields = [("WARC-Type", "warcinfo"), ("WARC-Record-ID", f.warcinfo_id),
+                  ("WARC-Date", warc_date(now)), ("WARC-Filename", f.final_name)]
+        self._write_record(f, fields, "application/warc-fields", [body])
+        self._file = f
+        log.debug("opened %s", f.path)
+        return f
+
+    def _write_record(self, f: _OpenFile, fields: list[tuple[str, str]], content_type: str,
+                      block: list[bytes]) -> RecordLocation:
+        length = sum(len(part) for part in block)
+        fields = [*fields, ("WARC-Block-Digest", sha256_digest(*block)),
+                  ("Content-Type", content_type), ("Content-Length", str(length))]
+        head = b"WARC/1.1\r\n" + _header_lines(fields) + CRLF
+        comp = zlib.compressobj(self.compress_level, zlib.DEFLATED, 31)
+        member = [comp.compress(head)]
+        member += [comp.compress(part) for part in block]
+        member += [comp.compress(CRLF + CRLF), comp.flush()]
+        offset = f.pos
+        for piece in member:
+            if piece:
+                f.handle.write(piece)
+                f.pos += len(piece)
+        return RecordLocation(f.final_name, offset, f.pos - offset)
+
+    def _after_write(self, f: _OpenFile) -> None:
+        f.handle.flush()
+        if f.pos >= self.max_bytes:
+            self.close()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
