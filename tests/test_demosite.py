@@ -1,0 +1,179 @@
+"""The demo site serves what ``memoryhole demo`` expects, before and after phase 2."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import tomllib
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from parsel import Selector
+
+from demosite import PHASE2_EXPECTED, DemoSite, demo_seeds_toml
+from demosite.content import (
+    FEED_PHASE1,
+    FEED_PHASE2,
+    FORUM,
+    KHORGOS,
+    KHORGOS_EDITED_INDEX,
+    KHORGOS_EDITED_PARAGRAPH,
+    PHASE2,
+    PIPELINE,
+    TOMBSTONE_AUTHOR_DELETED,
+    TOMBSTONE_CENSORED,
+    UNCHANGED_IN_PHASE2,
+    WECHAT_ARTICLES,
+    WHEAT_GBK,
+    article_by_path,
+)
+
+REASONS = {"edited", "gone", "censored", "author_deleted", "redirected", "transient"}
+
+
+@pytest.fixture
+def site() -> Iterator[DemoSite]:
+    with DemoSite() as demo:
+        yield demo
+
+
+def get(site: DemoSite, path: str, method: str = "GET") -> tuple[http.client.HTTPResponse, bytes]:
+    parts = urlsplit(site.base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request(method, path)
+        resp = conn.getresponse()
+        return resp, resp.read()
+    finally:
+        conn.close()
+
+
+def feed_links(site: DemoSite) -> list[str]:
+    resp, body = get(site, "/rss.xml")
+    assert resp.status == 200 and resp.getheader("Content-Type").startswith("application/rss")
+    return [item.findtext("link") or "" for item in ET.fromstring(body).iter("item")]
+
+
+def test_phase1_home_and_feed(site: DemoSite) -> None:
+    assert site.phase() == 1
+    assert feed_links(site) == [site.url(p) for p in FEED_PHASE1]
+    assert len(FEED_PHASE1) == 6
+    resp, body = get(site, "/")
+    html = body.decode()
+    assert resp.status == 200
+    assert all(f'href="{p}"' in html for p in FEED_PHASE1)
+    assert all(f'href="{w.path}"' in html for w in WECHAT_ARTICLES)
+    assert get(site, FORUM.path)[0].status == 404, "the phase-2 article does not exist yet"
+    assert get(site, "/robots.txt")[0].status == 200
+
+
+def test_phase1_articles_and_encodings(site: DemoSite) -> None:
+    for path in FEED_PHASE1:
+        article = article_by_path(path)
+        resp, body = get(site, path)
+        assert resp.status == 200, path
+        if article is PIPELINE:
+            assert resp.getheader("Content-Encoding") == "gzip"
+            assert int(resp.getheader("Content-Length")) == len(body)
+            body = gzip.decompress(body)
+        else:
+            assert resp.getheader("Content-Encoding") is None
+        text = body.decode(article.encoding)
+        assert f"<title>{article.title}</title>" in text
+        assert article.paragraphs[0] in text
+        assert resp.getheader("Content-Type") == f"text/html; charset={article.encoding.upper()}"
+
+    resp, body = get(site, WHEAT_GBK.path)
+    assert b"charset" not in body.lower(), "GBK is declared only in the header"
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")
+
+
+def test_phase1_wechat_structure(site: DemoSite) -> None:
+    for article in WECHAT_ARTICLES:
+        resp, body = get(site, article.path)
+        assert resp.status == 200
+        sel = Selector(text=body.decode())
+        assert sel.css("#activity-name::text").get().strip() == article.title
+        assert sel.css("#js_name::text").get() == article.account
+        assert sel.css(".rich_media_meta_nickname a::text").get() == article.account
+        assert sel.css("#publish_time::text").get() == article.published
+        assert sel.css("#js_content p::text").getall() == list(article.paragraphs)
+        assert not sel.css(".global_error_msg")
+
+
+def test_phase2_expected_is_consistent() -> None:
+    assert set(PHASE2_EXPECTED.values()) <= REASONS
+    assert set(REASONS) == set(PHASE2_EXPECTED.values())
+    assert all(article_by_path(p) is not None for p in PHASE2_EXPECTED)
+    assert not set(UNCHANGED_IN_PHASE2) & set(PHASE2_EXPECTED)
+
+
+def test_phase2_changes(site: DemoSite) -> None:
+    before = {p: get(site, p)[1] for p in (*UNCHANGED_IN_PHASE2, *PHASE2_EXPECTED)}
+    site.set_phase(2)
+    assert site.phase() == 2
+    for path, reason in PHASE2_EXPECTED.items():
+        resp, body = get(site, path)
+        assert resp.status == PHASE2[path].status, (path, reason)
+        if reason == "edited":
+            html = body.decode()
+            assert KHORGOS_EDITED_PARAGRAPH in html
+            assert KHORGOS.paragraphs[KHORGOS_EDITED_INDEX] not in html
+            kept = [p for i, p in enumerate(KHORGOS.paragraphs) if i != KHORGOS_EDITED_INDEX]
+            assert all(p in html for p in kept)
+        elif reason == "gone":
+            assert resp.status in (404, 410)
+        elif reason in ("censored", "author_deleted"):
+            sel = Selector(text=body.decode())
+            expected = TOMBSTONE_CENSORED if reason == "censored" else TOMBSTONE_AUTHOR_DELETED
+            assert sel.css(".weui-msg .global_error_msg::text").get() == expected
+            assert sel.css(".weui-msg__title")
+            assert not sel.css("#js_content")
+        elif reason == "redirected":
+            assert resp.getheader("Location") == site.url("/")
+        elif reason == "transient":
+            statuses = [resp.status] + [get(site, path)[0].status for _ in range(3)]
+            assert statuses == [503, 200, 503, 200]
+    for path in UNCHANGED_IN_PHASE2:
+        assert get(site, path)[1] == before[path], path
+
+
+def test_phase2_feed_and_back_to_phase1(site: DemoSite) -> None:
+    phase1 = {p: get(site, p)[1] for p in FEED_PHASE1}
+    site.set_phase(2)
+    assert feed_links(site) == [site.url(p) for p in FEED_PHASE2]
+    assert FORUM.path in FEED_PHASE2 and get(site, FORUM.path)[0].status == 200
+    assert f'href="{FORUM.path}"' in get(site, "/")[1].decode()
+    site.set_phase(1)
+    assert {p: get(site, p)[1] for p in FEED_PHASE1} == phase1
+
+
+def test_bad_phase_is_rejected(site: DemoSite) -> None:
+    parts = urlsplit(site.base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("POST", "/_control/phase", body=b'{"phase": 7}')
+        assert conn.getresponse().status == 400
+    finally:
+        conn.close()
+    assert site.phase() == 1
+    assert get(site, "/no/such/page")[0].status == 404
+
+
+def test_demo_seeds_toml(site: DemoSite, tmp_path: Path) -> None:
+    text = demo_seeds_toml(site.base)
+    sources = tomllib.loads(text)["source"]
+    feed, wechat = sources
+    assert feed["kind"] == "feed" and feed["url"] == site.url("/rss.xml")
+    assert wechat["kind"] == "page" and wechat["platform"] == "wechat"
+    assert wechat["urls"] == [site.url(w.path) for w in WECHAT_ARTICLES]
+
+    config = pytest.importorskip("archive.config")
+    seeds = tmp_path / "demo-seeds.toml"
+    seeds.write_text(text, encoding="utf-8")
+    loaded = config.load_seeds(seeds)
+    assert [s.name for s in loaded] == ["demo-news", "demo-wechat"]
