@@ -145,16 +145,19 @@ class State:
         self.lock = threading.Lock()
         self.versions: dict[str, int] = {}
         self.hits: Counter[str] = Counter()
-        self.bomb = b""
-        self.bomb_ready = threading.Event()
+        self._bomb_lock = threading.Lock()
+        self._bomb = b""
 
     def version(self, path: str) -> int:
         with self.lock:
             return self.versions.get(path, 0)
 
-    def build_bomb(self) -> None:
-        self.bomb = build_bomb()
-        self.bomb_ready.set()
+    def bomb(self) -> bytes:
+        """The gzip bomb, built once on first use (about 0.3 s) and kept (about 1 MB)."""
+        with self._bomb_lock:
+            if not self._bomb:
+                self._bomb = build_bomb()
+            return self._bomb
 
 
 class MockHTTPServer(QuietServer):
@@ -163,7 +166,6 @@ class MockHTTPServer(QuietServer):
     def __init__(self, address: tuple[str, int] = ("127.0.0.1", 0)) -> None:
         super().__init__(address, Handler)
         self.state = State()
-        threading.Thread(target=self.state.build_bomb, name="bomb", daemon=True).start()
 
 
 class Handler(RawHandler):
@@ -286,9 +288,7 @@ class Handler(RawHandler):
         self.wfile.write(tail)
 
     def serve_bomb(self, path: str, query: dict[str, str]) -> None:
-        if not self.server.state.bomb_ready.wait(60):
-            raise RuntimeError("bomb not built in time")
-        self.send_raw(200, self.server.state.bomb, [("Content-Encoding", "gzip")])
+        self.send_raw(200, self.server.state.bomb(), [("Content-Encoding", "gzip")])
 
     def serve_truncated(self, path: str, query: dict[str, str]) -> None:
         self.send_head(200, [("Content-Type", HTML), ("Content-Length", str(TRUNCATED_DECLARED))])
