@@ -12,11 +12,13 @@ half-built venv is rebuilt). A file lock keeps two test processes from building 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,9 +47,10 @@ def _works(venv: Path) -> bool:
 
 def ensure_pywb_venv(venv: Path = DEFAULT_VENV) -> Path:
     """The venv's ``bin`` folder, building the venv first if it is missing or broken."""
-    venv = Path(venv)
+    venv = Path(venv).absolute()
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / (venv.name + ".lock"), "a+b") as lock:
+    key = hashlib.sha1(str(venv).encode()).hexdigest()[:12]
+    with open(Path(tempfile.gettempdir()) / f"memoryhole-{venv.name}-{key}.lock", "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _works(venv):
             return venv / "bin"
