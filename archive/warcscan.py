@@ -169,6 +169,20 @@ def _resync(fh: BinaryIO, pos: int) -> int | None:
         pos = cand + 1
 
 
+def _zero_tail(fh: BinaryIO, member: _Member, size: int) -> bool:
+    """Is this unreadable region the end of the file and nothing but zero bytes?"""
+    if member.offset + member.length != size:
+        return False
+    fh.seek(member.offset)
+    left = member.length
+    while left > 0:
+        block = fh.read(min(CHUNK, left))
+        if not block or block.count(0) != len(block):
+            return False
+        left -= len(block)
+    return True
+
+
 def digest_matches(value: str, *parts: bytes) -> bool | None:
     """Does a ``algo:value`` digest match the data? None when the algorithm is unknown."""
     algo, _, encoded = value.strip().partition(":")
@@ -196,6 +210,12 @@ def scan_warc(path: Path) -> FileScan:
                     "torn-gzip", member.offset,
                     f"last gzip member at offset {member.offset} is cut short "
                     f"({member.length} of its bytes are present, the file ends)"))
+            elif member.error is not None and _zero_tail(fh, member, scan.size):
+                scan.torn_at = member.offset
+                scan.findings.append(Finding(
+                    "torn-gzip", member.offset,
+                    f"the file ends with {member.length} zero bytes from offset "
+                    f"{member.offset} (space allocated, never written: a crash)"))
             elif member.error is not None:
                 scan.findings.append(Finding(
                     "gzip-corrupt", member.offset,

@@ -272,6 +272,22 @@ def test_repair_cuts_torn_open_file_and_fixes_catalogue(home: Home,
     assert repair_home(home, db).repaired == []
 
 
+def test_zero_filled_tail_is_cut_like_a_torn_one(home: Home,
+                                                 db: sqlite_utils.Database) -> None:
+    home.ensure(COLL)
+    path = killed_writer(home.archive_dir(COLL), 2)
+    size = path.stat().st_size
+    with open(path, "ab") as fh:  # what a power cut can leave: allocated blocks, never written
+        fh.write(b"\0" * 3000)
+    assert check_home(home, None).kinds() == ["torn-gzip", "unclosed"]
+    report = repair_home(home, None)
+    assert report.ok, report.summary()
+    (final,) = home.archive_dir(COLL).glob("*.warc.gz")
+    assert final.stat().st_size == size
+    (torn,) = home.archive_dir(COLL).glob("*.torn-*")
+    assert torn.read_bytes() == b"\0" * 3000
+
+
 def test_live_open_file_is_left_alone(home: Home, db: sqlite_utils.Database) -> None:
     writer = writer_for(home, db, max_bytes=10**9)
     resp, _ = writer.write_exchange(gzip_exchange(1))
