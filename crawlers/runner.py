@@ -16,10 +16,21 @@ from scrapy.settings import Settings
 from crawlers.spiders.news import NewsSpider
 
 
+def offline_public_suffixes() -> None:
+    """Scrapy's cookie middleware asks tldextract, which downloads the public suffix list on first
+    use: a live request nobody asked for. Use the list tldextract ships instead."""
+    from scrapy.downloadermiddlewares import cookies
+    from tldextract import TLDExtract
+
+    if hasattr(cookies, "_split_domain"):
+        cookies._split_domain = TLDExtract(suffix_list_urls=(), include_psl_private_domains=True)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m crawlers.runner JOB.json", file=sys.stderr)
         return 2
+    offline_public_suffixes()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")

@@ -57,6 +57,8 @@ RETRY_TIMES = 2
 # every redirect hop; the guard runs first on every request, redirects included.
 DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.guard.SafetyGuardMiddleware": 50,
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawlers.middlewares.robots.RobotsTxtMiddleware": 100,
     "crawlers.middlewares.recorder.WarcRecorderMiddleware": 950,
 }
 EXTENSIONS = {

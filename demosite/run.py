@@ -1,0 +1,118 @@
+"""``memoryhole demo``: crawl the bundled demo site, let it change, crawl again, show the result.
+
+The demo uses its own home (``make demo`` passes ``--home demo-home``). It refuses to touch a
+home that holds a catalogue it did not make, and starts afresh in one it made before, because the
+demo site gets a new port, so new URLs, at every start.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from rich.console import Console
+from rich.table import Table
+
+from archive import db as catalogue
+from archive.config import load_config, load_seeds
+from archive.diffing import render_diff
+from archive.home import Home
+from demosite.site import DemoSite, demo_seeds_toml
+
+MARKER = ".memoryhole-demo"
+DEMO_CONFIG = """# written by `memoryhole demo`
+seeds = ["seeds/demo.toml"]
+operator = "memoryhole demo"
+
+[crawl]
+allow_private_addresses = true   # the demo site runs on 127.0.0.1
+concurrency = 8
+"""
+
+
+class DemoHomeInUse(RuntimeError):
+    """The chosen home holds real data."""
+
+
+def prepare_home(home: Home) -> None:
+    root = home.root
+    if root.exists() and any(root.iterdir()):
+        if not (root / MARKER).exists():
+            raise DemoHomeInUse(
+                f"{root} already holds data that the demo did not make; run the demo with "
+                f"another home: memoryhole --home demo-home demo")
+        for child in root.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("made by memoryhole demo; the next demo run empties this folder\n")
+
+
+def run_demo(home: Home, console: Console) -> int:
+    from crawlers.launch import run_crawl
+
+    try:
+        prepare_home(home)
+    except DemoHomeInUse as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    with DemoSite() as site:
+        console.print(f"demo site running at {site.base}; home: {home.root}", highlight=False)
+        seeds = home.root / "seeds" / "demo.toml"
+        seeds.parent.mkdir(exist_ok=True)
+        seeds.write_text(demo_seeds_toml(site.base), encoding="utf-8")
+        home.config_path.write_text(DEMO_CONFIG, encoding="utf-8")
+        config = load_config(home.config_path)
+        sources = [s for path in config.seed_files() for s in load_seeds(path)]
+
+        console.rule("first crawl")
+        first = run_crawl(home, config, sources)
+        console.print(f"crawl run {first.run_id}: {first.summary()}", highlight=False)
+        _show_captures(home, console)
+
+        console.rule("the site changes; second crawl")
+        site.set_phase(2)
+        second = run_crawl(home, config, sources)
+        console.print(f"crawl run {second.run_id}: {second.summary()}", highlight=False)
+        _show_diffs(home, console)
+    console.print(
+        f"\nNext: memoryhole --home {home.root} history URL, or replay with pywb: "
+        f"cd {home.root} && wayback -b 127.0.0.1 -p 8080", highlight=False)
+    return 1 if first.failed or second.failed else 0
+
+
+def _show_captures(home: Home, console: Console) -> None:
+    db = catalogue.open_existing(home.db_path)
+    table = Table("status", "title", "encoding", "URL", box=None, title="archived pages")
+    for status, title, encoding, url in db.execute(
+        "SELECT status, title, encoding, url FROM captures WHERE title IS NOT NULL"
+        " ORDER BY url"
+    ).fetchall():
+        table.add_row(str(status), title or "", encoding or "", _path(url))
+    console.print(table)
+    db.conn.close()
+
+
+def _show_diffs(home: Home, console: Console) -> None:
+    db = catalogue.open_existing(home.db_path)
+    diffs = db.execute("SELECT url, added, removed, similarity, unified_diff FROM diffs"
+                       " ORDER BY id").fetchall()
+    if not diffs:
+        console.print("no page changed its text")
+    for url, added, removed, similarity, unified in diffs:
+        console.print(f"[bold]edited:[/bold] {_path(url)} (+{added} -{removed}, similarity "
+                      f"{similarity:.2f})", highlight=False)
+        render_diff(unified, console)
+    statuses = db.execute(
+        "SELECT c.status, c.url FROM captures c JOIN runs r ON r.id = c.run_id"
+        " WHERE r.id = (SELECT max(id) FROM runs) AND c.status >= 300 AND c.via = 'http'"
+        " ORDER BY c.url").fetchall()
+    for status, url in statuses:
+        console.print(f"archived the {status} answer of {_path(url)} as evidence",
+                      highlight=False)
+    db.conn.close()
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("/", 3)[-1] if url.count("/") >= 3 else url

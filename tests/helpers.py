@@ -1,0 +1,88 @@
+"""Shared test helpers: a home with a test config, the CLI, WARC and catalogue read-back."""
+
+from __future__ import annotations
+
+import gzip
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+from warcio.archiveiterator import ArchiveIterator
+
+from cli import cli
+
+
+def write_config(home: Path, **crawl: Any) -> Path:
+    """HOME/memoryhole.toml for tests: loopback allowed unless the test says otherwise."""
+    home.mkdir(parents=True, exist_ok=True)
+    values = {"allow_private_addresses": True, "obey_robots": True, "timeout": 20, **crawl}
+    lines = ["[crawl]"]
+    for key, value in values.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, str):
+            lines.append(f'{key} = "{value}"')
+        else:
+            lines.append(f"{key} = {value}")
+    path = home / "memoryhole.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_cli(home: Path, *args: str, expect: int | None = 0) -> Result:
+    result = CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+    if expect is not None:
+        assert result.exit_code == expect, (result.exit_code, result.output)
+    return result
+
+
+def warc_files(home: Path, pattern: str = "*.warc.gz") -> list[Path]:
+    return sorted((home / "collections").glob(f"*/archive/{pattern}"))
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every record of a WARC, digests checked (block and payload), streams drained."""
+    out: list[dict[str, Any]] = []
+    with open(path, "rb") as handle:
+        iterator = ArchiveIterator(handle, check_digests=True)
+        for record in iterator:
+            raw = record.raw_stream.read()
+            assert record.digest_checker.passed is not False, (path, record.digest_checker.problems)
+            out.append({
+                "type": record.rec_type,
+                "uri": record.rec_headers.get_header("WARC-Target-URI"),
+                "headers": record.rec_headers,
+                "http": record.http_headers,
+                "raw": raw,
+                "offset": iterator.get_record_offset(),
+                "length": iterator.get_record_length(),
+            })
+    return out
+
+
+def all_records(home: Path) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for path in warc_files(home):
+        for record in read_records(path):
+            record["file"] = path.name
+            records.append(record)
+    return records
+
+
+def responses_for(home: Path, url: str) -> list[dict[str, Any]]:
+    return [r for r in all_records(home) if r["uri"] == url and r["type"] in
+            ("response", "revisit")]
+
+
+def rows(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(home / "memoryhole.db")
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params).fetchall()]
+    finally:
+        conn.close()
+
+
+def gunzip(data: bytes) -> bytes:
+    return gzip.decompress(data)

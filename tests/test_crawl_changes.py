@@ -1,0 +1,52 @@
+"""Re-crawls: unchanged pages become revisits, edited pages get a diff, cosmetic edits do not."""
+
+from __future__ import annotations
+
+from tests import mockserver as ms
+from tests.helpers import all_records, rows, run_cli, write_config
+
+
+def test_recrawl_revisits_and_diffs(tmp_home, fresh_mockserver):
+    server = fresh_mockserver
+    write_config(tmp_home)
+    same, edited, cosmetic = (server.url("/plain/same"), server.url("/plain/edited"),
+                              server.url("/plain/cosmetic"))
+    gz = server.url("/gzip/same")
+    run_cli(tmp_home, "crawl", same, edited, cosmetic, gz)
+
+    server.set_version("/plain/edited", 1)
+    server.set_version("/plain/cosmetic", 2)
+    second = run_cli(tmp_home, "crawl", same, edited, cosmetic, gz)
+    assert "changed 1," in second.output, second.output
+
+    records = all_records(tmp_home)
+    revisits = {r["uri"] for r in records if r["type"] == "revisit"}
+    assert revisits >= {same, gz}
+    assert edited not in revisits and cosmetic not in revisits
+    for record in records:
+        if record["type"] == "revisit":
+            assert record["headers"].get_header("WARC-Refers-To-Target-URI") == record["uri"]
+            assert record["headers"].get_header("WARC-Refers-To-Date")
+            assert record["headers"].get_header("WARC-Profile").endswith(
+                "identical-payload-digest")
+            assert record["raw"] == b""
+
+    diffs = rows(tmp_home, "SELECT * FROM diffs")
+    assert [d["url"] for d in diffs] == [edited]
+    (diff,) = diffs
+    assert diff["added"] == 1 and diff["removed"] == 1
+    assert 0 < diff["similarity"] < 1
+    assert ms.PLAIN_EDITED_PARAGRAPH in diff["unified_diff"]
+    assert ms.PLAIN_ORIGINAL_SENTENCE in diff["unified_diff"]
+
+    revisit_rows = rows(tmp_home, "SELECT url FROM captures WHERE is_revisit = 1")
+    assert {r["url"] for r in revisit_rows} >= {same, gz}
+
+    shown = run_cli(tmp_home, "diff", edited)
+    assert "+1 -1" in shown.output
+    assert "18 to 22" in shown.output and "18 to 25" in shown.output
+    nothing = run_cli(tmp_home, "diff", cosmetic)
+    assert "no text change" in nothing.output
+
+    history = run_cli(tmp_home, "history", edited, "--format", "json")
+    assert '"added": 1' in history.output
