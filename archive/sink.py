@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from archive import db as catalogue
-from archive.cdxj import cdxj_line, merge_into_index
+from archive.cdxj import cdxj_lines, merge_into_index
 from archive.home import Home
 from archive.pages import PageRecorder
 from archive.warc import HttpExchange, RevisitOf, RotatingWarcWriter, WrittenRecord
@@ -208,9 +208,7 @@ class ArchiveSink:
         self.stats["resources"] += 1
 
     def _on_file_closed(self, path: Any, records: list[WrittenRecord]) -> None:
-        lines = [cdxj_line(r) for r in records if r.record_type in
-                 ("response", "revisit", "resource")]
-        merge_into_index(self.home.index_path(self.settings.collection), lines)
+        merge_into_index(self.home.index_path(self.settings.collection), cdxj_lines(records))
         self._closed_files.append(str(path))
         self.stats["warc_files"] += 1
 
