@@ -103,6 +103,12 @@ def _load_sources(ctx: Context, seed_files: tuple[str, ...],
     return sources
 
 
+def _console() -> Console:
+    """stdout console; wide when piped, so tables are not wrapped at 80 columns for scripts."""
+    console = Console()
+    return console if console.is_terminal else Console(width=250)
+
+
 def _check_urls(urls: tuple[str, ...]) -> list[str]:
     for url in urls:
         if not is_http_url(url):
@@ -117,7 +123,7 @@ class CrawlProgress:
         self.console = console
         self.label = label
         self.status = console.status(f"{label}: starting") if console.is_terminal else None
-        self.last_line = 0.0
+        self.last_line = time.monotonic()
 
     def __enter__(self) -> CrawlProgress:
         if self.status:
@@ -208,7 +214,7 @@ def history(ctx: Context, url: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    console = Console()
+    console = _console()
     watch = data["watch"] or {}
     console.print(f"[bold]{data['url']}[/bold]  source {watch.get('source') or '-'}, "
                   f"state {watch.get('state') or '-'}, first seen {watch.get('first_seen_at')}, "
@@ -241,7 +247,7 @@ def diff(ctx: Context, url: str, since: str | None, until: str | None) -> None:
         result = capture_diff(db, ctx.home, url, since=start, until=end)
     except NotInCatalogue as exc:
         raise click.ClickException(str(exc)) from None
-    console = Console()
+    console = _console()
     if result.diff is None:
         console.print(f"no text change between {result.from_capture['captured_at']} and "
                       f"{result.to_capture['captured_at']}", highlight=False)

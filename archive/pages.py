@@ -108,6 +108,8 @@ class PageRecorder:
             return
         url_id, last_digest, last_capture_id = row
         updates: dict[str, Any] = {"last_captured_at": captured_at}
+        if good and last_capture_id is None:       # watched before its first good capture
+            updates.update(state="alive", next_check_at=self._first_check(captured_at))
         if good:
             if last_digest and last_capture_id and last_digest != job.page.text_digest:
                 self._diff(url, last_capture_id, capture_id, captured_at, job)
@@ -122,15 +124,17 @@ class PageRecorder:
 
     def _insert_url(self, job: PageJob, url: str, captured_at: str, capture_id: int | None,
                     payload_digest: str | None) -> None:
-        first_check = parse_iso(captured_at) + parse_age(self.settings.recheck_offsets[0])
         self.conn.execute(
             "INSERT INTO urls (url, domain, source, platform, first_seen_at, last_captured_at,"
             " next_check_at, state, missing_streak, etag, last_modified, last_payload_digest,"
             " last_text_digest, last_capture_id) VALUES (?,?,?,?,?,?,?,?,0,?,?,?,?,?)",
             (url, domain_of(url), job.source, job.platform, captured_at, captured_at,
-             iso(first_check), "alive" if capture_id else "error", job.etag, job.last_modified,
+             self._first_check(captured_at), "alive" if capture_id else "error", job.etag, job.last_modified,
              payload_digest, job.page.text_digest if capture_id else None, capture_id),
         )
+
+    def _first_check(self, captured_at: str) -> str:
+        return iso(parse_iso(captured_at) + parse_age(self.settings.recheck_offsets[0]))
 
     def _diff(self, url: str, old_capture_id: int, new_capture_id: int, new_at: str,
               job: PageJob) -> None:

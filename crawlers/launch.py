@@ -55,7 +55,10 @@ class CrawlResult:
 
     @property
     def errors(self) -> int:
-        return self.count("memoryhole/fetch_errors") + (1 if self.failed else 0)
+        """Failed fetches, spider errors (a feed that breaks the parser) and a failed archive."""
+        spider_errors = sum(int(v) for k, v in self.stats.items()
+                            if k.startswith("spider_exceptions/") and str(v).isdigit())
+        return self.count("memoryhole/fetch_errors") + spider_errors + (1 if self.failed else 0)
 
     @property
     def failed(self) -> bool:

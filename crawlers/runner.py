@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
     settings.update(job["settings"], priority="cmdline")
-    process = CrawlerProcess(settings, install_root_handler=True)
+    process = CrawlerProcess(settings)
     crawler = process.create_crawler(NewsSpider)
     process.crawl(crawler, sources=job.get("sources", []), urls=job.get("urls", []),
                   extra_source=job.get("extra_source"))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import subprocess
@@ -47,8 +48,9 @@ def test_sigkill_then_check_repair(tmp_home, fresh_mockserver):
     (open_file,) = warc_files(tmp_home, "*.warc.gz.open")
     # A SIGKILL rarely lands inside a write; cut the last record in half to be sure the repair
     # is exercised on a torn gzip member, as a kill mid-write leaves it.
-    data = open_file.read_bytes()
-    open_file.write_bytes(data + data[-300:][:150])
+    member = gzip.compress(b"WARC/1.1\r\nWARC-Type: response\r\n" + os.urandom(4000))
+    with open(open_file, "ab") as handle:
+        handle.write(member[: len(member) // 2])
 
     check = run_cli(tmp_home, "check", expect=1)
     assert "unclosed" in check.output or "torn" in check.output

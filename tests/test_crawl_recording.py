@@ -69,10 +69,11 @@ def test_request_records_carry_path_query_and_host(crawled, mockserver):
     url = mockserver.url("/redirect/302?to=/plain/target")
     requests = [r for r in all_records(home) if r["type"] == "request" and r["uri"] == url]
     assert len(requests) == 1
-    head = requests[0]["raw"].decode("latin-1")
+    http = requests[0]["http"]
     host = mockserver.base.split("//", 1)[1]
-    assert head.startswith("GET /redirect/302?to=/plain/target HTTP/1.1\r\n")
-    assert f"\r\nHost: {host}\r\n" in head or head.count(f"Host: {host}") == 1
+    assert f"{http.protocol} {http.statusline}" == "GET /redirect/302?to=/plain/target HTTP/1.1"
+    assert [v for k, v in http.headers if k.lower() == "host"] == [host]
+    assert http.get_header("User-Agent").startswith("memoryhole/")
 
 
 def test_error_and_redirect_responses_are_archived(crawled, mockserver):

@@ -62,9 +62,9 @@ class NewsSpider(Spider):
 
     def parse_feed(self, response: Response) -> Iterator[Request]:
         source = response.meta["source"]
-        parsed = feedparser.parse(response.body, response_headers={
-            k.decode("latin-1").lower(): v.decode("latin-1")
-            for k, v in response.headers.items() if v})
+        content_type = _header(response.headers, b"Content-Type")
+        parsed = feedparser.parse(
+            response.body, response_headers={"content-type": content_type} if content_type else {})
         links = []
         for entry in parsed.entries:
             link = entry.get("link") or ""
