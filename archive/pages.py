@@ -129,8 +129,9 @@ class PageRecorder:
             " next_check_at, state, missing_streak, etag, last_modified, last_payload_digest,"
             " last_text_digest, last_capture_id) VALUES (?,?,?,?,?,?,?,?,0,?,?,?,?,?)",
             (url, domain_of(url), job.source, job.platform, captured_at, captured_at,
-             self._first_check(captured_at), "alive" if capture_id else "error", job.etag, job.last_modified,
-             payload_digest, job.page.text_digest if capture_id else None, capture_id),
+             self._first_check(captured_at), "alive" if capture_id else "error", job.etag,
+             job.last_modified, payload_digest,
+             job.page.text_digest if capture_id else None, capture_id),
         )
 
     def _first_check(self, captured_at: str) -> str:
