@@ -1,0 +1,134 @@
+"""Smoke tests for the crawl benchmark harness (bench/): small and fast, never a live URL.
+
+The site generator and the process-tree accounting run everywhere; the nginx parts (serving,
+clean stop, a 30-page run of the plain Scrapy and wget contenders) are skipped, with the
+install command as the reason, where Debian's nginx is not installed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import sys
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.measure import measure
+from bench.nginx import INSTALL_HINT, NGINX, Nginx, nginx_available
+from bench.site import MAX_BYTES, MIN_BYTES, generate_site
+
+needs_nginx = pytest.mark.skipif(not nginx_available(),
+                                 reason=f"{NGINX} not installed: {INSTALL_HINT}")
+BASE = "http://127.0.0.1:8080"
+
+
+def _fetch(url: str, gzip_ok: bool = False) -> tuple[int, str | None, bytes]:
+    headers = {"Accept-Encoding": "gzip"} if gzip_ok else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+        return r.status, r.headers.get("Content-Encoding"), r.read()
+
+
+def test_site_is_deterministic_and_complete(tmp_path: Path) -> None:
+    info = generate_site(tmp_path / "a", pages=30, base_url=BASE)
+    again = generate_site(tmp_path / "b", pages=30, base_url=BASE)
+    urls = info.urls()
+    assert len(urls) == len(set(urls)) == 30
+    assert all(u.startswith(BASE + "/") and u.endswith(".html") for u in urls)
+    assert info.gzipped_pages == 15
+    for url in urls:
+        rel = url[len(BASE) + 1:]
+        data = (tmp_path / "a" / rel).read_bytes()
+        assert data == (tmp_path / "b" / rel).read_bytes()
+        assert MIN_BYTES <= len(data) <= MAX_BYTES, (url, len(data))
+        text = data.decode("utf-8")
+        assert "<article" in text and "<nav" in text and "<footer" in text
+        assert '<p lang="zh">' in text
+        twin = tmp_path / "a" / (rel + ".gz")
+        if twin.exists():
+            assert gzip.decompress(twin.read_bytes()) == data
+    assert sum(1 for u in urls if (tmp_path / "a" / (u[len(BASE) + 1:] + ".gz")).exists()) == 15
+    links = [item.findtext("link") for item in ET.parse(tmp_path / "a" / "feed.xml").iter("item")]
+    assert sorted(links) == sorted(urls)
+    assert (tmp_path / "a" / "robots.txt").read_text() == "User-agent: *\nAllow: /\n"
+    assert again.total_bytes == info.total_bytes
+
+
+def test_measure_counts_grandchildren(tmp_path: Path) -> None:
+    """CPU and memory of a process the child waits for are in the measurement."""
+    burn = ("import time; x = bytearray(80 * 2**20); x[::4096] = b'1' * len(x[::4096]); "
+            "t = time.process_time()\nwhile time.process_time() - t < 0.6: pass")
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}])"
+    taken = measure([sys.executable, "-c", parent], log_path=tmp_path / "log", interval=0.05)
+    assert taken.returncode == 0
+    assert taken.cpu_s >= 0.5
+    assert taken.tree_rss_mb >= 80
+    assert taken.wall_s >= 0.6
+
+
+def test_report_ratio_and_medians() -> None:
+    def run(name: str, wall: float, pages: int = 100) -> dict:
+        return {"contender": name, "concurrency": 16, "pages": pages, "wall_s": wall,
+                "cpu_s": wall, "tree_rss_mb": 50.0, "returncode": 0, "crawl_s": None,
+                "warc_bytes": 1000 * pages if name != "scrapy" else None}
+    results = {"runs": [run("scrapy", 1.0), run("scrapy", 2.0), run("scrapy", 4.0),
+                        run("memoryhole", 0.5), run("memoryhole", 1.0), run("memoryhole", 9.0)]}
+    rows = {r["contender"]: r for r in report.summarise(results)}
+    assert rows["scrapy"]["pages_s"] == 50 and rows["scrapy"]["ratio"] == 1
+    assert rows["memoryhole"]["pages_s"] == 100 and rows["memoryhole"]["ratio"] == 2
+    assert rows["memoryhole"]["warc_bytes_page"] == 1000
+    assert "2.00×" in report.summary_table(results)
+
+
+@needs_nginx
+def test_nginx_serves_site_and_stops(tmp_path: Path) -> None:
+    folder = tmp_path / "site"
+    server = Nginx(folder)
+    info = generate_site(folder, pages=4, base_url=server.base_url)
+    with server:
+        first, second = info.urls()[:2]
+        status, encoding, body = _fetch(first, gzip_ok=True)
+        assert (status, encoding) == (200, "gzip")
+        assert gzip.decompress(body) == (folder / first.split("/", 3)[3]).read_bytes()
+        status, encoding, body = _fetch(second, gzip_ok=True)
+        assert (status, encoding, body) == (200, None,
+                                            (folder / second.split("/", 3)[3]).read_bytes())
+        assert _fetch(server.base_url + "/robots.txt")[0] == 200
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            _fetch(server.base_url + "/nope.html")
+        assert missing.value.code == 404
+        process, tmp = server.process, server.tmp
+        assert "[error]" not in server.error_log().replace("nope.html", "")
+    assert process is not None and process.returncode is not None
+    assert tmp is not None and not tmp.exists()
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", server.port), 0.5):
+        pass
+
+
+@needs_nginx
+def test_run_plain_scrapy_and_wget(tmp_path: Path) -> None:
+    from bench.run import main
+
+    out = tmp_path / "out"
+    assert main(["--pages", "30", "--rounds", "1", "--only", "scrapy", "wget",
+                 "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    runs = {r["contender"]: r for r in results["runs"]}
+    assert runs["scrapy"]["pages"] == runs["wget"]["pages"] == 30
+    assert runs["wget"]["warc_bytes"] > 30 * 10_000
+    assert runs["scrapy"]["cpu_s"] > 0.2 and runs["scrapy"]["tree_rss_mb"] > 30
+    assert not list((out / "runs").rglob("*.warc.gz"))   # discarded after counting
+
+
+def test_run_without_nginx_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import bench.run
+
+    monkeypatch.setattr(bench.run, "nginx_available", lambda: False)
+    assert bench.run.main(["--pages", "1"]) == 2
+    assert "apt-get install -y nginx" in capsys.readouterr().err
