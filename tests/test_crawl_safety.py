@@ -48,3 +48,35 @@ def test_robots_txt_obeyed(tmp_home, mockserver):
     before = mockserver.hits("/private/x")
     run_cli(tmp_home, "crawl", mockserver.url("/private/x"))
     assert mockserver.hits("/private/x") == before
+
+
+def _crawl_by_name(home, url, allow_private):
+    from archive.config import load_config
+    from archive.home import Home
+    from crawlers.launch import run_crawl
+
+    write_config(home, allow_private_addresses=allow_private, obey_robots=False)
+    config = load_config(home / "memoryhole.toml")
+    return run_crawl(Home(home), config, [], [url], extra_settings={
+        "TWISTED_DNS_RESOLVER": "tests.fakedns.TestNamesResolver"})
+
+
+def test_host_name_resolving_to_loopback_refused(tmp_path, mockserver):
+    url = mockserver.url("/plain/byname").replace("127.0.0.1", "intranet.test")
+    before = mockserver.hits("/plain/byname")
+    refused = _crawl_by_name(tmp_path / "refused", url, allow_private=False)
+    assert refused.pages == 0 and refused.errors == 1
+    assert mockserver.hits("/plain/byname") == before
+    assert any("not a public address" in line or "refused 127.0.0.1" in line
+               for line in refused.error_lines())
+    allowed = _crawl_by_name(tmp_path / "allowed", url, allow_private=True)
+    assert allowed.pages == 1 and allowed.errors == 0
+    assert mockserver.hits("/plain/byname") == before + 1
+
+
+def test_robots_txt_holds_for_concurrent_requests(tmp_home, fresh_mockserver):
+    write_config(tmp_home, concurrency=8, per_domain=8)
+    urls = [fresh_mockserver.url(f"/private/{n}") for n in range(6)]
+    run_cli(tmp_home, "crawl", *urls, fresh_mockserver.url("/plain/ok"))
+    assert all(fresh_mockserver.hits(f"/private/{n}") == 0 for n in range(6))
+    assert fresh_mockserver.hits("/plain/ok") == 1

@@ -1,0 +1,43 @@
+"""A DNS for tests: names ending in ``.test`` resolve to 127.0.0.1, through the real
+GuardedResolver, so the address guard is exercised on a host name without touching real DNS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import IHostnameResolver, IHostResolution
+from zope.interface import implementer
+
+from crawlers.resolver import GuardedResolver
+
+
+@implementer(IHostResolution)
+class _Resolution:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def cancel(self) -> None:
+        pass
+
+
+@implementer(IHostnameResolver)
+class _StaticNames:
+    def __init__(self, fallback: Any) -> None:
+        self.fallback = fallback
+
+    def resolveHostName(self, receiver: Any, hostName: str, portNumber: int = 0,  # noqa: N802,N803
+                        addressTypes: Any = None, transportSemantics: str = "TCP") -> Any:  # noqa: N803
+        if not hostName.endswith(".test"):
+            return self.fallback.resolveHostName(receiver, hostName, portNumber, addressTypes,
+                                                 transportSemantics)
+        receiver.resolutionBegan(_Resolution(hostName))
+        receiver.addressResolved(IPv4Address("TCP", "127.0.0.1", portNumber))
+        receiver.resolutionComplete()
+        return receiver
+
+
+class TestNamesResolver(GuardedResolver):
+    def __init__(self, reactor: Any, cache_size: int, allow_private: bool = False) -> None:
+        super().__init__(reactor, cache_size, allow_private)
+        self.original_resolver = _StaticNames(self.original_resolver)
