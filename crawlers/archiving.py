@@ -55,10 +55,10 @@ class ArchiveExtension:
         ext = cls(crawler, sink, settings.get("ARCHIVE_STATS_FILE"))
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
-        sink.start()
         return ext
 
     def spider_opened(self, spider: Any) -> None:
+        self.sink.start()
         logger.info("archiving into %s (collection %s)", self.sink.home.root,
                     self.sink.settings.collection)
 

@@ -14,9 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
+from scrapy.utils.defer import deferred_from_coro
 
+from archive.sink import SinkError
 from archive.timeutil import utcnow
 from archive.warc import HttpExchange
 from crawlers.archiving import ArchiveExtension
@@ -38,16 +40,18 @@ def header_pairs(headers: Any) -> list[tuple[str, str]]:
 
 
 class WarcRecorderMiddleware:
-    def __init__(self, extension: ArchiveExtension, stats: Any) -> None:
+    def __init__(self, extension: ArchiveExtension, crawler: Any) -> None:
         self.sink = extension.sink
-        self.stats = stats
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.stopping = False
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> WarcRecorderMiddleware:
         extension = crawler.get_extension(ArchiveExtension)
         if extension is None:
             raise NotConfigured("the archive extension is off")
-        return cls(extension, crawler.stats)
+        return cls(extension, crawler)
 
     def process_response(self, request: Request, response: Response) -> Response:
         request_headers = [(name, value) for name, value in header_pairs(request.headers)
@@ -67,7 +71,19 @@ class WarcRecorderMiddleware:
             http_version=response.protocol or "HTTP/1.1",
             ip_address=str(response.ip_address) if response.ip_address else None,
         )
-        request.meta[RECORD_ID_META] = self.sink.submit_exchange(exchange)
+        try:
+            request.meta[RECORD_ID_META] = self.sink.submit_exchange(exchange)
+        except SinkError as exc:
+            self._stop(exc)
+            raise IgnoreRequest(f"not archived: {exc}") from exc
         self.stats.inc_value("archive/recorded")
         self.stats.inc_value(f"archive/recorded/status/{response.status}")
         return response
+
+    def _stop(self, exc: SinkError) -> None:
+        """Nothing can be archived any more: stop the crawl instead of fetching in vain."""
+        if self.stopping:
+            return
+        self.stopping = True
+        logger.error("%s; stopping the crawl", exc)
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason="archive_failed"))
