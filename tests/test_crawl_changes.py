@@ -50,3 +50,12 @@ def test_recrawl_revisits_and_diffs(tmp_home, fresh_mockserver):
 
     history = run_cli(tmp_home, "history", edited, "--format", "json")
     assert '"added": 1' in history.output
+
+
+def test_trafilatura_extraction_when_configured(tmp_home, mockserver):
+    write_config(tmp_home, extract="trafilatura")
+    url = mockserver.url("/plain/full-extract")
+    run_cli(tmp_home, "crawl", url)
+    (row,) = rows(tmp_home, "SELECT text FROM captures WHERE url = ?", (url,))
+    assert ms.PLAIN_PARAGRAPHS[0] in row["text"]
+    assert ms.PLAIN_BYLINE not in row["text"]      # the fast extractor keeps the byline

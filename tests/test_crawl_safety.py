@@ -80,3 +80,12 @@ def test_robots_txt_holds_for_concurrent_requests(tmp_home, fresh_mockserver):
     run_cli(tmp_home, "crawl", *urls, fresh_mockserver.url("/plain/ok"))
     assert all(fresh_mockserver.hits(f"/private/{n}") == 0 for n in range(6))
     assert fresh_mockserver.hits("/plain/ok") == 1
+
+
+def test_timed_out_response_not_archived(tmp_home, mockserver):
+    write_config(tmp_home, timeout=1)
+    slow = mockserver.url("/slow?s=4")
+    result = run_cli(tmp_home, "crawl", slow)
+    assert "errors 1" in result.output, result.output
+    assert "TimeoutError" in result.output or "timeout" in result.output.lower()
+    assert not [r for r in all_records(tmp_home) if r["uri"] == slow]
