@@ -86,6 +86,41 @@ def build_migrations() -> Migrations:
         )
         db["diffs"].create_index(["url", "created_at"])
 
+    @migrations(name="0002_checks_deletions")
+    def checks_deletions(db: sqlite_utils.Database) -> None:
+        db["urls"].add_column("last_alive_at", str)
+        db["urls"].add_column("missing_since", str)
+        db["urls"].add_column("missing_reason", str)
+        db["urls"].add_column("deleted_at", str)
+        db["urls"].add_column("check_count", int)
+        db["checks"].create(
+            {
+                "id": int, "url": str, "url_id": int, "checked_at": str, "outcome": str,
+                "http_status": int, "reason": str, "rule": str, "detail": str,
+                "capture_id": int, "vantage": str, "run_id": int,
+            },
+            pk="id", not_null={"url", "checked_at", "outcome"},
+        )
+        db["checks"].create_index(["url", "checked_at"])
+        db["checks"].create_index(["run_id"])
+        db["deletions"].create(
+            {
+                "id": int, "url": str, "url_id": int, "domain": str, "source": str,
+                "reason": str, "rule": str, "http_status": int, "detail": str,
+                "detected_at": str, "last_seen_alive_at": str, "first_seen_missing_at": str,
+                "confirmed_checks": int, "evidence_capture_id": int,
+                "last_good_capture_id": int, "restored_at": str, "restored_capture_id": int,
+                "notified_at": str, "restore_notified_at": str, "item_id": str,
+                "parent_url": str,
+            },
+            pk="id", not_null={"url", "reason", "detected_at"},
+        )
+        db["deletions"].create_index(["detected_at"])
+        db["deletions"].create_index(["domain", "detected_at"])
+        db["deletions"].create_index(["source", "detected_at"])
+        db["deletions"].create_index(["reason", "detected_at"])
+        db["deletions"].create_index(["url"])
+
     return migrations
 
 
