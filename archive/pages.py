@@ -116,7 +116,7 @@ class PageRecorder:
             updates.update(
                 last_text_digest=job.page.text_digest, last_capture_id=capture_id,
                 last_payload_digest=payload_digest, etag=job.etag,
-                last_modified=job.last_modified,
+                last_modified=job.last_modified, last_alive_at=captured_at,
             )
         assignments = ", ".join(f"{key} = ?" for key in updates)
         self.conn.execute(f"UPDATE urls SET {assignments} WHERE id = ?",
@@ -127,11 +127,13 @@ class PageRecorder:
         self.conn.execute(
             "INSERT INTO urls (url, domain, source, platform, first_seen_at, last_captured_at,"
             " next_check_at, state, missing_streak, etag, last_modified, last_payload_digest,"
-            " last_text_digest, last_capture_id) VALUES (?,?,?,?,?,?,?,?,0,?,?,?,?,?)",
+            " last_text_digest, last_capture_id, last_alive_at)"
+            " VALUES (?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)",
             (url, domain_of(url), job.source, job.platform, captured_at, captured_at,
              self._first_check(captured_at), "alive" if capture_id else "error", job.etag,
              job.last_modified, payload_digest,
-             job.page.text_digest if capture_id else None, capture_id),
+             job.page.text_digest if capture_id else None, capture_id,
+             captured_at if capture_id else None),
         )
 
     def _first_check(self, captured_at: str) -> str:
