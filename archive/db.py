@@ -121,6 +121,10 @@ def build_migrations() -> Migrations:
         db["deletions"].create_index(["reason", "detected_at"])
         db["deletions"].create_index(["url"])
 
+    @migrations(name="0003_transient_streak")
+    def transient_streak(db: sqlite_utils.Database) -> None:
+        db["urls"].add_column("transient_streak", int)
+
     return migrations
 
 
