@@ -7,8 +7,8 @@ to measure; ``collect()`` counts what the run produced afterwards (outside the m
 - ``wget``: ``wget --warc-file`` over urls.txt (one connection: wget has no concurrency);
   pages = HTTP 200 response records in its WARC.
 - ``memoryhole``: ``memoryhole --home HOME crawl --seeds SEEDS`` with a fresh home; pages =
-  ``captures`` rows with status 200 in the catalogue (the WARC's 200 responses are counted too,
-  as a cross-check).
+  ``captures`` rows with status 200 in the catalogue, robots.txt (also archived) left out; the
+  WARC's 200 responses are counted too, as a cross-check (``warc_pages``).
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def memoryhole_collect(job: Job) -> dict[str, Any]:
         return result
     with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
         result["pages"] = db.execute(
-            "SELECT count(*) FROM captures WHERE status = 200").fetchone()[0]
+            "SELECT count(*) FROM captures WHERE status = 200 AND url NOT LIKE '%/robots.txt'"
+        ).fetchone()[0]
         row = db.execute("SELECT stats FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     stats = json.loads(row[0]) if row and row[0] else {}
     result["crawl_s"] = stats.get("elapsed_time_seconds")

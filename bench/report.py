@@ -50,6 +50,7 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
             "cpu_s": _median([r["cpu_s"] for r in runs]), "cpu_ms_page": _median(per_page),
             "rss_mb": _median([r["tree_rss_mb"] for r in runs]),
             "warc_bytes_page": _median(warc),
+            "other_cpu_s": _median([r.get("other_cpu_s") for r in runs]),
             "failed": sum(r["returncode"] != 0 for r in runs),
         })
     for row in rows:
@@ -68,8 +69,8 @@ def summary_table(results: dict[str, Any]) -> str:
     """The Markdown table of medians."""
     lines = [
         "| conc. | contender | pages | pages/s (min–max) | crawl pages/s | CPU s | CPU ms/page "
-        "| peak RSS MB | WARC bytes/page | × plain Scrapy |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS MB | WARC bytes/page | × plain Scrapy | other CPU s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in summarise(results):
         spread = f"{_fmt(row['pages_s'], '.0f')} ({_fmt(row['pages_s_min'], '.0f')}–" \
@@ -79,7 +80,8 @@ def summary_table(results: dict[str, Any]) -> str:
             f"| {conc} | {LABELS[row['contender']]} | {_fmt(row['pages'], '.0f')} | {spread} "
             f"| {_fmt(row['crawl_pages_s'], '.0f')} | {_fmt(row['cpu_s'], '.1f')} "
             f"| {_fmt(row['cpu_ms_page'], '.2f')} | {_fmt(row['rss_mb'], '.0f')} "
-            f"| {_fmt(row['warc_bytes_page'], ',.0f')} | {_fmt(row['ratio'], '.2f')}× |"
+            f"| {_fmt(row['warc_bytes_page'], ',.0f')} | {_fmt(row['ratio'], '.2f')}× "
+            f"| {_fmt(row['other_cpu_s'], '.1f')} |"
             + (f" ⚠ {row['failed']} failed run(s)" if row["failed"] else ""))
     return "\n".join(lines)
 
@@ -103,7 +105,9 @@ def section(results: dict[str, Any]) -> str:
         "",
         "pages/s: HTTP 200 pages / wall time from process start to exit. crawl pages/s: the "
         "same over Scrapy's `elapsed_time_seconds`. CPU: user + system of the process tree "
-        "(`os.wait4`). Peak RSS: largest sampled sum over the live process tree.",
+        "(`os.wait4`). Peak RSS: largest sampled sum over the live process tree. Other CPU: "
+        "CPU the rest of the machine used during the run (nginx, the harness, other users; "
+        "from /proc/stat), a sign of interference.",
         END,
     ])
 

@@ -75,15 +75,26 @@ def round_order(names: list[str], round_index: int) -> list[str]:
     return names[shift:] + names[:shift]
 
 
+def machine_busy_s() -> float:
+    """CPU seconds every process on the machine has used since boot (from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def run_one(name: str, job: contenders.Job, timeout: float) -> dict[str, Any]:
     if job.workdir.exists():
         shutil.rmtree(job.workdir)
     job.workdir.mkdir(parents=True)
     argv, env = contenders.COMMANDS[name](job)
+    busy = machine_busy_s()
     taken = measure(argv, log_path=job.workdir / "output.log", cwd=job.workdir, env=env,
                     timeout=timeout)
+    busy = machine_busy_s() - busy
+    # everything else that ran meanwhile: nginx, this harness, and anyone else on the machine
     row: dict[str, Any] = {"contender": name, "concurrency": job.concurrency,
-                           **asdict(taken), "cpu_s": taken.cpu_s}
+                           **asdict(taken), "cpu_s": taken.cpu_s,
+                           "other_cpu_s": round(max(busy - taken.cpu_s, 0.0), 2)}
     row.update(contenders.COLLECTORS[name](job))
     row["log"] = str(job.workdir / "output.log")
     return row
@@ -157,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"c={concurrency} round {round_index + 1} {name:10s} "
                           f"{row['pages']:5d} pages {row['wall_s']:6.1f} s "
                           f"{row['pages'] / row['wall_s']:6.1f} pages/s "
-                          f"cpu {row['cpu_s']:6.1f} s rss {row['tree_rss_mb']:6.0f} MB"
+                          f"cpu {row['cpu_s']:6.1f} s rss {row['tree_rss_mb']:6.0f} MB "
+                          f"(others {row['other_cpu_s']:4.1f} s)"
                           + ("" if ok else f"  <-- exit {row['returncode']}, see {row['log']}"),
                           flush=True)
         errors = [line for line in server.error_log().splitlines() if "[error]" in line]
