@@ -6,6 +6,7 @@ bad config (one line naming the file, the key and the fix).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -19,8 +20,10 @@ from rich.table import Table
 
 from archive import db as catalogue
 from archive.config import Config, ConfigError, Source, load_config, load_seeds
+from archive.deletions import DEFAULT_REPLAY_BASE, REASONS, DeletionFilter, query_deletions
 from archive.diffing import render_diff
 from archive.export import export_cdxj
+from archive.formats import FORMATS, write_deletions
 from archive.home import Home, resolve_home
 from archive.queries import NotInCatalogue, capture_diff, url_history
 from archive.timeutil import iso, parse_time_or_age, utcnow
@@ -201,6 +204,53 @@ def add(ctx: Context, urls: tuple[str, ...], source: str) -> None:
 
 
 @cli.command()
+@click.option("--due", "mode", flag_value="due", default=True,
+              help="URLs whose next check time has come (default).")
+@click.option("--all", "mode", flag_value="all", help="Every watched URL.")
+@click.option("--url", "urls", multiple=True, help="This watched URL; repeatable.")
+@click.option("--source", "names", multiple=True, help="Only this source's URLs; repeatable.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N URLs.")
+@pass_ctx
+def recheck(ctx: Context, mode: str, urls: tuple[str, ...], names: tuple[str, ...],
+            limit: int | None) -> None:
+    """Re-check saved URLs now: classify, confirm deletions, archive what is seen."""
+    from crawlers.launch import run_recheck
+
+    _check_urls(urls)
+    try:
+        sources = _load_sources(ctx, (), ()) if ctx.config.seeds else []
+    except BadConfig:
+        raise
+    if not ctx.home.db_path.exists():
+        raise click.ClickException(f"nothing to re-check in {ctx.home.root}: crawl or add "
+                                   "URLs first")
+    selection = {"mode": "urls" if urls else mode, "urls": list(urls), "sources": list(names),
+                 "limit": limit, "domain_budget": ctx.config.recheck.domain_budget}
+    console = Console(stderr=True)
+    with CrawlProgress(console, "recheck") as progress:
+        result = run_recheck(ctx.home, ctx.config, selection, sources, on_progress=progress)
+    for line in result.error_lines():
+        click.echo(f"  {line}", err=True)
+    click.echo(f"recheck run {result.run_id}: {result.check_summary()}")
+    _notify(ctx)
+    if result.failed:
+        raise click.ClickException(f"the re-check failed; see {result.log_path}")
+
+
+def _notify(ctx: Context) -> None:
+    """Send the notifications of confirmed deletions and restores (an outbox: none is lost)."""
+    if not ctx.config.notify_urls:
+        return
+    from archive.notify import notify_deletions
+
+    db = ctx.catalogue()
+    try:
+        notify_deletions(db, list(ctx.config.notify_urls), replay_base=ctx.config.replay_base)
+    finally:
+        db.conn.close()
+
+
+@cli.command()
 @click.argument("url")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @pass_ctx
@@ -255,6 +305,46 @@ def diff(ctx: Context, url: str, since: str | None, until: str | None) -> None:
     console.print(f"{result.url}: +{result.diff.added} -{result.diff.removed} lines, "
                   f"similarity {result.diff.similarity:.2f}", highlight=False)
     render_diff(result.diff.unified_diff, console)
+
+
+@cli.command()
+@click.option("--since", help="Detected at or after this time or age (e.g. 7d, 24h).")
+@click.option("--until", help="Detected before this time or age.")
+@click.option("--source", help="Only this source.")
+@click.option("--domain", help="Only this host (exact; www. ignored; subdomains do not match).")
+@click.option("--reason", type=click.Choice(REASONS), help="Only this reason.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="At most N deletions (newest).")
+@pass_ctx
+def deletions(ctx: Context, since: str | None, until: str | None, source: str | None,
+              domain: str | None, reason: str | None, fmt: str, limit: int | None) -> None:
+    """The deletion log, newest first."""
+    try:
+        now = utcnow()
+        flt = DeletionFilter(
+            since=parse_time_or_age(since, now) if since else None,
+            until=parse_time_or_age(until, now) if until else None,
+            source=source, domain=domain, reason=reason, limit=limit)
+    except ValueError as exc:
+        raise BadConfig(str(exc)) from None
+    # [serve] base_url, where `memoryhole serve` shows the captures (older configs lack it).
+    replay_base = getattr(ctx.config, "replay_base", None) or DEFAULT_REPLAY_BASE
+    db = ctx.catalogue()
+    try:
+        rows = query_deletions(db, flt, replay_base=replay_base)
+    finally:
+        db.conn.close()
+    described = " ".join(f"--{name} {value}" for name, value in (
+        ("since", since), ("until", until), ("source", source), ("domain", domain),
+        ("reason", reason)) if value)
+    out = io.StringIO()
+    write_deletions(
+        rows, fmt, out, console=_console() if fmt == "table" else None,
+        feed_key=f"{ctx.home.root}\n{described}",
+        feed_title="memoryhole deletions" + (f" ({described})" if described else ""),
+        empty_message="no deletions match " + described if flt.narrowed
+        else "no deletions in the log yet")
+    click.echo(out.getvalue(), nl=False)
 
 
 @cli.group()

@@ -51,6 +51,7 @@ class RecheckConfig:
     offsets: tuple[str, ...] = DEFAULT_OFFSETS
     confirm_checks: int = 2
     confirm_after: str = "5m"
+    domain_budget: int = 1000        # at most this many re-checks of one domain per run
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Config:
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
     notify_urls: tuple[str, ...] = ()
+    replay_base: str = "http://127.0.0.1:8765"   # where `memoryhole serve` is reached
 
     def seed_files(self) -> list[Path]:
         """The seed files the ``seeds`` globs name, relative to the config file's folder."""
@@ -188,7 +190,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     if path is None or (not required and not path.exists()):
         return Config(path=path)
     top = _Section(path, "", _read_toml(path))
-    top.check_keys({"seeds", "collection", "operator", "crawl", "recheck", "notify"})
+    top.check_keys({"seeds", "collection", "operator", "crawl", "recheck", "notify", "serve"})
     seeds = top.get("seeds", (list, str), [])
     if isinstance(seeds, str):
         seeds = [seeds]
@@ -223,13 +225,20 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         offsets=recheck.durations("offsets", r.offsets) or r.offsets,
         confirm_checks=recheck.positive("confirm_checks", int, r.confirm_checks),
         confirm_after=recheck.duration("confirm_after", r.confirm_after),
+        domain_budget=recheck.positive("domain_budget", int, r.domain_budget),
     )
     notify = _Section(path, "notify.", top.data.get("notify", {}))
     notify.check_keys({"urls"})
+    serve = _Section(path, "serve.", top.data.get("serve", {}))
+    serve.check_keys({"base_url"})
+    replay_base = serve.get("base_url", str, Config.replay_base).rstrip("/")
+    if not is_http_url(replay_base):
+        serve.fail("base_url", f"{replay_base!r} is not an http(s) URL",
+                   'use the address users open, e.g. "http://127.0.0.1:8765"')
     return Config(
         path=path, seeds=tuple(seeds), collection=collection,
         operator=top.get("operator", str, ""), crawl=crawl_cfg, recheck=recheck_cfg,
-        notify_urls=notify.strings("urls"),
+        notify_urls=notify.strings("urls"), replay_base=replay_base,
     )
 
 

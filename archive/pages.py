@@ -77,8 +77,24 @@ class PageRecorder:
             return None
         return {"fetched_url": row[0], "captured_at_dt": parse_iso(row[1])}
 
-    def record(self, job: PageJob) -> None:
-        """Store a page's text on its capture, update the watched URL, diff if it changed."""
+    def last_full_capture(self, fetched_url: str) -> dict[str, Any] | None:
+        """The newest 2xx response record of this URL (what a 304 says is unchanged)."""
+        row = self.conn.execute(
+            "SELECT fetched_url, captured_at, payload_digest FROM captures WHERE url = ?"
+            " AND is_revisit = 0 AND status BETWEEN 200 AND 299 ORDER BY id DESC LIMIT 1",
+            (canonical_url(fetched_url),),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"fetched_url": row[0], "captured_at_dt": parse_iso(row[1]),
+                "payload_digest": row[2]}
+
+    def record(self, job: PageJob, *, good: bool | None = None) -> None:
+        """Store a page's text on its capture, update the watched URL, diff if it changed.
+
+        ``good`` says whether this is the page itself (default: a 2xx status); a re-check passes
+        False for a 200 tombstone or not-found page, whose text is kept on its capture but which
+        never becomes the URL's last good capture."""
         found = self.conn.execute(
             "SELECT id, captured_at, payload_digest FROM captures WHERE warc_record_id = ?",
             (job.record_id,),
@@ -97,7 +113,8 @@ class PageRecorder:
         )
         self.stats["pages"] += 1
         url = canonical_url(job.url)
-        good = 200 <= job.status < 300
+        if good is None:
+            good = 200 <= job.status < 300
         row = self.conn.execute(
             "SELECT id, last_text_digest, last_capture_id FROM urls WHERE url = ?", (url,)
         ).fetchone()

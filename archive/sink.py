@@ -21,9 +21,17 @@ from typing import Any
 
 from archive import db as catalogue
 from archive.cdxj import cdxj_lines, merge_into_index
+from archive.checks import CheckJob, CheckRecorder
 from archive.home import Home
 from archive.pages import PageRecorder
-from archive.warc import HttpExchange, RevisitOf, RotatingWarcWriter, WrittenRecord
+from archive.state import Policy
+from archive.warc import (
+    NOT_MODIFIED_PROFILE,
+    HttpExchange,
+    RevisitOf,
+    RotatingWarcWriter,
+    WrittenRecord,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +53,8 @@ class SinkSettings:
     commit_rows: int = 500
     commit_seconds: float = 1.0
     recheck_offsets: tuple[str, ...] = ("5m",)
+    confirm_checks: int = 2
+    confirm_after: str = "5m"
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class ArchiveSink:
         self._db = None
         self._writer: RotatingWarcWriter | None = None
         self._pages: PageRecorder | None = None
+        self._checks: CheckRecorder | None = None
         self._in_txn = False
         self._txn_rows = 0
         self._txn_started = 0.0
@@ -105,6 +116,10 @@ class ArchiveSink:
     def submit_page(self, job: PageJob) -> None:
         """Queue the text of a response already submitted with :meth:`submit_exchange`."""
         self._put(("page", job))
+
+    def submit_check(self, job: CheckJob) -> None:
+        """Queue a re-check result (after the exchange it refers to, if any)."""
+        self._put(("check", job))
 
     def submit_resource(self, uri: str, content_type: str, data: bytes, date: datetime,
                         concurrent_to: str | None = None) -> None:
@@ -145,6 +160,8 @@ class ArchiveSink:
                     self._commit()
                     continue
                 if item is _STOP:
+                    self._begin()
+                    self._checks.finish()
                     break
                 self._handle(item)
                 if self._queue.empty() or self._due():
@@ -166,6 +183,9 @@ class ArchiveSink:
             on_close=self._on_file_closed,
         )
         self._pages = PageRecorder(self._db, self.home, self.settings, self.stats)
+        policy = Policy.from_strings(self.settings.recheck_offsets, self.settings.confirm_checks,
+                                     self.settings.confirm_after)
+        self._checks = CheckRecorder(self._db.conn, self._pages, policy, self.stats, self.run_id)
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
@@ -174,6 +194,9 @@ class ArchiveSink:
         elif kind == "page":
             self._begin()
             self._pages.record(item[1])
+        elif kind == "check":
+            self._begin()
+            self._checks.record(item[1])
         elif kind == "resource":
             self._write_resource(*item[1:])
 
@@ -189,6 +212,13 @@ class ArchiveSink:
         self.stats["warc_body_bytes"] += len(ex.body)
 
     def _find_revisit(self, ex: HttpExchange) -> RevisitOf | None:
+        if ex.status == 304:
+            last = self._pages.last_full_capture(ex.url)
+            if last is None:
+                return None
+            return RevisitOf(target_uri=last["fetched_url"], target_date=last["captured_at_dt"],
+                             payload_digest=last["payload_digest"],
+                             profile=NOT_MODIFIED_PROFILE)
         if not ex.body or ex.truncated:
             return None
         digest = RotatingWarcWriter.payload_digest(ex.body)

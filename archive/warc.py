@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 OPEN_SUFFIX = ".open"
 WARC_SUFFIX = ".warc.gz"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+NOT_MODIFIED_PROFILE = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
 ORIGINAL_CL_HEADER = "X-Memoryhole-Original-Content-Length"
 ORIGINAL_TE_HEADER = "X-Memoryhole-Original-Transfer-Encoding"
 CRLF = b"\r\n"
@@ -90,6 +91,7 @@ class RevisitOf:
     target_uri: str
     target_date: datetime
     payload_digest: str
+    profile: str = REVISIT_PROFILE    # or NOT_MODIFIED_PROFILE for a 304 answer
 
 
 @dataclass(frozen=True)
@@ -284,14 +286,16 @@ class RotatingWarcWriter:
         if ex.ip_address:
             common.append(("WARC-IP-Address", ex.ip_address))
         if revisit_of is not None:
-            if digest != revisit_of.payload_digest:
+            if revisit_of.profile == NOT_MODIFIED_PROFILE:
+                digest = revisit_of.payload_digest      # the server says: that payload, unchanged
+            elif digest != revisit_of.payload_digest:
                 raise ValueError(
                     f"revisit of {revisit_of.target_uri}: body digest {digest} differs from "
                     f"the original's {revisit_of.payload_digest}; write a response instead"
                 )
             rtype, block = "revisit", [http_head]
             extra = [
-                ("WARC-Profile", REVISIT_PROFILE),
+                ("WARC-Profile", revisit_of.profile),
                 ("WARC-Refers-To-Target-URI", revisit_of.target_uri),
                 ("WARC-Refers-To-Date", warc_date(_aware(revisit_of.target_date, "target_date"))),
             ]

@@ -48,6 +48,8 @@ class ArchiveExtension:
             compress_level=settings.getint("ARCHIVE_COMPRESS_LEVEL"),
             extract=settings.get("ARCHIVE_EXTRACT"),
             recheck_offsets=tuple(settings.getlist("ARCHIVE_RECHECK_OFFSETS")),
+            confirm_checks=settings.getint("ARCHIVE_CONFIRM_CHECKS"),
+            confirm_after=settings.get("ARCHIVE_CONFIRM_AFTER"),
         )
         run_id = settings.get("ARCHIVE_RUN_ID")
         sink = ArchiveSink(Home(Path(home)), sink_settings,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from archive.sink import PageText
 
@@ -21,3 +23,16 @@ class PageItem:
     etag: str | None = None
     last_modified: str | None = None
     page: PageText | None = None   # filled by pipelines.text
+
+
+@dataclass
+class CheckItem:
+    """One re-check of a watched URL: the classifier's verdict and, for a 2xx, the page."""
+
+    row: dict[str, Any]            # the urls row (archive.recheck.select_urls)
+    verdict: Any                   # archive.classify.Verdict
+    status: int | None
+    record_id: str | None
+    page: PageItem | None
+    checked_at: datetime
+    offsets: list[str] | None = None

@@ -69,6 +69,17 @@ class CrawlResult:
                 f"{self.revisits}, changed {self.changed}, errors {self.errors}, "
                 f"{self.seconds:.1f} s")
 
+    def check_summary(self) -> str:
+        c = self.count
+        text = (f"checked {c('archive/checks')}: alive {c('archive/checks/alive')}, changed "
+                f"{c('archive/checks/changed')}, missing {c('archive/checks/missing')}, blocked "
+                f"{c('archive/checks/blocked')}, transient {c('archive/checks/transient')}; "
+                f"deletions confirmed {c('archive/deletions')}, restored {c('archive/restored')}")
+        if c("archive/degraded"):
+            text += (f"; DEGRADED run (most checks could not connect): "
+                     f"{c('archive/deletions_withheld')} deletion(s) left for a healthy run")
+        return text + f", {self.seconds:.1f} s"
+
     def error_lines(self, limit: int = 20) -> list[str]:
         """The crawl log's failed fetches and errors, for the report."""
         if self.log_path is None or not self.log_path.exists():
@@ -86,6 +97,8 @@ def crawl_settings(home: Home, config: Config) -> dict[str, Any]:
     return {
         "ARCHIVE_HOME": str(home.root),
         "ARCHIVE_COLLECTION": config.collection,
+        "ARCHIVE_CONFIRM_AFTER": config.recheck.confirm_after,
+        "ARCHIVE_CONFIRM_CHECKS": config.recheck.confirm_checks,
         "ARCHIVE_EXTRACT": crawl.extract,
         "ARCHIVE_OPERATOR": config.operator,
         "ARCHIVE_RECHECK_OFFSETS": list(config.recheck.offsets),
@@ -131,8 +144,10 @@ def run_crawl(
     on_progress: ProgressCallback | None = None,
     extra_settings: dict[str, Any] | None = None,
     kind: str = "crawl",
+    job_extra: dict[str, Any] | None = None,
 ) -> CrawlResult:
-    """Crawl ``sources`` and ``urls`` into ``home`` in a Scrapy process of its own."""
+    """Crawl ``sources`` and ``urls`` into ``home`` in a Scrapy process of its own
+    (``job_extra`` selects another spider: see :func:`run_recheck`)."""
     home.ensure(config.collection)
     db = catalogue.open_catalogue(home.db_path)
     register_sources(db, sources)
@@ -160,6 +175,7 @@ def run_crawl(
             "sources": [_source_job(s) for s in sources],
             "urls": list(urls or []),
             "extra_source": extra_source,
+            **(job_extra or {}),
         }
         job_file = Path(tmp) / "job.json"
         job_file.write_text(json.dumps(job), encoding="utf-8")
@@ -173,6 +189,7 @@ def run_crawl(
             "status": "failed" if result.failed else "finished",
             "stats": json.dumps(stats, sort_keys=True),
             "detail": result.summary(),
+            "degraded": int(bool(stats.get("archive/degraded"))),
         })
     db.conn.close()
     return result
@@ -210,3 +227,21 @@ def _run_process(job_file: Path, on_progress: ProgressCallback | None) -> int:
         except subprocess.TimeoutExpired:
             process.kill()
         raise
+
+
+def run_recheck(
+    home: Home,
+    config: Config,
+    selection: dict[str, Any],
+    sources: list[Source] | None = None,
+    *,
+    on_progress: ProgressCallback | None = None,
+    extra_settings: dict[str, Any] | None = None,
+) -> CrawlResult:
+    """Re-check watched URLs (``selection``: archive.recheck.Selection fields) in a process of
+    its own; the result's stats carry ``archive/checks/*`` and ``archive/deletions``."""
+    offsets = {s.name: list(s.recheck_offsets) for s in (sources or []) if s.recheck_offsets}
+    return run_crawl(home, config, [], [], on_progress=on_progress, kind="recheck",
+                     extra_settings=extra_settings,
+                     job_extra={"spider": "recheck", "selection": selection,
+                                "source_offsets": offsets})

@@ -13,7 +13,6 @@ from pathlib import Path
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from crawlers.spiders.news import NewsSpider
 
 
 def offline_public_suffixes() -> None:
@@ -36,9 +35,18 @@ def main(argv: list[str]) -> int:
     settings.setmodule("crawlers.settings", priority="project")
     settings.update(job["settings"], priority="cmdline")
     process = CrawlerProcess(settings)
-    crawler = process.create_crawler(NewsSpider)
-    process.crawl(crawler, sources=job.get("sources", []), urls=job.get("urls", []),
-                  extra_source=job.get("extra_source"))
+    if job.get("spider") == "recheck":
+        from crawlers.spiders.recheck import RecheckSpider
+
+        crawler = process.create_crawler(RecheckSpider)
+        process.crawl(crawler, selection=job.get("selection", {}),
+                      source_offsets=job.get("source_offsets", {}))
+    else:
+        from crawlers.spiders.news import NewsSpider
+
+        crawler = process.create_crawler(NewsSpider)
+        process.crawl(crawler, sources=job.get("sources", []), urls=job.get("urls", []),
+                      extra_source=job.get("extra_source"))
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     return 1 if stats.get("archive/failed") else 0

@@ -7,9 +7,10 @@ from typing import Any
 
 from scrapy.exceptions import NotConfigured
 
+from archive.checks import CheckJob
 from archive.sink import PageJob
 from crawlers.archiving import ArchiveExtension
-from crawlers.items import PageItem
+from crawlers.items import CheckItem, PageItem
 
 
 class CataloguePipeline:
@@ -24,11 +25,28 @@ class CataloguePipeline:
         return cls(extension)
 
     def process_item(self, item: Any) -> Any:
-        if not isinstance(item, PageItem) or item.page is None:
-            return item
-        self.sink.submit_page(PageJob(
-            record_id=item.record_id, url=item.url, status=item.status, body=item.body,
-            content_type=item.content_type, page=item.page, source=item.source,
-            platform=item.platform, etag=item.etag, last_modified=item.last_modified,
-        ))
+        if isinstance(item, CheckItem):
+            self.sink.submit_check(check_job(item))
+        elif isinstance(item, PageItem) and item.page is not None:
+            self.sink.submit_page(page_job(item))
         return item
+
+
+def page_job(item: PageItem) -> PageJob:
+    return PageJob(
+        record_id=item.record_id, url=item.url, status=item.status, body=item.body,
+        content_type=item.content_type, page=item.page, source=item.source,
+        platform=item.platform, etag=item.etag, last_modified=item.last_modified,
+    )
+
+
+def check_job(item: CheckItem) -> CheckJob:
+    verdict = item.verdict
+    page = page_job(item.page) if item.page is not None and item.page.page is not None else None
+    return CheckJob(
+        url_id=item.row["id"], url=item.row["url"], checked_at=item.checked_at,
+        outcome=verdict.outcome, reason=verdict.reason, rule=verdict.rule,
+        detail=verdict.detail, http_status=verdict.http_status or item.status,
+        record_id=item.record_id, page=page, retry_after=verdict.retry_after,
+        offsets=tuple(item.offsets) if item.offsets else None,
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 from archive.sink import PageText
 from archive.text import fast_page_text
-from crawlers.items import PageItem
+from crawlers.items import CheckItem, PageItem
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ class TextPipeline:
         return cls(crawler.stats)
 
     def process_item(self, item: Any) -> Any:
+        if isinstance(item, CheckItem) and item.page is not None:
+            self.process_item(item.page)
         if not isinstance(item, PageItem):
             return item
         found = fast_page_text(item.body, item.content_type)

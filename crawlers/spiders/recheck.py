@@ -1,0 +1,168 @@
+"""The re-check spider: one conditional GET per watched URL, classified by archive.classify.
+
+Redirects are not followed (a redirect is itself the evidence), every status reaches the
+callback, and connection failures reach the errback: a check needs every answer, and none of
+them may be lost to Scrapy's defaults. A 200 page whose text changed is compared with a random
+sibling URL on the same site (Bar-Yossef's soft-404 probe), once per site folder per run.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request, Spider
+from scrapy.http import Response
+
+from archive import db as catalogue
+from archive.classify import Observation, SiteProbe, Verdict, classify, platform_for, probe_url
+from archive.home import Home
+from archive.recheck import Selection, select_urls
+from archive.text import fast_page_text
+from archive.timeutil import utcnow
+from crawlers.items import CheckItem, PageItem
+from crawlers.middlewares.recorder import RECORD_ID_META, header_pairs
+from crawlers.spiders.news import _header
+
+logger = logging.getLogger(__name__)
+
+CHECK_META = "memoryhole_check"
+NOT_MODIFIED = Verdict(outcome="alive", reason=None, rule="http/304@1",
+                       detail="304 Not Modified: unchanged since the last capture",
+                       http_status=304)
+
+
+class RecheckSpider(Spider):
+    name = "recheck"
+
+    def __init__(self, selection: dict[str, Any] | None = None,
+                 source_offsets: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.selection = Selection(**{k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in (selection or {}).items()})
+        self.source_offsets = source_offsets or {}
+        self.probes: dict[tuple[str, str], SiteProbe | None] = {}
+        self.waiting: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    async def start(self) -> AsyncIterator[Request]:
+        db = catalogue.open_existing(Home(Path(self.settings.get("ARCHIVE_HOME"))).db_path)
+        try:
+            rows = select_urls(db, self.selection, utcnow())
+        finally:
+            db.conn.close()
+        self.crawler.stats.set_value("memoryhole/checks_selected", len(rows))
+        logger.info("re-checking %d URL(s)", len(rows))
+        for row in rows:
+            yield self.check_request(row)
+
+    def check_request(self, row: dict[str, Any]) -> Request:
+        headers = {}
+        if row.get("etag"):
+            headers["If-None-Match"] = row["etag"]
+        if row.get("last_modified"):
+            headers["If-Modified-Since"] = row["last_modified"]
+        return Request(row["url"], headers=headers, callback=self.parse_check,
+                       errback=self.check_failed, dont_filter=True,
+                       meta={CHECK_META: row, "dont_redirect": True,
+                             "handle_httpstatus_all": True})
+
+    def parse_check(self, response: Response) -> Iterator[Any]:
+        row = response.meta[CHECK_META]
+        page = self._page_item(response, row) if 200 <= response.status < 300 else None
+        if response.status == 304:
+            yield self._item(row, NOT_MODIFIED, response, None)
+            return
+        observation = self._observation(response, row)
+        verdict = classify(observation)
+        needs_probe = (verdict.outcome == "alive" and page is not None
+                       and observation.platform == "news"
+                       and fast_page_text(response.body, page.content_type).text_digest
+                       != row.get("last_text_digest") and row.get("last_text_digest"))
+        if not needs_probe:
+            yield self._item(row, verdict, response, page)
+            return
+        key = _folder(row["url"])
+        if key in self.probes:
+            yield self._item(row, classify(_with_probe(observation, self.probes[key])),
+                             response, page)
+            return
+        pending = {"row": row, "observation": observation, "page": page,
+                   "record_id": response.meta.get(RECORD_ID_META), "status": response.status}
+        first = key not in self.waiting
+        self.waiting.setdefault(key, []).append(pending)
+        if first:
+            yield Request(probe_url(row["url"], secrets.token_hex(6)), callback=self.parse_probe,
+                          errback=self.probe_failed, dont_filter=True,
+                          meta={"probe_key": key, "handle_httpstatus_all": True})
+
+    def parse_probe(self, response: Response) -> Iterator[Any]:
+        found = fast_page_text(response.body, _header(response.headers, b"Content-Type")) \
+            if response.status == 200 else None
+        probe = SiteProbe(status=response.status, final_url=response.url,
+                          title=found.title if found else None, text=found.text if found else "")
+        yield from self._release(response.meta["probe_key"], probe)
+
+    def probe_failed(self, failure: Any) -> Iterator[Any]:
+        logger.info("soft-404 probe failed: %s", failure.getErrorMessage())
+        yield from self._release(failure.request.meta["probe_key"], None)
+
+    def _release(self, key: tuple[str, str], probe: SiteProbe | None) -> Iterator[Any]:
+        self.probes[key] = probe
+        self.crawler.stats.inc_value("memoryhole/probes")
+        for pending in self.waiting.pop(key, []):
+            verdict = classify(_with_probe(pending["observation"], probe))
+            yield CheckItem(row=pending["row"], verdict=verdict, status=pending["status"],
+                            record_id=pending["record_id"], page=pending["page"],
+                            checked_at=utcnow(),
+                            offsets=self.source_offsets.get(pending["row"].get("source")))
+
+    def check_failed(self, failure: Any) -> Iterator[Any]:
+        request = failure.request
+        row = request.meta[CHECK_META]
+        error = failure.type.__name__ if failure.type else "Error"
+        observation = Observation(url=row["url"], status=None, error=error,
+                                  platform=platform_for(row["url"], row.get("platform")))
+        verdict = classify(observation)
+        logger.info("check failed: %s: %s: %s", row["url"], error, failure.getErrorMessage())
+        yield CheckItem(row=row, verdict=verdict, status=None, record_id=None, page=None,
+                        checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source")))
+
+    def _observation(self, response: Response, row: dict[str, Any]) -> Observation:
+        location = _header(response.headers, b"Location")
+        return Observation(
+            url=row["url"], status=response.status, headers=header_pairs(response.headers),
+            body=response.body, location=response.urljoin(location) if location else None,
+            platform=platform_for(row["url"], row.get("platform")),
+            previous_title=row.get("title"),
+        )
+
+    def _page_item(self, response: Response, row: dict[str, Any]) -> PageItem | None:
+        record_id = response.meta.get(RECORD_ID_META)
+        if record_id is None:
+            return None
+        return PageItem(
+            url=response.url, status=response.status, record_id=record_id, body=response.body,
+            content_type=_header(response.headers, b"Content-Type"), source=row.get("source"),
+            platform=row.get("platform"), etag=_header(response.headers, b"ETag"),
+            last_modified=_header(response.headers, b"Last-Modified"),
+        )
+
+    def _item(self, row: dict[str, Any], verdict: Verdict, response: Response,
+              page: PageItem | None) -> CheckItem:
+        return CheckItem(row=row, verdict=verdict, status=response.status,
+                         record_id=response.meta.get(RECORD_ID_META), page=page,
+                         checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source")))
+
+
+def _folder(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.netloc, str(PurePosixPath(parts.path or "/").parent)
+
+
+def _with_probe(observation: Observation, probe: SiteProbe | None) -> Observation:
+    return replace(observation, probe=probe)
