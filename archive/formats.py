@@ -151,6 +151,7 @@ def write_atom(rows: list[dict[str, Any]], out: IO[str], *, feed_key: str,
         if row.get("source"):
             _sub(entry, "category", term=row["source"], label=f"source {row['source']}")
         _sub(entry, "summary", summary_text(row), type="text")
+    ET.indent(feed)
     out.write('<?xml version="1.0" encoding="utf-8"?>\n')
     out.write(ET.tostring(feed, encoding="unicode"))
     out.write("\n")
