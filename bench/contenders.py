@@ -13,10 +13,13 @@ to measure; ``collect()`` counts what the run produced afterwards (outside the m
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
+import subprocess
 import sys
+import tarfile
 from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ class Job:
     concurrency: int
     workdir: Path
     memoryhole: Path            # the memoryhole console script
+    memoryhole_src: Path | None = None   # run this source tree instead (see export_revision)
 
 
 def base_env() -> dict[str, str]:
@@ -48,6 +52,24 @@ def base_env() -> dict[str, str]:
 
 def default_memoryhole() -> Path:
     return Path(sys.executable).parent / "memoryhole"
+
+
+def export_revision(rev: str, into: Path) -> tuple[str, Path]:
+    """``git archive`` memoryhole at ``rev`` into ``into/<sha>`` (once); (short sha, folder).
+
+    The working tree changes under a benchmark while others work in it; a commit does not.
+    Nothing in the repository is touched (no worktree, no checkout).
+    """
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", f"{rev}^{{commit}}"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    folder = into / sha
+    if not (folder / "cli.py").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", sha],
+                                 capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+    return sha, folder
 
 
 def warc_files(folder: Path) -> list[Path]:
@@ -120,8 +142,15 @@ def memoryhole_command(job: Job) -> tuple[list[str], dict[str, str]]:
     seeds = job.workdir / "seeds.toml"
     seeds.write_text('[[source]]\nname = "bench"\nkind = "page"\n'
                      f"urls = {_toml_list(job.site.urls())}\n", encoding="utf-8")
-    argv = [str(job.memoryhole), "--home", str(home), "crawl", "--seeds", str(seeds)]
-    return argv, base_env()
+    args = ["--home", str(home), "crawl", "--seeds", str(seeds)]
+    env = base_env()
+    if job.memoryhole_src is None:
+        return [str(job.memoryhole), *args], env
+    # what the console script does, with the exported tree first on the path (the CLI starts
+    # its crawl process with PYTHONPATH set to the tree it was imported from)
+    env["PYTHONPATH"] = str(job.memoryhole_src)
+    return [sys.executable, "-c", "import sys; from cli import main; sys.exit(main())",
+            *args], env
 
 
 def memoryhole_collect(job: Job) -> dict[str, Any]:

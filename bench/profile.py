@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--memoryhole-rev", metavar="REV",
+                        help="profile memoryhole as committed at REV, not the working tree")
     args = parser.parse_args(argv)
     pyspy = Path(sys.executable).parent / "py-spy"
     if not pyspy.exists():
@@ -108,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
+    source = (contenders.export_revision(args.memoryhole_rev, out / "src")[1]
+              if args.memoryhole_rev else None)
     job = contenders.Job(site=site, concurrency=args.concurrency, workdir=workdir,
-                         memoryhole=contenders.default_memoryhole())
+                         memoryhole=contenders.default_memoryhole(), memoryhole_src=source)
     command, env = contenders.memoryhole_command(job)
     raw = workdir / "pyspy.txt"
     with Nginx(Path(site.folder), port=port):

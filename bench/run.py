@@ -41,7 +41,7 @@ def _first_line(argv: list[str]) -> str:
     return ((done.stdout or done.stderr).strip().splitlines() or ["?"])[0]
 
 
-def machine_facts(memoryhole: Path) -> dict[str, Any]:
+def machine_facts(memoryhole: Path, revision: str | None) -> dict[str, Any]:
     """What the numbers were measured on and with."""
     cpu = "?"
     try:
@@ -63,9 +63,10 @@ def machine_facts(memoryhole: Path) -> dict[str, Any]:
         "scrapy": version("scrapy"),
         "wget": _first_line([contenders.WGET, "--version"]),
         "nginx": _first_line([NGINX, "-v"]),
-        "memoryhole_commit": _first_line(["git", "-C", str(root), "rev-parse", "--short", "HEAD"])
-        + (" (tree has uncommitted changes)" if dirty and dirty != "?" else ""),
-        "memoryhole": str(memoryhole),
+        "memoryhole_commit": revision or (
+            _first_line(["git", "-C", str(root), "rev-parse", "--short", "HEAD"])
+            + (" + uncommitted changes" if dirty and dirty != "?" else "")),
+        "memoryhole": f"git archive of {revision}" if revision else str(memoryhole),
     }
 
 
@@ -119,6 +120,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         default=list(contenders.NAMES), help="contenders to run")
     parser.add_argument("--memoryhole", type=Path, default=contenders.default_memoryhole(),
                         help="the memoryhole command (default: next to this Python)")
+    parser.add_argument("--memoryhole-rev", metavar="REV",
+                        help="benchmark memoryhole as committed at REV (exported to "
+                             "OUT/src), not the working tree")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
     parser.add_argument("--keep", action="store_true", help="keep WARCs and homes")
     parser.add_argument("--seed", type=int, default=1)
@@ -136,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    revision, source = (contenders.export_revision(args.memoryhole_rev, out / "src")
+                        if args.memoryhole_rev else (None, None))
     port = _site_port(out / "site")
     site = generate_site(out / "site", args.pages, f"http://127.0.0.1:{port}", args.seed)
     results: dict[str, Any] = {
-        "machine": machine_facts(args.memoryhole),
+        "machine": machine_facts(args.memoryhole, revision),
         "params": {"pages": args.pages, "rounds": args.rounds,
                    "concurrency": args.concurrency, "contenders": args.only,
                    "site": {**asdict(site), "urls_file": str(site.urls_file)}},
@@ -156,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                     job = contenders.Job(site=site, concurrency=concurrency,
                                          workdir=out / "runs" / f"c{concurrency}"
                                          / f"r{round_index + 1}-{name}",
-                                         memoryhole=args.memoryhole)
+                                         memoryhole=args.memoryhole,
+                                         memoryhole_src=source)
                     row = run_one(name, job, args.timeout)
                     row.update(round=round_index + 1, position=position + 1)
                     if not args.keep:
