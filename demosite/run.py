@@ -26,6 +26,9 @@ operator = "memoryhole demo"
 [crawl]
 allow_private_addresses = true   # the demo site runs on 127.0.0.1
 concurrency = 8
+
+[recheck]
+confirm_after = "0s"             # the demo compresses time: real use keeps the 5m default
 """
 
 
@@ -50,7 +53,7 @@ def prepare_home(home: Home) -> None:
 
 
 def run_demo(home: Home, console: Console) -> int:
-    from crawlers.launch import run_crawl
+    from crawlers.launch import run_crawl, run_recheck
 
     try:
         prepare_home(home)
@@ -71,15 +74,26 @@ def run_demo(home: Home, console: Console) -> int:
         console.print(f"crawl run {first.run_id}: {first.summary()}", highlight=False)
         _show_captures(home, console)
 
-        console.rule("the site changes; second crawl")
+        console.rule("the site edits, deletes and censors pages; second crawl")
         site.set_phase(2)
         second = run_crawl(home, config, sources)
         console.print(f"crawl run {second.run_id}: {second.summary()}", highlight=False)
         _show_diffs(home, console)
+
+        console.rule("re-checks: two missing checks in a row confirm a deletion")
+        rechecks = []
+        for _ in range(3):
+            result = run_recheck(home, config, {"mode": "all"}, sources)
+            console.print(f"recheck run {result.run_id}: {result.check_summary()}",
+                          highlight=False)
+            rechecks.append(result)
+        _show_deletions(home, console)
+        _show_faults(home, console)
     console.print(
         f"\nNext: memoryhole --home {home.root} history URL, or replay with pywb: "
         f"cd {home.root} && wayback -b 127.0.0.1 -p 8080", highlight=False)
-    return 1 if first.failed or second.failed else 0
+    failed = first.failed or second.failed or any(r.failed for r in rechecks)
+    return 1 if failed else 0
 
 
 def _show_captures(home: Home, console: Console) -> None:
@@ -110,6 +124,27 @@ def _show_diffs(home: Home, console: Console) -> None:
         " ORDER BY c.url").fetchall()
     for status, url in statuses:
         console.print(f"archived the {status} answer of {_path(url)} as evidence",
+                      highlight=False)
+    db.conn.close()
+
+
+def _show_deletions(home: Home, console: Console) -> None:
+    db = catalogue.open_existing(home.db_path)
+    table = Table("reason", "rule", "last seen alive", "URL", box=None, title="deletion log")
+    for reason, rule, alive, url in db.execute(
+            "SELECT reason, rule, last_seen_alive_at, url FROM deletions ORDER BY url"):
+        table.add_row(reason, rule or "", alive or "", _path(url))
+    console.print(table)
+    db.conn.close()
+
+
+def _show_faults(home: Home, console: Console) -> None:
+    db = catalogue.open_existing(home.db_path)
+    faults = db.execute(
+        "SELECT url, outcome, reason, count(*) FROM checks WHERE outcome IN"
+        " ('transient', 'blocked') GROUP BY url, outcome, reason ORDER BY url").fetchall()
+    for url, outcome, reason, count in faults:
+        console.print(f"not a deletion: {_path(url)}: {outcome} ({reason}) x{count}",
                       highlight=False)
     db.conn.close()
 

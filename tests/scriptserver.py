@@ -1,0 +1,102 @@
+"""A scripted HTTP server for re-check tests: each path answers from a script set by the test.
+
+``python -m tests.scriptserver`` listens on 127.0.0.1 port 0 and prints its URL. The test sets
+``POST /_script {"path": "/a", "responses": [...], "cycle": false}``; each request to the path
+takes the next response, and the last one repeats (or the list cycles). A response is
+``{"status": 200, "body": "...", "headers": [["Name", "value"]], "close": false, "delay": 0}``;
+``"close": true`` drops the connection without an answer. Paths with no script answer with the
+``/_default`` script (a 404 page unless set), so a site that answers 200 to every unknown path
+(soft 404) is one call away. ``If-None-Match`` equal to a response's ``ETag`` gives a 304.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from demosite.httpkit import QuietServer, RawHandler, ServerProcess, serve_main
+
+NOT_FOUND = {"status": 404, "body": "<html><head><title>Not Found</title></head>"
+             "<body><h1>Not Found</h1></body></html>"}
+
+
+class ScriptState:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.scripts: dict[str, dict[str, Any]] = {"/_default": {"responses": [NOT_FOUND]}}
+        self.positions: Counter[str] = Counter()
+        self.hits: Counter[str] = Counter()
+
+    def next_response(self, path: str) -> dict[str, Any]:
+        with self.lock:
+            self.hits[path] += 1
+            script = self.scripts.get(path) or self.scripts["/_default"]
+            key = path if path in self.scripts else "/_default"
+            responses = script["responses"]
+            index = self.positions[key]
+            self.positions[key] += 1
+            if script.get("cycle"):
+                return responses[index % len(responses)]
+            return responses[min(index, len(responses) - 1)]
+
+
+class ScriptHTTPServer(QuietServer):
+    def __init__(self, address: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+        super().__init__(address, ScriptHandler)
+        self.state = ScriptState()
+
+
+class ScriptHandler(RawHandler):
+    server: ScriptHTTPServer
+
+    def route(self, path: str, query: dict[str, str]) -> None:
+        state = self.server.state
+        if path == "/_script" and self.command == "POST":
+            data = self.read_json()
+            with state.lock:
+                state.scripts[data["path"]] = {"responses": data["responses"],
+                                               "cycle": bool(data.get("cycle"))}
+                state.positions[data["path"]] = 0
+            return self.send_json({"ok": True})
+        if path == "/_hits":
+            with state.lock:
+                return self.send_json(dict(state.hits))
+        answer = state.next_response(path)
+        if answer.get("delay"):
+            time.sleep(float(answer["delay"]))
+        if answer.get("close"):
+            self.close_connection = True
+            self.connection.close()
+            return None
+        headers = [tuple(h) for h in answer.get("headers", [])]
+        etag = next((v for k, v in headers if k.lower() == "etag"), None)
+        if etag and self.headers.get("If-None-Match") == etag:
+            return self.send_head(304, [("ETag", etag)])
+        body = answer.get("body", "")
+        raw = body.encode(answer.get("encoding", "utf-8")) if isinstance(body, str) else body
+        ctype = answer.get("content_type", "text/html; charset=utf-8")
+        return self.send_raw(int(answer.get("status", 200)), raw, headers, ctype=ctype)
+
+
+class ScriptServer(ServerProcess):
+    """``with ScriptServer() as s: s.script("/a", [{"status": 404}])``"""
+
+    module = "tests.scriptserver"
+    root = Path(__file__).resolve().parent.parent
+
+    def script(self, path: str, responses: list[dict[str, Any]], cycle: bool = False) -> None:
+        self.request("/_script", {"path": path, "responses": responses, "cycle": cycle})
+
+    def hits(self) -> dict[str, int]:
+        return self.request("/_hits")
+
+
+def main() -> None:
+    serve_main(ScriptHTTPServer(("127.0.0.1", 0)), "scriptserver")
+
+
+if __name__ == "__main__":
+    main()
