@@ -52,6 +52,7 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
             "warc_bytes_page": _median(warc),
             "other_cpu_s": _median([r.get("other_cpu_s") for r in runs]),
             "failed": sum(r["returncode"] != 0 for r in runs),
+            "interfered": sum(bool(r.get("interfered")) for r in runs),
         })
     for row in rows:
         base = next((b for b in rows if b["concurrency"] == row["concurrency"]
@@ -82,7 +83,8 @@ def summary_table(results: dict[str, Any]) -> str:
             f"| {_fmt(row['cpu_ms_page'], '.2f')} | {_fmt(row['rss_mb'], '.0f')} "
             f"| {_fmt(row['warc_bytes_page'], ',.0f')} | {_fmt(row['ratio'], '.2f')}× "
             f"| {_fmt(row['other_cpu_s'], '.1f')} |"
-            + (f" ⚠ {row['failed']} failed run(s)" if row["failed"] else ""))
+            + (f" ⚠ {row['failed']} failed run(s)" if row["failed"] else "")
+            + (f" ⚠ {row['interfered']} run(s) shared the machine" if row["interfered"] else ""))
     return "\n".join(lines)
 
 

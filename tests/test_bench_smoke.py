@@ -116,7 +116,7 @@ def test_run_plain_scrapy_and_wget(tmp_path: Path) -> None:
 
     out = tmp_path / "out"
     assert main(["--pages", "30", "--rounds", "1", "--only", "scrapy", "wget",
-                 "--out", str(out)]) == 0
+                 "--quiet-wait", "0", "--retries", "0", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     runs = {r["contender"]: r for r in results["runs"]}
     assert runs["scrapy"]["pages"] == runs["wget"]["pages"] == 30
