@@ -81,3 +81,13 @@ def test_restore_after_confirmed_deletion_and_watching_goes_on():
     last = log[-1][1]
     assert last.restore and last.state.state == "alive"
     assert last.next_check_at > log[-1][0]
+
+
+def test_detection_simulation_confirms_on_schedule():
+    from bench.detection_delay import detect, simulate
+
+    assert detect(T0, T0 + MIN, POLICY) == T0 + 10 * MIN     # missing at 5m, confirmed 5m later
+    assert detect(T0, T0 + timedelta(hours=3), POLICY) == T0 + timedelta(hours=4, minutes=5)
+    result = simulate(500, timedelta(minutes=30), POLICY, seed=3)
+    assert 0.5 < result["captured_share"] < 1
+    assert result["detected"] > 0 and result["median_delay_s"] < result["p90_delay_s"]
