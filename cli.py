@@ -25,6 +25,7 @@ from archive.diffing import render_diff
 from archive.export import export_cdxj
 from archive.formats import FORMATS, write_deletions
 from archive.home import Home, resolve_home
+from archive.lock import HomeBusy, run_lock
 from archive.queries import NotInCatalogue, capture_diff, url_history
 from archive.timeutil import iso, parse_time_or_age, utcnow
 from archive.urlnorm import canonical_url, domain_of, is_http_url
@@ -177,7 +178,11 @@ def crawl(ctx: Context, seed_files: tuple[str, ...], names: tuple[str, ...],
     if not sources and not checked:
         raise BadConfig("nothing to crawl: give URLs, --seeds FILE, or seeds = [...] in "
                         f"{ctx.config_path}")
-    _run(ctx, sources, checked, extra_source=None, label="crawl")
+    try:
+        with run_lock(ctx.home, "crawl"):
+            _run(ctx, sources, checked, extra_source=None, label="crawl")
+    except HomeBusy as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
@@ -200,7 +205,11 @@ def add(ctx: Context, urls: tuple[str, ...], source: str) -> None:
                                "first_seen_at": now, "next_check_at": now, "state": "pending"})
     db.conn.close()
     click.echo(f"watching {len(checked)} URL(s) under source {source!r}")
-    _run(ctx, [], checked, extra_source=source, label="add")
+    try:
+        with run_lock(ctx.home, "add"):
+            _run(ctx, [], checked, extra_source=source, label="add")
+    except HomeBusy as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
@@ -248,6 +257,25 @@ def _notify(ctx: Context) -> None:
         notify_deletions(db, list(ctx.config.notify_urls), replay_base=ctx.config.replay_base)
     finally:
         db.conn.close()
+
+
+@cli.command()
+@click.option("--recheck-every", type=click.IntRange(min=1), default=60, show_default=True,
+              metavar="SECONDS", help="Run `recheck --due` this often.")
+@pass_ctx
+def schedule(ctx: Context, recheck_every: int) -> None:
+    """Run the scheduler in the foreground: each source's crawl on its schedule, due re-checks.
+
+    Exits 0 on SIGTERM or Ctrl-C; 1 if another scheduler runs for this home."""
+    from scheduler import run_daemon
+
+    sources = _load_sources(ctx, (), ())
+    config = ctx.config_path.absolute() if ctx.explicit_config else None
+    try:
+        code = run_daemon(ctx.home, sources, config_path=config, recheck_every=recheck_every)
+    except HomeBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
 
 
 @cli.command()

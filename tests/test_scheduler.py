@@ -1,0 +1,317 @@
+"""scheduler: jobs from the seeds, a compressed schedule run by a real daemon process with a
+cheap injected launcher, clean SIGTERM, one scheduler per home, one catch-up after downtime,
+the grace period, and the ``schedule`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+import scheduler
+from archive.config import Source
+from archive.home import Home
+from archive.lock import run_lock, scheduler_lock
+from tests.helpers import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DAEMON = """
+import json, sys
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from archive.config import Source
+from archive.home import Home
+from archive.lock import HomeBusy
+import scheduler
+import tests.test_scheduler as launchers
+spec = json.loads(sys.argv[1])
+sources = [Source(name=n, kind="page", urls=("https://example.org/" + n,), schedule=s)
+           for n, s in spec["sources"]]
+try:
+    code = scheduler.run_daemon(
+        Home(Path(spec["home"])), sources, recheck_every=spec.get("recheck_every", 3600),
+        launcher=getattr(launchers, spec["launcher"]), grace=spec.get("grace", 45),
+        kill_after=spec.get("kill_after", 30))
+except HomeBusy as exc:
+    print(exc, file=sys.stderr)
+    code = 1
+sys.exit(code)
+"""
+
+
+# -- launchers the daemon is given (module level: the job store keeps references to them) --
+
+def _record(argv: Sequence[str]) -> None:
+    home = Path(argv[list(argv).index("--home") + 1])
+    line = {"t": time.time(), "pid": os.getpid(),
+            "cmd": " ".join(argv[list(argv).index("--home") + 2:])}
+    with open(home / "runs.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
+def record_launch(argv: Sequence[str], output: BinaryIO) -> subprocess.Popen[bytes]:
+    """Record the run in HOME/runs.jsonl and run nothing of substance."""
+    _record(argv)
+    return subprocess.Popen(["true"], stdout=output, stderr=subprocess.STDOUT)
+
+
+def slow_launch(argv: Sequence[str], output: BinaryIO) -> subprocess.Popen[bytes]:
+    """A run that takes 2 s and succeeds."""
+    _record(argv)
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2)"], stdout=output,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stuck_launch(argv: Sequence[str], output: BinaryIO) -> subprocess.Popen[bytes]:
+    """Source "stuck" sleeps and obeys SIGTERM; any other ignores SIGTERM."""
+    _record(argv)
+    ignore = "" if "stuck" in argv else "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    code = f"import signal, time; {ignore}time.sleep(120)"
+    return subprocess.Popen([sys.executable, "-c", code], stdout=output,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+# -- helpers --
+
+def _runs(home: Path) -> list[dict[str, Any]]:
+    path = home / "runs.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _log(home: Path) -> str:
+    path = home / "logs" / "scheduler.log"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def daemon(tmp_home: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(sources: list[tuple[str, str]], launcher: str = "record_launch",
+              **options: Any) -> subprocess.Popen[str]:
+        spec = {"home": str(tmp_home), "sources": sources, "launcher": launcher, **options}
+        proc = subprocess.Popen([sys.executable, "-c", DAEMON.format(root=str(ROOT)),
+                                 json.dumps(spec)], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _stop(proc: subprocess.Popen[str], timeout: float = 15) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+def _stored_jobs(home: Path) -> dict[str, Any]:
+    """The jobs as stored in HOME/scheduler.db, read without starting a scheduler."""
+    store = SQLAlchemyJobStore(url=f"sqlite:///{home / 'scheduler.db'}")
+    store.start(BlockingScheduler(timezone="UTC"), "default")
+    try:
+        return {job.id: job for job in store.get_all_jobs()}
+    finally:
+        store.shutdown()
+
+
+def _sync(home: Home, specs: list[scheduler.JobSpec]) -> None:
+    sched = scheduler.new_scheduler(BackgroundScheduler, home)
+    sched.start(paused=True)
+    try:
+        scheduler.sync_jobs(sched, home, specs, record_launch)
+    finally:
+        sched.shutdown(wait=False)
+
+
+def _source(name: str, schedule: str | None) -> Source:
+    return Source(name=name, kind="page", urls=(f"https://example.org/{name}",),
+                  schedule=schedule)
+
+
+# -- tests --
+
+def test_job_defaults_are_pinned():
+    assert dict(scheduler.JOB_DEFAULTS) == {"coalesce": True, "max_instances": 1,
+                                            "misfire_grace_time": None}
+
+
+def test_triggers_from_schedules():
+    every = scheduler.trigger_for("every 30m")
+    assert isinstance(every, IntervalTrigger) and every.interval.total_seconds() == 1800
+    cron = scheduler.trigger_for("*/15 * * * *")
+    assert isinstance(cron, CronTrigger) and "minute='*/15'" in str(cron)
+
+
+def test_job_specs_commands_and_unscheduled_sources(tmp_home, caplog):
+    caplog.set_level(logging.INFO, logger="scheduler")
+    config = tmp_home / "m.toml"
+    specs = scheduler.job_specs(Home(tmp_home), [_source("a", "every 5m"), _source("b", None)],
+                                config_path=config, recheck_every=90)
+    base = [sys.executable, "-m", "cli", "--home", str(tmp_home), "--config", str(config)]
+    assert [(s.id, list(s.argv)) for s in specs] == [
+        ("recheck", [*base, "recheck", "--due"]),
+        ("source:a", [*base, "crawl", "--source", "a"]),
+    ]
+    assert specs[0].trigger.interval.total_seconds() == 90
+    assert "source b has no schedule: not scheduled" in caplog.text
+    plain = scheduler.job_specs(Home(tmp_home), [])
+    assert "--config" not in plain[0].argv
+
+
+def test_sync_keeps_unchanged_schedules_and_drops_removed_sources(tmp_home):
+    home = Home(tmp_home)
+    tmp_home.mkdir()
+    sources = [_source("a", "every 1h"), _source("b", "0 3 * * *"), _source("c", "every 2h")]
+    _sync(home, scheduler.job_specs(home, sources))
+    first = _stored_jobs(tmp_home)
+    assert sorted(first) == ["recheck", "source:a", "source:b", "source:c"]
+    for job in first.values():
+        assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)
+        assert job.func is scheduler.run_job and job.args[3] is record_launch
+    time.sleep(0.05)
+    edited = [_source("a", "every 1h"), _source("b", "30 4 * * *")]
+    _sync(home, scheduler.job_specs(home, edited, config_path=Path("/x.toml")))
+    second = _stored_jobs(tmp_home)
+    assert sorted(second) == ["recheck", "source:a", "source:b"]
+    assert second["source:a"].next_run_time == first["source:a"].next_run_time
+    assert second["source:b"].next_run_time.hour == 4
+    assert "--config" in second["source:a"].args[2]
+
+
+def test_daemon_runs_sources_and_recheck_then_stops_cleanly(tmp_home, daemon):
+    proc = daemon([("a", "every 1s"), ("b", "every 1s")], recheck_every=1)
+    _wait_for(lambda: {"crawl --source a", "crawl --source b", "recheck --due"}
+              <= {r["cmd"] for r in _runs(tmp_home)})
+    time.sleep(1.5)
+    code, err = _stop(proc)
+    assert code == 0, err
+    runs = _runs(tmp_home)
+    assert sum(r["cmd"] == "crawl --source a" for r in runs) >= 2
+    assert {r["pid"] for r in runs} == {proc.pid}
+    log = _log(tmp_home)
+    assert "source:a: start: " in log and "source:b: end: exit code 0" in log
+    assert "recheck: end: exit code 0" in log and log.rstrip().endswith("scheduler stopped")
+    with scheduler_lock(Home(tmp_home)):  # released
+        pass
+    stored = _stored_jobs(tmp_home)
+    assert sorted(stored) == ["recheck", "source:a", "source:b"]
+    assert all((j.coalesce, j.max_instances, j.misfire_grace_time) == (True, 1, None)
+               for j in stored.values())
+
+
+def test_second_scheduler_exits_1_and_runs_nothing(tmp_home, daemon):
+    first = daemon([("a", "every 1s"), ("b", "every 1s")])
+    _wait_for(lambda: len(_runs(tmp_home)) >= 2)
+    second = subprocess.run([sys.executable, "-m", "cli", "--home", str(tmp_home), "schedule"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"Error: another scheduler is running for {tmp_home} (pid {first.pid}, since ")
+    # the second one did not touch the job store: the first still runs a and b its own way
+    count = len(_runs(tmp_home))
+    _wait_for(lambda: {"crawl --source a", "crawl --source b"}
+              <= {r["cmd"] for r in _runs(tmp_home)[count:]})
+    assert {r["pid"] for r in _runs(tmp_home)} == {first.pid}
+    assert _stop(first)[0] == 0
+
+
+def test_restart_after_downtime_runs_a_missed_job_once(tmp_home, daemon):
+    proc = daemon([("a", "every 1s")])
+    _wait_for(lambda: len(_runs(tmp_home)) >= 1)
+    assert _stop(proc)[0] == 0
+    with sqlite3.connect(tmp_home / "scheduler.db") as conn:
+        (due,) = conn.execute("SELECT next_run_time FROM apscheduler_jobs "
+                              "WHERE id = 'source:a'").fetchone()
+    time.sleep(3)  # due, due+1 and due+2 are missed while stopped
+    assert time.time() > due + 2
+    before_runs, before_log = len(_runs(tmp_home)), len(_log(tmp_home))
+    restarted = time.time()
+    proc = daemon([("a", "every 1s")])
+    _wait_for(lambda: len(_runs(tmp_home)) > before_runs)
+    time.sleep(0.8)
+    assert _stop(proc)[0] == 0
+    after = [r["t"] for r in _runs(tmp_home)[before_runs:]]
+    assert after[0] - restarted < 5  # caught up at start, not an interval later
+    # coalesced: never three runs in a burst (uncoalesced, the missed runs go back to back)
+    assert all(after[i + 2] - after[i] > 0.5 for i in range(len(after) - 2)), after
+    log = _log(tmp_home)[before_log:]
+    assert log.count("source:a: catching up, once") == 1
+
+
+def test_shutdown_lets_runs_finish_within_the_grace_period(tmp_home, daemon):
+    proc = daemon([("a", "every 1s")], launcher="slow_launch", grace=20)
+    _wait_for(lambda: "source:a: start" in _log(tmp_home))
+    started = time.monotonic()
+    code, err = _stop(proc)
+    assert code == 0, err
+    assert time.monotonic() - started < 10
+    log = _log(tmp_home)
+    assert "source:a: end: exit code 0" in log and "SIGTERM" not in log.split("stopping")[1]
+    assert len(_runs(tmp_home)) == 1  # nothing new started while stopping
+
+
+def test_shutdown_terminates_then_kills_runs_after_the_grace_period(tmp_home, daemon):
+    proc = daemon([("stuck", "every 1s"), ("stubborn", "every 1s")], launcher="stuck_launch",
+                  grace=0.5, kill_after=1)
+    _wait_for(lambda: len(_runs(tmp_home)) >= 2)
+    time.sleep(0.5)  # let the stubborn one install its SIGTERM handler
+    started = time.monotonic()
+    code, err = _stop(proc)
+    assert code == 0, err
+    assert time.monotonic() - started < 8
+    log = _log(tmp_home)
+    assert "source:stuck: end: killed by SIGTERM" in log
+    assert "source:stubborn: did not stop after SIGTERM; sending SIGKILL" in log
+    assert "source:stubborn: end: killed by SIGKILL" in log
+
+
+def test_recheck_is_skipped_while_a_run_is_in_progress(tmp_home, caplog):
+    caplog.set_level(logging.INFO, logger="scheduler")
+    argv = ["cmd", "--home", str(tmp_home), "recheck", "--due"]
+    with run_lock(Home(tmp_home), "crawl", wait=0):
+        assert scheduler.run_job(str(tmp_home), "recheck", argv, record_launch) is None
+    assert "recheck: skipped, a run is in progress" in caplog.text and not _runs(tmp_home)
+    assert scheduler.run_job(str(tmp_home), "recheck", argv, record_launch) == 0
+    assert [r["cmd"] for r in _runs(tmp_home)] == ["recheck --due"]
+
+
+def test_schedule_command_with_an_invalid_schedule_exits_2(tmp_home):
+    tmp_home.mkdir()
+    (tmp_home / "seeds.toml").write_text(
+        '[[source]]\nname = "x"\nurl = "https://example.org/"\nschedule = "every blue moon"\n',
+        encoding="utf-8")
+    (tmp_home / "memoryhole.toml").write_text('seeds = ["seeds.toml"]\n', encoding="utf-8")
+    result = run_cli(tmp_home, "schedule", expect=2)
+    assert "seeds.toml: source[0] (x).schedule: 'every blue moon'" in result.output
+    assert not (tmp_home / "scheduler.db").exists()
