@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from archive.timeutil import iso, parse_iso, timestamp14
+from archive.timeutil import iso
 from archive.urlnorm import domain_of
 
 REASONS: tuple[str, ...] = (
@@ -50,14 +50,20 @@ _HOST_RE = re.compile(r"^[a-z0-9_\-.:\[\]]+$")
 # Characters kept as they are in the original URL inside a replay URL: printable ASCII but
 # space, quotes and angle brackets (percent escapes already in the URL stay as they are).
 _URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "\"<>\\^`{|}")
+_NEEDS_QUOTE = re.compile(r'[^\x21-\x7e]|["<>\\^`{|}]')
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 _COLUMNS = (
     "d.id", "d.url", "d.domain", "d.source", "d.reason", "d.rule", "d.http_status", "d.detail",
     "d.detected_at", "d.last_seen_alive_at", "d.first_seen_missing_at", "d.confirmed_checks",
     "d.restored_at", "d.item_id", "d.parent_url",
     "e.id", "e.captured_at", "e.warc_filename", "e.warc_offset",
-    "g.id", "g.captured_at", "g.url", "g.fetched_url", "g.warc_filename", "g.warc_offset",
+    # The WARC holds the URL as fetched; pywb looks it up by that.
+    "g.id", "g.captured_at", "coalesce(g.fetched_url, g.url)", "g.warc_filename", "g.warc_offset",
     "g.warc_length", "g.collection", "g.title",
+    # pywb's 14-digit timestamp, made by SQLite (any ISO-8601 form, offsets made UTC; NULL if
+    # the text is not a time): cheaper than parsing in Python for every row.
+    "strftime('%Y%m%d%H%M%S', g.captured_at)",
 )
 _SELECT = (
     f"SELECT {', '.join(_COLUMNS)} FROM deletions AS d"
@@ -147,24 +153,27 @@ def query_deletions(db: Any, flt: DeletionFilter, *,
     return [_shape(row, base) for row in conn.execute(sql, params)]
 
 
-def replay_url(base: str, collection: str | None, captured_at: str | None,
+def replay_url(base: str, collection: str | None, stamp14: str | None,
                url: str | None) -> str | None:
-    """``{base}/replay/{collection}/{timestamp14}/{url}``; None when a part is missing."""
-    if not (collection and captured_at and url):
+    """``{base}/replay/{collection}/{stamp14}/{url}``; None when a part is missing.
+
+    Non-ASCII and characters not allowed in a URL are percent-encoded (UTF-8); the rest of
+    ``url``, its own percent escapes included, is kept as it is."""
+    if not (collection and stamp14 and url):
         return None
-    try:
-        stamp = timestamp14(parse_iso(captured_at))
-    except ValueError:
-        return None
-    return f"{base}/replay/{quote(collection, safe='')}/{stamp}/{quote(url, safe=_URL_SAFE)}"
+    if _NEEDS_QUOTE.search(url):
+        url = quote(url, safe=_URL_SAFE)
+    if not _PLAIN_NAME.match(collection):
+        collection = quote(collection, safe="")
+    return f"{base}/replay/{collection}/{stamp14}/{url}"
 
 
 def _shape(row: tuple[Any, ...], base: str) -> dict[str, Any]:
     (del_id, url, domain, source, reason, rule, http_status, detail, detected_at, alive_at,
      missing_at, confirmed, restored_at, item_id, parent_url,
      ev_id, ev_at, ev_file, ev_offset,
-     good_id, good_at, good_url, good_fetched, good_file, good_offset, good_length,
-     good_coll, good_title) = row
+     good_id, good_at, good_url, good_file, good_offset, good_length,
+     good_coll, good_title, good_stamp14) = row
     last_good = None if good_id is None else {
         "capture_id": good_id, "timestamp": good_at, "warc_filename": good_file,
         "offset": good_offset, "length": good_length, "collection": good_coll,
@@ -188,7 +197,6 @@ def _shape(row: tuple[Any, ...], base: str) -> dict[str, Any]:
             "captured_at": ev_at, "warc_filename": ev_file, "offset": ev_offset,
         },
         "last_good_capture": last_good,
-        # The WARC holds the URL as fetched; pywb looks it up by that.
         "replay_url": None if good_id is None else
-        replay_url(base, good_coll, good_at, good_fetched or good_url),
+        replay_url(base, good_coll, good_stamp14, good_url),
     }

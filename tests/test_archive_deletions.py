@@ -465,3 +465,22 @@ def test_table(catalogue):
 def test_unknown_format():
     with pytest.raises(ValueError, match="unknown format"):
         render([], "xml")
+
+
+def test_replay_url_parts():
+    from archive.deletions import replay_url
+
+    assert replay_url(BASE, "main", "20261122040000", "https://example.org/a?b=1&c=%20") == \
+        f"{BASE}/replay/main/20261122040000/https://example.org/a?b=1&c=%20"
+    assert replay_url(BASE, "my coll", "20261122040000", "https://example.org/a b") == \
+        f"{BASE}/replay/my%20coll/20261122040000/https://example.org/a%20b"
+    assert replay_url(BASE, "main", None, "https://example.org/") is None
+    assert replay_url(BASE, None, "20261122040000", "https://example.org/") is None
+
+
+def test_capture_time_with_an_offset_gives_a_utc_replay_timestamp(catalogue):
+    db, written = catalogue
+    db.execute("UPDATE captures SET captured_at = '2026-11-22T12:00:00+08:00' WHERE id = ?",
+               (written["news1"]["good_id"],))
+    (row,) = q(db, reason="gone")
+    assert "/replay/main/20261122040000/" in row["replay_url"]
