@@ -226,18 +226,18 @@ def recheck(ctx: Context, mode: str, urls: tuple[str, ...], names: tuple[str, ..
     from crawlers.launch import run_recheck
 
     _check_urls(urls)
-    try:
-        sources = _load_sources(ctx, (), ()) if ctx.config.seeds else []
-    except BadConfig:
-        raise
+    sources = _load_sources(ctx, (), ()) if ctx.config.seeds else []
     if not ctx.home.db_path.exists():
         raise click.ClickException(f"nothing to re-check in {ctx.home.root}: crawl or add "
                                    "URLs first")
     selection = {"mode": "urls" if urls else mode, "urls": list(urls), "sources": list(names),
                  "limit": limit, "domain_budget": ctx.config.recheck.domain_budget}
     console = Console(stderr=True)
-    with CrawlProgress(console, "recheck") as progress:
-        result = run_recheck(ctx.home, ctx.config, selection, sources, on_progress=progress)
+    try:
+        with run_lock(ctx.home, "recheck"), CrawlProgress(console, "recheck") as progress:
+            result = run_recheck(ctx.home, ctx.config, selection, sources, on_progress=progress)
+    except HomeBusy as exc:
+        raise click.ClickException(str(exc)) from None
     for line in result.error_lines():
         click.echo(f"  {line}", err=True)
     click.echo(f"recheck run {result.run_id}: {result.check_summary()}")

@@ -204,6 +204,7 @@ def _source_job(source: Source) -> dict[str, Any]:
 def _run_process(job_file: Path, on_progress: ProgressCallback | None) -> int:
     command = [sys.executable, "-m", "crawlers.runner", str(job_file)]
     env = dict(os.environ)
+    env["MEMORYHOLE_PARENT_PID"] = str(os.getpid())
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,

@@ -6,13 +6,16 @@ its own started by crawlers.launch. The job file carries the settings and the so
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
-
 
 
 def offline_public_suffixes() -> None:
@@ -25,10 +28,26 @@ def offline_public_suffixes() -> None:
         cookies._split_domain = TLDExtract(suffix_list_urls=(), include_psl_private_domains=True)
 
 
+PR_SET_PDEATHSIG = 1          # prctl(2), Linux
+
+
+def stop_with_parent() -> None:
+    """Get SIGTERM (Scrapy's clean shutdown, which closes the WARC) when the ``memoryhole``
+    process that started this one dies, so a killed command leaves no crawl running."""
+    parent = os.environ.get("MEMORYHOLE_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):          # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m crawlers.runner JOB.json", file=sys.stderr)
         return 2
+    stop_with_parent()
     offline_public_suffixes()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     settings = Settings()

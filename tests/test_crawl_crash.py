@@ -63,3 +63,50 @@ def test_sigkill_then_check_repair(tmp_home, fresh_mockserver):
     captures = rows(tmp_home, "SELECT warc_filename, warc_offset FROM captures")
     assert captures
     assert all((c["warc_filename"], c["warc_offset"]) in records for c in captures)
+
+
+def _started_by(parent: int) -> list[int]:
+    """Processes whose environment says ``parent`` started them (crawlers.launch sets it)."""
+    marker = f"MEMORYHOLE_PARENT_PID={parent}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_killed_command_stops_its_crawl_cleanly(tmp_home, fresh_mockserver):
+    """SIGKILL of `memoryhole crawl` alone: the Scrapy process it started gets SIGTERM, stops
+    cleanly and closes its WARC (no crawl left running, nothing left open)."""
+    write_config(tmp_home, concurrency=2)
+    feed = fresh_mockserver.url("/articles-feed.xml?n=3000")
+    (tmp_home / "seeds.toml").write_text(
+        f'[[source]]\nname = "bulk"\nkind = "feed"\nurl = "{feed}"\n', encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from cli import main; main()", "--home", str(tmp_home), "crawl",
+         "--seeds", str(tmp_home / "seeds.toml")],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not warc_files(tmp_home, "*.warc.gz.open"):
+            assert time.monotonic() < deadline, "the crawl never started writing"
+            time.sleep(0.05)
+        crawlers = _started_by(process.pid)
+        assert crawlers, "no crawl process found"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        deadline = time.monotonic() + 60
+        while any(Path(f"/proc/{pid}").exists() for pid in crawlers):
+            assert time.monotonic() < deadline, "the orphaned crawl kept running"
+            time.sleep(0.1)
+        assert not warc_files(tmp_home, "*.warc.gz.open")
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    run_cli(tmp_home, "check", expect=0)
