@@ -79,6 +79,7 @@ class PageJob:
     platform: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    good: bool | None = None      # the page itself? (None: any 2xx); False for a tombstone
 
 
 class ArchiveSink:
@@ -193,7 +194,7 @@ class ArchiveSink:
             self._write_exchange(*item[1:])
         elif kind == "page":
             self._begin()
-            self._pages.record(item[1])
+            self._pages.record(item[1], good=item[1].good)
         elif kind == "check":
             self._begin()
             self._checks.record(item[1])

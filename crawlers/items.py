@@ -23,6 +23,7 @@ class PageItem:
     etag: str | None = None
     last_modified: str | None = None
     page: PageText | None = None   # filled by pipelines.text
+    good: bool | None = None       # False: a 2xx that is a tombstone, wall or not-found page
 
 
 @dataclass

@@ -37,6 +37,7 @@ def page_job(item: PageItem) -> PageJob:
         record_id=item.record_id, url=item.url, status=item.status, body=item.body,
         content_type=item.content_type, page=item.page, source=item.source,
         platform=item.platform, etag=item.etag, last_modified=item.last_modified,
+        good=item.good,
     )
 
 

@@ -59,3 +59,30 @@ def test_trafilatura_extraction_when_configured(tmp_home, mockserver):
     (row,) = rows(tmp_home, "SELECT text FROM captures WHERE url = ?", (url,))
     assert ms.PLAIN_PARAGRAPHS[0] in row["text"]
     assert ms.PLAIN_BYLINE not in row["text"]      # the fast extractor keeps the byline
+
+
+def test_crawled_tombstone_never_becomes_the_last_good_capture(tmp_home):
+    from tests.scriptserver import ScriptServer
+
+    write_config(tmp_home, obey_robots=False)
+    article = ("<html><head><title>文章</title></head><body><div id='js_content'><p>"
+               + "哈萨克斯坦与中国的关系。" * 40 + "</p></div></body></html>")
+    tombstone = ('<html><body><div class="weui-msg"><h2 class="weui-msg__title '
+                 'global_error_msg">此内容因违规无法查看</h2></div></body></html>')
+    with ScriptServer() as server:
+        url = server.url("/s/abc")
+        server.script("/s/abc", [{"status": 200, "body": article}, {"status": 200,
+                                                                    "body": tombstone}])
+        seeds = tmp_home / "seeds.toml"
+        seeds.write_text(f'[[source]]\nname = "wx"\nurl = "{url}"\nplatform = "wechat"\n',
+                         encoding="utf-8")
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        second = run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+    assert "changed 0" in second.output
+    (watched,) = rows(tmp_home, "SELECT last_capture_id FROM urls")
+    (good,) = rows(tmp_home, "SELECT id, text FROM captures WHERE id = ?",
+                   (watched["last_capture_id"],))
+    assert "哈萨克斯坦与中国的关系" in good["text"]
+    assert not rows(tmp_home, "SELECT * FROM diffs")
+    (tomb,) = rows(tmp_home, "SELECT text FROM captures WHERE id != ?", (good["id"],))
+    assert "此内容因违规无法查看" in tomb["text"]

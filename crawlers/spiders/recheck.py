@@ -39,6 +39,9 @@ NOT_MODIFIED = Verdict(outcome="alive", reason=None, rule="http/304@1",
 
 class RecheckSpider(Spider):
     name = "recheck"
+    # A 5xx is a transient check, re-checked on its own schedule; transport errors still get
+    # Scrapy's quick retries, so that one dropped connection does not make a run degraded.
+    custom_settings = {"RETRY_HTTP_CODES": []}
 
     def __init__(self, selection: dict[str, Any] | None = None,
                  source_offsets: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
