@@ -283,7 +283,7 @@ def schedule(ctx: Context, recheck_every: int) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @pass_ctx
 def history(ctx: Context, url: str, fmt: str) -> None:
-    """Captures and diffs of one URL."""
+    """Captures, checks, diffs and deletions of one URL."""
     db = ctx.catalogue()
     try:
         data = url_history(db, url)
@@ -303,9 +303,20 @@ def history(ctx: Context, url: str, fmt: str) -> None:
                       "revisit" if row["is_revisit"] else row["via"], row["title"] or "",
                       f"{row['warc_filename']}:{row['warc_offset']}")
     console.print(table)
+    if data["checks"]:
+        checks = Table("checked at", "outcome", "status", "reason", "rule", box=None)
+        for row in data["checks"]:
+            checks.add_row(row["checked_at"], row["outcome"], str(row["http_status"] or "-"),
+                           row["reason"] or "", row["rule"] or "")
+        console.print(checks)
     for row in data["diffs"]:
         console.print(f"changed at {row['created_at']}: +{row['added']} -{row['removed']} "
                       f"lines, similarity {row['similarity']:.2f}", highlight=False)
+    for row in data["deletions"]:
+        restored = f", restored {row['restored_at']}" if row["restored_at"] else ""
+        console.print(f"[bold red]deleted[/bold red] ({row['reason']}, {row['rule']}): detected "
+                      f"{row['detected_at']}, last seen alive {row['last_seen_alive_at']}"
+                      f"{restored}", highlight=False)
 
 
 @cli.command()

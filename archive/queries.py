@@ -25,7 +25,8 @@ def _rows(db: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
 
 
 def url_history(db: Any, url: str) -> dict[str, Any]:
-    """Everything the catalogue knows of one URL: its watch row, captures and diffs."""
+    """Everything the catalogue knows of one URL: its watch row, captures, checks (with their
+    outcomes), diffs and deletions."""
     key = canonical_url(url)
     watched = _rows(db, "SELECT * FROM urls WHERE url = ?", (key,))
     captures = _rows(
@@ -39,13 +40,24 @@ def url_history(db: Any, url: str) -> dict[str, Any]:
         "SELECT id, created_at, from_capture_id, to_capture_id, similarity, added, removed"
         " FROM diffs WHERE url = ? ORDER BY created_at, id", (key,),
     )
+    checks = _rows(
+        db,
+        "SELECT id, checked_at, outcome, http_status, reason, rule, detail, capture_id, vantage"
+        " FROM checks WHERE url_id = ? ORDER BY checked_at, id",
+        (watched[0]["id"],),
+    ) if watched else []
+    deletions = _rows(
+        db,
+        "SELECT id, reason, rule, detected_at, last_seen_alive_at, first_seen_missing_at,"
+        " restored_at FROM deletions WHERE url = ? ORDER BY detected_at, id", (key,),
+    )
     if not watched and not captures:
         raise NotInCatalogue(
             f"{url} is not in the catalogue (crawl it first: memoryhole crawl URL)")
     for row in captures:
         row["is_revisit"] = bool(row["is_revisit"])
     return {"url": key, "watch": watched[0] if watched else None, "captures": captures,
-            "diffs": diffs}
+            "checks": checks, "diffs": diffs, "deletions": deletions}
 
 
 @dataclass(frozen=True)

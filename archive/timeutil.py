@@ -19,12 +19,10 @@ def utcnow() -> datetime:
 
 
 def iso(dt: datetime) -> str:
-    """``2026-11-22T04:00:00.123456Z`` (microseconds kept only when non-zero)."""
+    """``2026-11-22T04:00:00.123456Z``: always six digits of microseconds, so that stored
+    timestamps sort as strings in time order."""
     dt = dt.astimezone(UTC)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    if dt.microsecond:
-        text += f".{dt.microsecond:06d}"
-    return text + "Z"
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}Z"
 
 
 def parse_iso(text: str) -> datetime:

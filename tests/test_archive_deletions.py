@@ -246,9 +246,9 @@ def test_deletion_object_fields(catalogue):
         "domain": "weibo.com",
         "source": "weibo-watch",
         "reason": "censored",
-        "detected_at": "2026-11-20T04:00:00Z",
-        "last_seen_alive_at": "2026-11-20T03:20:00Z",
-        "first_seen_missing_at": "2026-11-20T03:50:00Z",
+        "detected_at": "2026-11-20T04:00:00.000000Z",
+        "last_seen_alive_at": "2026-11-20T03:20:00.000000Z",
+        "first_seen_missing_at": "2026-11-20T03:50:00.000000Z",
         "confirmed_checks": 2,
         "restored_at": None,
         "item_id": None,
@@ -256,12 +256,12 @@ def test_deletion_object_fields(catalogue):
         "evidence": {
             "http_status": 200, "rule": "weibo.censored.v1",
             "detail": "该微博因违反《微博社区公约》的相关规定，已被删除",
-            "capture_id": info["evidence_id"], "captured_at": "2026-11-20T04:00:00Z",
+            "capture_id": info["evidence_id"], "captured_at": "2026-11-20T04:00:00.000000Z",
             "warc_filename": "memoryhole-20261122-00002.warc.gz",
             "offset": row["evidence"]["offset"],
         },
         "last_good_capture": {
-            "capture_id": info["good_id"], "timestamp": "2026-11-20T03:20:00Z",
+            "capture_id": info["good_id"], "timestamp": "2026-11-20T03:20:00.000000Z",
             "warc_filename": "memoryhole-20261101-00001.warc.gz",
             "offset": row["last_good_capture"]["offset"], "length": 1500,
             "collection": "main", "title": "关于某事件的微博",
@@ -295,7 +295,7 @@ def test_no_last_good_capture(catalogue):
 def test_restored_item_and_chinese_url(catalogue):
     db, written = catalogue
     (cn,) = q(db, domain="例子.中国")
-    assert cn["restored_at"] == "2026-11-21T04:00:00Z"
+    assert cn["restored_at"] == "2026-11-21T04:00:00.000000Z"
     assert cn["url"] == "https://www.xn--fsqu00a.xn--fiqs8s/新闻/删除?页=2"
     assert cn["last_good_capture"]["title"] == "被删除的新闻"
     # Non-ASCII is percent-encoded in the replay URL (UTF-8); the rest stays as it is.
@@ -382,7 +382,7 @@ def test_csv_round_trip(catalogue):
     weibo = by_url["https://www.weibo.com/1234567/NaBcD"]
     assert weibo["evidence_rule"] == "weibo.censored.v1"
     assert weibo["last_good_title"] == "关于某事件的微博"
-    assert weibo["last_good_timestamp"] == "2026-11-20T03:20:00Z"
+    assert weibo["last_good_timestamp"] == "2026-11-20T03:20:00.000000Z"
     assert by_url["https://blog.example.net/post"]["last_good_capture_id"] == ""
     header_only = list(csv.reader(io.StringIO(render([], "csv"), newline="")))
     assert header_only == [list(CSV_COLUMNS)]
@@ -422,7 +422,7 @@ def test_atom_feed_parses_back(catalogue):
     weibo = next(e for e in feed.entries if "weibo.com" in e.title)
     assert "该微博因违反《微博社区公约》" in weibo.summary
     cn = next(e for e in feed.entries if "xn--fsqu00a" in e.title)
-    assert "restored at 2026-11-21T04:00:00Z" in cn.summary
+    assert "restored at 2026-11-21T04:00:00.000000Z" in cn.summary
 
 
 def test_atom_ids_are_stable_and_feed_is_valid_when_empty(catalogue):
@@ -438,7 +438,7 @@ def test_atom_ids_are_stable_and_feed_is_valid_when_empty(catalogue):
 
 def test_atom_survives_control_characters_and_markup():
     row = {"id": 3, "url": "https://example.org/a?x=1&y=<2>", "reason": "censored",
-           "source": "news", "detected_at": "2026-11-22T04:00:00Z",
+           "source": "news", "detected_at": "2026-11-22T04:00:00.000000Z",
            "last_seen_alive_at": None, "restored_at": None, "replay_url": None,
            "evidence": {"rule": "r", "detail": "bad\x00byte\x1b & <b>tag</b>"},
            "last_good_capture": None}
@@ -455,7 +455,7 @@ def test_table(catalogue):
     write_deletions(q(db), "table", io.StringIO(), console=console)
     text = console.file.getvalue()
     assert "https://www.xn--fsqu00a.xn--fiqs8s/新闻/删除?页=2" in text
-    assert "censored (restored 2026-11-21T04:00:00Z)" in text
+    assert "censored (restored 2026-11-21T04:00:00.000000Z)" in text
     assert "weibo-watch" in text and "9 deletion(s)" in text
     console = Console(file=io.StringIO(), width=250)
     write_deletions([], "table", io.StringIO(), console=console, empty_message="nothing [here]")

@@ -217,3 +217,16 @@ def test_schedule_due_and_domain_budget(tmp_home, server):
     watched = rows(tmp_home, "SELECT next_check_at, last_checked_at FROM urls")
     assert all(w["next_check_at"] for w in watched)
     assert sum(1 for w in watched if w["last_checked_at"]) == 2
+
+
+def test_history_lists_checks_with_outcomes(tmp_home, server):
+    configure(tmp_home)
+    server.script("/h", [article("History"), {"status": 404, "body": "gone"}])
+    crawl(tmp_home, server, ["/h"])
+    recheck(tmp_home)
+    recheck(tmp_home)
+    data = json.loads(run_cli(tmp_home, "history", server.url("/h"), "--format", "json").output)
+    assert [c["outcome"] for c in data["checks"]] == ["missing", "missing"]
+    assert data["deletions"][0]["reason"] == "gone"
+    table = run_cli(tmp_home, "history", server.url("/h")).output
+    assert "missing" in table and "http/404@1" in table and "deleted (gone" in table
