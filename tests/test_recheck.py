@@ -230,3 +230,41 @@ def test_history_lists_checks_with_outcomes(tmp_home, server):
     assert data["deletions"][0]["reason"] == "gone"
     table = run_cli(tmp_home, "history", server.url("/h")).output
     assert "missing" in table and "http/404@1" in table and "deleted (gone" in table
+
+
+def test_confirmed_deletion_is_notified_through_apprise(tmp_home, server):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        configure(tmp_home)
+        with open(tmp_home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+            handle.write(f'[notify]\nurls = ["json://127.0.0.1:{hook.server_port}/hook"]\n')
+        server.script("/n", [article("Notify me")])
+        crawl(tmp_home, server, ["/n"])
+        server.script("/n", [{"status": 410, "body": "gone"}])
+        recheck(tmp_home)
+        assert received == []                     # one missing check: nothing confirmed yet
+        recheck(tmp_home)
+        recheck(tmp_home)                          # already notified: not sent twice
+    finally:
+        hook.shutdown()
+    assert len(received) == 1
+    message = json.dumps(received[0], ensure_ascii=False)
+    assert server.url("/n") in message and "gone" in message
+    assert "/replay/main/" in message
