@@ -142,6 +142,11 @@ def _attempts(name: str, job: contenders.Job, args: argparse.Namespace,
         row["interfered"] = row["other_cpu_s"] > args.interference * row["wall_s"] * cores
         if not row["interfered"] or attempt == args.retries:
             return row
+        kept = job.workdir.with_name(f"{job.workdir.name}-discarded{attempt + 1}")
+        if kept.exists():
+            shutil.rmtree(kept)
+        job.workdir.rename(kept)          # its logs stay readable
+        row["log"] = str(kept / "output.log")
         print(f"  {name}: discarded, others used {row['other_cpu_s']:.1f} CPU s: "
               + _line(row), flush=True)
         results.setdefault("discarded", []).append(row)
