@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench import contenders
 from bench.nginx import Nginx
-from bench.run import DEFAULT_OUT, _site_port
+from bench.run import DEFAULT_OUT, _site_port, wait_for_quiet
 from bench.site import generate_site
 
 
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     command, env = contenders.memoryhole_command(job)
     raw = workdir / "pyspy.txt"
     with Nginx(Path(site.folder), port=port):
+        wait_for_quiet(0.1, 300)
         done = subprocess.run([str(pyspy), "record", "--subprocesses", "--threads",
                                "--full-filenames", "--nonblocking", "--format", "raw",
                                "--rate", str(args.rate), "-o", str(raw), "--", *command],

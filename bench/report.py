@@ -77,14 +77,15 @@ def summary_table(results: dict[str, Any]) -> str:
         spread = f"{_fmt(row['pages_s'], '.0f')} ({_fmt(row['pages_s_min'], '.0f')}–" \
                  f"{_fmt(row['pages_s_max'], '.0f')})"
         conc = "1" if row["contender"] == "wget" else str(row["concurrency"])
+        flags = (f" ⚠ {row['failed']} failed run(s)" if row["failed"] else "") + (
+            f" ⚠ {row['interfered']} run(s) shared the machine" if row["interfered"] else "")
         lines.append(
-            f"| {conc} | {LABELS[row['contender']]} | {_fmt(row['pages'], '.0f')} | {spread} "
+            f"| {conc} | {LABELS[row['contender']]}{flags} | {_fmt(row['pages'], '.0f')} "
+            f"| {spread} "
             f"| {_fmt(row['crawl_pages_s'], '.0f')} | {_fmt(row['cpu_s'], '.1f')} "
             f"| {_fmt(row['cpu_ms_page'], '.2f')} | {_fmt(row['rss_mb'], '.0f')} "
             f"| {_fmt(row['warc_bytes_page'], ',.0f')} | {_fmt(row['ratio'], '.2f')}× "
-            f"| {_fmt(row['other_cpu_s'], '.1f')} |"
-            + (f" ⚠ {row['failed']} failed run(s)" if row["failed"] else "")
-            + (f" ⚠ {row['interfered']} run(s) shared the machine" if row["interfered"] else ""))
+            f"| {_fmt(row['other_cpu_s'], '.1f')} |")
     return "\n".join(lines)
 
 
@@ -96,7 +97,8 @@ def section(results: dict[str, Any]) -> str:
         BEGIN,
         f"Measured {m['date']} on {m['nproc']} cores ({m['cpu']}), {m['memory_gb']} GB, "
         f"Linux {m['kernel']}; Python {m['python']}, Scrapy {m['scrapy']}, "
-        f"{m['wget']}, {m['nginx']}; memoryhole at {m['memoryhole_commit']}.",
+        f"{m['wget'].split(' built on')[0]}, {m['nginx'].replace('nginx version: ', '')}; "
+        f"memoryhole at {m['memoryhole_commit']}.",
         "",
         f"Site: {site['pages']} pages, {site['total_bytes'] / site['pages'] / 1024:.1f} KB "
         f"average, {site['gzipped_pages']} of them served gzip-compressed to clients that ask; "
