@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
+from archive.warc import COMPRESSIONS
 
 SOURCE_KINDS = ("feed", "sitemap", "page", "telegram", "weibo", "wechat")
 RENDER_MODES = ("http", "browser")
@@ -44,6 +45,7 @@ class CrawlConfig:
     autothrottle: bool = False
     delay: float = 0.0
     extract: str = "fast"          # fast | trafilatura: which text every capture stores
+    warc_compression: str = "fast"   # fast | balanced | small (archive.warc.COMPRESSIONS)
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,10 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     extract = crawl.get("extract", str, d.extract)
     if extract not in ("fast", "trafilatura"):
         crawl.fail("extract", f"unknown value {extract!r}", 'use "fast" or "trafilatura"')
+    compression = crawl.get("warc_compression", str, d.warc_compression)
+    if compression not in COMPRESSIONS:
+        crawl.fail("warc_compression", f"unknown value {compression!r}",
+                   "use " + ", ".join(f'"{name}"' for name in COMPRESSIONS))
     crawl_cfg = CrawlConfig(
         user_agent=crawl.get("user_agent", str, d.user_agent),
         concurrency=crawl.positive("concurrency", int, d.concurrency),
@@ -217,6 +223,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         autothrottle=crawl.get("autothrottle", bool, d.autothrottle),
         delay=crawl.get("delay", float, d.delay),
         extract=extract,
+        warc_compression=compression,
     )
     recheck = _Section(path, "recheck.", top.data.get("recheck", {}))
     recheck.check_keys(set(RecheckConfig.__dataclass_fields__))

@@ -48,6 +48,7 @@ class PageRecorder:
         self.home = home
         self.settings = settings
         self.stats = stats
+        self._first_offset = parse_age(settings.recheck_offsets[0])
 
     def insert_capture(self, record: WrittenRecord, ex: HttpExchange, *, via: str,
                        run_id: int | None) -> None:
@@ -154,7 +155,7 @@ class PageRecorder:
         )
 
     def _first_check(self, captured_at: str) -> str:
-        return iso(parse_iso(captured_at) + parse_age(self.settings.recheck_offsets[0]))
+        return iso(parse_iso(captured_at) + self._first_offset)
 
     def _diff(self, url: str, old_capture_id: int, new_capture_id: int, new_at: str,
               job: PageJob) -> None:

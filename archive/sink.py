@@ -1,45 +1,55 @@
-"""The archive sink: one thread that owns the WARC writer and the catalogue connection.
+"""The archive sink: a process of its own that writes the WARCs and the catalogue.
 
-The crawler hands it raw HTTP exchanges and page texts; the sink writes WARC records
-(compression and hashing release the GIL, so they run beside the Scrapy thread), decides
-revisits, inserts capture rows only after their record is on disk, computes diffs for pages whose
-fingerprint changed, and keeps the CDXJ index in step as WARC files close. Because one thread does
-all of it in order, a page's text always lands after its capture row, and reads see its own writes.
+The crawler hands it raw HTTP exchanges, pages, re-check results and resources; the sink process
+(archive.sink_worker) extracts the pages' text, writes WARC records, decides revisits, inserts
+capture rows only after their record is on disk, diffs pages whose fingerprint changed, and keeps
+the CDXJ index in step as WARC files close. It is a process, not a thread, so that none of this
+competes with Scrapy for the interpreter lock: on two cores the crawl and the archive each get
+one (BENCHMARKS.md). One process does all of it in order, so a page's text always lands after
+its capture row and reads see its own writes.
+
+This side (:class:`ArchiveSink`) only queues: ``submit_*`` puts an item on a bounded queue and
+returns (it blocks only when the sink is far behind); a feeder thread pickles the items into the
+worker's stdin; a reader thread takes the worker's answers from its stdout. A failure in the
+worker is raised by the next ``submit_*`` and by :meth:`ArchiveSink.close` as :class:`SinkError`.
+If the crawl process dies, the worker sees the end of its input, writes everything it was given,
+closes its WARC file and exits; it confirms no deletion from such a cut-short run.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import pickle
 import queue
+import struct
+import subprocess
+import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
-from archive import db as catalogue
-from archive.cdxj import cdxj_lines, merge_into_index
-from archive.checks import CheckJob, CheckRecorder
+from archive.checks import CheckJob
 from archive.home import Home
-from archive.pages import PageRecorder
-from archive.state import Policy
-from archive.warc import (
-    NOT_MODIFIED_PROFILE,
-    HttpExchange,
-    RevisitOf,
-    RotatingWarcWriter,
-    WrittenRecord,
-)
+from archive.text import PageText
+from archive.warc import HttpExchange
 
 logger = logging.getLogger(__name__)
 
-_STOP = object()
+__all__ = ["ArchiveSink", "PageJob", "PageText", "SinkError", "SinkSettings"]
+
+_FRAME = struct.Struct("!Q")
+_PIPE_BYTES = 1024 * 1024      # F_SETPIPE_SZ asks for this much (Linux caps it at pipe-max-size)
+_F_SETPIPE_SZ = 1031
 
 
 class SinkError(RuntimeError):
-    """The sink thread failed (disk full, catalogue locked for too long…); nothing more is taken."""
+    """The sink failed (disk full, catalogue locked for too long…); nothing more is taken."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,7 @@ class SinkSettings:
     collection: str = "main"
     max_bytes: int = 1024 * 1024 * 1024
     warcinfo: dict[str, str] = field(default_factory=dict)
-    compress_level: int = 6
+    compression: str = "fast"             # archive.warc.COMPRESSIONS
     extract: str = "fast"                # fast | trafilatura
     queue_size: int = 1000
     commit_rows: int = 500
@@ -55,16 +65,8 @@ class SinkSettings:
     recheck_offsets: tuple[str, ...] = ("5m",)
     confirm_checks: int = 2
     confirm_after: str = "5m"
-
-
-@dataclass(frozen=True)
-class PageText:
-    """What the crawler's text pipeline found in one response (see archive.text)."""
-
-    title: str | None
-    text: str
-    text_digest: str
-    encoding: str
+    log_file: str | None = None          # the worker's log lines go here (default: stderr)
+    log_level: str = "INFO"
 
 
 @dataclass(frozen=True)
@@ -72,41 +74,85 @@ class PageJob:
     record_id: str
     url: str                      # the fetched URL (final, after redirects)
     status: int
-    body: bytes                   # decoded (no Content-Encoding) body, for full extraction
+    body: bytes                   # decoded (no Content-Encoding) body, for the text
     content_type: str | None
-    page: PageText
+    page: PageText | None = None  # the fast text; None: the sink extracts it
     source: str | None = None
     platform: str | None = None
     etag: str | None = None
     last_modified: str | None = None
-    good: bool | None = None      # the page itself? (None: any 2xx); False for a tombstone
+    good: bool | None = None      # the page itself? (None: the sink decides); False: a tombstone
+
+
+def write_frame(stream: IO[bytes], message: Any) -> None:
+    """One length-prefixed pickle on ``stream``, flushed."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_FRAME.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """The next message on ``stream``; ``None`` at its end (or at a frame cut short)."""
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        return None
+    (size,) = _FRAME.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
+
+
+def _grow_pipe(stream: IO[bytes]) -> None:
+    """A bigger pipe lets the feeder hand over several pages before it waits (best effort)."""
+    if sys.platform.startswith("linux"):
+        try:
+            fcntl.fcntl(stream.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+        except OSError:
+            pass
 
 
 class ArchiveSink:
-    """Start with :meth:`start`, feed with :meth:`submit_exchange` / :meth:`submit_page`,
-    finish with :meth:`close` (which drains the queue, closes WARCs and commits)."""
+    """Start with :meth:`start`, feed with :meth:`submit_exchange` / :meth:`submit_page` /
+    :meth:`submit_check` / :meth:`submit_resource`, finish with :meth:`close`, which waits until
+    everything is written, the WARC files closed and indexed and the rows committed, and returns
+    the worker's counters."""
 
     def __init__(self, home: Home, settings: SinkSettings, run_id: int | None = None) -> None:
         self.home = home
         self.settings = settings
         self.run_id = run_id
-        self.stats: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()     # the worker's counters, after close()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=settings.queue_size)
-        self._thread = threading.Thread(target=self._run, name="memoryhole-sink", daemon=True)
-        self._error: BaseException | None = None
-        self._db = None
-        self._writer: RotatingWarcWriter | None = None
-        self._pages: PageRecorder | None = None
-        self._checks: CheckRecorder | None = None
-        self._in_txn = False
-        self._txn_rows = 0
-        self._txn_started = 0.0
-        self._closed_files: list[str] = []
+        self._process: subprocess.Popen[bytes] | None = None
+        self._feeder = threading.Thread(target=self._feed, name="memoryhole-sink-feeder",
+                                        daemon=True)
+        self._reader = threading.Thread(target=self._read_answers,
+                                        name="memoryhole-sink-answers", daemon=True)
+        self._error: str | None = None
+        self._failed = threading.Event()
+        self._submitted = 0            # items put on the queue (crawl thread)
+        self._handled = 0              # items the worker says it has handled (answer thread)
+        self._closed = False
 
     # -- called from the crawler thread -------------------------------------------------------
     def start(self) -> None:
+        """Start the worker process (``python -m archive.sink_worker``)."""
         self.home.ensure(self.settings.collection)
-        self._thread.start()
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        # A process group of its own: a Ctrl-C for the crawl must not kill the writer before it
+        # has written what the crawl hands it while stopping.
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "archive.sink_worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=env, close_fds=True, process_group=0)
+        assert self._process.stdin is not None
+        _grow_pipe(self._process.stdin)
+        write_frame(self._process.stdin, ("open", self.home, self.settings, self.run_id))
+        self._feeder.start()
+        self._reader.start()
 
     def submit_exchange(self, exchange: HttpExchange, *, via: str = "http") -> str:
         """Queue one HTTP exchange for the WARC; returns its WARC-Record-ID at once."""
@@ -115,7 +161,7 @@ class ArchiveSink:
         return record_id
 
     def submit_page(self, job: PageJob) -> None:
-        """Queue the text of a response already submitted with :meth:`submit_exchange`."""
+        """Queue the page of a response already submitted with :meth:`submit_exchange`."""
         self._put(("page", job))
 
     def submit_check(self, job: CheckJob) -> None:
@@ -127,163 +173,92 @@ class ArchiveSink:
         self._put(("resource", uri, content_type, data, date, concurrent_to))
 
     def close(self) -> Counter[str]:
-        """Drain, close the WARC files (indexing them), commit; raise SinkError if it failed."""
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join()
+        """Wait until the worker has written everything and exited; raise SinkError if it
+        failed. Returns the worker's counters."""
+        if self._process is not None and not self._closed:
+            self._closed = True
+            self._queue.put(("stop",))
+            self._feeder.join()
+            self._reader.join()
+            code = self._process.wait()
+            if code != 0 and self._error is None:
+                self._error = f"the archive writer process exited with status {code}"
         if self._error is not None:
-            raise SinkError(f"archive writer failed: {self._error}") from self._error
+            raise SinkError(f"archive writer failed: {self._error}")
         return self.stats
+
+    def wait_failed(self, timeout: float) -> bool:
+        """Whether the sink has failed, waiting up to ``timeout`` seconds for it to."""
+        return self._failed.wait(timeout)
 
     @property
     def failed(self) -> bool:
         return self._error is not None
 
+    def backlog(self) -> int:
+        """Items submitted that the worker has not handled yet (as of its last report, which
+        it sends every few items)."""
+        return self._submitted - self._handled
+
     def _put(self, item: Any) -> None:
-        if self._error is not None:
-            raise SinkError(f"archive writer failed: {self._error}") from self._error
         while True:
+            if self._error is not None:
+                raise SinkError(f"archive writer failed: {self._error}")
             try:
                 self._queue.put(item, timeout=1.0)
+                self._submitted += 1
                 return
             except queue.Full:
-                if not self._thread.is_alive():
-                    raise SinkError("archive writer thread is not running") from self._error
+                if self._process is None or self._process.poll() is not None:
+                    self._fail("the archive writer process is not running")
 
-    # -- the sink thread ----------------------------------------------------------------------
-    def _run(self) -> None:
+    def _fail(self, message: str) -> None:
+        if self._error is None:
+            self._error = message
+            self._failed.set()
+            logger.error("archive writer failed: %s", message)
+
+    # -- the feeder and answer threads --------------------------------------------------------
+    def _feed(self) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        stream = self._process.stdin
         try:
-            self._open()
             while True:
-                try:
-                    item = self._queue.get(timeout=self.settings.commit_seconds)
-                except queue.Empty:
-                    self._commit()
-                    continue
-                if item is _STOP:
-                    self._begin()
-                    self._checks.finish()
+                item = self._queue.get()
+                write_frame(stream, item)
+                if item[0] == "stop":
                     break
-                self._handle(item)
-                if self._queue.empty() or self._due():
-                    self._commit()
-        except BaseException as exc:  # noqa: BLE001 - reported to the crawler thread
-            logger.exception("archive writer failed")
-            self._error = exc
-            self._drain_after_failure()
+        except OSError as exc:        # BrokenPipeError: the worker is gone
+            self._fail(f"the archive writer process stopped reading ({exc})")
+            self._discard_until_stop()
         finally:
-            self._shutdown()
+            try:
+                stream.close()
+            except OSError:
+                pass
 
-    def _open(self) -> None:
-        self._db = catalogue.open_catalogue(self.home.db_path)
-        self._writer = RotatingWarcWriter(
-            self.home.archive_dir(self.settings.collection),
-            max_bytes=self.settings.max_bytes,
-            warcinfo=self.settings.warcinfo,
-            compress_level=self.settings.compress_level,
-            on_close=self._on_file_closed,
-        )
-        self._pages = PageRecorder(self._db, self.home, self.settings, self.stats)
-        policy = Policy.from_strings(self.settings.recheck_offsets, self.settings.confirm_checks,
-                                     self.settings.confirm_after)
-        self._checks = CheckRecorder(self._db.conn, self._pages, policy, self.stats, self.run_id)
+    def _discard_until_stop(self) -> None:
+        """Keep producers from blocking on a full queue once nothing can be written."""
+        while self._queue.get()[0] != "stop":
+            pass
 
-    def _handle(self, item: tuple[Any, ...]) -> None:
-        kind = item[0]
-        if kind == "exchange":
-            self._write_exchange(*item[1:])
-        elif kind == "page":
-            self._begin()
-            self._pages.record(item[1], good=item[1].good)
-        elif kind == "check":
-            self._begin()
-            self._checks.record(item[1])
-        elif kind == "resource":
-            self._write_resource(*item[1:])
-
-    def _write_exchange(self, ex: HttpExchange, record_id: str, via: str) -> None:
-        assert self._writer is not None and self._db is not None
-        revisit = self._find_revisit(ex)
-        response, _request = self._writer.write_exchange(ex, record_id=record_id,
-                                                         revisit_of=revisit)
-        self._begin()
-        self._pages.insert_capture(response, ex, via=via, run_id=self.run_id)
-        self.stats["responses"] += 1
-        self.stats["revisits" if revisit else "records"] += 1
-        self.stats["warc_body_bytes"] += len(ex.body)
-
-    def _find_revisit(self, ex: HttpExchange) -> RevisitOf | None:
-        if ex.status == 304:
-            last = self._pages.last_full_capture(ex.url)
-            if last is None:
-                return None
-            return RevisitOf(target_uri=last["fetched_url"], target_date=last["captured_at_dt"],
-                             payload_digest=last["payload_digest"],
-                             profile=NOT_MODIFIED_PROFILE)
-        if not ex.body or ex.truncated:
-            return None
-        digest = RotatingWarcWriter.payload_digest(ex.body)
-        row = self._pages.original_with_digest(ex.url, digest)
-        if row is None:
-            return None
-        return RevisitOf(target_uri=row["fetched_url"],
-                         target_date=row["captured_at_dt"], payload_digest=digest)
-
-    def _write_resource(self, uri: str, content_type: str, data: bytes, date: datetime,
-                        concurrent_to: str | None) -> None:
-        assert self._writer is not None
-        record = self._writer.write_resource(uri, content_type, data, date,
-                                             concurrent_to=concurrent_to)
-        self._begin()
-        self._pages.insert_resource(record, run_id=self.run_id)
-        self.stats["resources"] += 1
-
-    def _on_file_closed(self, path: Any, records: list[WrittenRecord]) -> None:
-        merge_into_index(self.home.index_path(self.settings.collection), cdxj_lines(records))
-        self._closed_files.append(str(path))
-        self.stats["warc_files"] += 1
-
-    # -- transactions: rows are committed in batches, always after their records are flushed --
-    def _begin(self) -> None:
-        if not self._in_txn:
-            self._db.conn.execute("BEGIN IMMEDIATE")
-            self._in_txn = True
-            self._txn_rows = 0
-            self._txn_started = time.monotonic()
-        self._txn_rows += 1
-
-    def _due(self) -> bool:
-        return self._in_txn and (
-            self._txn_rows >= self.settings.commit_rows
-            or time.monotonic() - self._txn_started >= self.settings.commit_seconds
-        )
-
-    def _commit(self) -> None:
-        if self._in_txn:
-            self._db.conn.execute("COMMIT")
-            self._in_txn = False
-
-    def _drain_after_failure(self) -> None:
-        """Keep the crawler thread from blocking on a full queue after a failure."""
+    def _read_answers(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
         while True:
             try:
-                if self._queue.get(timeout=0.1) is _STOP:
-                    return
-            except queue.Empty:
+                message = read_frame(self._process.stdout)
+            except (OSError, pickle.UnpicklingError, EOFError) as exc:
+                self._fail(f"unreadable answer from the archive writer ({exc})")
                 return
-
-    def _shutdown(self) -> None:
-        try:
-            if self._in_txn and self._error is None:
-                self._commit()
-            elif self._in_txn:
-                self._db.conn.execute("ROLLBACK")
-        finally:
-            if self._writer is not None:
-                try:
-                    self._writer.close()
-                except BaseException as exc:  # noqa: BLE001
-                    logger.exception("closing the WARC file failed")
-                    self._error = self._error or exc
-            if self._db is not None:
-                self._db.conn.close()
+            if message is None:
+                self._fail("the archive writer process ended before it had finished")
+                return
+            if message[0] == "handled":
+                self._handled = message[1]
+            elif message[0] == "failed":
+                self._fail(message[1])
+            elif message[0] == "done":
+                self.stats.update(message[1])
+                if message[2]:
+                    self._fail(message[2])
+                return

@@ -131,12 +131,24 @@ def text_digest(text: str) -> str:
 
     Whitespace-only changes, including re-wrapping into different paragraphs, keep the digest.
     """
-    normal = " ".join(_nfkc_without_zero_width(text).split())
-    return "sha256:" + hashlib.sha256(normal.encode("utf-8")).hexdigest()
+    return _sha256(" ".join(_nfkc_without_zero_width(text).split()))
+
+
+def _block_text_digest(text: str) -> str:
+    """``text_digest(text)`` for a text made by ``_block_text``, whose lines are already
+    whitespace-collapsed: unless NFKC or the zero-width removal changes something, collapsing
+    again would only turn the line breaks into spaces (saves about 0.4 ms on a long article)."""
+    normal = _nfkc_without_zero_width(text)
+    return _sha256(text.replace("\n", " ") if normal is text else " ".join(normal.split()))
+
+
+def _sha256(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _nfkc_without_zero_width(text: str) -> str:
-    """``unicodedata.normalize("NFKC", text)`` with zero-width characters removed, fast.
+    """``unicodedata.normalize("NFKC", text)`` with zero-width characters removed, fast; the
+    very ``text`` object when nothing changes.
 
     Plain NFKC costs about 100 ns per CJK character (1.7 ms for a long Chinese article), almost
     all of it on characters it leaves alone. Text made of characters that NFKC keeps and that
@@ -409,7 +421,8 @@ def fast_page_text(body: bytes, content_type: str | None) -> PageText:
     title = _title(root)
     _drop_chrome(root)
     text = _block_text(root)
-    return PageText(title=title, text=text, text_digest=text_digest(text), encoding=encoding)
+    return PageText(title=title, text=text, text_digest=_block_text_digest(text),
+                    encoding=encoding)
 
 
 def main_text(body: bytes, content_type: str | None, url: str | None = None) -> str:

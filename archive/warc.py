@@ -5,6 +5,13 @@ Records are assembled as bytes here rather than with warcio's writer, which hard
 seek to any record and a crash tears at most the last one. Digests are ``sha256:<BASE32>``, the
 form warcio's checker verifies.
 
+Compression (``COMPRESSIONS``): ``fast``, the default, is Intel's ISA-L (python-isal) at its level
+3, about ten times faster than zlib's level 6 on a 45 KB HTML page (0.2 ms against 2 ms here) and
+about 7% bigger on it; on bodies that came gzip- or br-encoded, as most web pages do, there is
+nothing left to gain and all levels give the same size. ``balanced`` is zlib level 6 (what wget
+writes), ``small`` zlib level 9. Every choice writes ordinary gzip members that any WARC reader
+takes.
+
 How the stored HTTP response is made self-consistent (the body given is de-chunked and still
 content-encoded, as the client received it):
 
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import hashlib
 import http
 import logging
@@ -41,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from archive.timeutil import utcnow, warc_date
@@ -55,6 +63,27 @@ NOT_MODIFIED_PROFILE = "http://netpreserve.org/warc/1.1/revisit/server-not-modif
 ORIGINAL_CL_HEADER = "X-Memoryhole-Original-Content-Length"
 ORIGINAL_TE_HEADER = "X-Memoryhole-Original-Transfer-Encoding"
 CRLF = b"\r\n"
+# name -> (compression library, level); see the module docstring
+COMPRESSIONS = {"fast": ("isal", 3), "balanced": ("zlib", 6), "small": ("zlib", 9)}
+DEFAULT_COMPRESSION = "fast"
+
+
+def gzip_compressor(compression: str) -> Callable[[], Any]:
+    """A maker of one gzip compressor (``compressobj`` API) per record, for a name of
+    ``COMPRESSIONS``. Without python-isal installed, ``fast`` falls back to zlib level 1."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"unknown WARC compression {compression!r}; "
+                         f"use one of {', '.join(COMPRESSIONS)}")
+    library, level = COMPRESSIONS[compression]
+    module: Any = zlib
+    if library == "isal":
+        try:
+            from isal import isal_zlib as module
+        except ImportError:
+            log.warning("python-isal is not installed; WARC compression %r uses zlib level 1 "
+                        "(pip install isal)", compression)
+            module, level = zlib, 1
+    return functools.partial(module.compressobj, level, module.DEFLATED, 31)
 
 
 @dataclass(frozen=True)
@@ -238,7 +267,7 @@ class RotatingWarcWriter:
         max_bytes: int,
         warcinfo: dict[str, str],
         prefix: str = "MH",
-        compress_level: int = 6,
+        compression: str = DEFAULT_COMPRESSION,
         on_close: Callable[[Path, list[WrittenRecord]], None] | None = None,
     ) -> None:
         self.archive_dir = Path(archive_dir)
@@ -246,7 +275,8 @@ class RotatingWarcWriter:
         self.warcinfo = dict(warcinfo)
         _header_lines(list(self.warcinfo.items()))  # fail now, not at the first write
         self.prefix = prefix
-        self.compress_level = compress_level
+        self.compression = compression
+        self._compressor = gzip_compressor(compression)
         self.on_close = on_close
         self._serial = 0
         self._file: _OpenFile | None = None
@@ -403,7 +433,7 @@ class RotatingWarcWriter:
         fields = [*fields, ("WARC-Block-Digest", sha256_digest(*block)),
                   ("Content-Type", content_type), ("Content-Length", str(length))]
         head = b"WARC/1.1\r\n" + _header_lines(fields) + CRLF
-        comp = zlib.compressobj(self.compress_level, zlib.DEFLATED, 31)
+        comp = self._compressor()
         member = [comp.compress(head)]
         member += [comp.compress(part) for part in block]
         member += [comp.compress(CRLF + CRLF), comp.flush()]

@@ -45,11 +45,13 @@ class ArchiveExtension:
             collection=settings.get("ARCHIVE_COLLECTION"),
             max_bytes=settings.getint("ARCHIVE_WARC_MAX_BYTES"),
             warcinfo=warcinfo,
-            compress_level=settings.getint("ARCHIVE_COMPRESS_LEVEL"),
+            compression=settings.get("ARCHIVE_COMPRESSION"),
             extract=settings.get("ARCHIVE_EXTRACT"),
             recheck_offsets=tuple(settings.getlist("ARCHIVE_RECHECK_OFFSETS")),
             confirm_checks=settings.getint("ARCHIVE_CONFIRM_CHECKS"),
             confirm_after=settings.get("ARCHIVE_CONFIRM_AFTER"),
+            log_file=settings.get("LOG_FILE"),
+            log_level=settings.get("LOG_LEVEL"),
         )
         run_id = settings.get("ARCHIVE_RUN_ID")
         sink = ArchiveSink(Home(Path(home)), sink_settings,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from archive.sink import PageText
+from archive.text import PageText
 
 
 @dataclass
@@ -22,7 +22,7 @@ class PageItem:
     platform: str | None = None
     etag: str | None = None
     last_modified: str | None = None
-    page: PageText | None = None   # filled by pipelines.text
+    page: PageText | None = None   # the fast text, if the spider made it (else the sink does)
     good: bool | None = None       # False: a 2xx that is a tombstone, wall or not-found page
 
 

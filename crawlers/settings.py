@@ -14,13 +14,15 @@ NEWSPIDER_MODULE = "crawlers.spiders"
 # Archive sink (crawlers.archiving) and WARC recorder (crawlers.middlewares.recorder).
 ARCHIVE_HOME = None                 # the home folder; required (set by crawlers.launch)
 ARCHIVE_COLLECTION = "main"         # collections/<coll>/ inside the home
-ARCHIVE_COMPRESS_LEVEL = 6          # zlib level per WARC record (9 is 4x slower, 0.3% smaller)
+ARCHIVE_COMPRESSION = "fast"        # WARC gzip: fast (ISA-L) | balanced (zlib 6) | small (zlib 9)
 ARCHIVE_CONFIRM_AFTER = "5m"        # missing checks at least this far apart confirm a deletion
 ARCHIVE_CONFIRM_CHECKS = 2          # this many consecutive missing checks confirm a deletion
 ARCHIVE_EXTRACT = "fast"            # text stored per capture: fast | trafilatura
 ARCHIVE_OPERATOR = ""               # warcinfo "operator"
 ARCHIVE_RECHECK_OFFSETS = ["5m"]    # the first offset schedules a capture's first re-check
 ARCHIVE_RUN_ID = None               # the runs row of this crawl
+ARCHIVE_SHARE_TEXT_BACKLOG = 50     # from this many items waiting for the sink process on, the
+                                    # crawl process extracts pages' fast text itself (-1: never)
 ARCHIVE_STATS_FILE = None           # where the crawl's final stats are written as JSON
 ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
 
@@ -68,6 +70,5 @@ EXTENSIONS = {
     "crawlers.progress.ProgressExtension": 10,
 }
 ITEM_PIPELINES = {
-    "pipelines.text.TextPipeline": 300,
     "pipelines.catalogue.CataloguePipeline": 800,
 }

@@ -1,1 +1,1 @@
-"""Item pipelines: page text, then the catalogue (diffs run in the archive sink)."""
+"""Item pipelines: the catalogue (text, diffs and rows are made in the archive sink process)."""

@@ -1,5 +1,14 @@
-"""Catalogue pipeline: hands each page's text to the archive sink, which stores it on the capture
-row, updates the watched URL and diffs it against the previous capture when it changed."""
+"""Catalogue pipeline: hands each page and each re-check result to the archive sink.
+
+The sink process (archive.sink_worker) extracts the page's fast text and fingerprint, stores them
+on the capture row, classifies short pages (a tombstone answered with 200 is never the page
+itself), updates the watched URL and diffs the page against its previous capture when it changed.
+
+The text extraction is the biggest part of the sink's work per page. While the sink keeps up it
+is done there, off the crawl's thread; when ``ARCHIVE_SHARE_TEXT_BACKLOG`` or more items wait
+for the sink, this pipeline extracts the fast text of the next pages itself, so the two processes
+share the work and both cores stay busy. The result is the same either way.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +18,35 @@ from scrapy.exceptions import NotConfigured
 
 from archive.checks import CheckJob
 from archive.sink import PageJob
+from archive.text import fast_page_text
 from crawlers.archiving import ArchiveExtension
 from crawlers.items import CheckItem, PageItem
 
 
 class CataloguePipeline:
-    def __init__(self, extension: ArchiveExtension) -> None:
+    def __init__(self, extension: ArchiveExtension, stats: Any, share_backlog: int) -> None:
         self.sink = extension.sink
+        self.stats = stats
+        self.share_backlog = share_backlog
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CataloguePipeline:
         extension = crawler.get_extension(ArchiveExtension)
         if extension is None:
             raise NotConfigured("the archive extension is off")
-        return cls(extension)
+        return cls(extension, crawler.stats,
+                   crawler.settings.getint("ARCHIVE_SHARE_TEXT_BACKLOG"))
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, CheckItem):
+            if item.page is not None:
+                self.stats.inc_value("memoryhole/pages")
             self.sink.submit_check(check_job(item))
-        elif isinstance(item, PageItem) and item.page is not None:
+        elif isinstance(item, PageItem):
+            self.stats.inc_value("memoryhole/pages")
+            if item.page is None and 0 <= self.share_backlog <= self.sink.backlog():
+                item.page = fast_page_text(item.body, item.content_type)
+                self.stats.inc_value("memoryhole/text_in_crawl")
             self.sink.submit_page(page_job(item))
         return item
 
@@ -43,11 +62,11 @@ def page_job(item: PageItem) -> PageJob:
 
 def check_job(item: CheckItem) -> CheckJob:
     verdict = item.verdict
-    page = page_job(item.page) if item.page is not None and item.page.page is not None else None
     return CheckJob(
         url_id=item.row["id"], url=item.row["url"], checked_at=item.checked_at,
         outcome=verdict.outcome, reason=verdict.reason, rule=verdict.rule,
         detail=verdict.detail, http_status=verdict.http_status or item.status,
-        record_id=item.record_id, page=page, retry_after=verdict.retry_after,
+        record_id=item.record_id, page=page_job(item.page) if item.page is not None else None,
+        retry_after=verdict.retry_after,
         offsets=tuple(item.offsets) if item.offsets else None,
     )

@@ -58,6 +58,6 @@ def test_sink_failure_is_raised_not_swallowed(tmp_path):
     with pytest.raises(SinkError):
         for _ in range(50):
             sink.submit_exchange(_exchange("https://example.org/", b"x"))
-            sink._thread.join(0.05)
+            sink.wait_failed(0.1)
     with pytest.raises(SinkError):
         sink.close()

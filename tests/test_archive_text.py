@@ -345,6 +345,26 @@ def test_article_changes_change_the_digest(old: str, new: str) -> None:
     assert _digest_of(html.replace(old, new)) != _digest_of(html)
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.html")))
+def test_page_digest_is_the_digest_of_its_text(name: str) -> None:
+    """fast_page_text skips the second whitespace collapse when NFKC changes nothing; the
+    fingerprint must stay ``text_digest`` of the text (stored digests depend on it)."""
+    page = fast_page_text(load(name), None)
+    assert page.text
+    assert page.text_digest == text_digest(page.text)
+
+
+@pytest.mark.parametrize("fragment", [
+    "plain words", "全角　空格和\u00a0不换行", "ｆｕｌｌｗｉｄｔｈ ＡＢＣ ①",
+    "zero\u200bwidth \u200b gap",
+    "ﬁ ligature", "e\u0301 combining", "한국어 텍스트", "\u2028line\u2029sep", "x \u00ad y",
+])
+def test_page_digest_with_normalising_characters(fragment: str) -> None:
+    html = f"<html><body><p>{fragment}</p><div>{fragment} <b>{fragment}</b></div></body></html>"
+    page = fast_page_text(html.encode("utf-8"), "text/html; charset=utf-8")
+    assert page.text_digest == text_digest(page.text)
+
+
 def test_digest_of_chinese_sentence_change() -> None:
     body = load("gbk_undeclared.html")
     edited = body.decode("gbk").replace("不容置疑", "值得商榷").encode("gbk")

@@ -17,6 +17,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.warc import (
+    COMPRESSIONS,
     HttpExchange,
     RevisitOf,
     RotatingWarcWriter,
@@ -182,8 +183,11 @@ def test_every_record_rereads_with_valid_digests(tmp_path: Path) -> None:
     assert res.rec_headers.get_header("WARC-Concurrent-To") == written[10].record_id
 
 
-def test_one_gzip_member_per_record_at_the_reported_locations(tmp_path: Path) -> None:
-    written, closed = write_sample(tmp_path, compress_level=1)
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
+def test_one_gzip_member_per_record_at_the_reported_locations(tmp_path: Path,
+                                                              compression: str) -> None:
+    written, closed = write_sample(tmp_path, compression=compression)
+    assert len(read_all(closed[0])) == 1 + len(written)       # digests checked by warcio
     found = members(closed[0])
     assert len(found) == 1 + len(written)
     for (offset, length, data), w in zip(found[1:], written, strict=True):

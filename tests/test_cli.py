@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import zlib
 
 import pytest
 
 from cli import cli
-from tests.helpers import rows, run_cli, write_config
+from tests.helpers import rows, run_cli, warc_files, write_config
 
 
 def test_every_command_has_help():
@@ -41,6 +42,28 @@ def test_bad_config_exit_2_names_file_and_key(tmp_home):
     write_config(tmp_home, concurrency="many")
     result = run_cli(tmp_home, "crawl", "https://example.org/", expect=2)
     assert "memoryhole.toml: crawl.concurrency: expected an integer" in result.output
+
+
+def test_bad_warc_compression_names_the_choices(tmp_home):
+    write_config(tmp_home, warc_compression="zip")
+    result = run_cli(tmp_home, "crawl", "https://example.org/", expect=2)
+    assert ("crawl.warc_compression: unknown value 'zip'" in result.output
+            and '"fast", "balanced", "small"' in result.output), result.output
+
+
+def test_warc_compression_reaches_the_writer(tmp_home, mockserver):
+    """zlib marks level-9 members in the gzip header (XFL = 2): "small" is really used."""
+    write_config(tmp_home, warc_compression="small")
+    run_cli(tmp_home, "crawl", mockserver.url("/plain/small"))
+    (path,) = warc_files(tmp_home)
+    data, flags = path.read_bytes(), []
+    while data:                                   # one gzip member after the other
+        flags.append(data[8])
+        member = zlib.decompressobj(31)
+        member.decompress(data)
+        assert member.eof
+        data = member.unused_data
+    assert len(flags) >= 3 and set(flags) == {2}
 
 
 def test_unknown_source_is_a_usage_error(tmp_home, tmp_path):

@@ -32,6 +32,10 @@ def _kill_mid_crawl(home: Path, url: str) -> None:
         else:
             raise AssertionError("the crawl never rotated a WARC file")
     finally:
+        # everything at once, as a power cut would: the command, its crawl process and the
+        # archive writer, which has a process group of its own
+        for pid in _started_by(process.pid):
+            os.kill(pid, signal.SIGKILL)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 

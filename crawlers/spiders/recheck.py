@@ -82,10 +82,11 @@ class RecheckSpider(Spider):
             return
         observation = self._observation(response, row)
         verdict = classify(observation)
-        needs_probe = (verdict.outcome == "alive" and page is not None
-                       and observation.platform == "news"
-                       and fast_page_text(response.body, page.content_type).text_digest
-                       != row.get("last_text_digest") and row.get("last_text_digest"))
+        needs_probe = False
+        if (verdict.outcome == "alive" and page is not None and observation.platform == "news"
+                and row.get("last_text_digest")):
+            page.page = fast_page_text(response.body, page.content_type)   # the sink reuses it
+            needs_probe = page.page.text_digest != row["last_text_digest"]
         if not needs_probe:
             yield self._item(row, verdict, response, page)
             return
