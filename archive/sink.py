@@ -8,10 +8,11 @@ competes with Scrapy for the interpreter lock: on two cores the crawl and the ar
 one (BENCHMARKS.md). One process does all of it in order, so a page's text always lands after
 its capture row and reads see its own writes.
 
-This side (:class:`ArchiveSink`) only queues: ``submit_*`` puts an item on a bounded queue and
-returns (it blocks only when the sink is far behind); a feeder thread pickles the items into the
-worker's stdin; a reader thread takes the worker's answers from its stdout. A failure in the
-worker is raised by the next ``submit_*`` and by :meth:`ArchiveSink.close` as :class:`SinkError`.
+This side (:class:`ArchiveSink`) only hands items over: ``submit_*`` pickles the item into the
+worker's stdin and returns. The worker reads ahead into a queue of ``queue_size`` items, so a
+``submit_*`` waits only when the worker is that far behind; a thread here takes the worker's
+answers from its stdout. A failure in the worker is raised by the next ``submit_*`` and by
+:meth:`ArchiveSink.close` as :class:`SinkError`.
 If the crawl process dies, the worker sees the end of its input, writes everything it was given,
 closes its WARC file and exits; it confirms no deletion from such a cut-short run.
 """
@@ -22,7 +23,6 @@ import fcntl
 import logging
 import os
 import pickle
-import queue
 import struct
 import subprocess
 import sys
@@ -105,7 +105,7 @@ def read_frame(stream: IO[bytes]) -> Any:
 
 
 def _grow_pipe(stream: IO[bytes]) -> None:
-    """A bigger pipe lets the feeder hand over several pages before it waits (best effort)."""
+    """A bigger pipe holds several pages while the worker's reader catches up (best effort)."""
     if sys.platform.startswith("linux"):
         try:
             fcntl.fcntl(stream.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
@@ -124,15 +124,12 @@ class ArchiveSink:
         self.settings = settings
         self.run_id = run_id
         self.stats: Counter[str] = Counter()     # the worker's counters, after close()
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=settings.queue_size)
         self._process: subprocess.Popen[bytes] | None = None
-        self._feeder = threading.Thread(target=self._feed, name="memoryhole-sink-feeder",
-                                        daemon=True)
         self._reader = threading.Thread(target=self._read_answers,
                                         name="memoryhole-sink-answers", daemon=True)
         self._error: str | None = None
         self._failed = threading.Event()
-        self._submitted = 0            # items put on the queue (crawl thread)
+        self._submitted = 0            # items handed to the worker (crawl thread)
         self._handled = 0              # items the worker says it has handled (answer thread)
         self._closed = False
 
@@ -151,7 +148,6 @@ class ArchiveSink:
         assert self._process.stdin is not None
         _grow_pipe(self._process.stdin)
         write_frame(self._process.stdin, ("open", self.home, self.settings, self.run_id))
-        self._feeder.start()
         self._reader.start()
 
     def submit_exchange(self, exchange: HttpExchange, *, via: str = "http") -> str:
@@ -177,8 +173,13 @@ class ArchiveSink:
         failed. Returns the worker's counters."""
         if self._process is not None and not self._closed:
             self._closed = True
-            self._queue.put(("stop",))
-            self._feeder.join()
+            assert self._process.stdin is not None
+            try:
+                if self._error is None:
+                    write_frame(self._process.stdin, ("stop",))
+                self._process.stdin.close()
+            except OSError as exc:       # BrokenPipeError: the worker is gone
+                self._fail(f"the archive writer process stopped reading ({exc})")
             self._reader.join()
             code = self._process.wait()
             if code != 0 and self._error is None:
@@ -201,16 +202,17 @@ class ArchiveSink:
         return self._submitted - self._handled
 
     def _put(self, item: Any) -> None:
-        while True:
-            if self._error is not None:
-                raise SinkError(f"archive writer failed: {self._error}")
-            try:
-                self._queue.put(item, timeout=1.0)
-                self._submitted += 1
-                return
-            except queue.Full:
-                if self._process is None or self._process.poll() is not None:
-                    self._fail("the archive writer process is not running")
+        if self._error is None:
+            if self._process is None or self._process.stdin is None:
+                self._fail("the archive writer was not started")
+            else:
+                try:
+                    write_frame(self._process.stdin, item)
+                    self._submitted += 1
+                except OSError as exc:   # BrokenPipeError: the worker is gone
+                    self._fail(f"the archive writer process stopped reading ({exc})")
+        if self._error is not None:
+            raise SinkError(f"archive writer failed: {self._error}")
 
     def _fail(self, message: str) -> None:
         if self._error is None:
@@ -218,30 +220,7 @@ class ArchiveSink:
             self._failed.set()
             logger.error("archive writer failed: %s", message)
 
-    # -- the feeder and answer threads --------------------------------------------------------
-    def _feed(self) -> None:
-        assert self._process is not None and self._process.stdin is not None
-        stream = self._process.stdin
-        try:
-            while True:
-                item = self._queue.get()
-                write_frame(stream, item)
-                if item[0] == "stop":
-                    break
-        except OSError as exc:        # BrokenPipeError: the worker is gone
-            self._fail(f"the archive writer process stopped reading ({exc})")
-            self._discard_until_stop()
-        finally:
-            try:
-                stream.close()
-            except OSError:
-                pass
-
-    def _discard_until_stop(self) -> None:
-        """Keep producers from blocking on a full queue once nothing can be written."""
-        while self._queue.get()[0] != "stop":
-            pass
-
+    # -- the answer thread ----------------------------------------------------------------------
     def _read_answers(self) -> None:
         assert self._process is not None and self._process.stdout is not None
         while True:

@@ -57,10 +57,13 @@ RETRY_TIMES = 2
 
 # --- Scrapy: components ----------------------------------------------------------------------
 # Downloader side (process_response runs from high to low numbers): the recorder sits above
-# HttpCompressionMiddleware (590) and RedirectMiddleware (600), so it sees the bytes as sent and
-# every redirect hop; the guard runs first on every request, redirects included.
+# the decompression middleware (590, Scrapy's HttpCompressionMiddleware made cheaper) and
+# RedirectMiddleware (600), so it sees the bytes as sent and every redirect hop; the guard runs
+# first on every request, redirects included.
 DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.guard.SafetyGuardMiddleware": 50,
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawlers.middlewares.decompression.DecompressionMiddleware": 590,
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawlers.middlewares.robots.RobotsTxtMiddleware": 100,
     "crawlers.middlewares.recorder.WarcRecorderMiddleware": 950,

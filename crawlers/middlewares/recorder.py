@@ -1,10 +1,10 @@
 """WARC recorder: every response, as the server sent it, into the archive sink.
 
 Order 950 on the downloader side: ``process_response`` runs from high to low numbers, so this
-sees each response before RedirectMiddleware (600) follows it and before HttpCompressionMiddleware
-(590) decodes it — the body is still gzip/br encoded, every header (duplicates too) is there, and
-each redirect hop and each retried 5xx is recorded. Twisted has already removed chunked framing;
-the WARC writer gives such a body a correct Content-Length.
+sees each response before RedirectMiddleware (600) follows it and before the decompression
+middleware (590) decodes it — the body is still gzip/br encoded, every header (duplicates too) is
+there, and each redirect hop and each retried 5xx is recorded. Twisted has already removed
+chunked framing; the WARC writer gives such a body a correct Content-Length.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest, NotConfigured
-from scrapy.http import Response, TextResponse
+from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
 
 from archive.sink import SinkError
@@ -37,20 +37,6 @@ def header_pairs(headers: Any) -> list[tuple[str, str]]:
         for value in values:
             pairs.append((key, value.decode("latin-1")))
     return pairs
-
-
-def still_encoded(response: Response) -> Response:
-    """A gzip/br body as a plain Response, not yet a TextResponse.
-
-    HttpCompressionMiddleware (590) makes the decoded response with ``Response.replace()``, which
-    reads every attribute of the old one, a TextResponse's ``encoding`` too: when the Content-Type
-    names no charset, that runs charset detection over the compressed bytes (about 1.3 ms a page,
-    thrown away). The middleware picks the response class again after decoding, so nothing else
-    changes.
-    """
-    if isinstance(response, TextResponse) and b"Content-Encoding" in response.headers:
-        return Response(**{name: getattr(response, name) for name in Response.attributes})
-    return response
 
 
 class WarcRecorderMiddleware:
@@ -92,7 +78,7 @@ class WarcRecorderMiddleware:
             raise IgnoreRequest(f"not archived: {exc}") from exc
         self.stats.inc_value("archive/recorded")
         self.stats.inc_value(f"archive/recorded/status/{response.status}")
-        return still_encoded(response)
+        return response
 
     def _stop(self, exc: SinkError) -> None:
         """Nothing can be archived any more: stop the crawl instead of fetching in vain."""
