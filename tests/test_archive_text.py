@@ -284,6 +284,12 @@ def test_fast_nfkc_matches_unicodedata() -> None:
         sample = "".join(rng.choice(pool) for _ in range(rng.randint(1, 15)))
         expected = unicodedata.normalize("NFKC", sample).translate(text_module._ZERO_WIDTH)
         assert text_module._nfkc_without_zero_width(sample) == expected, repr(sample)
+    # text already in NFKC (the quick-check path), zero-width characters and marks among it
+    normal = list("aé·哈萨克Қазақстан—\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u0301 \n")
+    for _ in range(3000):
+        sample = "".join(rng.choice(normal) for _ in range(rng.randint(1, 15)))
+        expected = unicodedata.normalize("NFKC", sample).translate(text_module._ZERO_WIDTH)
+        assert text_module._nfkc_without_zero_width(sample) == expected, repr(sample)
 
 
 def test_stable_characters_really_are_nfkc_stable() -> None:
