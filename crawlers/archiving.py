@@ -1,5 +1,6 @@
 """The archive extension: owns the crawl's ArchiveSink (archive.sink) for the recorder and the
-catalogue pipeline, starts it when the spider opens and closes it last, then writes the stats."""
+catalogue pipeline, starts it as soon as the crawler is made (its process starts while Scrapy
+sets itself up) and closes it last, then writes the stats."""
 
 from __future__ import annotations
 
@@ -57,12 +58,12 @@ class ArchiveExtension:
         sink = ArchiveSink(Home(Path(home)), sink_settings,
                            int(run_id) if run_id is not None else None)
         ext = cls(crawler, sink, settings.get("ARCHIVE_STATS_FILE"))
+        sink.start()
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
     def spider_opened(self, spider: Any) -> None:
-        self.sink.start()
         logger.info("archiving into %s (collection %s)", self.sink.home.root,
                     self.sink.settings.collection)
 
