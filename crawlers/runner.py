@@ -7,7 +7,6 @@ its own started by crawlers.launch. The job file carries the settings and the so
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import json
 import logging
 import os
@@ -39,7 +38,8 @@ def stop_with_parent() -> None:
     parent = os.environ.get("MEMORYHOLE_PARENT_PID")
     if not parent or not sys.platform.startswith("linux"):
         return
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    # the process's own symbols include libc's (find_library would run `ldconfig -p`)
+    libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != int(parent):          # it died before the line above
         os.kill(os.getpid(), signal.SIGTERM)

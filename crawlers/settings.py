@@ -53,6 +53,8 @@ USER_AGENT = "memoryhole/0.1 (+https://github.com/memoryhole/memoryhole)"
 CONCURRENT_ITEMS = 8                # 100 tasks per callback output cost more than they give
 WARN_ON_GENERATOR_RETURN_VALUE = False   # re-parses callback source on every call
 LOG_LEVEL = "INFO"
+LOG_VERSIONS = ["lxml", "libxml2", "cssselect", "parsel", "w3lib", "Twisted", "Python",
+                "pyOpenSSL", "cryptography"]   # Scrapy's, less "Platform" (it runs `uname -p`)
 RETRY_TIMES = 2
 
 # --- Scrapy: components ----------------------------------------------------------------------
