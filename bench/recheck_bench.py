@@ -542,12 +542,22 @@ def profile_recheck(setup: Setup, mode: str, concurrency: int, rate: int,
     if done.returncode != 0 or not raw.exists():
         return {"error": f"py-spy failed ({done.returncode}): {done.stderr.strip()[-1500:]}"}
     processes = parse_collapsed(raw.read_text(encoding="utf-8"))
-    process, stacks = max(processes.items(), key=lambda kv: sum(c for _, c in kv[1]))
+
+    def named(marker: str) -> str | None:
+        found = [p for p in processes if marker in p]
+        return max(found, key=lambda p: sum(c for _, c in processes[p])) if found else None
+
+    # the Scrapy process, and the archive writer it starts (archive.sink_worker)
+    process = named("crawlers.runner") or max(
+        processes, key=lambda p: sum(c for _, c in processes[p]))
+    writer = named("archive.sink_worker")
     result = {"mode": mode, "concurrency": concurrency, "rate": rate, "wall_s": wall,
               "checks": summary.get("checked"), "process": process[:160], "raw": str(raw),
               "other_processes": {p[:160]: sum(c for _, c in s) for p, s in processes.items()
-                                  if p != process},
-              **profile_ranking(stacks, top)}
+                                  if p not in (process, writer)},
+              **profile_ranking(processes[process], top)}
+    if writer is not None:
+        result["writer"] = profile_ranking(processes[writer], top)
     return result
 
 
@@ -582,6 +592,13 @@ def profile_text(prof: dict[str, Any]) -> str:
     for thread in prof["threads"]:
         if thread["share"] >= 5:
             table(f"own in {thread['thread']}", thread["own"][:8])
+    if "writer" in prof:
+        writer = prof["writer"]
+        lines.extend([f"Archive writer process: {writer['steady_samples']} samples "
+                      f"({writer['steady_samples'] / rate:.1f} thread-seconds) ranked below, "
+                      f"{writer['startup_samples']} importing.", ""])
+        table("writer own", writer["own"])
+        table("writer memoryhole cumulative", writer["memoryhole_cumulative"])
     return "\n".join(lines)
 
 

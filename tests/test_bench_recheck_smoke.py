@@ -138,3 +138,5 @@ def test_harness_small_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert "error" not in prof, prof
         assert prof["steady_samples"] > 0 and prof["own"] and prof["cumulative"]
         assert "own %" in printed and "Scrapy process:" in printed
+        assert "crawlers.runner" in prof["process"]
+        assert prof["writer"]["steady_samples"] > 0 and "Archive writer process:" in printed
