@@ -1,6 +1,6 @@
 """Re-check results into the catalogue: ``checks`` rows, the per-URL state, the deletion log.
 
-Runs on the archive sink's thread (archive.sink), after the response's capture row exists.
+Runs in the archive writer process (archive.sink_worker), after the response's capture row exists.
 Confirmations wait for the end of the run: a run in which most checks failed for transport
 reasons (our own network is down) is degraded and confirms nothing (DESIGN.md).
 """

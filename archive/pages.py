@@ -1,6 +1,7 @@
 """Catalogue rows for what the sink writes: captures, watched URLs and text diffs.
 
-Runs on the sink thread (archive.sink) with the sink's connection, inside its open transaction.
+Runs in the archive writer process (archive.sink_worker) with its connection, inside its open
+transaction.
 The costly full-text extraction runs only for a page whose cheap fingerprint changed since the
 URL's last good capture; the diff is stored only when the main texts really differ (so a changed
 date in the page chrome or whitespace gives no diff).
@@ -39,7 +40,7 @@ _INSERT_CAPTURE = (
 
 
 class PageRecorder:
-    """Catalogue writes of the sink thread."""
+    """Catalogue writes of the archive writer."""
 
     def __init__(self, db: sqlite_utils.Database, home: Home, settings: SinkSettings,
                  stats: Counter[str]) -> None:
