@@ -21,12 +21,9 @@ from rich.table import Table
 from archive import db as catalogue
 from archive.config import Config, ConfigError, Source, load_config, load_seeds
 from archive.deletions import DEFAULT_REPLAY_BASE, REASONS, DeletionFilter, query_deletions
-from archive.diffing import render_diff
-from archive.export import export_cdxj
 from archive.formats import FORMATS, write_deletions
 from archive.home import Home, resolve_home
 from archive.lock import HomeBusy, run_lock
-from archive.queries import NotInCatalogue, capture_diff, url_history
 from archive.timeutil import iso, parse_time_or_age, utcnow
 from archive.urlnorm import canonical_url, domain_of, is_http_url
 
@@ -284,6 +281,8 @@ def schedule(ctx: Context, recheck_every: int) -> None:
 @pass_ctx
 def history(ctx: Context, url: str, fmt: str) -> None:
     """Captures, checks, diffs and deletions of one URL."""
+    from archive.queries import NotInCatalogue, url_history  # only here: keeps `crawl` quick
+
     db = ctx.catalogue()
     try:
         data = url_history(db, url)
@@ -326,6 +325,9 @@ def history(ctx: Context, url: str, fmt: str) -> None:
 @pass_ctx
 def diff(ctx: Context, url: str, since: str | None, until: str | None) -> None:
     """Text diff between two captures of URL (default: the newest change)."""
+    from archive.diffing import render_diff
+    from archive.queries import NotInCatalogue, capture_diff
+
     try:
         start = parse_time_or_age(since) if since else None
         end = parse_time_or_age(until) if until else None
@@ -398,6 +400,8 @@ def export() -> None:
 @pass_ctx
 def export_cdxj_command(ctx: Context, out: str, source: str | None, since: str | None) -> None:
     """The CDXJ index of every collection, merged and sorted, to OUT."""
+    from archive.export import export_cdxj
+
     try:
         start = parse_time_or_age(since) if since else None
     except ValueError as exc:

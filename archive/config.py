@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
-
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
 from archive.warc import COMPRESSIONS
@@ -315,6 +313,10 @@ def _validate_schedule(sec: _Section, schedule: str) -> None:
             sec.fail("schedule", f"{schedule!r} is not a valid interval",
                      'write it like "every 30m" or a crontab line "*/30 * * * *"')
         return
+    # imported here: APScheduler (and asyncio with it) costs every process 75 ms to import,
+    # and only a crontab schedule needs it
+    from apscheduler.triggers.cron import CronTrigger
+
     try:
         CronTrigger.from_crontab(text, timezone="UTC")
     except ValueError as exc:
