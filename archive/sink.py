@@ -234,8 +234,6 @@ class ArchiveSink:
                 return
             if message[0] == "handled":
                 self._handled = message[1]
-            elif message[0] == "failed":
-                self._fail(message[1])
             elif message[0] == "done":
                 self.stats.update(message[1])
                 if message[2]:

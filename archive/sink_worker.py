@@ -3,9 +3,10 @@ archive.sink.ArchiveSink; not a command for people).
 
 It reads length-prefixed pickles on stdin: first ``("open", home, settings, run_id)``, then
 ``exchange``, ``page``, ``check`` and ``resource`` items in the order the crawler made them, and
-``("stop",)``. It answers on stdout: ``("failed", message)`` as soon as something breaks, and
-``("done", counters, error)`` last. Records go to the WARC before their rows go to the catalogue,
-and rows are committed in batches. A page's fast text is extracted here, off the crawl process.
+``("stop",)``. It answers on stdout: ``("handled", n)`` every few items, and
+``("done", counters, error)`` last, ``error`` being None unless the run broke. Records go to the
+WARC before their rows go to the catalogue, and rows are committed in batches. A page's fast text
+is extracted here, off the crawl process.
 
 The end of its input without a ``stop`` means the crawl process died: everything received is
 still written and committed and the WARC closed, but the run's pending deletion confirmations are
@@ -278,22 +279,22 @@ def main() -> int:
     items: queue.Queue[Any] = queue.Queue(maxsize=settings.queue_size)
     threading.Thread(target=_reader, args=(inbox, items), name="memoryhole-sink-input",
                      daemon=True).start()
+
+    def answer(message: tuple[Any, ...]) -> None:
+        try:
+            write_frame(answers, message)
+        except OSError:       # the crawl process is gone: nobody to tell, the work goes on
+            pass
+
     worker = SinkWorker(home, settings, run_id, items,
-                        report=lambda handled: write_frame(answers, ("handled", handled)))
+                        report=lambda handled: answer(("handled", handled)))
     error = None
     try:
         worker.run()
     except BaseException as exc:  # noqa: BLE001 - reported to the crawl process
         logger.exception("archive writer failed")
         error = f"{type(exc).__name__}: {exc}"
-        try:
-            write_frame(answers, ("failed", error))
-        except OSError:
-            pass
-    try:
-        write_frame(answers, ("done", dict(worker.stats), error))
-    except OSError:
-        pass
+    answer(("done", dict(worker.stats), error))
     return 1 if error else 0
 
 

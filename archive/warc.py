@@ -275,7 +275,6 @@ class RotatingWarcWriter:
         self.warcinfo = dict(warcinfo)
         _header_lines(list(self.warcinfo.items()))  # fail now, not at the first write
         self.prefix = prefix
-        self.compression = compression
         self._compressor = gzip_compressor(compression)
         self.on_close = on_close
         self._serial = 0

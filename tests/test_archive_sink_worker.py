@@ -119,3 +119,29 @@ def test_worker_refuses_to_start_without_an_opening(tmp_path: Path) -> None:
                           capture_output=True, timeout=60)
     assert done.returncode == 2
     assert b"started by memoryhole's crawl process" in done.stderr
+
+
+def test_a_dead_crawl_process_loses_no_rows(tmp_path: Path) -> None:
+    """The crawl process is gone (nobody reads the worker's answers, its input just ends): the
+    worker still writes and commits every page it was sent, progress reports or not."""
+    home = Home(tmp_path / "home")
+    settings = SinkSettings()
+    worker = subprocess.Popen([sys.executable, "-m", "archive.sink_worker"], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdout.close()                           # its answers go nowhere from the start
+    write_frame(worker.stdin, ("open", home, settings, None))
+    for n in range(40):                             # well past a progress report
+        url = f"http://127.0.0.1:9/news/{n}"
+        record_id = f"<urn:uuid:00000000-0000-4000-8000-{n:012d}>"
+        body = BODY.replace(b"record harvest", f"record harvest {n}".encode())
+        write_frame(worker.stdin, ("exchange", HttpExchange(
+            url=url, status=200, body=body, date=utcnow(),
+            response_headers=[("Content-Type", "text/html; charset=utf-8")]), record_id, "http"))
+        write_frame(worker.stdin, ("page", PageJob(record_id=record_id, url=url, status=200,
+                                                   body=body, content_type="text/html")))
+    worker.stdin.close()
+    assert worker.wait(timeout=60) == 0
+    assert not warc_files(home.root, "*.warc.gz.open")
+    assert len(rows(home.root, "SELECT id FROM captures WHERE text IS NOT NULL")) == 40
+    assert len(rows(home.root, "SELECT id FROM urls")) == 40
