@@ -52,6 +52,7 @@ class RecheckConfig:
     confirm_checks: int = 2
     confirm_after: str = "5m"
     domain_budget: int = 1000        # at most this many re-checks of one domain per run
+    fast_304: bool = True            # conditional GETs outside Scrapy; only 304s stay there
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         confirm_checks=recheck.positive("confirm_checks", int, r.confirm_checks),
         confirm_after=recheck.duration("confirm_after", r.confirm_after),
         domain_budget=recheck.positive("domain_budget", int, r.domain_budget),
+        fast_304=recheck.get("fast_304", bool, r.fast_304),
     )
     notify = _Section(path, "notify.", top.data.get("notify", {}))
     notify.check_keys({"urls"})

@@ -3,8 +3,11 @@ GuardedResolver, so the address guard is exercised on a host name without touchi
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+from aiohttp.abc import AbstractResolver
+from aiohttp.resolver import ThreadedResolver
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHostnameResolver, IHostResolution
 from zope.interface import implementer
@@ -41,3 +44,20 @@ class TestNamesResolver(GuardedResolver):
     def __init__(self, reactor: Any, cache_size: int, allow_private: bool = False) -> None:
         super().__init__(reactor, cache_size, allow_private)
         self.original_resolver = _StaticNames(self.original_resolver)
+
+
+class AiohttpTestNames(AbstractResolver):
+    """The same names for the re-check's aiohttp client (``RECHECK_FAST_RESOLVER``)."""
+
+    def __init__(self) -> None:
+        self.fallback = ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[dict[str, Any]]:
+        if not host.endswith(".test"):
+            return await self.fallback.resolve(host, port, family)
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET,
+                 "proto": 0, "flags": socket.AI_NUMERICHOST}]
+
+    async def close(self) -> None:
+        await self.fallback.close()

@@ -4,9 +4,11 @@
 ``POST /_script {"path": "/a", "responses": [...], "cycle": false}``; each request to the path
 takes the next response, and the last one repeats (or the list cycles). A response is
 ``{"status": 200, "body": "...", "headers": [["Name", "value"]], "close": false, "delay": 0}``;
-``"close": true`` drops the connection without an answer. Paths with no script answer with the
-``/_default`` script (a 404 page unless set), so a site that answers 200 to every unknown path
-(soft 404) is one call away. ``If-None-Match`` equal to a response's ``ETag`` gives a 304.
+``"close": true`` drops the connection without an answer. ``GET /_requests`` gives, per path, the
+request line and headers (in order, as received) of every request to it. Paths with no script
+answer with the ``/_default`` script (a 404 page unless set), so a site that answers 200 to every
+unknown path (soft 404) is one call away. ``If-None-Match`` equal to a response's ``ETag`` gives
+a 304.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ScriptState:
         self.scripts: dict[str, dict[str, Any]] = {"/_default": {"responses": [NOT_FOUND]}}
         self.positions: Counter[str] = Counter()
         self.hits: Counter[str] = Counter()
+        self.requests: dict[str, list[list[Any]]] = {}
 
     def next_response(self, path: str) -> dict[str, Any]:
         with self.lock:
@@ -64,6 +67,12 @@ class ScriptHandler(RawHandler):
         if path == "/_hits":
             with state.lock:
                 return self.send_json(dict(state.hits))
+        if path == "/_requests":
+            with state.lock:
+                return self.send_json(state.requests)
+        with state.lock:
+            state.requests.setdefault(path, []).append(
+                [self.requestline, [list(pair) for pair in self.headers.items()]])
         answer = state.next_response(path)
         if answer.get("delay"):
             time.sleep(float(answer["delay"]))
@@ -92,6 +101,11 @@ class ScriptServer(ServerProcess):
 
     def hits(self) -> dict[str, int]:
         return self.request("/_hits")
+
+    def requests(self, path: str) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Request line and headers of each request to ``path``, oldest first."""
+        return [(line, [tuple(h) for h in headers])
+                for line, headers in self.request("/_requests").get(path, [])]
 
 
 def main() -> None:

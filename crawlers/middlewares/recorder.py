@@ -57,8 +57,9 @@ class WarcRecorderMiddleware:
         request_headers = [(name, value) for name, value in header_pairs(request.headers)
                            if name.lower() not in SECRET_HEADERS]
         if not any(name.lower() == "host" for name, _ in request_headers):
+            # Twisted sends the Host header after the request's own (tests/test_recheck_fast.py)
             netloc = urlsplit(request.url).netloc
-            request_headers.insert(0, ("Host", netloc.rsplit("@", 1)[-1]))
+            request_headers.append(("Host", netloc.rsplit("@", 1)[-1]))
         exchange = HttpExchange(
             url=response.url,
             status=response.status,

@@ -4,6 +4,10 @@ Redirects are not followed (a redirect is itself the evidence), every status rea
 callback, and connection failures reach the errback: a check needs every answer, and none of
 them may be lost to Scrapy's defaults. A 200 page whose text changed is compared with a random
 sibling URL on the same site (Bar-Yossef's soft-404 probe), once per site folder per run.
+
+URLs with an ETag or Last-Modified first get their conditional GET from crawlers.conditional,
+which archives and logs the 304s itself; the spider requests every other URL, and every URL
+whose conditional GET got any other answer.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
+from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
 from archive import db as catalogue
@@ -25,9 +30,12 @@ from archive.home import Home
 from archive.recheck import Selection, select_urls
 from archive.text import fast_page_text
 from archive.timeutil import utcnow
+from crawlers.archiving import ArchiveExtension
+from crawlers.conditional import NotModifiedClient
 from crawlers.items import CheckItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META, header_pairs
 from crawlers.spiders.news import _header
+from pipelines.catalogue import CataloguePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +68,31 @@ class RecheckSpider(Spider):
             db.conn.close()
         self.crawler.stats.set_value("memoryhole/checks_selected", len(rows))
         logger.info("re-checking %d URL(s)", len(rows))
-        for row in rows:
+        for row in await self.not_modified_pass(rows):
             yield self.check_request(row)
+
+    async def not_modified_pass(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Conditional GETs outside Scrapy (crawlers.conditional): archives and logs the 304s,
+        returns the rows left to Scrapy requests."""
+        conditional = [row for row in rows if row.get("etag") or row.get("last_modified")]
+        extension = self.crawler.get_extension(ArchiveExtension)
+        pipeline = _catalogue_pipeline(self.crawler)
+        if not conditional or extension is None or pipeline is None:
+            return rows
+        try:
+            client = NotModifiedClient.from_crawler(self.crawler, extension.sink)
+        except NotConfigured as exc:
+            logger.info("conditional GETs go through Scrapy: %s", exc)
+            return rows
+
+        def not_modified(row: dict[str, Any], record_id: str) -> None:
+            pipeline.process_item(CheckItem(
+                row=row, verdict=NOT_MODIFIED, status=304, record_id=record_id, page=None,
+                checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source"))))
+
+        asked = {id(row) for row in conditional}
+        left = {id(row) for row in await client.check_all(conditional, not_modified)}
+        return [row for row in rows if id(row) in left or id(row) not in asked]
 
     def check_request(self, row: dict[str, Any]) -> Request:
         headers = {}
@@ -161,6 +192,12 @@ class RecheckSpider(Spider):
         return CheckItem(row=row, verdict=verdict, status=response.status,
                          record_id=response.meta.get(RECORD_ID_META), page=page,
                          checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source")))
+
+
+def _catalogue_pipeline(crawler: Any) -> CataloguePipeline | None:
+    """The crawl's CataloguePipeline, which turns a check into a catalogue job."""
+    pipelines = crawler.engine.scraper.itemproc.middlewares
+    return next((p for p in pipelines if isinstance(p, CataloguePipeline)), None)
 
 
 def _folder(url: str) -> tuple[str, str]:
