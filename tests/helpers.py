@@ -86,3 +86,17 @@ def rows(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, A
 
 def gunzip(data: bytes) -> bytes:
     return gzip.decompress(data)
+
+
+def started_by(parent: int) -> list[int]:
+    """Processes whose environment says ``parent`` started them (crawlers.launch sets it)."""
+    marker = f"MEMORYHOLE_PARENT_PID={parent}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found

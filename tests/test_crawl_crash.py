@@ -11,7 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers import all_records, read_records, rows, run_cli, warc_files, write_config
+from tests.helpers import (
+    all_records,
+    read_records,
+    rows,
+    run_cli,
+    started_by,
+    warc_files,
+    write_config,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +42,7 @@ def _kill_mid_crawl(home: Path, url: str) -> None:
     finally:
         # everything at once, as a power cut would: the command, its crawl process and the
         # archive writer, which has a process group of its own
-        for pid in _started_by(process.pid):
+        for pid in started_by(process.pid):
             os.kill(pid, signal.SIGKILL)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -69,20 +77,6 @@ def test_sigkill_then_check_repair(tmp_home, fresh_mockserver):
     assert all((c["warc_filename"], c["warc_offset"]) in records for c in captures)
 
 
-def _started_by(parent: int) -> list[int]:
-    """Processes whose environment says ``parent`` started them (crawlers.launch sets it)."""
-    marker = f"MEMORYHOLE_PARENT_PID={parent}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
 def test_killed_command_stops_its_crawl_cleanly(tmp_home, fresh_mockserver):
     """SIGKILL of `memoryhole crawl` alone: the Scrapy process it started gets SIGTERM, stops
     cleanly and closes its WARC (no crawl left running, nothing left open)."""
@@ -99,7 +93,7 @@ def test_killed_command_stops_its_crawl_cleanly(tmp_home, fresh_mockserver):
         while not warc_files(tmp_home, "*.warc.gz.open"):
             assert time.monotonic() < deadline, "the crawl never started writing"
             time.sleep(0.05)
-        crawlers = _started_by(process.pid)
+        crawlers = started_by(process.pid)
         assert crawlers, "no crawl process found"
         os.kill(process.pid, signal.SIGKILL)
         process.wait()

@@ -3,12 +3,19 @@ the spider, and the safety, robots and politeness rules it keeps."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from archive.config import load_config
 from archive.home import Home
 from crawlers.launch import run_recheck
-from tests.helpers import all_records, rows, run_cli, write_config
+from tests.helpers import all_records, rows, run_cli, started_by, warc_files, write_config
 from tests.scriptserver import ScriptServer
 
 PAGE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
@@ -205,3 +212,35 @@ def test_config_switches_it_off_and_is_validated(tmp_home, server):
     (tmp_home / "memoryhole.toml").write_text(text)
     bad = run_cli(tmp_home, "recheck", "--all", expect=2)
     assert "recheck.fast_304" in bad.output and "true or false" in bad.output
+
+
+def test_sigterm_during_the_fast_pass_loses_nothing(tmp_home, server):
+    """The crawl process stopped while its conditional GETs are out: it ends cleanly, every
+    check it logged has its archived 304, and the home checks clean."""
+    configure(tmp_home, concurrency=2, per_domain=2)
+    paths = [f"/slow{n}" for n in range(60)]
+    for path in paths:
+        first = tagged(path, f'"{path}"')
+        server.script(path, [first, {**first, "delay": 0.3}])
+    run_cli(tmp_home, "crawl", *[server.url(p) for p in paths])
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from cli import main; main()", "--home", str(tmp_home),
+         "recheck", "--all"], cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while sum(server.hits().get(p, 0) for p in paths) < 60 + 6:
+            assert time.monotonic() < deadline and process.poll() is None, "no re-check began"
+            time.sleep(0.05)
+        [crawler] = [pid for pid in started_by(process.pid)
+                     if b"crawlers.runner" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        os.kill(crawler, signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert not warc_files(tmp_home, "*.warc.gz.open"), output
+    checks = last_run_checks(tmp_home)
+    assert 0 < len(checks) < len(paths), output                 # cut short, not lost
+    assert all(c["http_status"] == 304 and c["capture_id"] for c in checks)
+    run_cli(tmp_home, "check", expect=0)
