@@ -124,6 +124,9 @@ class CheckRecorder:
     def _capture_id(self, record_id: str | None) -> int | None:
         if record_id is None:
             return None
+        known = self.pages.inserted.pop(record_id, None)
+        if known is not None:
+            return known
         found = self.conn.execute("SELECT id FROM captures WHERE warc_record_id = ?",
                                   (record_id,)).fetchone()
         return found[0] if found else None

@@ -39,6 +39,10 @@ _INSERT_CAPTURE = (
 )
 
 
+_CANONICAL_MEMO = 10_000
+_INSERTED_MEMO = 10_000
+
+
 class PageRecorder:
     """Catalogue writes of the archive writer."""
 
@@ -50,20 +54,35 @@ class PageRecorder:
         self.settings = settings
         self.stats = stats
         self._first_offset = parse_age(settings.recheck_offsets[0])
+        self._canonical: dict[str, str] = {}        # fetched URL -> catalogue key, this run
+        self.inserted: dict[str, int] = {}          # WARC-Record-ID -> captures.id, until used
+
+    def key(self, fetched_url: str) -> str:
+        """``canonical_url`` of a fetched URL, remembered (an exchange needs it two or three
+        times); the memo is dropped when it grows past _CANONICAL_MEMO entries."""
+        found = self._canonical.get(fetched_url)
+        if found is None:
+            if len(self._canonical) >= _CANONICAL_MEMO:
+                self._canonical.clear()
+            found = self._canonical[fetched_url] = canonical_url(fetched_url)
+        return found
 
     def insert_capture(self, record: WrittenRecord, ex: HttpExchange, *, via: str,
                        run_id: int | None) -> None:
         loc = record.location
-        self.conn.execute(_INSERT_CAPTURE, (
-            canonical_url(ex.url), ex.url, iso(ex.date), ex.status, record.mime,
+        cursor = self.conn.execute(_INSERT_CAPTURE, (
+            self.key(ex.url), ex.url, iso(ex.date), ex.status, record.mime,
             self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
             record.payload_digest, int(record.record_type == "revisit"), via, run_id,
         ))
+        if len(self.inserted) >= _INSERTED_MEMO:      # ids of exchanges no check asked for
+            self.inserted.clear()
+        self.inserted[record.record_id] = cursor.lastrowid
 
     def insert_resource(self, record: WrittenRecord, *, run_id: int | None) -> None:
         loc = record.location
         self.conn.execute(_INSERT_CAPTURE, (
-            canonical_url(record.url), record.url, iso(record.date), None, record.mime,
+            self.key(record.url), record.url, iso(record.date), None, record.mime,
             self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
             record.payload_digest, 0, "resource", run_id,
         ))
@@ -73,7 +92,7 @@ class PageRecorder:
         row = self.conn.execute(
             "SELECT fetched_url, captured_at FROM captures WHERE url = ? AND payload_digest = ?"
             " AND is_revisit = 0 ORDER BY id DESC LIMIT 1",
-            (canonical_url(fetched_url), digest),
+            (self.key(fetched_url), digest),
         ).fetchone()
         if row is None:
             return None
@@ -84,7 +103,7 @@ class PageRecorder:
         row = self.conn.execute(
             "SELECT fetched_url, captured_at, payload_digest FROM captures WHERE url = ?"
             " AND is_revisit = 0 AND status BETWEEN 200 AND 299 ORDER BY id DESC LIMIT 1",
-            (canonical_url(fetched_url),),
+            (self.key(fetched_url),),
         ).fetchone()
         if row is None:
             return None
@@ -114,7 +133,7 @@ class PageRecorder:
             (job.page.title, text, job.page.text_digest, job.page.encoding, capture_id),
         )
         self.stats["pages"] += 1
-        url = canonical_url(job.url)
+        url = self.key(job.url)
         if good is None:
             good = 200 <= job.status < 300
         row = self.conn.execute(

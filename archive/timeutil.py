@@ -21,7 +21,9 @@ def utcnow() -> datetime:
 def iso(dt: datetime) -> str:
     """``2026-11-22T04:00:00.123456Z``: always six digits of microseconds, so that stored
     timestamps sort as strings in time order."""
-    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return dt.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_iso(text: str) -> datetime:

@@ -310,14 +310,14 @@ class RotatingWarcWriter:
         req_id = self._new_id()
         headers = consistent_response_headers(ex)
         http_head = encode_header_text(status_line(ex)) + CRLF + _header_lines(headers) + CRLF
-        digest = self.payload_digest(ex.body)
+        not_modified = revisit_of is not None and revisit_of.profile == NOT_MODIFIED_PROFILE
+        # a 304 revisit carries the original's payload digest (the server says: unchanged)
+        digest = revisit_of.payload_digest if not_modified else self.payload_digest(ex.body)
         common = [("WARC-Date", warc_date(date)), ("WARC-Target-URI", ex.url)]
         if ex.ip_address:
             common.append(("WARC-IP-Address", ex.ip_address))
         if revisit_of is not None:
-            if revisit_of.profile == NOT_MODIFIED_PROFILE:
-                digest = revisit_of.payload_digest      # the server says: that payload, unchanged
-            elif digest != revisit_of.payload_digest:
+            if not not_modified and digest != revisit_of.payload_digest:
                 raise ValueError(
                     f"revisit of {revisit_of.target_uri}: body digest {digest} differs from "
                     f"the original's {revisit_of.payload_digest}; write a response instead"
