@@ -2,9 +2,9 @@
 
 Keep the groups alphabetical inside. Component settings carry a prefix: ``ARCHIVE_*`` for the
 archive sink and WARC recorder, ``SAFETY_*`` for the address guard, ``PROGRESS_*`` for progress
-reporting, ``RECHECK_*`` for the re-check's 304 fast path. ``crawlers.launch`` fills the per-run
-values (home, run id, limits from ``memoryhole.toml``) on top of these when it starts a crawl
-process.
+reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the direct GETs. ``crawlers.launch`` fills the
+per-run values (home, run id, limits from ``memoryhole.toml``) on top of these when it starts a
+crawl process.
 """
 
 BOT_NAME = "memoryhole"
@@ -30,12 +30,14 @@ ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
 PROGRESS_ENABLED = False            # JSON progress lines on stdout, for the parent process
 PROGRESS_INTERVAL = 1.0             # seconds between progress lines
 
-RECHECK_FAST_304 = True             # conditional re-checks go out through crawlers.conditional
-                                    # first; only its 304s skip Scrapy (off: every check is a
-                                    # Scrapy request)
-RECHECK_FAST_GIVE_UP = 8            # a host whose first this many answers are not 304 gets the
-                                    # rest of its checks through Scrapy only
-RECHECK_FAST_RESOLVER = "aiohttp.resolver.ThreadedResolver"   # wrapped by the address guard
+FASTPATH_GIVE_UP = 8                # a host whose first this many direct GETs (crawlers.direct)
+                                    # all go back to Scrapy gets no more of them this run
+FASTPATH_PAGES = True               # a crawl's page GETs go out direct first; only plain 200s
+                                    # skip Scrapy (crawlers.direct_pages)
+FASTPATH_RESOLVER = "aiohttp.resolver.ThreadedResolver"   # wrapped by the address guard
+
+RECHECK_FAST_304 = True             # conditional re-checks go out direct first; only their 304s
+                                    # skip Scrapy (crawlers.conditional; off: all through Scrapy)
 
 SAFETY_ALLOW_PRIVATE_ADDRESSES = False   # loopback, private, link-local, reserved: refused
 SAFETY_ALLOWED_SCHEMES = ["http", "https"]

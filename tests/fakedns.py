@@ -47,7 +47,7 @@ class TestNamesResolver(GuardedResolver):
 
 
 class AiohttpTestNames(AbstractResolver):
-    """The same names for the re-check's aiohttp client (``RECHECK_FAST_RESOLVER``)."""
+    """The same names for the re-check's aiohttp client (``FASTPATH_RESOLVER``)."""
 
     def __init__(self) -> None:
         self.fallback = ThreadedResolver()

@@ -138,7 +138,7 @@ def test_host_names_resolving_to_private_addresses_refused(tmp_path, server):
     url = server.url("/byname").replace("127.0.0.1", "intranet.test")
     server.script("/byname", [tagged("By name", '"n1"')])
     names = {"TWISTED_DNS_RESOLVER": "tests.fakedns.TestNamesResolver",
-             "RECHECK_FAST_RESOLVER": "tests.fakedns.AiohttpTestNames"}
+             "FASTPATH_RESOLVER": "tests.fakedns.AiohttpTestNames"}
     config = load_config(home / "memoryhole.toml")
     from crawlers.launch import run_crawl
     assert run_crawl(Home(home), config, [], [url], extra_settings=names).pages == 1

@@ -1,0 +1,290 @@
+"""Direct GETs on Scrapy's asyncio loop, for the cases where a Scrapy request costs more than it
+gives: the re-check's 304s (crawlers.conditional) and a crawl's plain 200 pages
+(crawlers.direct_pages).
+
+A Scrapy request and response cost about 4 ms of CPU on our machines, an aiohttp GET about
+0.3 ms (BENCHMARKS.md). A direct GET handles one narrow answer itself and hands the URL back
+to the spider for anything else, so every unusual case (redirects, errors, retries, limits,
+odd encodings) keeps the Scrapy path's handling. What a direct GET archives goes through the
+crawl's ArchiveSink like any response: the request record is made from the headers aiohttp
+sent (``request_info.headers``), the response record from the raw headers it received.
+
+The rules of the Scrapy path hold here too:
+
+- only the allowed schemes;
+- no private, loopback or link-local address unless allowed: IP literals before the request,
+  host names on every address they resolve to (PublicOnlyResolver);
+- robots.txt, asked through Scrapy's own robots middleware, so robots.txt is fetched, archived
+  and cached once;
+- ``CONCURRENT_REQUESTS`` and ``CONCURRENT_REQUESTS_PER_DOMAIN`` across all direct GETs.
+
+Direct GETs are off when a proxy is configured, or when a download delay or AutoThrottle asks
+for pacing, which only Scrapy's downloader does. A host that answers its first
+``FASTPATH_GIVE_UP`` direct GETs with something the fast path does not take gets no more of them
+in this run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import urllib.request
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+from scrapy import Request
+from scrapy.downloadermiddlewares.httpcompression import ACCEPTED_ENCODINGS
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.utils.misc import load_object
+
+from archive.sink import ArchiveSink
+from archive.timeutil import utcnow
+from archive.warc import HttpExchange
+from crawlers.addresses import is_public_address, literal_address
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Attempt = Callable[[aiohttp.ClientSession, T], Awaitable[bool]]
+TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Wraps an aiohttp resolver and drops every address that is not public."""
+
+    def __init__(self, inner: AbstractResolver) -> None:
+        self.inner = inner
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[dict[str, Any]]:
+        found = await self.inner.resolve(host, port, family)
+        public = [entry for entry in found if is_public_address(entry["host"])]
+        if not public:
+            refused = ", ".join(sorted({entry["host"] for entry in found}))
+            raise OSError(f"{host} resolves only to non-public addresses ({refused})")
+        return public
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class PeerResponse(aiohttp.ClientResponse):
+    """Keeps the peer address: a response without a body releases its connection (and its
+    transport) before the caller could ask."""
+
+    peer: tuple[Any, ...] | None = None
+
+    async def start(self, connection: Any) -> aiohttp.ClientResponse:
+        transport = connection.transport
+        self.peer = transport.get_extra_info("peername") if transport is not None else None
+        return await super().start(connection)
+
+
+def check_allowed(crawler: Any) -> None:
+    """NotConfigured when direct GETs must not be used in this crawl."""
+    settings = crawler.settings
+    if settings.getfloat("DOWNLOAD_DELAY") > 0 or settings.getbool("AUTOTHROTTLE_ENABLED"):
+        raise NotConfigured("a download delay or AutoThrottle paces requests")
+    if urllib.request.getproxies():
+        raise NotConfigured("a proxy is configured")
+
+
+class DirectClient:
+    """The shared part: settings, safety checks, robots.txt, limits and the per-host queues.
+
+    ``stats_prefix`` names this client's counters (``<prefix>/requests``, ...)."""
+
+    stats_prefix = "direct"
+
+    def __init__(self, crawler: Any, sink: ArchiveSink) -> None:
+        settings = crawler.settings
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.sink = sink
+        self.schemes = {s.lower() for s in settings.getlist("SAFETY_ALLOWED_SCHEMES")}
+        self.allow_private = settings.getbool("SAFETY_ALLOW_PRIVATE_ADDRESSES")
+        self.concurrency = max(1, settings.getint("CONCURRENT_REQUESTS"))
+        self.per_host = max(1, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
+        self.timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
+        self.max_size = settings.getint("DOWNLOAD_MAXSIZE")
+        self.give_up_after = max(1, settings.getint("FASTPATH_GIVE_UP"))
+        self.resolver_class = load_object(settings.get("FASTPATH_RESOLVER"))
+        self.base_headers = _base_headers(settings)
+        self.robots = None
+        if settings.getbool("ROBOTSTXT_OBEY"):
+            self.robots = _robots_middleware(crawler)
+            if self.robots is None:
+                raise NotConfigured("ROBOTSTXT_OBEY is on but no robots.txt middleware is")
+        self.active: Counter[str] = Counter()       # per host, over every pass
+        self.slots = asyncio.Semaphore(self.concurrency)
+        self.freed = asyncio.Event()
+
+    def session(self) -> aiohttp.ClientSession:
+        resolver = self.resolver_class()
+        if not self.allow_private:
+            resolver = PublicOnlyResolver(resolver)
+        connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.per_host,
+                                         resolver=resolver, ssl=False)
+        return aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
+            response_class=PeerResponse,
+            timeout=aiohttp.ClientTimeout(total=self.timeout or None),
+        )
+
+    async def run(self, items: list[T], url_of: Callable[[T], str],
+                  attempt: Attempt[T]) -> list[T]:
+        """``attempt`` every item (True: handled); the items left to the spider, in order."""
+        if not items:
+            return []
+        queues: dict[str, deque[tuple[int, T]]] = {}
+        for index, item in enumerate(items):
+            queues.setdefault(_host(url_of(item)), deque()).append((index, item))
+        one = _Pass(self, queues, attempt)
+        async with self.session() as session:
+            workers = [asyncio.ensure_future(one.work(session))
+                       for _ in range(min(self.concurrency, len(items)))]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for worker in workers:
+                    worker.cancel()
+        return [item for _, item in sorted(one.fallback, key=lambda pair: pair[0])]
+
+    def allowed(self, url: str) -> bool:
+        """The guard's checks that need no network: scheme, and IP-literal or loopback hosts."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in self.schemes or not parts.hostname:
+            return False
+        if self.allow_private:
+            return True
+        host = parts.hostname.lower()
+        if host == "localhost" or host.endswith(".localhost"):
+            return False
+        literal = literal_address(host)
+        return literal is None or is_public_address(literal)
+
+    async def robots_allow(self, url: str) -> bool:
+        if self.robots is None:
+            return True
+        try:
+            await self.robots.process_request(Request(url))
+        except IgnoreRequest:
+            return False
+        return True
+
+    def count(self, name: str) -> None:
+        self.stats.inc_value(f"{self.stats_prefix}/{name}")
+
+
+def exchange_from(response: aiohttp.ClientResponse, url: str, body: bytes) -> HttpExchange:
+    """The exchange as sent and received: aiohttp's sent headers, the raw response headers."""
+    peer = getattr(response, "peer", None)
+    version = response.version
+    return HttpExchange(
+        url=url, status=response.status, reason=response.reason or "",
+        response_headers=[(k.decode("latin-1"), v.decode("latin-1"))
+                          for k, v in response.raw_headers],
+        body=body, date=utcnow(), method="GET",
+        request_headers=list(response.request_info.headers.items()),
+        http_version=f"HTTP/{version.major}.{version.minor}" if version else "HTTP/1.1",
+        ip_address=str(peer[0]) if peer else None,
+    )
+
+
+class _Pass:
+    """One run over queued items: per-host queues taken round-robin within the client's limits
+    (shared with any other pass running at the same time)."""
+
+    def __init__(self, client: DirectClient, queues: dict[str, deque[tuple[int, T]]],
+                 attempt: Attempt[T]) -> None:
+        self.client = client
+        self.queues = queues
+        self.attempt = attempt
+        self.ready: deque[str] = deque(queues)
+        self.running = 0
+        self.answers: Counter[str] = Counter()       # per host: handled here
+        self.misses: Counter[str] = Counter()        # per host: left to the spider
+        self.fallback: list[tuple[int, T]] = []
+
+    def take(self) -> tuple[str, int, T] | None:
+        """The next item of the next host with room, round-robin; hosts at their limit are
+        skipped (at most CONCURRENT_REQUESTS / CONCURRENT_REQUESTS_PER_DOMAIN of them)."""
+        active, limit, ready = self.client.active, self.client.per_host, self.ready
+        for _ in range(len(ready)):
+            host = ready.popleft()
+            queue = self.queues[host]
+            if not queue:
+                continue                                # done with this host
+            ready.append(host)
+            if active[host] < limit:
+                index, item = queue.popleft()
+                active[host] += 1
+                return host, index, item
+        return None
+
+    def pending(self) -> bool:
+        return self.running > 0 or any(self.queues.values())
+
+    async def work(self, session: aiohttp.ClientSession) -> None:
+        client = self.client
+        while True:
+            taken = self.take()
+            if taken is None:
+                if not self.pending():
+                    return
+                client.freed.clear()
+                await client.freed.wait()
+                continue
+            host, index, item = taken
+            self.running += 1
+            try:
+                async with client.slots:
+                    handled = await self.attempt(session, item)
+            except TRANSPORT_ERRORS as exc:
+                client.count(f"failed/{type(exc).__name__}")
+                handled = False
+            finally:
+                self.running -= 1
+                client.active[host] -= 1
+                client.freed.set()
+            if handled:
+                self.answers[host] += 1
+                continue
+            self.fallback.append((index, item))
+            self.misses[host] += 1
+            if self.answers[host] == 0 and self.misses[host] >= client.give_up_after:
+                self.give_up(host)
+
+    def give_up(self, host: str) -> None:
+        left = self.queues[host]
+        if left:
+            self.client.count("hosts_given_up")
+            logger.info("direct GETs to %s get no answer the fast path takes: the spider "
+                        "fetches its %d other URL(s)", host, len(left))
+        self.fallback.extend(left)
+        left.clear()
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _base_headers(settings: Any) -> list[tuple[str, str]]:
+    """What Scrapy's header middlewares add to a request, in the order they add it."""
+    headers = [(str(k), str(v)) for k, v in (settings.getdict("DEFAULT_REQUEST_HEADERS")
+                                             or {}).items()]
+    headers.append(("User-Agent", settings.get("USER_AGENT")))
+    headers.append(("Accept-Encoding", b", ".join(ACCEPTED_ENCODINGS).decode("ascii")))
+    return headers
+
+
+def _robots_middleware(crawler: Any) -> RobotsTxtMiddleware | None:
+    middlewares: Iterable[Any] = crawler.engine.downloader.middleware.middlewares
+    return next((mw for mw in middlewares if isinstance(mw, RobotsTxtMiddleware)), None)
