@@ -44,6 +44,7 @@ class CrawlConfig:
     delay: float = 0.0
     extract: str = "fast"          # fast | trafilatura: which text every capture stores
     warc_compression: str = "fast"   # fast | balanced | small (archive.warc.COMPRESSIONS)
+    fast_pages: bool = True        # pages first as direct GETs; only plain 200s skip Scrapy
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
                                           d.allow_private_addresses),
         timeout=crawl.positive("timeout", float, d.timeout),
         autothrottle=crawl.get("autothrottle", bool, d.autothrottle),
+        fast_pages=crawl.get("fast_pages", bool, d.fast_pages),
         delay=crawl.get("delay", float, d.delay),
         extract=extract,
         warc_compression=compression,

@@ -47,12 +47,14 @@ from archive.sink import ArchiveSink
 from archive.timeutil import utcnow
 from archive.warc import HttpExchange
 from crawlers.addresses import is_public_address, literal_address
+from pipelines.catalogue import CataloguePipeline
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Attempt = Callable[[aiohttp.ClientSession, T], Awaitable[bool]]
 TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
+POLL_SECONDS = 0.05
 
 
 class PublicOnlyResolver(AbstractResolver):
@@ -179,6 +181,15 @@ class DirectClient:
             return False
         return True
 
+    def scrapy_active(self, host: str) -> int:
+        """Scrapy's requests in flight to ``host`` (its downloader slot, keyed by host name)."""
+        downloader = getattr(self.crawler.engine, "downloader", None)
+        slot = getattr(downloader, "slots", {}).get(host)
+        return len(getattr(slot, "active", ()))
+
+    def engine_running(self) -> bool:
+        return bool(getattr(self.crawler.engine, "running", True))
+
     def count(self, name: str) -> None:
         self.stats.inc_value(f"{self.stats_prefix}/{name}")
 
@@ -214,18 +225,18 @@ class _Pass:
         self.fallback: list[tuple[int, T]] = []
 
     def take(self) -> tuple[str, int, T] | None:
-        """The next item of the next host with room, round-robin; hosts at their limit are
-        skipped (at most CONCURRENT_REQUESTS / CONCURRENT_REQUESTS_PER_DOMAIN of them)."""
-        active, limit, ready = self.client.active, self.client.per_host, self.ready
+        """The next item of the next host with room, round-robin; hosts at their limit (direct
+        GETs and Scrapy's own requests to it together) are skipped."""
+        client, ready = self.client, self.ready
         for _ in range(len(ready)):
             host = ready.popleft()
             queue = self.queues[host]
             if not queue:
                 continue                                # done with this host
             ready.append(host)
-            if active[host] < limit:
+            if client.active[host] + client.scrapy_active(host) < client.per_host:
                 index, item = queue.popleft()
-                active[host] += 1
+                client.active[host] += 1
                 return host, index, item
         return None
 
@@ -235,12 +246,20 @@ class _Pass:
     async def work(self, session: aiohttp.ClientSession) -> None:
         client = self.client
         while True:
+            if not client.engine_running():
+                # the crawl is stopping (Ctrl-C, SIGTERM): Scrapy waits for the callback that
+                # runs this pass, so it takes nothing more; what it had not fetched is dropped
+                for queue in self.queues.values():
+                    queue.clear()
             taken = self.take()
             if taken is None:
                 if not self.pending():
                     return
                 client.freed.clear()
-                await client.freed.wait()
+                try:    # woken by a direct GET ending; Scrapy's own end unannounced: poll
+                    await asyncio.wait_for(client.freed.wait(), POLL_SECONDS)
+                except TimeoutError:
+                    pass
                 continue
             host, index, item = taken
             self.running += 1
@@ -256,6 +275,7 @@ class _Pass:
                 client.freed.set()
             if handled:
                 self.answers[host] += 1
+                client.stats.inc_value("direct/handled")      # progress: a request and its answer
                 continue
             self.fallback.append((index, item))
             self.misses[host] += 1
@@ -288,3 +308,9 @@ def _base_headers(settings: Any) -> list[tuple[str, str]]:
 def _robots_middleware(crawler: Any) -> RobotsTxtMiddleware | None:
     middlewares: Iterable[Any] = crawler.engine.downloader.middleware.middlewares
     return next((mw for mw in middlewares if isinstance(mw, RobotsTxtMiddleware)), None)
+
+
+def catalogue_pipeline(crawler: Any) -> CataloguePipeline | None:
+    """The crawl's CataloguePipeline (what a direct GET hands its item to), or None."""
+    pipelines = crawler.engine.scraper.itemproc.middlewares
+    return next((p for p in pipelines if isinstance(p, CataloguePipeline)), None)

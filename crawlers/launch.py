@@ -111,6 +111,7 @@ def crawl_settings(home: Home, config: Config) -> dict[str, Any]:
         "DOWNLOAD_MAXSIZE": max_bytes,
         "DOWNLOAD_WARNSIZE": min(max_bytes, 16 * MB),
         "DOWNLOAD_TIMEOUT": crawl.timeout,
+        "FASTPATH_PAGES": crawl.fast_pages,
         "RECHECK_FAST_304": config.recheck.fast_304,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
         "SAFETY_ALLOW_PRIVATE_ADDRESSES": crawl.allow_private_addresses,

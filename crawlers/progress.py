@@ -11,11 +11,12 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
+# each shown count is the sum of these stats (direct GETs count as requests and responses)
 PROGRESS_KEYS = {
-    "responses": "response_received_count",
-    "pages": "memoryhole/pages",
-    "errors": "memoryhole/fetch_errors",
-    "requests": "scheduler/enqueued",
+    "responses": ("response_received_count", "direct/handled"),
+    "pages": ("memoryhole/pages",),
+    "errors": ("memoryhole/fetch_errors",),
+    "requests": ("scheduler/enqueued", "direct/handled"),
 }
 
 
@@ -36,7 +37,8 @@ class ProgressExtension:
 
     def snapshot(self) -> dict[str, int]:
         stats = self.crawler.stats
-        return {name: int(stats.get_value(key, 0) or 0) for name, key in PROGRESS_KEYS.items()}
+        return {name: sum(int(stats.get_value(key, 0) or 0) for key in keys)
+                for name, keys in PROGRESS_KEYS.items()}
 
     def emit(self) -> None:
         sys.stdout.write(json.dumps({"progress": self.snapshot()}) + "\n")

@@ -2,6 +2,9 @@
 
 Feeds and sitemaps are archived too (the recorder sees every response) but only the pages they
 list become watched URLs. Every page request sees all statuses: a 404 or 410 page is evidence.
+
+Page URLs first go out as direct GETs (crawlers.direct_pages), which archive the plain 200s and
+hand them to the catalogue pipeline; every other page becomes a Scrapy request as before.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ from typing import Any
 
 import feedparser
 from scrapy import Request, Spider
+from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from archive.urlnorm import is_http_url
+from crawlers.archiving import ArchiveExtension
+from crawlers.direct import catalogue_pipeline
+from crawlers.direct_pages import PageClient, PageJob
 from crawlers.items import PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
 
@@ -38,13 +45,17 @@ class NewsSpider(Spider):
         self.extra_source = kwargs.get("extra_source")
 
     async def start(self) -> AsyncIterator[Request]:
+        pages: list[PageJob] = []
         for source in self.sources:
-            for request in self.source_requests(source):
+            for request in self.source_requests(source, pages):
                 yield request
-        for url in self.extra_urls:
-            yield self.page_request(url, {"name": self.extra_source})
+        pages += [(url, {"name": self.extra_source}) for url in self.extra_urls]
+        for request in await self.pages(pages):
+            yield request
 
-    def source_requests(self, source: dict[str, Any]) -> Iterator[Request]:
+    def source_requests(self, source: dict[str, Any], pages: list[PageJob]
+                        ) -> Iterator[Request]:
+        """The feed and sitemap requests of ``source``; its page URLs go onto ``pages``."""
         kind = source["kind"]
         for url in source["urls"]:
             if kind == "feed":
@@ -54,13 +65,34 @@ class NewsSpider(Spider):
                 yield Request(url, callback=self.parse_sitemap, errback=self.failed,
                               meta={"source": source, "sitemap_depth": 0}, dont_filter=True)
             else:
-                yield self.page_request(url, source)
+                pages.append((url, source))
+
+    async def pages(self, jobs: list[PageJob]) -> list[Request]:
+        """Direct GETs for ``jobs`` first (crawlers.direct_pages); Scrapy requests for the rest."""
+        client = self.page_client()
+        if client is not None and jobs:
+            jobs = await client.fetch_all(jobs)
+        return [self.page_request(url, source) for url, source in jobs]
+
+    def page_client(self) -> PageClient | None:
+        """Made on first use (the engine exists by then); None when direct GETs are off."""
+        if not hasattr(self, "_page_client"):
+            self._page_client: PageClient | None = None
+            extension = self.crawler.get_extension(ArchiveExtension)
+            pipeline = catalogue_pipeline(self.crawler)
+            if extension is not None and pipeline is not None:
+                try:
+                    self._page_client = PageClient.from_crawler(
+                        self.crawler, extension.sink, pipeline.process_item)
+                except NotConfigured as exc:
+                    logger.info("pages go through Scrapy: %s", exc)
+        return self._page_client
 
     def page_request(self, url: str, source: dict[str, Any]) -> Request:
         return Request(url, callback=self.parse_page, errback=self.failed,
                        meta={"source": source, "handle_httpstatus_list": PAGE_STATUSES})
 
-    def parse_feed(self, response: Response) -> Iterator[Request]:
+    async def parse_feed(self, response: Response) -> AsyncIterator[Request]:
         source = response.meta["source"]
         content_type = _header(response.headers, b"Content-Type")
         parsed = feedparser.parse(
@@ -80,10 +112,10 @@ class NewsSpider(Spider):
             self.crawler.stats.inc_value("memoryhole/feeds/empty")
             logger.warning("feed %s (%s) lists no links", response.url, source.get("name"))
         self.crawler.stats.inc_value("memoryhole/feeds/parsed")
-        for link in self._limit(links, source):
-            yield self.page_request(link, source)
+        for request in await self.pages([(link, source) for link in self._limit(links, source)]):
+            yield request
 
-    def parse_sitemap(self, response: Response) -> Iterator[Request]:
+    async def parse_sitemap(self, response: Response) -> AsyncIterator[Request]:
         source = response.meta["source"]
         depth = response.meta.get("sitemap_depth", 0)
         if response.url.endswith("/robots.txt"):
@@ -108,8 +140,9 @@ class NewsSpider(Spider):
                 yield self._sitemap_request(response.urljoin(loc), source, depth + 1)
             return
         links = [response.urljoin(loc) for loc in locs]
-        for link in self._limit([u for u in links if is_http_url(u)], source):
-            yield self.page_request(link, source)
+        chosen = self._limit([u for u in links if is_http_url(u)], source)
+        for request in await self.pages([(link, source) for link in chosen]):
+            yield request
 
     def _sitemap_request(self, url: str, source: dict[str, Any], depth: int) -> Request:
         return Request(url, callback=self.parse_sitemap, errback=self.failed,

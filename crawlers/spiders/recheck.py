@@ -32,10 +32,10 @@ from archive.text import fast_page_text
 from archive.timeutil import utcnow
 from crawlers.archiving import ArchiveExtension
 from crawlers.conditional import NotModifiedClient
+from crawlers.direct import catalogue_pipeline
 from crawlers.items import CheckItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META, header_pairs
 from crawlers.spiders.news import _header
-from pipelines.catalogue import CataloguePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class RecheckSpider(Spider):
         returns the rows left to Scrapy requests."""
         conditional = [row for row in rows if row.get("etag") or row.get("last_modified")]
         extension = self.crawler.get_extension(ArchiveExtension)
-        pipeline = _catalogue_pipeline(self.crawler)
+        pipeline = catalogue_pipeline(self.crawler)
         if not conditional or extension is None or pipeline is None:
             return rows
         try:
@@ -192,12 +192,6 @@ class RecheckSpider(Spider):
         return CheckItem(row=row, verdict=verdict, status=response.status,
                          record_id=response.meta.get(RECORD_ID_META), page=page,
                          checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source")))
-
-
-def _catalogue_pipeline(crawler: Any) -> CataloguePipeline | None:
-    """The crawl's CataloguePipeline, which turns a check into a catalogue job."""
-    pipelines = crawler.engine.scraper.itemproc.middlewares
-    return next((p for p in pipelines if isinstance(p, CataloguePipeline)), None)
 
 
 def _folder(url: str) -> tuple[str, str]:

@@ -1,0 +1,127 @@
+"""The crawl's page fast path: a page's GET as a direct GET (crawlers.direct).
+
+Most page fetches of a crawl are a plain ``200 OK`` with a whole body. The news spider sends its
+page URLs (from URL lists, feeds and sitemaps) through this client first:
+
+- a **200** whose body arrives whole, within ``DOWNLOAD_MAXSIZE``, with no Content-Encoding or
+  one that Scrapy's decompression middleware decodes (gzip, deflate, br, zstd) is archived here
+  (the body as the server sent it, every header as received) and becomes a PageItem for the
+  catalogue pipeline, as the spider's own ``parse_page`` would make it;
+- **anything else** — a redirect, 304, 404, 5xx, a cut or oversized body, two codings, a
+  timeout, a refused connection, a name that resolves only to private addresses — is closed
+  unread and the URL goes to the spider as an ordinary Scrapy request, which handles it as it
+  always has (redirects followed and archived hop by hop, errors counted, evidence kept).
+
+No cookies are sent on this path (Scrapy's path sends the ones the site set earlier in the run).
+Off with ``FASTPATH_PAGES = False`` (``[crawl] fast_pages``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import yarl
+from scrapy import Request
+from scrapy.exceptions import NotConfigured
+
+from archive.sink import ArchiveSink, SinkError
+from crawlers.direct import DirectClient, check_allowed, exchange_from
+from crawlers.items import PageItem
+from crawlers.middlewares.decompression import DecompressionMiddleware
+
+logger = logging.getLogger(__name__)
+
+STATS_PREFIX = "crawl/fast"
+DECODABLE = frozenset({b"gzip", b"x-gzip", b"deflate", b"br", b"zstd"})
+PageJob = tuple[str, dict[str, Any]]          # (URL, the source it came from)
+
+
+class PageClient(DirectClient):
+    """Fetches pages; archives the plain 200s and hands them on, returns the other URLs."""
+
+    stats_prefix = STATS_PREFIX
+
+    def __init__(self, crawler: Any, sink: ArchiveSink, on_page: Callable[[PageItem], None]
+                 ) -> None:
+        super().__init__(crawler, sink)
+        self.on_page = on_page
+        self.fingerprint = crawler.request_fingerprinter.fingerprint
+        self.seen: set[bytes] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, sink: ArchiveSink,
+                     on_page: Callable[[PageItem], None]) -> PageClient:
+        """Built once the engine exists; NotConfigured when off."""
+        if not crawler.settings.getbool("FASTPATH_PAGES"):
+            raise NotConfigured("FASTPATH_PAGES is off")
+        check_allowed(crawler)
+        return cls(crawler, sink, on_page)
+
+    async def fetch_all(self, jobs: list[PageJob]) -> list[PageJob]:
+        """Fetch each new URL of ``jobs`` (a URL seen before in this run is dropped, as Scrapy's
+        duplicate filter would); the jobs left to the spider, in order."""
+        fresh = []
+        for url, source in jobs:
+            key = self.fingerprint(Request(url))
+            if key not in self.seen:
+                self.seen.add(key)
+                fresh.append((url, source))
+        return await self.run(fresh, lambda job: job[0], self.fetch)
+
+    async def fetch(self, session: aiohttp.ClientSession, job: PageJob) -> bool:
+        """True when the page was archived and handed on; False leaves it to the spider."""
+        url, source = job
+        if not self.allowed(url) or not await self.robots_allow(url):
+            return False
+        self.count("requests")
+        async with session.get(yarl.URL(url, encoded=True), headers=self.base_headers,
+                               allow_redirects=False) as response:
+            if response.status != 200:
+                return self._refuse(response, f"status/{response.status}")
+            coding = (_last(response.headers, "Content-Encoding") or "").strip().lower().encode()
+            if coding not in DECODABLE and coding not in (b"", b"identity"):
+                return self._refuse(response, "encoding")
+            if self.max_size and (response.content_length or 0) > self.max_size:
+                return self._refuse(response, "too_big")
+            body = bytearray()
+            async for chunk in response.content.iter_any():
+                body += chunk
+                if self.max_size and len(body) > self.max_size:
+                    return self._refuse(response, "too_big")
+            exchange = exchange_from(response, url, bytes(body))
+            headers = response.headers
+        decoded = exchange.body
+        if coding in DECODABLE:
+            try:
+                decoded = DecompressionMiddleware._decode(exchange.body, coding, self.max_size)
+            except Exception:  # noqa: BLE001 - bad data or over the limit: Scrapy's path decides
+                self.count("refused/undecodable")
+                return False
+        try:
+            record_id = self.sink.submit_exchange(exchange)
+        except SinkError:
+            return False
+        self.stats.inc_value("archive/recorded")
+        self.stats.inc_value("archive/recorded/status/200")
+        self.count("pages")
+        self.on_page(PageItem(
+            url=url, status=200, record_id=record_id, body=decoded,
+            content_type=_last(headers, "Content-Type"), source=source.get("name"),
+            platform=source.get("platform"), etag=_last(headers, "ETag"),
+            last_modified=_last(headers, "Last-Modified"),
+        ))
+        return True
+
+    def _refuse(self, response: aiohttp.ClientResponse, why: str) -> bool:
+        self.count(f"refused/{why}")
+        response.close()
+        return False
+
+
+def _last(headers: Any, name: str) -> str | None:
+    """The last value of a header, as Scrapy's ``Headers.get`` gives it."""
+    values = headers.getall(name, [])
+    return values[-1] if values else None
