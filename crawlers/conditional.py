@@ -24,7 +24,7 @@ import aiohttp
 import yarl
 from scrapy.exceptions import NotConfigured
 
-from archive.sink import ArchiveSink, SinkError
+from archive.sink import ArchiveSink
 from crawlers.direct import DirectClient, check_allowed, exchange_from
 
 logger = logging.getLogger(__name__)
@@ -83,12 +83,9 @@ class NotModifiedClient(DirectClient):
                 response.close()
                 return False
             exchange = exchange_from(response, url, await response.read())
-        try:
-            record_id = self.sink.submit_exchange(exchange)
-        except SinkError:
+        record_id = self.archive(exchange)
+        if record_id is None:
             return False
-        self.stats.inc_value("archive/recorded")
-        self.stats.inc_value("archive/recorded/status/304")
         self.count("not_modified")
         assert self.on_not_modified is not None
         self.on_not_modified(row, record_id)

@@ -43,7 +43,7 @@ from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.utils.misc import load_object
 
-from archive.sink import ArchiveSink
+from archive.sink import ArchiveSink, SinkError
 from archive.timeutil import utcnow
 from archive.warc import HttpExchange
 from crawlers.addresses import is_public_address, literal_address
@@ -189,6 +189,18 @@ class DirectClient:
 
     def engine_running(self) -> bool:
         return bool(getattr(self.crawler.engine, "running", True))
+
+    def archive(self, exchange: HttpExchange) -> str | None:
+        """Hand ``exchange`` to the archive sink, as the recorder middleware does; its
+        WARC-Record-ID, or None when the sink has failed (the spider then fetches the URL and
+        meets the same failure on Scrapy's path)."""
+        try:
+            record_id = self.sink.submit_exchange(exchange)
+        except SinkError:
+            return None
+        self.stats.inc_value("archive/recorded")
+        self.stats.inc_value(f"archive/recorded/status/{exchange.status}")
+        return record_id
 
     def count(self, name: str) -> None:
         self.stats.inc_value(f"{self.stats_prefix}/{name}")

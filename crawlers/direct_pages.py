@@ -27,7 +27,7 @@ import yarl
 from scrapy import Request
 from scrapy.exceptions import NotConfigured
 
-from archive.sink import ArchiveSink, SinkError
+from archive.sink import ArchiveSink
 from crawlers.direct import DirectClient, check_allowed, exchange_from
 from crawlers.items import PageItem
 from crawlers.middlewares.decompression import DecompressionMiddleware
@@ -100,12 +100,9 @@ class PageClient(DirectClient):
             except Exception:  # noqa: BLE001 - bad data or over the limit: Scrapy's path decides
                 self.count("refused/undecodable")
                 return False
-        try:
-            record_id = self.sink.submit_exchange(exchange)
-        except SinkError:
+        record_id = self.archive(exchange)
+        if record_id is None:
             return False
-        self.stats.inc_value("archive/recorded")
-        self.stats.inc_value("archive/recorded/status/200")
         self.count("pages")
         self.on_page(PageItem(
             url=url, status=200, record_id=record_id, body=decoded,

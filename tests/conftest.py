@@ -15,6 +15,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.mockserver import MockServer
+    from tests.scriptserver import ScriptServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,16 @@ def fresh_mockserver() -> Iterator[MockServer]:
 
     with MockServer() as server:
         yield server
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptServer]:
+    """A scripted server of this test's own (tests/scriptserver.py): each path answers what
+    the test scripts for it."""
+    from tests.scriptserver import ScriptServer
+
+    with ScriptServer() as scripted:
+        yield scripted
 
 
 @pytest.fixture

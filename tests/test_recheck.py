@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.helpers import all_records, rows, run_cli, write_config
-from tests.scriptserver import ScriptServer
 
 ARTICLE = ("<html><head><title>{title}</title></head><body><nav>Home | World</nav><article>"
            "<h1>{title}</h1><p>{text}</p><p>Second paragraph of the report on Khorgos.</p>"
@@ -31,12 +28,6 @@ def configure(home, **recheck):
                              for k, v in values.items()]
     with open(home / "memoryhole.toml", "a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
-
-
-@pytest.fixture
-def server():
-    with ScriptServer() as s:
-        yield s
 
 
 def crawl(home, server, paths):

@@ -16,16 +16,9 @@ from archive.config import load_config
 from archive.home import Home
 from crawlers.launch import run_recheck
 from tests.helpers import all_records, rows, run_cli, started_by, warc_files, write_config
-from tests.scriptserver import ScriptServer
 
 PAGE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
         "<p>Kazakhstan and China signed a transit deal at Khorgos.</p></article></body></html>")
-
-
-@pytest.fixture
-def server():
-    with ScriptServer() as s:
-        yield s
 
 
 def tagged(title: str, etag: str) -> dict:
