@@ -150,8 +150,9 @@ class DirectClient:
             queues.setdefault(_host(url_of(item)), deque()).append((index, item))
         one = _Pass(self, queues, attempt)
         async with self.session() as session:
-            workers = [asyncio.ensure_future(one.work(session))
-                       for _ in range(min(self.concurrency, len(items)))]
+            # no more workers than could ever run at once (fewer waiting ones polling)
+            count = min(self.concurrency, len(items), self.per_host * len(queues))
+            workers = [asyncio.ensure_future(one.work(session)) for _ in range(count)]
             try:
                 await asyncio.gather(*workers)
             finally:

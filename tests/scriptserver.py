@@ -5,7 +5,8 @@
 takes the next response, and the last one repeats (or the list cycles). A response is
 ``{"status": 200, "body": "...", "headers": [["Name", "value"]], "close": false, "delay": 0}``;
 ``"close": true`` drops the connection without an answer. ``GET /_requests`` gives, per path, the
-request line and headers (in order, as received) of every request to it. Paths with no script
+request line and headers (in order, as received) of every request to it; ``GET /_concurrency``
+the most requests it answered at once. Paths with no script
 answer with the ``/_default`` script (a 404 page unless set), so a site that answers 200 to every
 unknown path (soft 404) is one call away. ``If-None-Match`` equal to a response's ``ETag`` gives
 a 304.
@@ -32,6 +33,8 @@ class ScriptState:
         self.positions: Counter[str] = Counter()
         self.hits: Counter[str] = Counter()
         self.requests: dict[str, list[list[Any]]] = {}
+        self.in_flight = 0
+        self.most_in_flight = 0                  # requests answered at the same time, at most
 
     def next_response(self, path: str) -> dict[str, Any]:
         with self.lock:
@@ -70,9 +73,22 @@ class ScriptHandler(RawHandler):
         if path == "/_requests":
             with state.lock:
                 return self.send_json(state.requests)
+        if path == "/_concurrency":
+            with state.lock:
+                return self.send_json({"most_in_flight": state.most_in_flight})
         with state.lock:
             state.requests.setdefault(path, []).append(
                 [self.requestline, [list(pair) for pair in self.headers.items()]])
+            state.in_flight += 1
+            state.most_in_flight = max(state.most_in_flight, state.in_flight)
+        try:
+            return self.answer(path)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    def answer(self, path: str) -> None:
+        state = self.server.state
         answer = state.next_response(path)
         if answer.get("delay"):
             time.sleep(float(answer["delay"]))
@@ -101,6 +117,10 @@ class ScriptServer(ServerProcess):
 
     def hits(self) -> dict[str, int]:
         return self.request("/_hits")
+
+    def most_in_flight(self) -> int:
+        """The most requests it was answering at one time."""
+        return self.request("/_concurrency")["most_in_flight"]
 
     def requests(self, path: str) -> list[tuple[str, list[tuple[str, str]]]]:
         """Request line and headers of each request to ``path``, oldest first."""

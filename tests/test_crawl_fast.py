@@ -152,3 +152,17 @@ def test_config_switch(tmp_home, server):
     server.script("/plain", [page("Plain")])
     stats = crawl(tmp_home, [server.url("/plain")])
     assert not any(key.startswith("crawl/fast/") for key in stats)
+
+
+def test_per_host_limit_holds(tmp_home, server):
+    """Direct GETs never exceed per_domain at one host, nor do the Scrapy requests that
+    follow them (the refused pages)."""
+    configure(tmp_home, concurrency=16, per_domain=2)
+    paths = [f"/slow/{n}" for n in range(10)] + [f"/slow-moved/{n}" for n in range(4)]
+    for path in paths[:10]:
+        server.script(path, [page(path, delay=0.2)])
+    for path in paths[10:]:          # refused: fetched again by Scrapy
+        server.script(path, [{"status": 404, "body": "gone", "delay": 0.2}])
+    stats = crawl(tmp_home, [server.url(p) for p in paths])
+    assert stats.get("crawl/fast/pages") == 10
+    assert server.most_in_flight() == 2
