@@ -37,17 +37,20 @@ class NotModifiedClient(DirectClient):
 
     stats_prefix = STATS_PREFIX
 
-    def __init__(self, crawler: Any, sink: ArchiveSink) -> None:
+    def __init__(self, crawler: Any, sink: ArchiveSink,
+                 on_not_modified: Callable[[dict[str, Any], str], None]) -> None:
         super().__init__(crawler, sink)
-        self.on_not_modified: Callable[[dict[str, Any], str], None] | None = None
+        self.on_not_modified = on_not_modified      # (row, record_id) of each archived 304
 
     @classmethod
-    def from_crawler(cls, crawler: Any, sink: ArchiveSink) -> NotModifiedClient:
+    def from_crawler(cls, crawler: Any, sink: ArchiveSink,
+                     on_not_modified: Callable[[dict[str, Any], str], None]
+                     ) -> NotModifiedClient:
         """Built when the spider starts (the engine must exist); NotConfigured when off."""
         if not crawler.settings.getbool("RECHECK_FAST_304"):
             raise NotConfigured("RECHECK_FAST_304 is off")
         check_allowed(crawler)
-        return cls(crawler, sink)
+        return cls(crawler, sink, on_not_modified)
 
     def request_headers(self, row: dict[str, Any]) -> list[tuple[str, str]]:
         """The headers to send for ``row`` (aiohttp adds Host; the request record is made from
@@ -59,12 +62,9 @@ class NotModifiedClient(DirectClient):
             headers.append(("If-Modified-Since", row["last_modified"]))
         return headers + self.base_headers
 
-    async def check_all(self, rows: list[dict[str, Any]],
-                        on_not_modified: Callable[[dict[str, Any], str], None]
-                        ) -> list[dict[str, Any]]:
-        """Check ``rows``; calls ``on_not_modified(row, record_id)`` for each archived 304 and
-        returns the rows the spider must check itself, in their original order."""
-        self.on_not_modified = on_not_modified
+    async def check_all(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Check ``rows``; reports each archived 304 and returns the rows the spider must check
+        itself, in their original order."""
         left = await self.run(rows, lambda row: row["url"], self.check)
         logger.info("conditional GETs: %d not modified, %d left to the spider",
                     len(rows) - len(left), len(left))
@@ -87,6 +87,5 @@ class NotModifiedClient(DirectClient):
         if record_id is None:
             return False
         self.count("not_modified")
-        assert self.on_not_modified is not None
         self.on_not_modified(row, record_id)
         return True

@@ -47,11 +47,13 @@ from archive.sink import ArchiveSink, SinkError
 from archive.timeutil import utcnow
 from archive.warc import HttpExchange
 from crawlers.addresses import is_public_address, literal_address
+from crawlers.archiving import ArchiveExtension
 from pipelines.catalogue import CataloguePipeline
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+C = TypeVar("C", bound="DirectClient")
 Attempt = Callable[[aiohttp.ClientSession, T], Awaitable[bool]]
 TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 POLL_SECONDS = 0.05
@@ -323,7 +325,17 @@ def _robots_middleware(crawler: Any) -> RobotsTxtMiddleware | None:
     return next((mw for mw in middlewares if isinstance(mw, RobotsTxtMiddleware)), None)
 
 
-def catalogue_pipeline(crawler: Any) -> CataloguePipeline | None:
-    """The crawl's CataloguePipeline (what a direct GET hands its item to), or None."""
+def client_for(client_class: type[C], crawler: Any,
+               handler_for: Callable[[CataloguePipeline], Callable[..., None]]) -> C | None:
+    """``client_class`` for this crawl, built on its archive sink, with the callback
+    ``handler_for`` makes from its CataloguePipeline; None (logged) when direct GETs are off."""
+    extension = crawler.get_extension(ArchiveExtension)
     pipelines = crawler.engine.scraper.itemproc.middlewares
-    return next((p for p in pipelines if isinstance(p, CataloguePipeline)), None)
+    pipeline = next((p for p in pipelines if isinstance(p, CataloguePipeline)), None)
+    if extension is None or pipeline is None:
+        return None
+    try:
+        return client_class.from_crawler(crawler, extension.sink, handler_for(pipeline))
+    except NotConfigured as exc:
+        logger.info("%s off, requests go through Scrapy: %s", client_class.__name__, exc)
+        return None

@@ -15,14 +15,12 @@ from typing import Any
 
 import feedparser
 from scrapy import Request, Spider
-from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from archive.urlnorm import is_http_url
-from crawlers.archiving import ArchiveExtension
-from crawlers.direct import catalogue_pipeline
+from crawlers.direct import client_for
 from crawlers.direct_pages import PageClient, PageJob
 from crawlers.items import PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
@@ -77,15 +75,8 @@ class NewsSpider(Spider):
     def page_client(self) -> PageClient | None:
         """Made on first use (the engine exists by then); None when direct GETs are off."""
         if not hasattr(self, "_page_client"):
-            self._page_client: PageClient | None = None
-            extension = self.crawler.get_extension(ArchiveExtension)
-            pipeline = catalogue_pipeline(self.crawler)
-            if extension is not None and pipeline is not None:
-                try:
-                    self._page_client = PageClient.from_crawler(
-                        self.crawler, extension.sink, pipeline.process_item)
-                except NotConfigured as exc:
-                    logger.info("pages go through Scrapy: %s", exc)
+            self._page_client = client_for(PageClient, self.crawler,
+                                           lambda pipeline: pipeline.process_item)
         return self._page_client
 
     def page_request(self, url: str, source: dict[str, Any]) -> Request:

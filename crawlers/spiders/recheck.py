@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
-from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
 from archive import db as catalogue
@@ -30,9 +29,8 @@ from archive.home import Home
 from archive.recheck import Selection, select_urls
 from archive.text import fast_page_text
 from archive.timeutil import utcnow
-from crawlers.archiving import ArchiveExtension
 from crawlers.conditional import NotModifiedClient
-from crawlers.direct import catalogue_pipeline
+from crawlers.direct import client_for
 from crawlers.items import CheckItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META, header_pairs
 from crawlers.spiders.news import _header
@@ -75,23 +73,21 @@ class RecheckSpider(Spider):
         """Conditional GETs outside Scrapy (crawlers.conditional): archives and logs the 304s,
         returns the rows left to Scrapy requests."""
         conditional = [row for row in rows if row.get("etag") or row.get("last_modified")]
-        extension = self.crawler.get_extension(ArchiveExtension)
-        pipeline = catalogue_pipeline(self.crawler)
-        if not conditional or extension is None or pipeline is None:
-            return rows
-        try:
-            client = NotModifiedClient.from_crawler(self.crawler, extension.sink)
-        except NotConfigured as exc:
-            logger.info("conditional GETs go through Scrapy: %s", exc)
+        if not conditional:
             return rows
 
-        def not_modified(row: dict[str, Any], record_id: str) -> None:
-            pipeline.process_item(CheckItem(
-                row=row, verdict=NOT_MODIFIED, status=304, record_id=record_id, page=None,
-                checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source"))))
+        def handler_for(pipeline: Any) -> Any:
+            def not_modified(row: dict[str, Any], record_id: str) -> None:
+                pipeline.process_item(CheckItem(
+                    row=row, verdict=NOT_MODIFIED, status=304, record_id=record_id, page=None,
+                    checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source"))))
+            return not_modified
 
+        client = client_for(NotModifiedClient, self.crawler, handler_for)
+        if client is None:
+            return rows
         asked = {id(row) for row in conditional}
-        left = {id(row) for row in await client.check_all(conditional, not_modified)}
+        left = {id(row) for row in await client.check_all(conditional)}
         return [row for row in rows if id(row) in left or id(row) not in asked]
 
     def check_request(self, row: dict[str, Any]) -> Request:
