@@ -6,7 +6,7 @@ takes the next response, and the last one repeats (or the list cycles). A respon
 ``{"status": 200, "body": "...", "headers": [["Name", "value"]], "close": false, "delay": 0}``;
 ``"close": true`` drops the connection without an answer. ``GET /_requests`` gives, per path, the
 request line and headers (in order, as received) of every request to it; ``GET /_concurrency``
-the most requests it answered at once. Paths with no script
+the most requests it held at once (from arrival until its answer starts). Paths with no script
 answer with the ``/_default`` script (a 404 page unless set), so a site that answers 200 to every
 unknown path (soft 404) is one call away. ``If-None-Match`` equal to a response's ``ETag`` gives
 a 304.
@@ -81,17 +81,18 @@ class ScriptHandler(RawHandler):
                 [self.requestline, [list(pair) for pair in self.headers.items()]])
             state.in_flight += 1
             state.most_in_flight = max(state.most_in_flight, state.in_flight)
+        answer = state.next_response(path)
         try:
-            return self.answer(path)
+            if answer.get("delay"):
+                time.sleep(float(answer["delay"]))
         finally:
+            # held until its answer starts: once the client has the answer it may send its next
+            # request, which must not find this one still counted
             with state.lock:
                 state.in_flight -= 1
+        return self.answer(answer)
 
-    def answer(self, path: str) -> None:
-        state = self.server.state
-        answer = state.next_response(path)
-        if answer.get("delay"):
-            time.sleep(float(answer["delay"]))
+    def answer(self, answer: dict[str, Any]) -> None:
         if answer.get("close"):
             self.close_connection = True
             self.connection.close()

@@ -166,3 +166,25 @@ def test_per_host_limit_holds(tmp_home, server):
     stats = crawl(tmp_home, [server.url(p) for p in paths])
     assert stats.get("crawl/fast/pages") == 10
     assert server.most_in_flight() == 2
+
+
+def test_per_host_limit_counts_scrapy_requests_in_flight(tmp_home, server):
+    """While Scrapy is still fetching one feed from a host, the direct GETs for another feed's
+    pages on that host take only the room Scrapy leaves."""
+    configure(tmp_home, concurrency=16, per_domain=2)
+    pages = [f"/item/{n}" for n in range(6)]
+    items = "".join(f"<item><title>{p}</title><link>{server.url(p)}</link></item>" for p in pages)
+    feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>{items}'
+            "</channel></rss>")
+    server.script("/quick.xml", [{"status": 200, "body": feed,
+                                  "content_type": "application/rss+xml"}])
+    server.script("/slow.xml", [{"status": 200, "delay": 2.0, "content_type": "application/rss+xml",
+                                 "body": '<?xml version="1.0"?><rss version="2.0"><channel>'
+                                         "<title>S</title></channel></rss>"}])
+    for path in pages:
+        server.script(path, [page(path, delay=0.3)])
+    sources = [Source(name=name, kind="feed", urls=(server.url(f"/{name}.xml"),))
+               for name in ("quick", "slow")]
+    stats = crawl(tmp_home, sources=sources)
+    assert stats.get("crawl/fast/pages") == 6
+    assert server.most_in_flight() == 2
