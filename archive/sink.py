@@ -41,7 +41,7 @@ from archive.warc import HttpExchange
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ArchiveSink", "PageJob", "PageText", "SinkError", "SinkSettings"]
+__all__ = ["ArchiveSink", "PageJob", "PageText", "SinkError", "SinkSettings", "launch_worker"]
 
 _FRAME = struct.Struct("!Q")
 _PIPE_BYTES = 1024 * 1024      # F_SETPIPE_SZ asks for this much (Linux caps it at pipe-max-size)
@@ -113,6 +113,23 @@ def _grow_pipe(stream: IO[bytes]) -> None:
             pass
 
 
+def launch_worker() -> subprocess.Popen[bytes]:
+    """Start ``python -m archive.sink_worker``, which imports what it needs and then waits for
+    :meth:`ArchiveSink.start` to open it; a worker never opened exits when its input closes.
+    Started before the crawl process imports Scrapy, its start-up runs beside Scrapy's."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    # A process group of its own: a Ctrl-C for the crawl must not kill the writer before it
+    # has written what the crawl hands it while stopping.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archive.sink_worker"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, env=env, close_fds=True, process_group=0)
+    assert process.stdin is not None
+    _grow_pipe(process.stdin)
+    return process
+
+
 class ArchiveSink:
     """Start with :meth:`start`, feed with :meth:`submit_exchange` / :meth:`submit_page` /
     :meth:`submit_check` / :meth:`submit_resource`, finish with :meth:`close`, which waits until
@@ -134,19 +151,11 @@ class ArchiveSink:
         self._closed = False
 
     # -- called from the crawler thread -------------------------------------------------------
-    def start(self) -> None:
-        """Start the worker process (``python -m archive.sink_worker``)."""
+    def start(self, process: subprocess.Popen[bytes] | None = None) -> None:
+        """Start the worker process, or open the one :func:`launch_worker` started earlier."""
         self.home.ensure(self.settings.collection)
-        env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        # A process group of its own: a Ctrl-C for the crawl must not kill the writer before it
-        # has written what the crawl hands it while stopping.
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "archive.sink_worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env, close_fds=True, process_group=0)
+        self._process = process or launch_worker()
         assert self._process.stdin is not None
-        _grow_pipe(self._process.stdin)
         write_frame(self._process.stdin, ("open", self.home, self.settings, self.run_id))
         self._reader.start()
 

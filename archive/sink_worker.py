@@ -37,6 +37,7 @@ from archive.checks import CheckJob, CheckRecorder
 from archive.classify import Observation, classify, platform_for
 from archive.home import Home
 from archive.pages import PageRecorder
+from archive.procexit import exit_at_once
 from archive.sink import PageJob, SinkSettings, read_frame, write_frame
 from archive.state import Policy
 from archive.text import fast_page_text
@@ -273,7 +274,9 @@ def main() -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())     # stray prints must not corrupt frames
     inbox = sys.stdin.buffer
     opening = read_frame(inbox)
-    if opening is None or opening[0] != "open":
+    if opening is None:        # launched early, then not needed (the crawl never started)
+        return 0
+    if opening[0] != "open":
         print("archive.sink_worker is started by memoryhole's crawl process", file=sys.stderr)
         return 2
     _, home, settings, run_id = opening
@@ -305,4 +308,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_at_once(main())

@@ -58,7 +58,8 @@ class ArchiveExtension:
         sink = ArchiveSink(Home(Path(home)), sink_settings,
                            int(run_id) if run_id is not None else None)
         ext = cls(crawler, sink, settings.get("ARCHIVE_STATS_FILE"))
-        sink.start()
+        # crawlers.runner launches the writer process before it imports Scrapy
+        sink.start(getattr(crawler, "archive_worker", None))
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext

@@ -11,12 +11,16 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scrapy.crawler import Crawler, CrawlerProcess
-from scrapy.settings import Settings
+from archive.procexit import exit_at_once
+from archive.sink import launch_worker
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler, CrawlerProcess
 
 
 def offline_public_suffixes() -> None:
@@ -55,22 +59,31 @@ def skip_filtered_log_records(level: str | int) -> None:
         logging.getLogger(name).setLevel(level)
 
 
-def build(job: dict[str, Any]) -> tuple[CrawlerProcess, Crawler]:
-    """The crawl process and the crawler for ``job``, ready to ``start()``."""
+def build(job: dict[str, Any],
+          archive_worker: subprocess.Popen[bytes] | None = None) -> tuple[CrawlerProcess, Crawler]:
+    """The crawl process and the crawler for ``job``, ready to ``start()``; ``archive_worker``
+    (from :func:`archive.sink.launch_worker`) is the archive writer the crawl opens."""
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
     settings.update(job["settings"], priority="cmdline")
+    # the spider class is chosen here: Scrapy's spider loader need not import every spider
+    settings.set("SPIDER_MODULES", [], priority="cmdline")
     process = CrawlerProcess(settings)
     if job.get("spider") == "recheck":
         from crawlers.spiders.recheck import RecheckSpider
 
         crawler = process.create_crawler(RecheckSpider)
+        crawler.archive_worker = archive_worker           # see ArchiveExtension.from_crawler
         process.crawl(crawler, selection=job.get("selection", {}),
                       source_offsets=job.get("source_offsets", {}))
     else:
         from crawlers.spiders.news import NewsSpider
 
         crawler = process.create_crawler(NewsSpider)
+        crawler.archive_worker = archive_worker
         process.crawl(crawler, sources=job.get("sources", []), urls=job.get("urls", []),
                       extra_source=job.get("extra_source"))
     skip_filtered_log_records(crawler.settings.get("LOG_LEVEL"))   # after Scrapy's own set-up
@@ -82,12 +95,20 @@ def main(argv: list[str]) -> int:
         print("usage: python -m crawlers.runner JOB.json", file=sys.stderr)
         return 2
     stop_with_parent()
-    offline_public_suffixes()
-    process, crawler = build(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
-    process.start()
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    # the writer's own start-up (imports, about 0.4 s) runs beside Scrapy's, on the other core
+    worker = launch_worker() if job["settings"].get("ARCHIVE_HOME") else None
+    try:
+        offline_public_suffixes()
+        process, crawler = build(job, worker)
+        process.start()
+    finally:
+        if worker is not None and worker.poll() is None and worker.stdin is not None:
+            worker.stdin.close()            # never opened (the crawl failed to start): it exits
+            worker.wait()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     return 1 if stats.get("archive/failed") else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_at_once(main(sys.argv[1:]))

@@ -4,6 +4,8 @@ stop it (its input does)."""
 
 from __future__ import annotations
 
+import io
+import json
 import signal
 import subprocess
 import sys
@@ -16,7 +18,14 @@ import pytest
 
 from archive.checks import CheckJob
 from archive.home import Home
-from archive.sink import ArchiveSink, PageJob, SinkSettings, read_frame, write_frame
+from archive.sink import (
+    ArchiveSink,
+    PageJob,
+    SinkSettings,
+    launch_worker,
+    read_frame,
+    write_frame,
+)
 from archive.timeutil import utcnow
 from archive.warc import HttpExchange
 from tests.helpers import all_records, rows, warc_files
@@ -115,10 +124,44 @@ def test_a_cut_short_run_keeps_what_it_got_and_confirms_nothing(tmp_path: Path,
 
 
 def test_worker_refuses_to_start_without_an_opening(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "archive.sink_worker"], cwd=ROOT, input=b"",
-                          capture_output=True, timeout=60)
+    frame = io.BytesIO()
+    write_frame(frame, ("stop",))
+    done = subprocess.run([sys.executable, "-m", "archive.sink_worker"], cwd=ROOT,
+                          input=frame.getvalue(), capture_output=True, timeout=60)
     assert done.returncode == 2
     assert b"started by memoryhole's crawl process" in done.stderr
+
+
+def test_a_worker_launched_and_never_opened_exits_quietly(tmp_path: Path) -> None:
+    """crawlers.runner launches the writer before Scrapy is set up; if the crawl never starts,
+    its input just closes."""
+    worker = launch_worker()
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.close()
+    assert worker.wait(timeout=60) == 0
+    assert worker.stdout.read() == b""
+
+
+def test_crawl_process_failing_to_start_leaves_no_writer(tmp_path: Path, monkeypatch) -> None:
+    """A crawl that fails while Scrapy sets up (here: a log level Python does not know) ends
+    the writer it had launched."""
+    from crawlers import runner
+
+    launched = []
+
+    def launch() -> subprocess.Popen[bytes]:
+        launched.append(launch_worker())
+        return launched[-1]
+
+    monkeypatch.setattr(runner, "launch_worker", launch)
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"settings": {"ARCHIVE_HOME": str(tmp_path / "home"),
+                                            "LOG_LEVEL": "NO-SUCH-LEVEL"},
+                               "sources": [], "urls": []}))
+    with pytest.raises(ValueError):
+        runner.main([str(job)])
+    [worker] = launched
+    assert worker.poll() == 0
 
 
 def test_a_dead_crawl_process_loses_no_rows(tmp_path: Path) -> None:

@@ -1,0 +1,25 @@
+"""Ending a worker process without the interpreter's teardown.
+
+A crawl or archive-writer process has written, flushed and closed everything it owns by the
+time its ``main()`` returns; what Python does after that (freeing every module and object of a
+process that has imported Scrapy, lxml and sqlite-utils) took 0.2-0.25 s of each crawl, during
+which the ``memoryhole`` command waited.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def exit_at_once(code: int) -> None:
+    """Flush the log handlers and the standard streams, then end the process with ``code``
+    (no atexit handlers, no object teardown: call it only when all work is done)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):      # closed or broken: nothing left to say on it
+            pass
+    os._exit(code)
