@@ -72,9 +72,16 @@ def export_revision(rev: str, into: Path) -> tuple[str, Path]:
                                  capture_output=True, check=True).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(folder)], check=True,
-                       stdout=subprocess.DEVNULL)
+        byte_compile(folder)
     return sha, folder
+
+
+def byte_compile(folder: Path) -> None:
+    """Byte-compile the memoryhole tree at ``folder`` (not its .venv), as ``pip install`` does.
+    With PYTHONDONTWRITEBYTECODE set, a module changed since its .pyc was written would be
+    compiled again by each of memoryhole's processes on every run."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-x", r"/\.(venv|git)/",
+                    str(folder)], check=True, stdout=subprocess.DEVNULL)
 
 
 def warc_files(folder: Path) -> list[Path]:

@@ -640,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.memoryhole} not found; run `make venv` or pass --memoryhole",
               file=sys.stderr)
         return 2
+    if args.memoryhole == contenders.default_memoryhole():
+        contenders.byte_compile(contenders.ROOT)       # the tree the console script imports
     root: Path = args.out.resolve()
     out = root / "recheck"
     out.mkdir(parents=True, exist_ok=True)
