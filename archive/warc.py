@@ -163,6 +163,13 @@ def encode_header_text(text: str) -> bytes:
 
 
 def _header_lines(headers: list[tuple[str, str]]) -> bytes:
+    """``Name: value`` lines, each latin-1 (UTF-8 where latin-1 cannot hold it)."""
+    text = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    if text.count("\n") == text.count("\r") == len(headers):     # no line break in a header
+        try:
+            return text.encode("latin-1")          # every line latin-1: the same bytes at once
+        except UnicodeEncodeError:
+            pass
     out = []
     for name, value in headers:
         if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
