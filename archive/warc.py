@@ -12,21 +12,8 @@ nothing left to gain and all levels give the same size. ``balanced`` is zlib lev
 writes), ``small`` zlib level 9. Every choice writes ordinary gzip members that any WARC reader
 takes.
 
-How the stored HTTP response is made self-consistent (the body given is de-chunked and still
-content-encoded, as the client received it):
-
-- a ``Transfer-Encoding`` header is dropped (the chunk framing is gone from the body) and kept as
-  ``X-Memoryhole-Original-Transfer-Encoding``;
-- no ``Content-Length``: ``Content-Length: len(body)`` is added after the other headers;
-- a ``Content-Length`` that disagrees with ``len(body)`` is set to ``len(body)`` in place and the
-  value the server sent is kept as ``X-Memoryhole-Original-Content-Length`` -- unless the
-  exchange is ``truncated``: then the server's value stays (``WARC-Truncated`` tells readers the
-  body is short);
-- responses that have no body by definition (1xx, 204, 304 with an empty body) are left alone.
-
-Every other header is written exactly as given, in order, duplicates kept. Header text is encoded
-as latin-1 (so raw header bytes decoded as latin-1 come back byte for byte), or UTF-8 where a
-character is outside latin-1.
+The HTTP messages themselves are made by archive.http_message (how a stored response is made
+self-consistent, how header text is encoded).
 
 A file is ``<prefix>-<YYYYmmddHHMMSSffffff>-<pid>-<serial>.warc.gz.open`` while written, and the
 writer holds ``fcntl.flock(LOCK_EX)`` on it for its lifetime: ``check --repair`` skips files it
@@ -39,20 +26,32 @@ import base64
 import fcntl
 import functools
 import hashlib
-import http
 import logging
 import os
 import threading
 import uuid
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
+from archive.http_message import (
+    CRLF,
+    HttpExchange,
+    consistent_response_headers,
+    encode_header_text,
+    header_lines,
+    mime_of,
+    request_head,
+    status_line,
+)
 from archive.timeutil import utcnow, warc_date
+
+__all__ = ["COMPRESSIONS", "NOT_MODIFIED_PROFILE", "OPEN_SUFFIX", "REVISIT_PROFILE", "WARC_SUFFIX",
+           "HttpExchange", "RecordLocation", "RevisitOf", "RotatingWarcWriter", "WrittenRecord",
+           "bracket_id", "gzip_compressor", "new_record_id", "sha256_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +59,6 @@ OPEN_SUFFIX = ".open"
 WARC_SUFFIX = ".warc.gz"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
 NOT_MODIFIED_PROFILE = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
-ORIGINAL_CL_HEADER = "X-Memoryhole-Original-Content-Length"
-ORIGINAL_TE_HEADER = "X-Memoryhole-Original-Transfer-Encoding"
-CRLF = b"\r\n"
 # name -> (compression library, level); see the module docstring
 COMPRESSIONS = {"fast": ("isal", 3), "balanced": ("zlib", 6), "small": ("zlib", 9)}
 DEFAULT_COMPRESSION = "fast"
@@ -93,24 +89,6 @@ class RecordLocation:
     filename: str
     offset: int
     length: int
-
-
-@dataclass
-class HttpExchange:
-    """One HTTP request and its response, as sent and as received."""
-
-    url: str
-    status: int
-    response_headers: list[tuple[str, str]]
-    body: bytes
-    date: datetime
-    method: str = "GET"
-    request_headers: list[tuple[str, str]] = field(default_factory=list)
-    request_body: bytes = b""
-    http_version: str = "HTTP/1.1"
-    reason: str = ""
-    ip_address: str | None = None
-    truncated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,88 +131,6 @@ def bracket_id(record_id: str) -> str:
     """``<urn:uuid:...>`` whether or not the brackets were given."""
     record_id = record_id.strip()
     return record_id if record_id.startswith("<") else f"<{record_id}>"
-
-
-def encode_header_text(text: str) -> bytes:
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
-
-
-def _header_lines(headers: list[tuple[str, str]]) -> bytes:
-    """``Name: value`` lines, each latin-1 (UTF-8 where latin-1 cannot hold it)."""
-    text = "".join([f"{name}: {value}\r\n" for name, value in headers])
-    if text.count("\n") == text.count("\r") == len(headers):     # no line break in a header
-        try:
-            return text.encode("latin-1")          # every line latin-1: the same bytes at once
-        except UnicodeEncodeError:
-            pass
-    out = []
-    for name, value in headers:
-        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
-            raise ValueError(f"line break in header {name!r}: {value!r}")
-        out.append(encode_header_text(f"{name}: {value}") + CRLF)
-    return b"".join(out)
-
-
-def _find(headers: list[tuple[str, str]], name: str) -> list[int]:
-    lname = name.lower()
-    return [i for i, (n, _) in enumerate(headers) if n.strip().lower() == lname]
-
-
-def first_header(headers: list[tuple[str, str]], name: str) -> str | None:
-    found = _find(headers, name)
-    return headers[found[0]][1] if found else None
-
-
-def consistent_response_headers(ex: HttpExchange) -> list[tuple[str, str]]:
-    """The response headers to store for ``ex`` (rules in the module docstring)."""
-    headers = list(ex.response_headers)
-    extra: list[tuple[str, str]] = []
-    te = _find(headers, "Transfer-Encoding")
-    if te:
-        extra += [(ORIGINAL_TE_HEADER, headers[i][1]) for i in te]
-        headers = [h for i, h in enumerate(headers) if i not in set(te)]
-    if not ex.body and (100 <= ex.status < 200 or ex.status in (204, 304)):
-        return headers + extra
-    size = str(len(ex.body))
-    cl = _find(headers, "Content-Length")
-    if not cl:
-        headers.append(("Content-Length", size))
-    elif ex.truncated is None and any(headers[i][1].strip() != size for i in cl):
-        extra += [(ORIGINAL_CL_HEADER, headers[i][1]) for i in cl]
-        headers[cl[0]] = (headers[cl[0]][0], size)
-        headers = [h for i, h in enumerate(headers) if i not in set(cl[1:])]
-    return headers + extra
-
-
-def status_line(ex: HttpExchange) -> str:
-    reason = ex.reason
-    if not reason:
-        try:
-            reason = http.HTTPStatus(ex.status).phrase
-        except ValueError:
-            reason = ""
-    return f"{ex.http_version} {ex.status} {reason}"
-
-
-def request_head(ex: HttpExchange) -> bytes:
-    """``GET /path?query HTTP/1.1`` and the headers as sent, with a Host header ensured."""
-    parts = urlsplit(ex.url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = list(ex.request_headers)
-    if not _find(headers, "Host"):
-        host = parts.netloc.rpartition("@")[2]
-        headers.insert(0, ("Host", host))
-    if ex.request_body and not _find(headers, "Content-Length"):
-        headers.append(("Content-Length", str(len(ex.request_body))))
-    line = encode_header_text(f"{ex.method} {target} {ex.http_version}") + CRLF
-    return line + _header_lines(headers) + CRLF
-
-
-def _mime_of(headers: list[tuple[str, str]]) -> str | None:
-    return first_header(headers, "Content-Type")
 
 
 def _aware(dt: datetime, what: str) -> datetime:
@@ -280,7 +176,7 @@ class RotatingWarcWriter:
         self.archive_dir = Path(archive_dir)
         self.max_bytes = max_bytes
         self.warcinfo = dict(warcinfo)
-        _header_lines(list(self.warcinfo.items()))  # fail now, not at the first write
+        header_lines(list(self.warcinfo.items()))  # fail now, not at the first write
         self.prefix = prefix
         self._compressor = gzip_compressor(compression)
         self.on_close = on_close
@@ -316,7 +212,7 @@ class RotatingWarcWriter:
         resp_id = bracket_id(record_id) if record_id else self._new_id()
         req_id = self._new_id()
         headers = consistent_response_headers(ex)
-        http_head = encode_header_text(status_line(ex)) + CRLF + _header_lines(headers) + CRLF
+        http_head = encode_header_text(status_line(ex)) + CRLF + header_lines(headers) + CRLF
         not_modified = revisit_of is not None and revisit_of.profile == NOT_MODIFIED_PROFILE
         # a 304 revisit carries the original's payload digest (the server says: unchanged)
         digest = revisit_of.payload_digest if not_modified else self.payload_digest(ex.body)
@@ -351,7 +247,7 @@ class RotatingWarcWriter:
                                           block)
             req_loc = self._write_record(f, req_fields, "application/http; msgtype=request",
                                          req_block)
-            mime = _mime_of(headers)
+            mime = mime_of(headers)
             resp = WrittenRecord(resp_id, rtype, ex.url, date, resp_loc, digest, ex.status, mime)
             req = WrittenRecord(req_id, "request", ex.url, date, req_loc, None, None, None)
             f.records += [resp, req]
@@ -425,7 +321,7 @@ class RotatingWarcWriter:
         f = _OpenFile(self.archive_dir / name, self._new_id())
         info = dict(self.warcinfo)
         info.setdefault("format", "WARC File Format 1.1")
-        body = _header_lines(list(info.items()))
+        body = header_lines(list(info.items()))
         fields = [("WARC-Type", "warcinfo"), ("WARC-Record-ID", f.warcinfo_id),
                   ("WARC-Date", warc_date(now)), ("WARC-Filename", f.final_name)]
         self._write_record(f, fields, "application/warc-fields", [body])
@@ -438,7 +334,7 @@ class RotatingWarcWriter:
         length = sum(len(part) for part in block)
         fields = [*fields, ("WARC-Block-Digest", sha256_digest(*block)),
                   ("Content-Type", content_type), ("Content-Length", str(length))]
-        head = b"WARC/1.1\r\n" + _header_lines(fields) + CRLF
+        head = b"WARC/1.1\r\n" + header_lines(fields) + CRLF
         comp = self._compressor()
         member = [comp.compress(head)]
         member += [comp.compress(part) for part in block]

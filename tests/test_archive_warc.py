@@ -16,14 +16,13 @@ import brotli
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from archive.http_message import consistent_response_headers
 from archive.warc import (
     COMPRESSIONS,
     HttpExchange,
     RevisitOf,
     RotatingWarcWriter,
     WrittenRecord,
-    _header_lines,
-    consistent_response_headers,
 )
 
 T0 = datetime(2026, 11, 22, 4, 0, 0, 123456, tzinfo=UTC)
@@ -354,23 +353,4 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
         RotatingWarcWriter(tmp_path, max_bytes=1, warcinfo={"operator": "a\r\nWARC-Type: x"})
     writer.close()
     assert not list(tmp_path.iterdir())
-
-
-@pytest.mark.parametrize("headers", [
-    [("Server", "nginx"), ("ETag", '"abc"')],
-    [("Content-Disposition", "attachment; filename=café.html"), ("X-A", "b")],   # latin-1
-    [("X-Title", "Қазақстан"), ("Server", "nginx"), ("X-Note", "naïve")],         # UTF-8 line
-    [],
-])
-def test_header_lines_are_latin1_per_line_else_utf8(headers) -> None:
-    expected = b"".join((f"{n}: {v}".encode("latin-1") if all(ord(c) < 256 for c in f"{n}{v}")
-                         else f"{n}: {v}".encode()) + b"\r\n" for n, v in headers)
-    assert _header_lines(headers) == expected
-
-
-@pytest.mark.parametrize("bad", [("X-A", "b\r\nX-B: c"), ("X-A", "b\rc"), ("X-A", "b\nc"),
-                                 ("X\nA", "b"), ("X-A", "Қ\nc")])
-def test_header_lines_refuse_line_breaks(bad) -> None:
-    with pytest.raises(ValueError, match="line break"):
-        _header_lines([("Server", "nginx"), bad])
 
