@@ -154,15 +154,20 @@ def memoryhole_command(job: Job) -> tuple[list[str], dict[str, str]]:
     seeds = job.workdir / "seeds.toml"
     seeds.write_text('[[source]]\nname = "bench"\nkind = "page"\n'
                      f"urls = {_toml_list(job.site.urls())}\n", encoding="utf-8")
-    args = ["--home", str(home), "crawl", "--seeds", str(seeds)]
+    prefix, env = memoryhole_invocation(job.memoryhole, job.memoryhole_src)
+    return [*prefix, "--home", str(home), "crawl", "--seeds", str(seeds)], env
+
+
+def memoryhole_invocation(memoryhole: Path, src: Path | None) -> tuple[list[str], dict[str, str]]:
+    """The start of a ``memoryhole ...`` command line and its environment: the console script,
+    or, for an exported tree ``src``, what the console script does with that tree first on the
+    path (the CLI starts its crawl process with PYTHONPATH set to the tree it was imported
+    from)."""
     env = base_env()
-    if job.memoryhole_src is None:
-        return [str(job.memoryhole), *args], env
-    # what the console script does, with the exported tree first on the path (the CLI starts
-    # its crawl process with PYTHONPATH set to the tree it was imported from)
-    env["PYTHONPATH"] = str(job.memoryhole_src)
-    return [sys.executable, "-c", "import sys; from cli import main; sys.exit(main())",
-            *args], env
+    if src is None:
+        return [str(memoryhole)], env
+    env["PYTHONPATH"] = str(src)
+    return [sys.executable, "-c", "import sys; from cli import main; sys.exit(main())"], env
 
 
 def memoryhole_collect(job: Job) -> dict[str, Any]:

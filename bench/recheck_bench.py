@@ -1,7 +1,10 @@
 """Re-check throughput on a loopback site: memoryhole's conditional re-checks, its full GETs, and
 a bare aiohttp client on the same URLs (the ceiling).
 
-``python -m bench.recheck_bench [--pages 5000] [--rounds 3] [--concurrency 64 [16 ...]]``
+``python -m bench.recheck_bench [--pages 5000] [--rounds 3] [--concurrency 64 [16 ...]]
+[--memoryhole-rev HEAD]``: with ``--memoryhole-rev``, a byte-compiled ``git archive`` copy of
+that commit runs (bench.contenders.export_revision), not the working tree, which may change
+under a long run.
 
 1. Generates the site (bench.site, into OUT/recheck/site) and serves it with nginx (bench.nginx),
    which sends ETag and Last-Modified and answers 304 to If-None-Match.
@@ -79,7 +82,8 @@ class Setup:
     out: Path                 # OUT/recheck
     base_home: Path           # crawled once; never re-checked itself
     targets: Path             # url, etag, last_modified of every URL, for the aiohttp client
-    memoryhole: Path
+    command: tuple[str, ...]  # how memoryhole is started (contenders.memoryhole_invocation)
+    env: dict[str, str]
     server_pid: int | None    # nginx's master: its tree's CPU is reported on its own
 
 
@@ -151,8 +155,8 @@ def db_bytes(home: Path) -> int:
     return sum(_size(home / f"memoryhole.db{suffix}") for suffix in ("", "-wal"))
 
 
-def recheck_argv(memoryhole: Path, home: Path) -> list[str]:
-    return [str(memoryhole), "--home", str(home), "recheck", "--all"]
+def recheck_argv(command: tuple[str, ...], home: Path) -> list[str]:
+    return [*command, "--home", str(home), "recheck", "--all"]
 
 
 def parse_summary(text: str) -> dict[str, int] | None:
@@ -181,8 +185,8 @@ def catalogue_counts(home: Path, run_id: int) -> dict[str, Any]:
             "probes": stats.get("memoryhole/probes", 0)}
 
 
-def crawl_base(site: SiteInfo, out: Path, memoryhole: Path, concurrency: int,
-               timeout: float) -> tuple[Path, dict[str, Any]]:
+def crawl_base(site: SiteInfo, out: Path, command: tuple[str, ...], env: dict[str, str],
+               concurrency: int, timeout: float) -> tuple[Path, dict[str, Any]]:
     """Crawl every page once into OUT/base-home (reused while its site and URLs match)."""
     home = out / "base-home"
     stamp = home / "bench-crawl.json"
@@ -196,8 +200,8 @@ def crawl_base(site: SiteInfo, out: Path, memoryhole: Path, concurrency: int,
     (home / "memoryhole.toml").write_text(home_config(concurrency), encoding="utf-8")
     seeds = out / "seeds.toml"
     write_seeds(seeds, site.urls())
-    taken = measure([str(memoryhole), "--home", str(home), "crawl", "--seeds", str(seeds)],
-                    log_path=out / "base-crawl.log", cwd=out, env=contenders.base_env(),
+    taken = measure([*command, "--home", str(home), "crawl", "--seeds", str(seeds)],
+                    log_path=out / "base-crawl.log", cwd=out, env=env,
                     timeout=timeout)
     with closing(sqlite3.connect(home / "memoryhole.db")) as db:
         pages, with_etag = db.execute(
@@ -230,8 +234,8 @@ def run_memoryhole(setup: Setup, mode: str, concurrency: int, workdir: Path,
     copy_home(setup.base_home, home, concurrency, clear_validators=mode == "full")
     before = {"warc": warc_bytes(home), "index": index_bytes(home), "db": db_bytes(home)}
     log = workdir / "output.log"
-    taken, others = _measure(recheck_argv(setup.memoryhole, home), log, workdir, timeout,
-                             setup.server_pid)
+    taken, others = _measure(recheck_argv(setup.command, home), log, workdir, timeout,
+                             setup.server_pid, setup.env)
     summary = parse_summary(log.read_text(encoding="utf-8", errors="replace")) or {}
     row: dict[str, Any] = {**asdict(taken), "cpu_s": taken.cpu_s, **others,
                            "checks": summary.get("checked", 0), "summary": summary}
@@ -534,8 +538,8 @@ def profile_recheck(setup: Setup, mode: str, concurrency: int, rate: int,
     done = subprocess.run(
         [str(pyspy), "record", "--subprocesses", "--threads", "--full-filenames",
          "--format", "raw", "--rate", str(rate), "-o", str(raw), "--",
-         *recheck_argv(setup.memoryhole, home)],
-        env=contenders.base_env(), cwd=workdir, check=False, capture_output=True, text=True)
+         *recheck_argv(setup.command, home)],
+        env=setup.env, cwd=workdir, check=False, capture_output=True, text=True)
     wall = time.perf_counter() - began
     summary = parse_summary(done.stdout) or {}
     shutil.rmtree(home)
@@ -613,6 +617,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=NAMES, default=list(NAMES))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--memoryhole", type=Path, default=contenders.default_memoryhole())
+    parser.add_argument("--memoryhole-rev", metavar="REV",
+                        help="benchmark memoryhole as committed at REV (exported to OUT/src), "
+                             "not the working tree")
     parser.add_argument("--profile", nargs="*", choices=("conditional", "full"),
                         default=["conditional"],
                         help="re-check modes to profile with py-spy (none: no profile)")
@@ -640,15 +647,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.memoryhole} not found; run `make venv` or pass --memoryhole",
               file=sys.stderr)
         return 2
-    if args.memoryhole == contenders.default_memoryhole():
-        contenders.byte_compile(contenders.ROOT)       # the tree the console script imports
     root: Path = args.out.resolve()
+    revision, source = None, None
+    if args.memoryhole_rev:
+        revision, source = contenders.export_revision(args.memoryhole_rev, root / "src")
+    elif args.memoryhole == contenders.default_memoryhole():
+        contenders.byte_compile(contenders.ROOT)       # the tree the console script imports
+    command, env = contenders.memoryhole_invocation(args.memoryhole, source)
     out = root / "recheck"
     out.mkdir(parents=True, exist_ok=True)
     port = _site_port(out / "site")
     site = generate_site(out / "site", args.pages, f"http://127.0.0.1:{port}", args.seed)
     results: dict[str, Any] = {
-        "machine": machine_facts(args.memoryhole, None),
+        "machine": machine_facts(args.memoryhole, revision),
         "params": {"pages": args.pages, "rounds": args.rounds, "concurrency": args.concurrency,
                    "contenders": args.only, "site": asdict(site)},
         "runs": [],
@@ -658,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     with Nginx(Path(site.folder), port=port) as server:
         print(f"site: {site.pages} pages, {site.total_bytes / site.pages / 1024:.1f} KB "
               f"average, served at {server.base_url}", flush=True)
-        base_home, crawl = crawl_base(site, out, args.memoryhole, args.concurrency[0],
+        base_home, crawl = crawl_base(site, out, tuple(command), env, args.concurrency[0],
                                       args.timeout)
         results["base_crawl"] = crawl
         print(f"base crawl: {crawl['urls']} URLs with an ETag, {crawl['wall_s']:.1f} s",
@@ -666,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         targets = out / "targets.jsonl"
         export_targets(base_home, targets)
         setup = Setup(site=site, out=out, base_home=base_home, targets=targets,
-                      memoryhole=args.memoryhole,
+                      command=tuple(command), env=env,
                       server_pid=server.process.pid if server.process else None)
         for concurrency in args.concurrency:
             for round_index in range(args.rounds):
