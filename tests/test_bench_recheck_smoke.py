@@ -140,3 +140,20 @@ def test_harness_small_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert "own %" in printed and "Scrapy process:" in printed
         assert "crawlers.runner" in prof["process"]
         assert prof["writer"]["steady_samples"] > 0 and "Archive writer process:" in printed
+
+
+@pytest.mark.skipif(not nginx_available(), reason="needs nginx (installed by .ci/run)")
+def test_harness_runs_a_committed_revision(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """--memoryhole-rev: the base crawl and the re-checks run a git archive copy of HEAD."""
+    out = tmp_path / "out"
+    argv = ["--pages", str(PAGES), "--rounds", "1", "--concurrency", "8", "--quiet-wait", "0",
+            "--retries", "0", "--out", str(out), "--only", "conditional",
+            "--memoryhole-rev", "HEAD"]
+    assert recheck_bench.main(argv) == 0, capsys.readouterr().out[-3000:]
+    results = json.loads((out / "recheck.json").read_text())
+    sha = results["machine"]["memoryhole_commit"]
+    assert results["machine"]["memoryhole"] == f"git archive of {sha}"
+    assert (out / "src" / sha / "cli.py").exists()
+    [run] = results["runs"]
+    assert run["ok"] and run["checks"] == PAGES and run["statuses"] == {"304": PAGES}
