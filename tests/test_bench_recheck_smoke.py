@@ -10,6 +10,8 @@ aiohttp contender, against Python's http.server and its Last-Modified / 304) sti
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from bench import aiohttp_client, recheck_bench
+from bench import aiohttp_client, contenders, recheck_bench
 from bench.nginx import INSTALL_HINT, nginx_available
 from bench.site import generate_site
 
@@ -142,10 +144,25 @@ def test_harness_small_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert prof["writer"]["steady_samples"] > 0 and "Archive writer process:" in printed
 
 
+def _repository_of_the_tree(dest: Path) -> None:
+    """A git repository with one commit of the project's files as they are now (the suite may
+    run outside a clone)."""
+    shutil.copytree(contenders.ROOT, dest, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info",
+        "demo-home", "memoryhole-data", "out", "artifacts"))
+    for argv in (["init", "-q"], ["add", "-A"],
+                 ["-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm",
+                  "the tree under test"]):
+        subprocess.run(["git", "-C", str(dest), *argv], check=True, capture_output=True)
+
+
 @pytest.mark.skipif(not nginx_available(), reason="needs nginx (installed by .ci/run)")
-def test_harness_runs_a_committed_revision(tmp_path: Path,
+def test_harness_runs_a_committed_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     """--memoryhole-rev: the base crawl and the re-checks run a git archive copy of HEAD."""
+    repo = tmp_path / "repo"
+    _repository_of_the_tree(repo)
+    monkeypatch.setattr(contenders, "ROOT", repo)
     out = tmp_path / "out"
     argv = ["--pages", str(PAGES), "--rounds", "1", "--concurrency", "8", "--quiet-wait", "0",
             "--retries", "0", "--out", str(out), "--only", "conditional",
