@@ -18,10 +18,11 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 BUSY_TIMEOUT_MS = 30_000
-# SQLite's page cache per connection (it grows only as pages are read). SQLite's default, 2 MB,
-# holds a small part of the indexes of a large catalogue, whose inserts land all over them
-# (URL text, domains, check times): every batch then reads and evicts pages again.
-CACHE_MIB = 64
+# The archive writer's page cache (it grows only as pages are read or written). SQLite's
+# default, 2 MB, holds a small part of the indexes of a large catalogue, whose inserts land all
+# over them (URL text, domains, check times): every batch then reads and evicts pages again.
+# Other connections keep the default: the cache also keeps every page they read.
+WRITER_CACHE_MIB = 64
 MIGRATION_SET = "memoryhole"
 
 
@@ -139,25 +140,27 @@ def build_migrations() -> Migrations:
     return migrations
 
 
-def connect(path: Path | str) -> sqlite_utils.Database:
-    """A connection with WAL, a busy timeout, ``synchronous=NORMAL`` (safe under WAL) and a page
-    cache of ``CACHE_MIB``."""
+def connect(path: Path | str, *, cache_mib: int | None = None) -> sqlite_utils.Database:
+    """A connection with WAL, a busy timeout and ``synchronous=NORMAL`` (safe under WAL); a page
+    cache of ``cache_mib`` (SQLite's default when None)."""
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
     db = sqlite_utils.Database(conn)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute(f"PRAGMA cache_size = -{CACHE_MIB * 1024}")      # negative: KiB
+    if cache_mib:
+        conn.execute(f"PRAGMA cache_size = -{cache_mib * 1024}")      # negative: KiB
     conn.execute("PRAGMA foreign_keys = ON")
     return db
 
 
-def open_catalogue(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) the catalogue at ``path`` and apply pending migrations."""
+def open_catalogue(path: Path | str, *, cache_mib: int | None = None) -> sqlite_utils.Database:
+    """Open (creating if needed) the catalogue at ``path`` and apply pending migrations
+    (``cache_mib``: see :func:`connect`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = connect(path)
+    db = connect(path, cache_mib=cache_mib)
     migrations = build_migrations()
     if migrations.pending(db):
         with _file_lock(path.with_name(path.name + ".migrate-lock")):

@@ -114,7 +114,8 @@ class SinkWorker:
         return self.stats
 
     def _open(self) -> None:
-        self._db = catalogue.open_catalogue(self.home.db_path)
+        self._db = catalogue.open_catalogue(self.home.db_path,
+                                            cache_mib=catalogue.WRITER_CACHE_MIB)
         self._writer = RotatingWarcWriter(
             self.home.archive_dir(self.settings.collection),
             max_bytes=self.settings.max_bytes,

@@ -5,7 +5,8 @@
     python -m bench.deletions_scale --urls 200000 --checks 2000000 --keep
 
 The catalogue is a real one (archive.db.open_catalogue: every migration, WAL,
-``synchronous=NORMAL``), written with ``executemany`` in transactions of ``--batch`` rows.
+``synchronous=NORMAL``, the archive writer's page cache), written with ``executemany`` in
+transactions of ``--batch`` rows.
 URLs belong to ``--domains`` domains with a Zipf-like (1/rank) spread, as a few platforms
 dominate a real watch list; deletions pick URLs at random and spread evenly over ``--days``.
 Checks are written round by round (every URL's first check, then every URL's second…), the
@@ -38,7 +39,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from archive.db import open_catalogue
+from archive.db import WRITER_CACHE_MIB, open_catalogue
 from archive.deletions import REASONS, DeletionFilter, query_deletions
 from archive.timeutil import iso, utcnow
 
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = Path(tempfile.mkdtemp(prefix="memoryhole-deletions-bench-", dir="/tmp"))
     try:
-        db = open_catalogue(folder / "memoryhole.db")
+        db = open_catalogue(folder / "memoryhole.db", cache_mib=WRITER_CACHE_MIB)
         if args.checks_index == "url":
             db.conn.execute("DROP INDEX idx_checks_url_id_checked_at")
             db.conn.execute("CREATE INDEX idx_checks_url_checked_at ON checks "
