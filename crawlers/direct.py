@@ -40,7 +40,7 @@ from aiohttp.abc import AbstractResolver
 from scrapy import Request
 from scrapy.downloadermiddlewares.httpcompression import ACCEPTED_ENCODINGS
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
 from archive.sink import ArchiveSink, SinkError
@@ -121,6 +121,8 @@ class DirectClient:
         self.resolver_class = load_object(settings.get("FASTPATH_RESOLVER"))
         self.base_headers = _base_headers(settings)
         self.robots = None
+        # the agent Scrapy's robots middleware asks for (its ROBOTSTXT_USER_AGENT, else USER_AGENT)
+        self.robots_agent = settings.get("ROBOTSTXT_USER_AGENT") or settings.get("USER_AGENT")
         if settings.getbool("ROBOTSTXT_OBEY"):
             self.robots = _robots_middleware(crawler)
             if self.robots is None:
@@ -176,13 +178,13 @@ class DirectClient:
         return literal is None or is_public_address(literal)
 
     async def robots_allow(self, url: str) -> bool:
+        """What robots.txt says of ``url``, from the robots middleware's parser for its host
+        (fetched, archived and cached once). A forbidden URL goes on to the spider, whose
+        request the middleware refuses and counts in ``robotstxt/forbidden``, once."""
         if self.robots is None:
             return True
-        try:
-            await self.robots.process_request(Request(url))
-        except IgnoreRequest:
-            return False
-        return True
+        parser = await self.robots.robot_parser(Request(url))
+        return parser is None or parser.allowed(url, self.robots_agent)
 
     def scrapy_active(self, host: str) -> int:
         """Scrapy's requests in flight to ``host`` (its downloader slot, keyed by host name)."""

@@ -123,6 +123,7 @@ def test_robots_txt_obeyed_and_fetched_once(tmp_home, server):
     hits = server.hits()
     assert hits["/robots.txt"] == 1 and hits.get("/private/page", 0) == 0
     assert stats.get("crawl/fast/pages") == 1
+    assert stats.get("robotstxt/forbidden") == 1           # counted once, by the spider's pass
 
 
 def test_oversized_cut_and_bomb_bodies_left_to_scrapy(tmp_home, mockserver):

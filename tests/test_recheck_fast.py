@@ -159,6 +159,7 @@ def test_robots_txt_is_obeyed_and_fetched_once(tmp_home, server):
     assert hits["/private/page"] == 1                     # only the crawl, before robots.txt
     assert stats.get("recheck/fast/not_modified") == 1    # /open
     assert stats.get("recheck/fast/requests") == 1
+    assert stats.get("robotstxt/forbidden") == 1           # counted once, by the spider's pass
     robots = [r for r in all_records(tmp_home) if (r["uri"] or "").endswith("/robots.txt")]
     assert robots, "robots.txt is archived, as on the Scrapy path"
 
