@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import yarl
 from scrapy.exceptions import NotConfigured
 
 from archive.sink import ArchiveSink
@@ -73,11 +72,10 @@ class NotModifiedClient(DirectClient):
     async def check(self, session: aiohttp.ClientSession, row: dict[str, Any]) -> bool:
         """True when a 304 was archived and reported; False hands the row to the spider."""
         url = row["url"]
-        if not self.allowed(url) or not await self.robots_allow(url):
+        response = await self.get(session, url, self.request_headers(row))
+        if response is None:
             return False
-        self.count("requests")
-        async with session.get(yarl.URL(url, encoded=True), headers=self.request_headers(row),
-                               allow_redirects=False) as response:
+        async with response:
             if response.status != 304:
                 self.count(f"not_304/{response.status}")
                 response.close()

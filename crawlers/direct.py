@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver
 from scrapy import Request
 from scrapy.downloadermiddlewares.httpcompression import ACCEPTED_ENCODINGS
@@ -185,6 +186,17 @@ class DirectClient:
             return True
         parser = await self.robots.robot_parser(Request(url))
         return parser is None or parser.allowed(url, self.robots_agent)
+
+    async def get(self, session: aiohttp.ClientSession, url: str,
+                  headers: list[tuple[str, str]]) -> aiohttp.ClientResponse | None:
+        """A GET of ``url`` as given (no redirects followed, the URL not re-encoded), counted
+        in ``<prefix>/requests``; None, with nothing sent, when the address guard or
+        robots.txt says no. Use the response with ``async with``."""
+        if not self.allowed(url) or not await self.robots_allow(url):
+            return None
+        self.count("requests")
+        return await session.get(yarl.URL(url, encoded=True), headers=headers,
+                                 allow_redirects=False)
 
     def scrapy_active(self, host: str) -> int:
         """Scrapy's requests in flight to ``host`` (its downloader slot, keyed by host name)."""

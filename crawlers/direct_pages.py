@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import yarl
 from scrapy import Request
 from scrapy.exceptions import NotConfigured
 
@@ -74,11 +73,10 @@ class PageClient(DirectClient):
     async def fetch(self, session: aiohttp.ClientSession, job: PageJob) -> bool:
         """True when the page was archived and handed on; False leaves it to the spider."""
         url, source = job
-        if not self.allowed(url) or not await self.robots_allow(url):
+        response = await self.get(session, url, self.base_headers)
+        if response is None:
             return False
-        self.count("requests")
-        async with session.get(yarl.URL(url, encoded=True), headers=self.base_headers,
-                               allow_redirects=False) as response:
+        async with response:
             if response.status != 200:
                 return self._refuse(response, f"status/{response.status}")
             coding = (_last(response.headers, "Content-Encoding") or "").strip().lower().encode()
