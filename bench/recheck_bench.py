@@ -25,7 +25,9 @@ under a long run.
    ("recheck run N: checked X: ...") and are cross-checked with ``checks`` rows of that run;
    WARC bytes per check are the growth of HOME/collections/*/archive/*.warc.gz over the checks.
 4. Prints a Markdown table (medians over rounds) and writes OUT/recheck.json after every run.
-5. Profiles one conditional re-check with py-spy (``record --subprocesses --threads``): the
+5. Profiles one conditional re-check with py-spy (``record --subprocesses --threads``) when
+   py-spy is in the venv (asked for with ``--profile conditional``, a missing py-spy fails the
+   run; by default it is only skipped, with the command that installs it): the
    Scrapy process's top functions by own samples, by cumulative samples, per thread and per
    package, start-up imports and waiting threads left out; the collapsed stacks stay in
    OUT/recheck/pyspy-<mode>.txt.
@@ -520,10 +522,25 @@ def _is_memoryhole(name: str) -> bool:
     return where.split("/", 1)[0] in ("archive", "crawlers", "pipelines", "cli.py")
 
 
+def pyspy_path() -> Path:
+    return Path(sys.executable).parent / "py-spy"
+
+
+def profile_modes(asked: list[str] | None, pyspy_installed: bool) -> tuple[list[str], str]:
+    """The modes to profile and a note: by default (``asked`` None) the conditional re-check
+    if py-spy is installed, else none, with a note saying how to install it."""
+    if asked is not None:
+        return asked, ""
+    if pyspy_installed:
+        return ["conditional"], ""
+    return [], (f"no profile: {pyspy_path()} not found; install it with: "
+                f"{sys.executable} -m pip install py-spy")
+
+
 def profile_recheck(setup: Setup, mode: str, concurrency: int, rate: int,
                     top: int) -> dict[str, Any]:
     """One re-check under ``py-spy record --subprocesses``: the crawl process's ranking."""
-    pyspy = Path(sys.executable).parent / "py-spy"
+    pyspy = pyspy_path()
     if not pyspy.exists():
         return {"error": f"{pyspy} not found; install it with: "
                          f"{sys.executable} -m pip install py-spy"}
@@ -620,9 +637,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memoryhole-rev", metavar="REV",
                         help="benchmark memoryhole as committed at REV (exported to OUT/src), "
                              "not the working tree")
-    parser.add_argument("--profile", nargs="*", choices=("conditional", "full"),
-                        default=["conditional"],
-                        help="re-check modes to profile with py-spy (none: no profile)")
+    parser.add_argument("--profile", nargs="*", choices=("conditional", "full"), default=None,
+                        help="re-check modes to profile with py-spy (none: no profile; default: "
+                             "conditional if py-spy is installed)")
     parser.add_argument("--profile-rate", type=int, default=100,
                         help="py-spy samples per second (it stops the process for each)")
     parser.add_argument("--top", type=int, default=15)
@@ -703,7 +720,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + summary_table(rows) + "\n\n" + "\n".join(results["targets"]), flush=True)
         results_path.write_text(json.dumps(results, indent=1), encoding="utf-8")
         results["profiles"] = []
-        for mode in args.profile or []:
+        modes, note = profile_modes(args.profile, pyspy_path().exists())
+        if note:
+            print(f"\n{note}", flush=True)
+        for mode in modes:
             print(f"\nprofiling a {mode} re-check with py-spy…", flush=True)
             prof = profile_recheck(setup, mode, args.concurrency[0], args.profile_rate,
                                    args.top)

@@ -103,6 +103,14 @@ def test_summary_line_and_profile_ranking() -> None:
         ("MainThread", 60.0), ("memoryhole-sink", 40.0)]
 
 
+def test_profile_by_default_only_where_py_spy_is_installed() -> None:
+    assert recheck_bench.profile_modes(None, True) == (["conditional"], "")
+    modes, note = recheck_bench.profile_modes(None, False)
+    assert modes == [] and "py-spy not found" in note and "-m pip install py-spy" in note
+    assert recheck_bench.profile_modes([], True) == ([], "")                 # --profile
+    assert recheck_bench.profile_modes(["full"], False) == (["full"], "")    # asked: it must fail
+
+
 def test_harness_small_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     pyspy = Path(recheck_bench.sys.executable).parent / "py-spy"
@@ -166,7 +174,7 @@ def test_harness_runs_a_committed_revision(tmp_path: Path, monkeypatch: pytest.M
     out = tmp_path / "out"
     argv = ["--pages", str(PAGES), "--rounds", "1", "--concurrency", "8", "--quiet-wait", "0",
             "--retries", "0", "--out", str(out), "--only", "conditional",
-            "--memoryhole-rev", "HEAD"]
+            "--memoryhole-rev", "HEAD", "--profile"]
     assert recheck_bench.main(argv) == 0, capsys.readouterr().out[-3000:]
     results = json.loads((out / "recheck.json").read_text())
     sha = results["machine"]["memoryhole_commit"]
