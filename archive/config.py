@@ -45,6 +45,9 @@ class CrawlConfig:
     extract: str = "fast"          # fast | trafilatura: which text every capture stores
     warc_compression: str = "fast"   # fast | balanced | small (archive.warc.COMPRESSIONS)
     fast_pages: bool = True        # pages first as direct GETs; only plain 200s skip Scrapy
+    requisites: bool = True        # fetch each captured page's images, stylesheets, scripts
+    requisites_max: int = 50       # at most this many per page (and per stylesheet)
+    requisites_refresh: str = "7d"   # a requisite archived more recently is not fetched again
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,9 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         timeout=crawl.positive("timeout", float, d.timeout),
         autothrottle=crawl.get("autothrottle", bool, d.autothrottle),
         fast_pages=crawl.get("fast_pages", bool, d.fast_pages),
+        requisites=crawl.get("requisites", bool, d.requisites),
+        requisites_max=crawl.positive("requisites_max", int, d.requisites_max),
+        requisites_refresh=crawl.duration("requisites_refresh", d.requisites_refresh),
         delay=crawl.get("delay", float, d.delay),
         extract=extract,
         warc_compression=compression,

@@ -2,9 +2,9 @@
 
 Keep the groups alphabetical inside. Component settings carry a prefix: ``ARCHIVE_*`` for the
 archive sink and WARC recorder, ``SAFETY_*`` for the address guard, ``PROGRESS_*`` for progress
-reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the direct GETs. ``crawlers.launch`` fills the
-per-run values (home, run id, limits from ``memoryhole.toml``) on top of these when it starts a
-crawl process.
+reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the direct GETs, ``REQUISITES_*`` for page
+requisites. ``crawlers.launch`` fills the per-run values (home, run id, limits from
+``memoryhole.toml``) on top of these when it starts a crawl process.
 """
 
 BOT_NAME = "memoryhole"
@@ -38,6 +38,12 @@ FASTPATH_RESOLVER = "aiohttp.resolver.ThreadedResolver"   # wrapped by the addre
 
 RECHECK_FAST_304 = True             # conditional re-checks go out direct first; only their 304s
                                     # skip Scrapy (crawlers.conditional; off: all through Scrapy)
+
+REQUISITES_ENABLED = True           # fetch the images, stylesheets, scripts and fonts of every
+                                    # page captured with a 200, for replay (crawlers.requisites)
+REQUISITES_MAX_PER_PAGE = 50        # at most this many from one page or stylesheet
+REQUISITES_REFRESH = "7d"           # a requisite the index holds from this recently is not
+                                    # fetched again
 
 SAFETY_ALLOW_PRIVATE_ADDRESSES = False   # loopback, private, link-local, reserved: refused
 SAFETY_ALLOWED_SCHEMES = ["http", "https"]
