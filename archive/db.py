@@ -137,7 +137,36 @@ def build_migrations() -> Migrations:
         db.execute("DROP INDEX IF EXISTS idx_checks_url_checked_at")
         db["checks"].create_index(["url_id", "checked_at"])
 
+    @migrations(name="0005_text_search")
+    def text_search(db: sqlite_utils.Database) -> None:
+        # Full-text search over captures' title and text (archive.search). Writers only queue
+        # the ids of changed rows (a trigger: microseconds); whoever searches indexes them
+        # first, so no crawl pays for the index. Trigram: substrings of 3 characters or more,
+        # the only SQLite tokenizer that finds words in Chinese text, which has no spaces.
+        tokenizer = "trigram" if _has_trigram(db) else "unicode61"
+        db.execute(f"CREATE VIRTUAL TABLE captures_fts USING fts5(title, text, "
+                   f"tokenize='{tokenizer}')")
+        db.execute("CREATE TABLE fts_pending (capture_id INTEGER PRIMARY KEY)")
+        db.execute("CREATE TRIGGER captures_fts_queue_insert AFTER INSERT ON captures"
+                   " WHEN new.text IS NOT NULL OR new.title IS NOT NULL"
+                   " BEGIN INSERT OR IGNORE INTO fts_pending VALUES (new.id); END")
+        db.execute("CREATE TRIGGER captures_fts_queue_update AFTER UPDATE OF title, text ON"
+                   " captures BEGIN INSERT OR IGNORE INTO fts_pending VALUES (new.id); END")
+        db.execute("CREATE TRIGGER captures_fts_queue_delete AFTER DELETE ON captures"
+                   " BEGIN INSERT OR IGNORE INTO fts_pending VALUES (old.id); END")
+        db.execute("INSERT INTO fts_pending SELECT id FROM captures WHERE text IS NOT NULL"
+                   " OR title IS NOT NULL")
+
     return migrations
+
+
+def _has_trigram(db: sqlite_utils.Database) -> bool:
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp._probe_trigram USING fts5(x, tokenize='trigram')")
+    except sqlite3.OperationalError:
+        return False
+    db.execute("DROP TABLE temp._probe_trigram")
+    return True
 
 
 def connect(path: Path | str, *, cache_mib: int | None = None) -> sqlite_utils.Database:

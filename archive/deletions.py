@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from archive.search import text_condition
 from archive.timeutil import iso
 from archive.urlnorm import domain_of
 
@@ -93,6 +94,8 @@ class DeletionFilter:
     domain: str | None = None
     reason: str | None = None
     limit: int | None = None
+    offset: int = 0
+    text: str | None = None        # words of the last good capture's text (captures_fts)
 
     def __post_init__(self) -> None:
         if self.reason is not None and self.reason not in REASONS:
@@ -101,6 +104,8 @@ class DeletionFilter:
             normalize_domain(self.domain)
         if self.limit is not None and self.limit < 0:
             raise ValueError(f"limit must be 0 or more, not {self.limit}")
+        if self.offset < 0:
+            raise ValueError(f"offset must be 0 or more, not {self.offset}")
         if self.since is not None and self.until is not None and self.since > self.until:
             raise ValueError(f"since ({iso(self.since)}) is after until ({iso(self.until)})")
 
@@ -108,11 +113,10 @@ class DeletionFilter:
     def narrowed(self) -> bool:
         """Whether any filter (not the limit) leaves deletions out."""
         return any(value is not None for value in (self.since, self.until, self.source,
-                                                   self.domain, self.reason))
+                                                   self.domain, self.reason, self.text))
 
 
-def build_query(flt: DeletionFilter) -> tuple[str, list[Any]]:
-    """The SQL and parameters for ``flt`` (exposed so tests can check the query plan)."""
+def _conditions(flt: DeletionFilter) -> tuple[list[str], list[Any]]:
     equalities = [("domain", normalize_domain(flt.domain) if flt.domain is not None else None),
                   ("source", flt.source), ("reason", flt.reason)]
     where: list[str] = []
@@ -131,6 +135,16 @@ def build_query(flt: DeletionFilter) -> tuple[str, list[Any]]:
     if flt.until is not None:
         where.append("d.detected_at < ?")
         params.append(iso(flt.until))
+    if flt.text is not None and flt.text.strip():
+        condition, text_params = text_condition(flt.text, "d.last_good_capture_id")
+        where.append(condition)
+        params += text_params
+    return where, params
+
+
+def build_query(flt: DeletionFilter) -> tuple[str, list[Any]]:
+    """The SQL and parameters for ``flt`` (exposed so tests can check the query plan)."""
+    where, params = _conditions(flt)
     sql = _SELECT
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -138,7 +152,25 @@ def build_query(flt: DeletionFilter) -> tuple[str, list[Any]]:
     if flt.limit is not None:
         sql += " LIMIT ?"
         params.append(flt.limit)
+    if flt.offset:
+        sql += " OFFSET ?" if flt.limit is not None else " LIMIT -1 OFFSET ?"
+        params.append(flt.offset)
     return sql, params
+
+
+def deletion_counts(db: Any, flt: DeletionFilter) -> dict[str, dict[str, int]]:
+    """How many deletions match ``flt`` (its limit aside): ``{"reason": {reason: n},
+    "day": {"YYYY-MM-DD": n}}``, days of detection in UTC, oldest first."""
+    conn: sqlite3.Connection = getattr(db, "conn", db)
+    where, params = _conditions(flt)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    by_reason = {reason: count for reason, count in conn.execute(
+        f"SELECT d.reason, count(*) FROM deletions AS d{clause} GROUP BY d.reason "
+        "ORDER BY count(*) DESC, d.reason", params)}
+    by_day = {day: count for day, count in conn.execute(
+        f"SELECT substr(d.detected_at, 1, 10) AS day, count(*) FROM deletions AS d{clause} "
+        "GROUP BY day ORDER BY day", params)}
+    return {"reason": by_reason, "day": by_day}
 
 
 def query_deletions(db: Any, flt: DeletionFilter, *,

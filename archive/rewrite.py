@@ -8,8 +8,10 @@ decoded it, archive.text). Rewritten: every URL attribute of the HTML standard (
 ``cite``, lazy loaders' ``data-src`` / ``data-srcset``), ``url(...)`` and ``@import`` in
 ``<style>`` and ``style=""``, ``<meta http-equiv=refresh>``, and ``<base href>``. Removed:
 ``<meta http-equiv>`` that sets a Content-Security-Policy, cookies or a charset (the replay
-server sets its own), and ``integrity`` attributes (the bytes are the archived ones, but
-subresource integrity must not make a browser refuse a stylesheet served from another URL).
+server sets its own), ``integrity`` attributes (the bytes are the archived ones, but
+subresource integrity must not make a browser refuse a stylesheet served from another URL),
+and the ``target`` of links and forms (the replay frame may open no window and cannot
+navigate the page around it: links open in the frame).
 
 Scripts are left as they are: URLs a script builds at run time reach the replay server only if
 they are relative (and then its Referer fallback finds them), and the replay server's
@@ -125,6 +127,8 @@ def rewrite_html(body: bytes, content_type: str | None, rewriter: UrlRewriter) -
                 element.set(name, _rewrite_srcset(element.get(name), rewrite))
         if element.get("integrity") is not None:
             del element.attrib["integrity"]
+        if tag in ("a", "area", "form") and element.get("target") is not None:
+            del element.attrib["target"]      # new windows and the top frame stay closed
         if element.get("style"):
             element.set("style", rewrite_css_text(element.get("style"), rewrite))
         if tag == "style" and element.text:

@@ -21,7 +21,8 @@ def test_url_attributes_srcset_css_and_refresh() -> None:
     <link rel="stylesheet" href="../../s/site.css" integrity="sha384-xyz">
     <style>body{background:url("/img/bg.png")} @import 'print.css';</style>
     </head><body>
-    <a href="other.html#part">other</a> <a href="#top">top</a> <a href="mailto:x@y.org">m</a>
+    <a href="other.html#part" target="_blank">other</a> <a href="#top">top</a>
+    <a href="mailto:x@y.org">m</a>
     <a href="javascript:void(0)">js</a>
     <img src="https://cdn.example.net/a.jpg" srcset="/a-2x.jpg 2x, /a-3x.jpg 3x">
     <form action="/search"><button formaction="/go">go</button></form>
@@ -31,7 +32,7 @@ def test_url_attributes_srcset_css_and_refresh() -> None:
     out = rewrite_html(body, "text/html", UrlRewriter("main", "20200415120000", PAGE_URL))
     root = html.fromstring(out)
     assert root.xpath("//link/@href") == [PREFIX + "http://news.example.org/s/site.css"]
-    assert root.xpath("//link/@integrity") == []
+    assert root.xpath("//link/@integrity") == [] and root.xpath("//a/@target") == []
     hrefs = root.xpath("//a/@href")
     assert hrefs == [PREFIX + "http://news.example.org/2020/04/other.html#part", "#top",
                      "mailto:x@y.org", "javascript:void(0)"]
