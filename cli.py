@@ -388,29 +388,6 @@ def deletions(ctx: Context, since: str | None, until: str | None, source: str | 
     click.echo(out.getvalue(), nl=False)
 
 
-@cli.group()
-def export() -> None:
-    """Export the archive (cdxj)."""
-
-
-@export.command("cdxj")
-@click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--source", help="Only this source's captures.")
-@click.option("--since", help="Only captures since this time or age (e.g. 7d).")
-@pass_ctx
-def export_cdxj_command(ctx: Context, out: str, source: str | None, since: str | None) -> None:
-    """The CDXJ index of every collection, merged and sorted, to OUT."""
-    from archive.export import export_cdxj
-
-    try:
-        start = parse_time_or_age(since) if since else None
-    except ValueError as exc:
-        raise BadConfig(str(exc)) from None
-    db = ctx.catalogue() if (source or start) else None
-    count = export_cdxj(ctx.home, Path(out), db, source=source, since=start)
-    click.echo(f"wrote {count} index lines to {out}")
-
-
 @cli.command()
 @click.option("--repair", is_flag=True, help="Truncate torn files, close them, re-index, and "
               "bring the catalogue in line with the WARCs.")
@@ -444,12 +421,49 @@ class _nullcontext:  # noqa: N801 - a tiny stand-in for rich's status on a non-t
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (anything but loopback exposes the archive).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="The web UI's port (0: any free port).")
+@click.option("--replay-port", type=click.IntRange(0, 65535),
+              help="The replay server's port: archived pages are served from this second "
+                   "origin, never the UI's [default: the UI's port + 1].")
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, replay_port: int | None) -> None:
+    """Web UI: the deletion log, timelines, diffs, replay, Memento (Ctrl-C stops it)."""
+    from archive.webserver import Addresses, is_loopback
+    from archive.webserver import serve as run_server
+
+    err = Console(stderr=True)
+    if not is_loopback(host):
+        err.print(f"[bold red]WARNING: listening on {host}, not 127.0.0.1: anyone who can reach "
+                  "this machine can read the archive and the deletion log, and memoryhole has "
+                  "no login. Put it behind an authenticating proxy.[/]")
+
+    def ready(addresses: Addresses) -> None:
+        click.echo(f"memoryhole UI: {addresses.ui_origin}/  (replay server: "
+                   f"{addresses.replay_origin}/); Ctrl-C stops it")
+        sys.stdout.flush()
+
+    _ = ctx.config        # a bad config stops here, before the server starts
+    try:
+        run_server(ctx.home, host, port, replay_port, on_ready=ready)
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
 @pass_ctx
 def demo(ctx: Context) -> None:
     """Crawl the bundled local demo site and show what was archived."""
     from demosite.run import run_demo
 
     sys.exit(run_demo(ctx.home, Console()))
+
+
+from cli_export import export  # noqa: E402 - it needs Context and the group defined above
+
+cli.add_command(export)
 
 
 def main() -> None:

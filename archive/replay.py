@@ -32,6 +32,8 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -93,13 +95,16 @@ def replay_target(raw_path: str, query: str) -> tuple[str, str, bool, str] | Non
 class ReplayServer:
     """The Starlette app of the replay origin (``app``)."""
 
-    def __init__(self, home: Home, *, replay_origin: str, ui_origin: str) -> None:
+    def __init__(self, home: Home, *, replay_origin: str, ui_origin: str,
+                 allowed_hosts: list[str] | None = None) -> None:
         self.home = home
         self.replay_origin = replay_origin.rstrip("/")
         self.ui_origin = ui_origin.rstrip("/")
         self.csp = csp_for(self.replay_origin, self.ui_origin)
+        middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)] \
+            if allowed_hosts else []
         self.app = Starlette(routes=[Route("/{path:path}", self.handle,
-                                           methods=["GET", "HEAD"])])
+                                           methods=["GET", "HEAD"])], middleware=middleware)
 
     # -- answers -------------------------------------------------------------------------------
     def _secure(self, response: Response) -> Response:
@@ -197,5 +202,7 @@ class ReplayServer:
         return read_response(self.home, capture.collection, path.name, capture.entry.offset)
 
 
-def make_replay_app(home: Home, *, replay_origin: str, ui_origin: str) -> Any:
-    return ReplayServer(home, replay_origin=replay_origin, ui_origin=ui_origin).app
+def make_replay_app(home: Home, *, replay_origin: str, ui_origin: str,
+                    allowed_hosts: list[str] | None = None) -> Any:
+    return ReplayServer(home, replay_origin=replay_origin, ui_origin=ui_origin,
+                        allowed_hosts=allowed_hosts).app

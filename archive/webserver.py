@@ -1,0 +1,119 @@
+"""``memoryhole serve``: the web UI and the replay server, two origins in one process.
+
+Both listen on the same host, on two ports (the replay server's is the UI's + 1 unless given):
+archived pages never run in the UI's origin. Port 0 picks a free port (tests); the addresses
+are known once the sockets are bound, before any page is made, because the UI's and the replay
+server's security headers name each other's origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from archive.home import Home
+from archive.replay import make_replay_app
+from archive.webui import make_ui_app
+
+
+@dataclass(frozen=True)
+class Addresses:
+    host: str
+    ui_port: int
+    replay_port: int
+
+    def origin(self, port: int) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        host = "[::1]" if host in ("::", "::1") else host
+        return f"http://{host}:{port}"
+
+    @property
+    def ui_origin(self) -> str:
+        return self.origin(self.ui_port)
+
+    @property
+    def replay_origin(self) -> str:
+        return self.origin(self.replay_port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                      f"pick another with --port / --replay-port") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to :func:`serve` (two servers share them)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def serve(home: Home, host: str = "127.0.0.1", port: int = 8765,
+          replay_port: int | None = None,
+          on_ready: Callable[[Addresses], None] | None = None) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    ui_sock = _bind(host, port)
+    try:
+        replay_sock = _bind(host, replay_port if replay_port is not None else
+                            (ui_sock.getsockname()[1] + 1 if port else 0))
+    except OSError:
+        ui_sock.close()
+        raise
+    addresses = Addresses(host, ui_sock.getsockname()[1], replay_sock.getsockname()[1])
+    # a page of another site whose name resolves to 127.0.0.1 (DNS rebinding) gets nothing
+    allowed = ["127.0.0.1", "localhost", "::1", "[::1]"] if is_loopback(host) else None
+    ui_app = make_ui_app(home, ui_origin=addresses.ui_origin,
+                         replay_origin=addresses.replay_origin, allowed_hosts=allowed)
+    replay_app = make_replay_app(home, replay_origin=addresses.replay_origin,
+                                 ui_origin=addresses.ui_origin, allowed_hosts=allowed)
+    servers = [_Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                      server_header=False, access_log=False))
+               for app in (ui_app, replay_app)]
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _stop, servers)
+        if on_ready is not None:
+            loop.call_soon(on_ready, addresses)
+        await asyncio.gather(servers[0].serve(sockets=[ui_sock]),
+                             servers[1].serve(sockets=[replay_sock]))
+
+    try:
+        asyncio.run(run())
+    finally:
+        ui_sock.close()
+        replay_sock.close()
+
+
+def _stop(servers: list[Any]) -> None:
+    for server in servers:
+        server.should_exit = True
