@@ -154,7 +154,7 @@ def day_chart(by_day: dict[str, int], width: int = 480, height: int = 80) -> str
     first, last = datetime.fromisoformat(days[0]), datetime.fromisoformat(days[-1])
     span = max((last - first).days + 1, 1)
     top = max(by_day.values())
-    bar = max(width / span, 1.0)
+    bar = min(max(width / span, 1.0), 24.0)
     parts = [f'<svg class="chart" width="{width}" height="{height + 14}" role="img" '
              f'aria-label="deletions per day, {escape(days[0])} to {escape(days[-1])}">']
     for day, count in by_day.items():

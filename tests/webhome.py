@@ -92,9 +92,13 @@ try {{
     function (e) {{ finish("sw", "blocked:" + e.name); }});
 }} catch (e) {{ finish("sw", "blocked:" + e.name); }}
 </script></body></html>"""
+RUNAWAY = """<!doctype html><html><head><title>Runaway page</title></head><body>
+<p>This page sends its frame to the live web.</p>
+<script>setTimeout(function () {{ location.href = "{live}/navigated-frame"; }}, 100);</script>
+</body></html>"""
 PAGES = {"article": "/news/article.html", "edited": "/news/edited.html",
          "gone": "/news/gone.html", "moved": "/news/moved.html",
-         "hostile": "/news/hostile.html"}
+         "hostile": "/news/hostile.html", "runaway": "/news/runaway.html"}
 
 
 def free_port() -> int:
@@ -137,6 +141,7 @@ def build_web_home(home: Path, site: ScriptServer, live: ScriptServer) -> WebHom
     site.script(PAGES["moved"], [{"status": 200, "body": MOVED}])
     site.script(PAGES["hostile"], [{"status": 200, "body": HOSTILE.format(
         live=live_base, ui=f"http://127.0.0.1:{ui_port}")}])
+    site.script(PAGES["runaway"], [{"status": 200, "body": RUNAWAY.format(live=live_base)}])
     seeds = home / "seeds.toml"
     seeds.write_text('[[source]]\nname = "site"\nkind = "page"\nurls = [' + ", ".join(
         json.dumps(url) for url in web.urls.values()) + "]\n", encoding="utf-8")
