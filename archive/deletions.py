@@ -39,7 +39,7 @@ from urllib.parse import quote
 
 from archive.search import text_condition
 from archive.timeutil import iso
-from archive.urlnorm import domain_of
+from archive.urlnorm import canonical_url, domain_of
 
 REASONS: tuple[str, ...] = (
     "gone", "censored", "author_deleted", "account_gone", "restricted", "redirected",
@@ -96,6 +96,7 @@ class DeletionFilter:
     limit: int | None = None
     offset: int = 0
     text: str | None = None        # words of the last good capture's text (captures_fts)
+    url: str | None = None         # this URL's deletions (as canonical_url stores it)
 
     def __post_init__(self) -> None:
         if self.reason is not None and self.reason not in REASONS:
@@ -113,11 +114,13 @@ class DeletionFilter:
     def narrowed(self) -> bool:
         """Whether any filter (not the limit) leaves deletions out."""
         return any(value is not None for value in (self.since, self.until, self.source,
-                                                   self.domain, self.reason, self.text))
+                                                   self.domain, self.reason, self.text,
+                                                   self.url))
 
 
 def _conditions(flt: DeletionFilter) -> tuple[list[str], list[Any]]:
-    equalities = [("domain", normalize_domain(flt.domain) if flt.domain is not None else None),
+    equalities = [("url", canonical_url(flt.url) if flt.url is not None else None),
+                  ("domain", normalize_domain(flt.domain) if flt.domain is not None else None),
                   ("source", flt.source), ("reason", flt.reason)]
     where: list[str] = []
     params: list[Any] = []

@@ -319,11 +319,7 @@ class RotatingWarcWriter:
                 f"{self._serial:05d}{WARC_SUFFIX}{OPEN_SUFFIX}")
         self._serial += 1
         f = _OpenFile(self.archive_dir / name, self._new_id())
-        info = dict(self.warcinfo)
-        info.setdefault("format", "WARC File Format 1.1")
-        body = header_lines(list(info.items()))
-        fields = [("WARC-Type", "warcinfo"), ("WARC-Record-ID", f.warcinfo_id),
-                  ("WARC-Date", warc_date(now)), ("WARC-Filename", f.final_name)]
+        fields, body = _warcinfo_record(f.final_name, self.warcinfo, f.warcinfo_id, now)
         self._write_record(f, fields, "application/warc-fields", [body])
         self._file = f
         log.debug("opened %s", f.path)
@@ -331,14 +327,7 @@ class RotatingWarcWriter:
 
     def _write_record(self, f: _OpenFile, fields: list[tuple[str, str]], content_type: str,
                       block: list[bytes]) -> RecordLocation:
-        length = sum(len(part) for part in block)
-        fields = [*fields, ("WARC-Block-Digest", sha256_digest(*block)),
-                  ("Content-Type", content_type), ("Content-Length", str(length))]
-        head = b"WARC/1.1\r\n" + header_lines(fields) + CRLF
-        comp = self._compressor()
-        member = [comp.compress(head)]
-        member += [comp.compress(part) for part in block]
-        member += [comp.compress(CRLF + CRLF), comp.flush()]
+        member = _member(self._compressor(), fields, content_type, block)
         offset = f.pos
         for piece in member:
             if piece:
@@ -350,6 +339,37 @@ class RotatingWarcWriter:
         f.handle.flush()
         if f.pos >= self.max_bytes:
             self.close()
+
+
+def _member(comp: Any, fields: list[tuple[str, str]], content_type: str,
+            block: list[bytes]) -> list[bytes]:
+    """One record as the pieces of its gzip member (Block-Digest, type and length added)."""
+    length = sum(len(part) for part in block)
+    fields = [*fields, ("WARC-Block-Digest", sha256_digest(*block)),
+              ("Content-Type", content_type), ("Content-Length", str(length))]
+    head = b"WARC/1.1\r\n" + header_lines(fields) + CRLF
+    member = [comp.compress(head)]
+    member += [comp.compress(part) for part in block]
+    member += [comp.compress(CRLF + CRLF), comp.flush()]
+    return member
+
+
+def _warcinfo_record(filename: str, warcinfo: dict[str, str], record_id: str, when: datetime
+                     ) -> tuple[list[tuple[str, str]], bytes]:
+    info = dict(warcinfo)
+    info.setdefault("format", "WARC File Format 1.1")
+    fields = [("WARC-Type", "warcinfo"), ("WARC-Record-ID", record_id),
+              ("WARC-Date", warc_date(when)), ("WARC-Filename", filename)]
+    return fields, header_lines(list(info.items()))
+
+
+def warcinfo_member(filename: str, warcinfo: dict[str, str], *,
+                    compression: str = DEFAULT_COMPRESSION) -> bytes:
+    """A gzip member holding a warcinfo record for ``filename`` (to start a WARC that is
+    assembled from records copied byte for byte, such as an export)."""
+    fields, body = _warcinfo_record(filename, warcinfo, new_record_id(), utcnow())
+    return b"".join(_member(gzip_compressor(compression)(), fields, "application/warc-fields",
+                            [body]))
 
 
 def _fsync_dir(path: Path) -> None:
