@@ -138,6 +138,8 @@ def test_a_hostile_archived_page_achieves_nothing(web: wh.WebHome, served: wh.Se
         assert results[key].startswith("blocked"), (key, results)
     assert "s3cret" not in json.dumps(results)
     assert context.service_workers == []
+    # the archived Set-Cookie headers set nothing; its X-Frame-Options: DENY did not act
+    assert {c["name"] for c in context.cookies()} == {"ui-secret"}
     assert web.live.hits() == live_hits
     # the browser saw the script ask for the live web, and refused before sending anything
     asked = [url for url in requests if url.startswith(web.live.url("").rstrip("/"))]

@@ -163,6 +163,27 @@ def test_replay_rewrites_neutralises_and_redirects_to_the_capture(web: wh.WebHom
     assert hop[1]["location"].endswith(web.site.url("/"))
 
 
+def test_archived_security_headers_and_cookies_are_neutralised(web: wh.WebHome,
+                                                               served: wh.ServeProcess) -> None:
+    path = _replay_path(text_of(served.ui, f"/replay/main/2030/{web.urls['hostile']}"))
+    status, headers, _ = get(served.replay, path)
+    assert status == 200
+    # the raw header list: no archived header acts, each is there only as X-Archive-Orig-*
+    parts = urlsplit(served.replay)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.request("GET", path)
+    names = [name.lower() for name, _ in conn.getresponse().getheaders()]
+    conn.close()
+    for name in ("set-cookie", "strict-transport-security", "x-frame-options", "refresh"):
+        assert name not in names, name
+    assert names.count("content-security-policy") == 1          # ours
+    assert "default-src *" not in headers["content-security-policy"]
+    assert names.count("x-archive-orig-set-cookie") == 2
+    assert "x-archive-orig-strict-transport-security" in names
+    assert headers["x-archive-orig-x-frame-options"] == "DENY"
+    assert "evil.css" not in headers["link"] and 'rel="original"' in headers["link"]
+
+
 def test_a_revisit_is_replayed_with_its_original_payload(web: wh.WebHome,
                                                          served: wh.ServeProcess) -> None:
     mementos = [m for m in _timemap(served, web.urls["article"]) if "memento" in m["rel"]]

@@ -92,6 +92,12 @@ try {{
     function (e) {{ finish("sw", "blocked:" + e.name); }});
 }} catch (e) {{ finish("sw", "blocked:" + e.name); }}
 </script></body></html>"""
+# what a hostile site sends with its page: none of it may reach the browser from replay
+HOSTILE_HEADERS = [["Set-Cookie", "archived=1; Path=/"], ["Set-Cookie", "second=2; Path=/"],
+                   ["Content-Security-Policy", "default-src *; script-src * 'unsafe-inline'"],
+                   ["Strict-Transport-Security", "max-age=31536000; includeSubDomains"],
+                   ["X-Frame-Options", "DENY"], ["Refresh", "0; url=http://example.org/"],
+                   ["Link", "<http://example.org/evil.css>; rel=stylesheet"]]
 RUNAWAY = """<!doctype html><html><head><title>Runaway page</title></head><body>
 <p>This page sends its frame to the live web.</p>
 <script>setTimeout(function () {{ location.href = "{live}/navigated-frame"; }}, 100);</script>
@@ -139,8 +145,9 @@ def build_web_home(home: Path, site: ScriptServer, live: ScriptServer) -> WebHom
     site.script(PAGES["edited"], [{"status": 200, "body": EDITED.format(changed=EDITED_BEFORE)}])
     site.script(PAGES["gone"], [{"status": 200, "body": GONE}])
     site.script(PAGES["moved"], [{"status": 200, "body": MOVED}])
-    site.script(PAGES["hostile"], [{"status": 200, "body": HOSTILE.format(
-        live=live_base, ui=f"http://127.0.0.1:{ui_port}")}])
+    site.script(PAGES["hostile"], [{"status": 200, "headers": HOSTILE_HEADERS,
+                                    "body": HOSTILE.format(live=live_base,
+                                                           ui=f"http://127.0.0.1:{ui_port}")}])
     site.script(PAGES["runaway"], [{"status": 200, "body": RUNAWAY.format(live=live_base)}])
     seeds = home / "seeds.toml"
     seeds.write_text('[[source]]\nname = "site"\nkind = "page"\nurls = [' + ", ".join(
