@@ -19,49 +19,20 @@ from rich.console import Console
 from rich.table import Table
 
 from archive import db as catalogue
-from archive.config import Config, ConfigError, Source, load_config, load_seeds
+from archive.config import ConfigError, Source, load_seeds
 from archive.deletions import DEFAULT_REPLAY_BASE, REASONS, DeletionFilter, query_deletions
 from archive.formats import FORMATS, write_deletions
 from archive.home import Home, resolve_home
 from archive.lock import HomeBusy, run_lock
 from archive.timeutil import iso, parse_time_or_age, utcnow
 from archive.urlnorm import canonical_url, domain_of, is_http_url
+from cli_context import BadConfig, Context, pass_ctx
+from cli_export import export
+from cli_web import serve
 
 logger = logging.getLogger("memoryhole")
 
 
-class BadConfig(click.ClickException):
-    """Bad config or usage: exit 2 with one line."""
-
-    exit_code = 2
-
-
-class Context:
-    def __init__(self, home: Home, config_path: Path, explicit_config: bool) -> None:
-        self.home = home
-        self.config_path = config_path
-        self.explicit_config = explicit_config
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            try:
-                self._config = load_config(self.config_path, required=self.explicit_config)
-            except ConfigError as exc:
-                raise BadConfig(str(exc)) from None
-        return self._config
-
-    def catalogue(self, *, must_exist: bool = True) -> Any:
-        try:
-            if must_exist:
-                return catalogue.open_existing(self.home.db_path)
-            return catalogue.open_catalogue(self.home.db_path)
-        except FileNotFoundError as exc:
-            raise click.ClickException(str(exc)) from None
-
-
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -421,38 +392,6 @@ class _nullcontext:  # noqa: N801 - a tiny stand-in for rich's status on a non-t
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (anything but loopback exposes the archive).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
-              help="The web UI's port (0: any free port).")
-@click.option("--replay-port", type=click.IntRange(0, 65535),
-              help="The replay server's port: archived pages are served from this second "
-                   "origin, never the UI's [default: the UI's port + 1].")
-@pass_ctx
-def serve(ctx: Context, host: str, port: int, replay_port: int | None) -> None:
-    """Web UI: the deletion log, timelines, diffs, replay, Memento (Ctrl-C stops it)."""
-    from archive.webserver import Addresses, is_loopback
-    from archive.webserver import serve as run_server
-
-    err = Console(stderr=True)
-    if not is_loopback(host):
-        err.print(f"[bold red]WARNING: listening on {host}, not 127.0.0.1: anyone who can reach "
-                  "this machine can read the archive and the deletion log, and memoryhole has "
-                  "no login. Put it behind an authenticating proxy.[/]")
-
-    def ready(addresses: Addresses) -> None:
-        click.echo(f"memoryhole UI: {addresses.ui_origin}/  (replay server: "
-                   f"{addresses.replay_origin}/); Ctrl-C stops it")
-        sys.stdout.flush()
-
-    _ = ctx.config        # a bad config stops here, before the server starts
-    try:
-        run_server(ctx.home, host, port, replay_port, on_ready=ready)
-    except OSError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@cli.command()
 @pass_ctx
 def demo(ctx: Context) -> None:
     """Crawl the bundled local demo site and show what was archived."""
@@ -461,9 +400,8 @@ def demo(ctx: Context) -> None:
     sys.exit(run_demo(ctx.home, Console()))
 
 
-from cli_export import export  # noqa: E402 - it needs Context and the group defined above
-
 cli.add_command(export)
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import click
 
 from archive.timeutil import parse_time_or_age
 from archive.wacz import ExportError
-from cli import BadConfig, Context, pass_ctx
+from cli_context import BadConfig, Context, pass_ctx
 
 
 @click.group()
