@@ -10,6 +10,9 @@ import io
 import json
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from tests import webhome as wh
 from tests.helpers import rows, run_cli
+from tests.pywb_env import ensure_pywb_venv
 from tests.scriptserver import ScriptServer
 
 WACZ_TOOL = Path(sys.executable).parent / "wacz"
@@ -186,3 +190,52 @@ def test_deletion_log_csv(web: wh.WebHome, tmp_path: Path) -> None:
     assert "wrote 2 deletions" in since.output
     bad = run_cli(web.home, "export", "csv", str(out), "--since", "whenever", expect=2)
     assert "not a time or an age" in bad.output
+
+
+@pytest.mark.timeout(600)
+def test_pywb_replays_the_evidence_bundle(web: wh.WebHome, tmp_path: Path) -> None:
+    """A real replay tool reads the package: pywb adds the WACZ (its WARC and index) to a
+    collection and replays the last good capture and the tombstone from it."""
+    bin_dir = ensure_pywb_venv()
+    bundle = tmp_path / "evidence.wacz"
+    run_cli(web.home, "export", "evidence", web.urls["gone"], str(bundle))
+    document = json.loads(zipfile.ZipFile(bundle).read("evidence/deletion.json"))
+    root = tmp_path / "pywb"
+    root.mkdir()
+    for argv in (["init", "ev"], ["add", "--unpack-wacz", "ev", str(bundle)]):
+        done = subprocess.run([str(bin_dir / "wb-manager"), *argv], cwd=root,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    port = wh.free_port()
+    log = open(tmp_path / "wayback.log", "wb")
+    proc = subprocess.Popen([str(bin_dir / "wayback"), "-b", "127.0.0.1", "-p", str(port)],
+                            cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        good = document["deletion"]["last_good_capture"]
+        stamp = "".join(ch for ch in good["timestamp"] if ch.isdigit())[:14]
+        status, body = _wait_get(base + f"/ev/{stamp}id_/{web.urls['gone']}", proc)
+        assert status == 200 and b"border talks" in body
+        tombstone = next(r for r in document["bundle"]["records"]
+                         if r["type"] == "response" and r["date"] > good["timestamp"])
+        stamp = "".join(ch for ch in tombstone["date"] if ch.isdigit())[:14]
+        status, body = _wait_get(base + f"/ev/{stamp}id_/{web.urls['gone']}", proc)
+        assert status == 404 and b"Not Found" in body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def _wait_get(url: str, proc: subprocess.Popen[bytes]) -> tuple[int, bytes]:
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, "wayback exited"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            assert time.monotonic() < deadline, f"wayback did not answer {url}"
+            time.sleep(0.3)
