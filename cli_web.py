@@ -36,7 +36,12 @@ def serve(ctx: Context, host: str, port: int, replay_port: int | None) -> None:
         sys.stdout.flush()
 
     _ = ctx.config        # a bad config stops here, before the server starts
+    ctx.catalogue().conn.close()    # no catalogue: say which command makes one (exit 1)
+
+    def progress(message: str) -> None:
+        err.print(message, highlight=False)
+
     try:
-        run_server(ctx.home, host, port, replay_port, on_ready=ready)
+        run_server(ctx.home, host, port, replay_port, on_ready=ready, on_progress=progress)
     except OSError as exc:
         raise click.ClickException(str(exc)) from None

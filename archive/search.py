@@ -14,6 +14,8 @@ from typing import Any
 from archive.db import immediate
 
 BATCH = 500
+SEARCH_CATCH_UP = 5000     # a search indexes a queue this short first; a longer one is left to
+                           # the background (archive.webserver), or the search would wait
 
 
 def pending(db: Any) -> int:

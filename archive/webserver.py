@@ -13,14 +13,18 @@ import contextlib
 import ipaddress
 import signal
 import socket
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 
+from archive.db import connect
 from archive.home import Home
 from archive.replay import make_replay_app
+from archive.search import SEARCH_CATCH_UP, pending, refresh_text_index
 from archive.webui import make_ui_app
 
 
@@ -76,10 +80,39 @@ class _Server(uvicorn.Server):
         yield
 
 
+def index_for_search(home: Home, on_progress: Callable[[str], None] | None = None) -> int:
+    """Index every capture the writers queued for text search (archive.search), telling
+    ``on_progress`` how it goes when there are many; returns how many were indexed."""
+    db = connect(home.db_path)
+    try:
+        waiting = pending(db)
+        if waiting == 0:
+            return 0
+        if on_progress is not None and waiting > SEARCH_CATCH_UP:
+            on_progress(f"indexing {waiting} captures for text search…")
+        step = max(waiting // 10, 1)
+        shown = [0]
+
+        def progress(done: int, total: int) -> None:
+            if on_progress is not None and waiting > SEARCH_CATCH_UP and \
+                    (done - shown[0] >= step or done == total):
+                shown[0] = done
+                on_progress(f"text index: {done}/{total}")
+
+        return refresh_text_index(db, progress=progress)
+    except sqlite3.Error as exc:          # a busy or broken catalogue must not stop serving
+        if on_progress is not None:
+            on_progress(f"text index not updated: {exc}")
+        return 0
+    finally:
+        db.conn.close()
+
+
 def serve(home: Home, host: str = "127.0.0.1", port: int = 8765,
           replay_port: int | None = None,
-          on_ready: Callable[[Addresses], None] | None = None) -> None:
-    """Serve until SIGINT or SIGTERM."""
+          on_ready: Callable[[Addresses], None] | None = None,
+          on_progress: Callable[[str], None] | None = None) -> None:
+    """Serve until SIGINT or SIGTERM; the text index catches up in the background."""
     ui_sock = _bind(host, port)
     try:
         replay_sock = _bind(host, replay_port if replay_port is not None else
@@ -94,6 +127,8 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = 8765,
                          replay_origin=addresses.replay_origin, allowed_hosts=allowed)
     replay_app = make_replay_app(home, replay_origin=addresses.replay_origin,
                                  ui_origin=addresses.ui_origin, allowed_hosts=allowed)
+    indexer = threading.Thread(target=index_for_search, args=(home, on_progress),
+                               name="memoryhole-text-index", daemon=True)
     servers = [_Server(uvicorn.Config(app, log_level="warning", lifespan="off",
                                       server_header=False, access_log=False))
                for app in (ui_app, replay_app)]
@@ -104,6 +139,7 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = 8765,
             loop.add_signal_handler(sig, _stop, servers)
         if on_ready is not None:
             loop.call_soon(on_ready, addresses)
+        loop.call_soon(indexer.start)
         await asyncio.gather(servers[0].serve(sockets=[ui_sock]),
                              servers[1].serve(sockets=[replay_sock]))
 

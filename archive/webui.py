@@ -13,7 +13,7 @@ Pages (all GET, plain HTML with no script at all):
   ``replay_url`` points here.
 - ``/timemap/link/{url}``, ``/timegate/{url}``: Memento (archive.memento).
 - ``/api/deletions``: the filtered log as JSON, the deletion objects of ``deletions --format
-  json``.
+  json``; ``/export/evidence?u=URL[&deletion=ID]``: a deletion's evidence bundle (a WACZ).
 
 Every answer forbids framing and scripts (Content-Security-Policy) and lets frames come only
 from the replay origin. Only requests for the host names it serves are answered (a DNS
@@ -23,21 +23,31 @@ rebinding page cannot read the log through the browser).
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 import archive
 from archive.db import connect, open_catalogue
 from archive.deletions import REASONS, DeletionFilter, deletion_counts, query_deletions
+from archive.evidence import evidence_bundle
 from archive.home import Home
 from archive.index_lookup import captures_of, nearest
 from archive.memento import LINK_FORMAT, link_url, memento_url, parse_accept_datetime, timemap
@@ -45,9 +55,10 @@ from archive.queries import NotInCatalogue, url_history
 from archive.records import RecordNotFound
 from archive.replay import http_date, replay_target
 from archive.safepath import collection_or_none
-from archive.search import refresh_text_index
+from archive.search import SEARCH_CATCH_UP, pending, refresh_text_index
 from archive.timeutil import parse_time_or_age, timestamp14, utcnow
 from archive.urlnorm import canonical_url, is_http_url
+from archive.wacz import ExportError
 from archive.webui_views import (
     day_chart,
     good_captures,
@@ -111,6 +122,7 @@ class WebUI:
             Route("/replay/{rest:path}", self.replay_frame),
             Route("/timemap/link/{rest:path}", self.timemap),
             Route("/timegate/{rest:path}", self.timegate),
+            Route("/export/evidence", self.evidence),
         ]
         middleware = [Middleware(SecurityHeaders, replay_origin=self.replay_origin)]
         if allowed_hosts:
@@ -150,6 +162,16 @@ class WebUI:
             offset=offset)
         return flt, form
 
+    @staticmethod
+    def _refresh_for_search(db: Any) -> int:
+        """Index what writers queued, if little is (the server indexes a long backlog in the
+        background from its start); returns how many captures are left out of the index."""
+        waiting = pending(db)
+        if 0 < waiting <= SEARCH_CATCH_UP:
+            refresh_text_index(db)
+            return 0
+        return waiting
+
     def _rest(self, request: Request, prefix: str) -> str:
         raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
         # browsers and proxies fold "//" in paths: http:/example.org is http://example.org
@@ -167,8 +189,7 @@ class WebUI:
             flt = DeletionFilter(limit=PAGE_SIZE)
         db = self._db()
         try:
-            if flt.text:
-                refresh_text_index(db)
+            behind = self._refresh_for_search(db) if flt.text else 0
             rows = query_deletions(db, flt, replay_base=self.ui_origin)
             counts = deletion_counts(db, flt)
             sources = [r[0] for r in db.execute("SELECT name FROM sources ORDER BY name")]
@@ -184,7 +205,7 @@ class WebUI:
                           chart=day_chart(counts["day"]), total=total, shown=len(rows),
                           form=form, reasons=REASONS, sources=sources, error=error,
                           narrowed=flt.narrowed, reason_links=reason_links,
-                          next_link=next_link)
+                          next_link=next_link, index_behind=behind)
 
     def api_deletions(self, request: Request) -> Response:
         try:
@@ -194,7 +215,7 @@ class WebUI:
         db = self._db()
         try:
             if flt.text:
-                refresh_text_index(db)
+                self._refresh_for_search(db)
             return JSONResponse(query_deletions(db, flt, replay_base=self.ui_origin))
         finally:
             db.conn.close()
@@ -239,6 +260,31 @@ class WebUI:
         finally:
             db.conn.close()
         return self._page("diff.html", title=f"Diff of {key}", url=key, **shown)
+
+    def evidence(self, request: Request) -> Response:
+        """One deletion's evidence bundle (archive.evidence), as a download."""
+        url = request.query_params.get("u", "").strip()
+        try:
+            deletion_id = int(request.query_params["deletion"]) \
+                if request.query_params.get("deletion") else None
+        except ValueError:
+            return self._error(400, "Bad request", "deletion must be a number")
+        if not is_http_url(url):
+            return self._error(400, "Not a URL", "give an http(s) URL: ?u=https://…")
+        folder = tempfile.mkdtemp(prefix="memoryhole-evidence-")
+        out = Path(folder) / "evidence.wacz"
+        db = self._db()
+        try:
+            evidence_bundle(self.home, db, url, out, deletion_id=deletion_id,
+                            replay_base=self.ui_origin)
+        except ExportError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            return self._error(404, "No evidence", str(exc))
+        finally:
+            db.conn.close()
+        name = "evidence-" + re.sub(r"[^A-Za-z0-9._-]+", "_", canonical_url(url))[:80] + ".wacz"
+        return FileResponse(out, media_type="application/wacz", filename=name,
+                            background=BackgroundTask(shutil.rmtree, folder, True))
 
     def stylesheet(self, request: Request) -> Response:
         return Response(self.css, media_type="text/css")

@@ -90,8 +90,11 @@ def run_demo(home: Home, console: Console) -> int:
         _show_deletions(home, console)
         _show_faults(home, console)
     console.print(
-        f"\nNext: memoryhole --home {home.root} history URL, or replay with pywb: "
-        f"cd {home.root} && wayback -b 127.0.0.1 -p 8080", highlight=False)
+        f"\nNext: browse the deletion log, timelines, diffs and replays with "
+        f"memoryhole --home {home.root} serve (then open http://127.0.0.1:8765/); "
+        f"memoryhole --home {home.root} history URL; export a deletion's evidence with "
+        f"memoryhole --home {home.root} export evidence URL evidence.wacz; or replay with "
+        f"pywb: cd {home.root} && wayback -b 127.0.0.1 -p 8080", highlight=False)
     failed = first.failed or second.failed or any(r.failed for r in rechecks)
     return 1 if failed else 0
 

@@ -61,3 +61,27 @@ def test_deletions_filtered_by_last_good_text(tmp_path: Path) -> None:
     assert [d["url"] for d in query_deletions(db, DeletionFilter(text="天气 很好"))] == [
         "http://a.cn/2"]
     assert search_captures(db, "回归 中国") == [good]
+
+
+def test_a_long_queue_is_indexed_in_the_background_with_progress(
+        tmp_path: Path, monkeypatch) -> None:
+    from archive import webserver
+    from archive.home import Home
+    from archive.webui import WebUI
+
+    home = Home(tmp_path / "home")
+    db = open_catalogue(home.db_path)
+    for number in range(30):
+        _capture(db, f"http://a.cn/{number}", "文章", f"第{number}篇 哈萨克斯坦")
+    monkeypatch.setattr(webserver, "SEARCH_CATCH_UP", 10)
+    monkeypatch.setattr("archive.webui.SEARCH_CATCH_UP", 10)
+    # a search does not wait for a long queue: it reports how much is not searchable yet
+    assert WebUI._refresh_for_search(db) == 30 and pending(db) == 30
+    messages: list[str] = []
+    assert webserver.index_for_search(home, messages.append) == 30
+    assert messages[0] == "indexing 30 captures for text search…"
+    assert messages[-1] == "text index: 30/30" and len(messages) <= 12
+    assert pending(db) == 0 and len(search_captures(db, "哈萨克斯坦")) == 30
+    assert webserver.index_for_search(home, messages.append) == 0      # nothing left
+    _capture(db, "http://a.cn/new", "新", "一篇新文章")
+    assert WebUI._refresh_for_search(db) == 0 and pending(db) == 0     # a short one: at once

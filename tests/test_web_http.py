@@ -9,6 +9,7 @@ import http.client
 import json
 import re
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import pytest
 
 from tests import webhome as wh
+from tests.helpers import run_cli
 from tests.scriptserver import ScriptServer
 
 
@@ -108,6 +110,28 @@ def test_timeline_and_tombstone_beside_the_last_good_capture(web: wh.WebHome,
     assert tombstone[0] == 404 and b"Not Found" in tombstone[2]
     missing = get(served.ui, "/url?" + urlencode({"u": "http://example.org/never"}))
     assert missing[0] == 404 and b"not in the catalogue" in missing[2]
+
+
+def test_evidence_bundle_download(web: wh.WebHome, served: wh.ServeProcess,
+                                   tmp_path: Path) -> None:
+    page = text_of(served.ui, "/url?" + urlencode({"u": web.urls["gone"]}))
+    link = re.search(r'href="(/export/evidence\?[^"]+)"', page).group(1).replace("&amp;", "&")
+    status, headers, body = get(served.ui, link)
+    assert status == 200 and headers["content-type"] == "application/wacz"
+    assert headers["content-disposition"].startswith("attachment; filename=")
+    bundle = tmp_path / "dl.wacz"
+    bundle.write_bytes(body)
+    document = json.loads(zipfile.ZipFile(bundle).read("evidence/deletion.json"))
+    assert document["deletion"]["url"] == web.urls["gone"]
+    none = get(served.ui, "/export/evidence?" + urlencode({"u": web.urls["article"]}))
+    assert none[0] == 404 and b"has no deletion" in none[2]
+    assert get(served.ui, "/export/evidence?u=x&deletion=abc")[0] == 400
+
+
+def test_serve_needs_a_catalogue(tmp_path: Path) -> None:
+    result = run_cli(tmp_path / "empty-home", "serve", "--port", "0", expect=1)
+    assert "no catalogue at" in result.output and "crawl" in result.output
+    assert not (tmp_path / "empty-home" / "memoryhole.db").exists()
 
 
 def test_diff_side_by_side(web: wh.WebHome, served: wh.ServeProcess) -> None:
