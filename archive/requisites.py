@@ -17,9 +17,8 @@ URLs come back absolute, http(s) only, without fragments, in document order, eac
 from __future__ import annotations
 
 import re
+from html import unescape
 from urllib.parse import urldefrag, urljoin
-
-from lxml import etree, html
 
 from archive.text import decode_html
 from archive.urlnorm import is_http_url
@@ -29,8 +28,21 @@ _CSS_URL_RE = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)"'\s]*))\s*\)"""
 _CSS_IMPORT_RE = re.compile(r"""@import\s+(?:"([^"]*)"|'([^']*)')""", re.I)
 _LINK_RELS = frozenset({"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload",
                         "modulepreload"})
-_SRC_TAGS = frozenset({"img", "script", "video", "audio", "source", "track", "embed", "iframe",
-                       "input"})
+_SRC_TAGS = frozenset({"img", "script", "video", "audio", "source", "track", "embed", "input"})
+_RAW_TEXT = frozenset({"script", "style", "title", "textarea"})     # content is not markup
+_COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
+_SCANNED = ("img", "link", "script", "source", "video", "audio", "track", "embed", "input",
+            "object", "body", "table", "td", "base", "style", "title", "textarea")
+# The tags of _SCANNED, written in lower or upper case (a case-insensitive regex over a whole
+# page took 0.27 ms of 45 KB, this one 0.08; a tag in mixed case, <Img>, is not seen).
+_TAG_RE = re.compile("<(?=[" + "".join(sorted({n[0] + n[0].upper() for n in _SCANNED}))
+                     + "])(" + "|".join([*_SCANNED, *(n.upper() for n in _SCANNED)])
+                     + r")(?=[\s/>])([^>]*)>")
+_CLOSE_RE = {tag: re.compile(f"</{tag}", re.I) for tag in ("script", "style", "title",
+                                                            "textarea")}
+_STYLE_ATTR_RE = re.compile(
+    r"""<[a-zA-Z][^>]*?\sstyle\s*=\s*(?:"([^"]*url\([^"]*)"|'([^']*url\([^']*)')""", re.I)
+_ATTR_RE = re.compile(r"""([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
 
 
 def is_css(content_type: str | None) -> bool:
@@ -73,57 +85,77 @@ def css_urls(text: str) -> list[str]:
     return [u.strip() for u in found if u and u.strip()]
 
 
-def _element_urls(element: etree._Element) -> list[str]:
-    tag = element.tag if isinstance(element.tag, str) else ""
-    tag = tag.lower()
-    get = element.get
+def _attributes(text: str) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for match in _ATTR_RE.finditer(text):
+        name = match.group(1).lower()
+        if name not in attrs:
+            value = next((g for g in match.groups()[1:] if g is not None), "")
+            attrs[name] = unescape(value) if "&" in value else value
+    return attrs
+
+
+def _tag_urls(tag: str, get: dict[str, str]) -> list[str]:
     found: list[str] = []
     if tag == "link":
-        rels = set((get("rel") or "").lower().split())
-        if rels & _LINK_RELS and get("href"):
-            found.append(get("href"))
+        rels = set(get.get("rel", "").lower().split())
+        if rels & _LINK_RELS and get.get("href"):
+            found.append(get["href"])
     elif tag in _SRC_TAGS:
-        if tag == "input" and (get("type") or "").lower() != "image":
-            return []
-        if tag == "iframe":           # a frame is a page of its own, not a requisite
+        if tag == "input" and get.get("type", "").lower() != "image":
             return []
         for name in ("src", "data-src", "poster"):
-            if get(name):
-                found.append(get(name))
+            if get.get(name):
+                found.append(get[name])
         for name in ("srcset", "data-srcset"):
-            if get(name):
-                found += srcset_urls(get(name))
-    elif tag == "object" and get("data"):
-        found.append(get("data"))
-    elif tag == "style" and element.text:
-        found += css_urls(element.text)
-    if get("style"):
-        found += css_urls(get("style"))
-    if tag in ("body", "table", "td") and get("background"):
-        found.append(get("background"))
+            if get.get(name):
+                found += srcset_urls(get[name])
+    elif tag == "object" and get.get("data"):
+        found.append(get["data"])
+    if tag in ("body", "table", "td") and get.get("background"):
+        found.append(get["background"])
     return found
 
 
 def html_requisites(body: bytes, content_type: str | None, base_url: str,
                     limit: int = DEFAULT_LIMIT) -> list[str]:
-    """The requisite URLs of an HTML page (module docstring), at most ``limit``."""
+    """The requisite URLs of an HTML page (module docstring), at most ``limit``.
+
+    A tag scanner rather than a parser: it runs in the crawl process on every page, and
+    lxml took 1.7 ms of a 45 KB page, half of what the rest of the crawl spends on it. It
+    skips comments and the content of scripts, titles and text areas, as a parser would."""
     text, _ = decode_html(body, content_type)
-    if not text.strip():
-        return []
-    try:
-        root = html.document_fromstring(text.replace("\x00", ""))
-    except (etree.ParserError, ValueError):
-        return []
+    if "<!--" in text:
+        text = _COMMENT_RE.sub(" ", text)
     base = base_url
-    for element in root.iter("base"):
-        if element.get("href"):
-            base = urljoin(base_url, element.get("href").strip())
-            break
-    raw: list[str] = []
-    for element in root.iter():
-        if isinstance(element.tag, str):
-            raw += _element_urls(element)
-    return _absolute(raw, base, limit)
+    found: list[tuple[int, list[str]]] = []
+    skipped: list[tuple[int, int]] = []        # content that is not markup
+    pos = 0
+    while (match := _TAG_RE.search(text, pos)) is not None:
+        tag = match.group(1).lower()
+        pos = match.end()
+        if skipped and skipped[-1][0] <= match.start() < skipped[-1][1]:
+            continue
+        attrs = _attributes(match.group(2)) if tag not in ("title", "textarea") else {}
+        if tag == "base":
+            if attrs.get("href") and base == base_url:
+                base = urljoin(base_url, attrs["href"].strip())
+            continue
+        found.append((match.start(), _tag_urls(tag, attrs)))
+        if tag in _RAW_TEXT:
+            closing = _CLOSE_RE[tag].search(text, pos)
+            close = len(text) if closing is None else closing.start()
+            if tag == "style":
+                found.append((pos, css_urls(text[pos:close])))
+            skipped.append((pos, close))
+            pos = close
+    if "url(" in text or "URL(" in text:       # style="" on any element
+        for match in _STYLE_ATTR_RE.finditer(text):
+            at = match.start()
+            if not any(start <= at < end for start, end in skipped):
+                found.append((at, css_urls(unescape(match.group(1) or match.group(2)))))
+    found.sort(key=lambda item: item[0])
+    return _absolute([url for _, urls in found for url in urls], base, limit)
 
 
 def css_requisites(body: bytes, content_type: str | None, base_url: str,

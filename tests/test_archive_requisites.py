@@ -74,3 +74,18 @@ def test_srcset_with_commas_in_urls() -> None:
     assert srcset_urls("img,w_100.jpg 100w, img,w_200.jpg 200w") == [
         "img,w_100.jpg", "img,w_200.jpg"]
     assert srcset_urls(" a.jpg ") == ["a.jpg"]
+
+
+def test_comments_scripts_and_titles_are_not_markup() -> None:
+    body = b"""<html><head><title>a <img src="/in-title.png"></title>
+    <!-- <img src="/commented.png"> -->
+    <script>document.write('<img src="/in-script.png">');</script>
+    <script src="/app.js"></script>
+    <script type="module" src='/mod.js'>var s = "<link rel=stylesheet href=/x.css>";</script>
+    </head><body><noscript><img src="/lazy-fallback.jpg"></noscript>
+    <textarea><img src="/in-textarea.png"></textarea>
+    <img alt="x" src=/bare.png /><IMG SRC="/upper.png?a=1&amp;b=2"></body></html>"""
+    assert html_requisites(body, "text/html", "http://example.org/") == [
+        "http://example.org/app.js", "http://example.org/mod.js",
+        "http://example.org/lazy-fallback.jpg", "http://example.org/bare.png",
+        "http://example.org/upper.png?a=1&b=2"]
