@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 STATS_PREFIX = "memoryhole/requisites"
 DEPTH_META = "requisite_depth"
 MAX_DEPTH = 2                     # a page's stylesheet (1) may name fonts and images (2)
+SEEN_MEMO = 100_000
 
 
 class RequisiteFollower:
@@ -45,6 +46,10 @@ class RequisiteFollower:
         self.home = home
         self.limit = limit
         self.refresh = refresh
+        # URLs asked for (or found archived recently) in this run: a site's stylesheet and logo
+        # are named by every page, and a Request per page for each, even one Scrapy's duplicate
+        # filter drops, cost more than the page's own fetch
+        self.seen: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> RequisiteFollower:
@@ -69,6 +74,11 @@ class RequisiteFollower:
         fresh_after = timestamp14(utcnow() - self.refresh)
         chosen = []
         for requisite in found:
+            if requisite in self.seen:
+                continue
+            if len(self.seen) >= SEEN_MEMO:        # bounded; Scrapy's filter still dedupes
+                self.seen.clear()
+            self.seen.add(requisite)
             if any(c.timestamp >= fresh_after for c in captures_of(self.home, requisite)):
                 self.stats.inc_value(f"{STATS_PREFIX}/archived_recently")
                 continue
