@@ -220,6 +220,12 @@ def _declared(body: bytes, content_type: str | None) -> list[str]:
     return found
 
 
+def declared_codec(body: bytes, content_type: str | None) -> str | None:
+    """The codec the Content-Type header or a ``<meta>`` declares, if any (no detection)."""
+    found = _declared(body, content_type)
+    return found[0] if found else None
+
+
 def _try_decode(body: bytes, codec: str, tolerant: bool = True) -> str | None:
     """Decode if ``codec`` fits the bytes: strictly, or (tolerant) with very few bad bytes."""
     try:

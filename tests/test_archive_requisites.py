@@ -89,3 +89,13 @@ def test_comments_scripts_and_titles_are_not_markup() -> None:
         "http://example.org/app.js", "http://example.org/mod.js",
         "http://example.org/lazy-fallback.jpg", "http://example.org/bare.png",
         "http://example.org/upper.png?a=1&b=2"]
+
+
+def test_non_ascii_urls_come_back_as_text_in_any_charset() -> None:
+    page = '<html><head><meta charset="gbk"></head><body><img src="/图片/新疆.png">' \
+           '<img src="/a&#x56fe;.png"></body></html>'
+    expected = ["http://example.cn/图片/新疆.png", "http://example.cn/a图.png"]
+    assert html_requisites(page.encode("gbk"), "text/html", "http://example.cn/") == expected
+    assert html_requisites(page.encode("utf-8"), "text/html", "http://example.cn/") == expected
+    utf16 = page.replace('charset="gbk"', "").encode("utf-16")
+    assert html_requisites(utf16, "text/html", "http://example.cn/") == expected
