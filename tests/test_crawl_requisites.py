@@ -70,6 +70,8 @@ def test_requisites_fetched_once_archived_and_not_watched(tmp_home: Path) -> Non
     home = Home(tmp_home)
     assert [c.entry.status for c in captures_of(home, server.url("/img/photo.png"))] == [200]
     assert [c.entry.mime for c in captures_of(home, server.url("/s/site.css"))] == ["text/css"]
+    # WARCs, index and catalogue still agree
+    assert run_cli(tmp_home, "check").output.strip().endswith(": ok")
 
 
 def test_requisites_off(tmp_home: Path) -> None:
