@@ -29,4 +29,4 @@ bench: venv
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .venv-pywb demo-home .pytest_cache
+	rm -rf $(VENV) .venv-pywb .cache demo-home .pytest_cache

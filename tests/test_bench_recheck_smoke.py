@@ -156,7 +156,7 @@ def _repository_of_the_tree(dest: Path) -> None:
     """A git repository with one commit of the project's files as they are now (the suite may
     run outside a clone)."""
     shutil.copytree(contenders.ROOT, dest, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info",
+        ".git", ".venv*", ".cache", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info",
         "demo-home", "memoryhole-data", "out", "artifacts"))
     for argv in (["init", "-q"], ["add", "-A"],
                  ["-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm",
