@@ -83,9 +83,10 @@ def _location(line: str) -> tuple[str, int]:
     return fields.get("filename", ""), int(fields.get("offset", -1))
 
 
-def _selected_records(db: Any, source: str | None, since: datetime | None) -> set[tuple[str, int]]:
-    sql = ("SELECT c.warc_filename, c.warc_offset FROM captures c"
-           " LEFT JOIN urls u ON u.url = c.url WHERE 1=1")
+def _source_and_since(sql: str, source: str | None, since: datetime | None
+                      ) -> tuple[str, list[Any]]:
+    """``sql`` (captures ``c`` joined with urls ``u``, ending in a WHERE) narrowed to a
+    source's captures and to captures since a time."""
     params: list[Any] = []
     if source is not None:
         sql += " AND u.source = ?"
@@ -93,6 +94,13 @@ def _selected_records(db: Any, source: str | None, since: datetime | None) -> se
     if since is not None:
         sql += " AND c.captured_at >= ?"
         params.append(iso(since))
+    return sql, params
+
+
+def _selected_records(db: Any, source: str | None, since: datetime | None) -> set[tuple[str, int]]:
+    sql, params = _source_and_since(
+        "SELECT c.warc_filename, c.warc_offset FROM captures c LEFT JOIN urls u ON u.url = c.url"
+        " WHERE 1=1", source, since)
     return {(name, int(offset)) for name, offset in db.execute(sql, params).fetchall()}
 
 
@@ -185,14 +193,8 @@ def export_wacz(home: Home, out: Path, db: Any, *, source: str | None = None,
                               pages=[page_entry(r) for r in rows],
                               title=f"memoryhole archive of {home.root.name}",
                               description=f"every WARC of {home.root}", progress=progress)
-    sql = _PAGE_ROWS + " JOIN urls u ON u.url = c.url WHERE 1=1"
-    params: list[Any] = []
-    if source is not None:
-        sql += " AND u.source = ?"
-        params.append(source)
-    if since is not None:
-        sql += " AND c.captured_at >= ?"
-        params.append(iso(since))
+    sql, params = _source_and_since(_PAGE_ROWS + " JOIN urls u ON u.url = c.url WHERE 1=1",
+                                    source, since)
     rows = _dict_rows(conn, sql + " ORDER BY c.captured_at, c.id", tuple(params))
     refs: list[RecordRef] = []
     for row in rows:

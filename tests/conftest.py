@@ -9,13 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from tests.mockserver import MockServer
     from tests.scriptserver import ScriptServer
+    from tests.webhome import ServeProcess, WebHome
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,3 +61,37 @@ def server() -> Iterator[ScriptServer]:
 def tmp_home(tmp_path: Path) -> Path:
     """A memoryhole home folder path for this test (not created)."""
     return tmp_path / "home"
+
+
+@pytest.fixture(scope="session")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHome]:
+    """The web UI tests' home (tests/webhome.py), built once: crawled, edited, re-checked until
+    two deletions are confirmed. Tests read it; one that changes it works on a copy."""
+    from tests.scriptserver import ScriptServer
+    from tests.webhome import build_web_home
+
+    with ScriptServer() as site, ScriptServer() as live:
+        yield build_web_home(tmp_path_factory.mktemp("web") / "home", site, live)
+
+
+@pytest.fixture(scope="session")
+def served(web: WebHome) -> Iterator[ServeProcess]:
+    """``memoryhole serve`` on the web home, in its own process, for the whole session."""
+    from tests.webhome import ServeProcess
+
+    with ServeProcess(web.home, web.ui_port, web.replay_port) as process:
+        yield process
+    assert process.returncode == 0, process.stderr()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.webhome import CHROMIUM_ARGS, chromium_path
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -12,11 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +20,16 @@ import pytest
 from bench import aiohttp_client, contenders, recheck_bench
 from bench.nginx import INSTALL_HINT, nginx_available
 from bench.site import generate_site
+from tests.rangeserver import serve_folder
 
 PAGES = 40
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def python_http_server(folder: Path) -> Iterator[str]:
-    """http.server on a free loopback port: Last-Modified and 304 for If-Modified-Since."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def run_aiohttp_against_http_server(tmp_path: Path) -> dict[str, Any]:
     """Contender c on its own: learn each page's Last-Modified, then re-check them all."""
     import urllib.request
 
-    with python_http_server(tmp_path / "site") as base:
+    with serve_folder(tmp_path / "site") as base:   # http.server: Last-Modified and its 304
         site = generate_site(tmp_path / "site", PAGES, base)
         rows = []
         for url in site.urls():

@@ -14,7 +14,6 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,8 @@ from warcio.archiveiterator import ArchiveIterator
 from tests import webhome as wh
 from tests.helpers import rows, run_cli
 from tests.pywb_env import ensure_pywb_venv
-from tests.scriptserver import ScriptServer
 
 WACZ_TOOL = Path(sys.executable).parent / "wacz"
-
-
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[wh.WebHome]:
-    with ScriptServer() as site, ScriptServer() as live:
-        yield wh.build_web_home(tmp_path_factory.mktemp("export") / "home", site, live)
 
 
 def validate(path: Path) -> None:

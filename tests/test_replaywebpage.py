@@ -18,46 +18,32 @@ from tests import webhome as wh
 from tests.helpers import run_cli
 from tests.rangeserver import serve_folder
 from tests.replaywebpage_env import ensure_replaywebpage
-from tests.scriptserver import ScriptServer
-from tests.test_web_browser import CHROMIUM_ARGS, chromium_path, shot
+from tests.webhome import shot
 
 
 @pytest.fixture(scope="module")
-def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, wh.WebHome]]:
+def served_app(web: wh.WebHome, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[str, wh.WebHome, Path]]:
     app = ensure_replaywebpage()
-    root = tmp_path_factory.mktemp("rwp")
-    with ScriptServer() as site, ScriptServer() as live:
-        web = wh.build_web_home(root / "home", site, live)
-        folder = root / "site"
-        shutil.copytree(app, folder)
-        run_cli(web.home, "export", "wacz", str(folder / "all.wacz"))
-        run_cli(web.home, "export", "evidence", web.urls["gone"], str(folder / "evidence.wacz"))
-        with serve_folder(folder) as base:
-            yield base, web
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    folder = tmp_path_factory.mktemp("rwp") / "site"
+    shutil.copytree(app, folder)
+    run_cli(web.home, "export", "wacz", str(folder / "all.wacz"))
+    run_cli(web.home, "export", "evidence", web.urls["gone"], str(folder / "evidence.wacz"))
+    with serve_folder(folder) as base:
+        yield base, web, folder
 
 
 def test_replaywebpage_lists_and_replays_the_whole_home_export(
-        served_app: tuple[str, wh.WebHome], browser: Any) -> None:
-    base, web = served_app
+        served_app: tuple[str, wh.WebHome, Path], browser: Any) -> None:
+    base, web, folder = served_app
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{base}/?source={base}/all.wacz#view=pages")
     # the page list sits in a shadow root Playwright's text search does not enter; its footer
     # counts the pages it read from pages/pages.jsonl
-    pages = len(zipfile.ZipFile(Path(web.home).parent / "site" / "all.wacz")
-                .read("pages/pages.jsonl").splitlines()) - 1
+    pages = len(zipfile.ZipFile(folder / "all.wacz").read("pages/pages.jsonl").splitlines()) - 1
     page.get_by_text(f"{pages} pages", exact=True).wait_for(timeout=30000)
-    shot(page, "replaywebpage-pages")
+    shot(page, "web-replaywebpage-pages")
     page.goto(f"{base}/?source={base}/all.wacz#view=replay&url={web.urls['article']}")
     frame = page.frame_locator("iframe").first
     headline = frame.locator("#headline")
@@ -67,13 +53,13 @@ def test_replaywebpage_lists_and_replays_the_whole_home_export(
     photo = frame.locator("#photo")
     photo.evaluate("img => img.complete || new Promise(ok => img.onload = ok)")
     assert photo.evaluate("img => img.naturalWidth") == 16
-    shot(page, "replaywebpage-article")
+    shot(page, "web-replaywebpage-article")
     context.close()
 
 
-def test_replaywebpage_opens_the_evidence_bundle(served_app: tuple[str, wh.WebHome],
+def test_replaywebpage_opens_the_evidence_bundle(served_app: tuple[str, wh.WebHome, Path],
                                                  browser: Any) -> None:
-    base, web = served_app
+    base, web, _ = served_app
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{base}/?source={base}/evidence.wacz#view=replay&url={web.urls['gone']}"
@@ -82,5 +68,5 @@ def test_replaywebpage_opens_the_evidence_bundle(served_app: tuple[str, wh.WebHo
     text = frame.locator("article")
     text.wait_for(timeout=30000)
     assert "border talks" in text.inner_text()
-    shot(page, "replaywebpage-evidence")
+    shot(page, "web-replaywebpage-evidence")
     context.close()

@@ -7,58 +7,18 @@ $MEMORYHOLE_TEST_ARTIFACTS)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
-
 from tests import webhome as wh
-from tests.scriptserver import ScriptServer
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 HOSTILE_KEYS = ["cookie", "storage", "top", "topnav", "api", "live", "liveimg", "sw"]
 
 
-def chromium_path() -> str:
-    found = os.environ.get("MEMORYHOLE_CHROMIUM") or shutil.which("chromium") or \
-        shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("Chromium is missing: apt-get install -y chromium (or set "
-                    "MEMORYHOLE_CHROMIUM to its path); .ci/run installs it")
-    return found
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[wh.WebHome]:
-    with ScriptServer() as site, ScriptServer() as live:
-        yield wh.build_web_home(tmp_path_factory.mktemp("webb") / "home", site, live)
-
-
-@pytest.fixture(scope="module")
-def served(web: wh.WebHome) -> Iterator[wh.ServeProcess]:
-    with wh.ServeProcess(web.home, web.ui_port, web.replay_port) as server:
-        yield server
-    assert server.returncode == 0, server.stderr()
-
-
 def shot(page: Any, name: str) -> None:
-    wh.ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(wh.ARTIFACTS / f"web-{name}.png"), full_page=True)
+    wh.shot(page, f"web-{name}")
 
 
 def test_log_filter_and_diff_view(web: wh.WebHome, served: wh.ServeProcess, browser: Any) -> None:

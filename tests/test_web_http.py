@@ -10,29 +10,12 @@ import json
 import re
 import shutil
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import pytest
-
 from tests import webhome as wh
 from tests.helpers import run_cli
-from tests.scriptserver import ScriptServer
-
-
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[wh.WebHome]:
-    with ScriptServer() as site, ScriptServer() as live:
-        yield wh.build_web_home(tmp_path_factory.mktemp("web") / "home", site, live)
-
-
-@pytest.fixture(scope="module")
-def served(web: wh.WebHome) -> Iterator[wh.ServeProcess]:
-    with wh.ServeProcess(web.home, web.ui_port, web.replay_port) as server:
-        yield server
-    assert server.returncode == 0, server.stderr()
 
 
 def get(base: str, path: str, headers: dict[str, str] | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -105,6 +106,28 @@ RUNAWAY = """<!doctype html><html><head><title>Runaway page</title></head><body>
 PAGES = {"article": "/news/article.html", "edited": "/news/edited.html",
          "gone": "/news/gone.html", "moved": "/news/moved.html",
          "hostile": "/news/hostile.html", "runaway": "/news/runaway.html"}
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (or $MEMORYHOLE_CHROMIUM); a clear failure, not a skip, without it."""
+    import pytest
+
+    found = os.environ.get("MEMORYHOLE_CHROMIUM") or shutil.which("chromium") or \
+        shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("Chromium is missing: apt-get install -y chromium (or set "
+                    "MEMORYHOLE_CHROMIUM to its path); .ci/run installs it")
+    return found
+
+
+def shot(page: Any, name: str) -> None:
+    """A full-page screenshot kept as a test artifact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def free_port() -> int:
