@@ -19,17 +19,22 @@ from __future__ import annotations
 import codecs
 import re
 from html import unescape
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urljoin
 
+from archive.markup_urls import (
+    DEFAULT_LIMIT,
+    absolute_urls,
+    css_urls,
+    is_css,
+    is_html,
+    srcset_urls,
+    tag_urls,
+)
 from archive.text import declared_codec, decode_html
-from archive.urlnorm import is_http_url
 
-DEFAULT_LIMIT = 50
-_CSS_URL_RE = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)"'\s]*))\s*\)""", re.I)
-_CSS_IMPORT_RE = re.compile(r"""@import\s+(?:"([^"]*)"|'([^']*)')""", re.I)
-_LINK_RELS = frozenset({"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload",
-                        "modulepreload"})
-_SRC_TAGS = frozenset({"img", "script", "video", "audio", "source", "track", "embed", "input"})
+__all__ = ["DEFAULT_LIMIT", "css_requisites", "css_urls", "html_requisites", "is_css",
+           "is_html", "requisites", "srcset_urls"]
+
 _RAW_TEXT = frozenset({"script", "style", "title", "textarea"})     # content is not markup
 _COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
 _SCANNED = ("img", "link", "script", "source", "video", "audio", "track", "embed", "input",
@@ -44,46 +49,6 @@ _CLOSE_RE = {tag: re.compile(f"</{tag}", re.I) for tag in ("script", "style", "t
 _STYLE_ATTR_RE = re.compile(
     r"""<[a-zA-Z][^>]*?\sstyle\s*=\s*(?:"([^"]*url\([^"]*)"|'([^']*url\([^']*)')""", re.I)
 _ATTR_RE = re.compile(r"""([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
-
-
-def is_css(content_type: str | None) -> bool:
-    return (content_type or "").split(";", 1)[0].strip().lower() == "text/css"
-
-
-def is_html(content_type: str | None) -> bool:
-    return (content_type or "").split(";", 1)[0].strip().lower() in ("text/html",
-                                                                       "application/xhtml+xml")
-
-
-def srcset_urls(value: str) -> list[str]:
-    """The URLs of a ``srcset`` attribute, parsed as the HTML standard says: a URL runs to the
-    next white space (trailing commas end its candidate), then descriptors run to a comma."""
-    urls: list[str] = []
-    pos, end = 0, len(value)
-    while pos < end:
-        while pos < end and (value[pos].isspace() or value[pos] == ","):
-            pos += 1
-        start = pos
-        while pos < end and not value[pos].isspace():
-            pos += 1
-        url = value[start:pos]
-        if url.endswith(","):
-            url = url.rstrip(",")
-        else:
-            depth = 0
-            while pos < end and (value[pos] != "," or depth):
-                depth = max(0, depth + {"(": 1, ")": -1}.get(value[pos], 0))
-                pos += 1
-        if url:
-            urls.append(url)
-    return urls
-
-
-def css_urls(text: str) -> list[str]:
-    """``url(...)`` and ``@import "..."`` references in a stylesheet, as written."""
-    found = [next(g for g in m.groups() if g is not None) for m in _CSS_URL_RE.finditer(text)]
-    found += [m.group(1) or m.group(2) for m in _CSS_IMPORT_RE.finditer(text)]
-    return [u.strip() for u in found if u and u.strip()]
 
 
 def _attributes(text: str) -> dict[str, str]:
@@ -110,28 +75,6 @@ def _real(value: str, codec: str) -> str:
             except UnicodeDecodeError:
                 value = raw.decode(codec, "replace")
     return unescape(value) if "&" in value else value
-
-
-def _tag_urls(tag: str, get: dict[str, str]) -> list[str]:
-    found: list[str] = []
-    if tag == "link":
-        rels = set(get.get("rel", "").lower().split())
-        if rels & _LINK_RELS and get.get("href"):
-            found.append(get["href"])
-    elif tag in _SRC_TAGS:
-        if tag == "input" and get.get("type", "").lower() != "image":
-            return []
-        for name in ("src", "data-src", "poster"):
-            if get.get(name):
-                found.append(get[name])
-        for name in ("srcset", "data-srcset"):
-            if get.get(name):
-                found += srcset_urls(get[name])
-    elif tag == "object" and get.get("data"):
-        found.append(get["data"])
-    if tag in ("body", "table", "td") and get.get("background"):
-        found.append(get["background"])
-    return found
 
 
 def html_requisites(body: bytes, content_type: str | None, base_url: str,
@@ -164,7 +107,7 @@ def html_requisites(body: bytes, content_type: str | None, base_url: str,
             if attrs.get("href") and base == base_url:
                 base = urljoin(base_url, _real(attrs["href"], codec).strip())
             continue
-        found.append((match.start(), _tag_urls(tag, attrs)))
+        found.append((match.start(), tag_urls(tag, attrs)))
         if tag in _RAW_TEXT:
             closing = _CLOSE_RE[tag].search(text, pos)
             close = len(text) if closing is None else closing.start()
@@ -178,7 +121,7 @@ def html_requisites(body: bytes, content_type: str | None, base_url: str,
             if not any(start <= at < end for start, end in skipped):
                 found.append((at, css_urls(unescape(match.group(1) or match.group(2)))))
     found.sort(key=lambda item: item[0])
-    return _absolute([_real(url, codec) for _, urls in found for url in urls],
+    return absolute_urls([_real(url, codec) for _, urls in found for url in urls],
                      _real(base, codec), limit)
 
 
@@ -186,7 +129,7 @@ def css_requisites(body: bytes, content_type: str | None, base_url: str,
                    limit: int = DEFAULT_LIMIT) -> list[str]:
     """The URLs a stylesheet refers to (fonts, images, imported sheets), at most ``limit``."""
     text, _ = decode_html(body, content_type)
-    return _absolute(css_urls(text), base_url, limit)
+    return absolute_urls(css_urls(text), base_url, limit)
 
 
 def requisites(body: bytes, content_type: str | None, base_url: str,
@@ -197,23 +140,3 @@ def requisites(body: bytes, content_type: str | None, base_url: str,
     if is_html(content_type):
         return html_requisites(body, content_type, base_url, limit)
     return []
-
-
-def _absolute(raw: list[str], base: str, limit: int) -> list[str]:
-    seen: set[str] = set()
-    urls: list[str] = []
-    for value in raw:
-        value = value.strip()
-        if not value or value.startswith(("data:", "javascript:", "#", "about:", "blob:")):
-            continue
-        try:
-            url = urldefrag(urljoin(base, value))[0]
-        except ValueError:
-            continue
-        if url in seen or not is_http_url(url):
-            continue
-        seen.add(url)
-        urls.append(url)
-        if len(urls) >= limit:
-            break
-    return urls

@@ -29,6 +29,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +83,8 @@ class PageJob:
     etag: str | None = None
     last_modified: str | None = None
     good: bool | None = None      # the page itself? (None: the sink decides); False: a tombstone
+    requisites_limit: int = 0     # > 0: list this many of the page's requisites from the text
+                                  # pass and answer ("requisites", url, [urls]), even if none
 
 
 def write_frame(stream: IO[bytes], message: Any) -> None:
@@ -146,6 +149,9 @@ class ArchiveSink:
                                         name="memoryhole-sink-answers", daemon=True)
         self._error: str | None = None
         self._failed = threading.Event()
+        # called from the answer thread with (page URL, requisite URLs) for each page job that
+        # asked for them (PageJob.requisites_limit)
+        self.on_requisites: Callable[[str, list[str]], None] | None = None
         self._submitted = 0            # items handed to the worker (crawl thread)
         self._handled = 0              # items the worker says it has handled (answer thread)
         self._closed = False
@@ -243,6 +249,9 @@ class ArchiveSink:
                 return
             if message[0] == "handled":
                 self._handled = message[1]
+            elif message[0] == "requisites":
+                if self.on_requisites is not None:
+                    self.on_requisites(message[1], message[2])
             elif message[0] == "done":
                 self.stats.update(message[1])
                 if message[2]:

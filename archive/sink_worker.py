@@ -63,12 +63,14 @@ class SinkWorker:
     """Handles the items of one run in order; :meth:`run` returns the counters."""
 
     def __init__(self, home: Home, settings: SinkSettings, run_id: int | None,
-                 items: queue.Queue[Any], report: Callable[[int], None] | None = None) -> None:
+                 items: queue.Queue[Any], report: Callable[[int], None] | None = None,
+                 tell: Callable[[tuple[Any, ...]], None] | None = None) -> None:
         self.home = home
         self.settings = settings
         self.run_id = run_id
         self.items = items
         self.report = report                  # called with the number of items handled so far
+        self.tell = tell                      # answers to the crawl process (its requisites)
         self.handled = 0
         self.stats: Counter[str] = Counter()
         self._db: Any = None
@@ -136,6 +138,8 @@ class SinkWorker:
             job = self._with_text(item[1], judge=True)
             self._begin()
             self._pages.record(job, good=job.good)
+            if job.requisites_limit and self.tell is not None:
+                self.tell(("requisites", job.url, list(job.page.requisites or ())))
         elif kind == "check":
             job: CheckJob = item[1]
             if job.page is not None:
@@ -151,7 +155,11 @@ class SinkWorker:
         """The job with its fast text; with ``judge``, a short 2xx page is also classified: a
         tombstone, a captcha wall or a not-found page answered with 200 is archived as evidence
         but never becomes the URL's last good capture, nor is it diffed against the article."""
-        page = job.page or fast_page_text(job.body, job.content_type)
+        page = job.page
+        if page is None:
+            page = fast_page_text(job.body, job.content_type,
+                                  requisites_of=job.url if job.requisites_limit else None,
+                                  requisites_limit=job.requisites_limit or 1)
         good = job.good
         if judge and good is None and 200 <= job.status < 300 and len(page.text) < SHORT_PAGE:
             verdict = classify(Observation(url=job.url, status=job.status, body=job.body,
@@ -297,7 +305,7 @@ def main() -> int:
             pass
 
     worker = SinkWorker(home, settings, run_id, items,
-                        report=lambda handled: answer(("handled", handled)))
+                        report=lambda handled: answer(("handled", handled)), tell=answer)
     error = None
     try:
         worker.run()

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import charset_normalizer
 from lxml import etree
 
+from archive.markup_urls import DEFAULT_LIMIT, tree_requisites
+
 logger = logging.getLogger(__name__)
 
 _SNIFF_BYTES = 4096
@@ -124,6 +126,7 @@ class PageText:
     text: str
     text_digest: str
     encoding: str
+    requisites: tuple[str, ...] | None = None    # asked for with requisites_of; else None
 
 
 def text_digest(text: str) -> str:
@@ -416,24 +419,36 @@ def _block_text(root: etree._Element) -> str:
     return "\n".join(block for block in blocks if block)
 
 
-def fast_page_text(body: bytes, content_type: str | None) -> PageText:
+def fast_page_text(body: bytes, content_type: str | None, *, requisites_of: str | None = None,
+                   requisites_limit: int = DEFAULT_LIMIT) -> PageText:
     """Title, fast main text and fingerprint of an HTML page; empty text for anything else.
+
+    With ``requisites_of`` (the page's URL) it also lists the page's requisites from the tree
+    it parses (archive.markup_urls), before the page chrome is dropped: a fraction of what a
+    separate pass over the page costs.
 
     Drops non-text elements and page chrome (header, nav, footer, aside, and elements whose
     class/id say nav, menu, footer, sidebar, share, related, comment, advert, cookie, banner...
     unless they hold the article), then keeps the text of block elements as paragraphs, one per
     line, whitespace collapsed. For a body that is not HTML, ``encoding`` is "".
     """
+    none = () if requisites_of is not None else None
     if not body or not _looks_like_html(body, content_type):
-        return PageText(title=None, text="", text_digest=text_digest(""), encoding="")
+        return PageText(title=None, text="", text_digest=text_digest(""), encoding="",
+                        requisites=none)
     decoded, encoding = decode_html(body, content_type)
     if (root := _parse(decoded)) is None:
-        return PageText(title=None, text="", text_digest=text_digest(""), encoding=encoding)
+        return PageText(title=None, text="", text_digest=text_digest(""), encoding=encoding,
+                        requisites=none)
+    found = None
+    if requisites_of is not None:
+        found = tuple(tree_requisites(root, requisites_of, requisites_limit,
+                                      styles="url(" in decoded or "URL(" in decoded))
     title = _title(root)
     _drop_chrome(root)
     text = _block_text(root)
     return PageText(title=title, text=text, text_digest=_block_text_digest(text),
-                    encoding=encoding)
+                    encoding=encoding, requisites=found)
 
 
 def main_text(body: bytes, content_type: str | None, url: str | None = None) -> str:

@@ -106,7 +106,7 @@ class PageClient(DirectClient):
             url=url, status=200, record_id=record_id, body=decoded,
             content_type=_last(headers, "Content-Type"), source=source.get("name"),
             platform=source.get("platform"), etag=_last(headers, "ETag"),
-            last_modified=_last(headers, "Last-Modified"),
+            last_modified=_last(headers, "Last-Modified"), fetch_requisites=True,
         ))
         return True
 

@@ -88,6 +88,7 @@ DOWNLOADER_MIDDLEWARES = {
 }
 EXTENSIONS = {
     "crawlers.archiving.ArchiveExtension": 0,
+    "crawlers.requisites.RequisiteFollower": 5,
     "crawlers.progress.ProgressExtension": 10,
 }
 ITEM_PIPELINES = {

@@ -21,13 +21,16 @@ from archive.sink import PageJob
 from archive.text import fast_page_text
 from crawlers.archiving import ArchiveExtension
 from crawlers.items import CheckItem, PageItem
+from crawlers.requisites import RequisiteFollower
 
 
 class CataloguePipeline:
-    def __init__(self, extension: ArchiveExtension, stats: Any, share_backlog: int) -> None:
+    def __init__(self, extension: ArchiveExtension, stats: Any, share_backlog: int,
+                 requisites: RequisiteFollower | None = None) -> None:
         self.sink = extension.sink
         self.stats = stats
         self.share_backlog = share_backlog
+        self.requisites = requisites
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CataloguePipeline:
@@ -35,7 +38,8 @@ class CataloguePipeline:
         if extension is None:
             raise NotConfigured("the archive extension is off")
         return cls(extension, crawler.stats,
-                   crawler.settings.getint("ARCHIVE_SHARE_TEXT_BACKLOG"))
+                   crawler.settings.getint("ARCHIVE_SHARE_TEXT_BACKLOG"),
+                   crawler.get_extension(RequisiteFollower))
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, CheckItem):
@@ -44,19 +48,30 @@ class CataloguePipeline:
             self.sink.submit_check(check_job(item))
         elif isinstance(item, PageItem):
             self.stats.inc_value("memoryhole/pages")
+            follower = self.requisites if item.fetch_requisites and item.status == 200 else None
             if item.page is None and 0 <= self.share_backlog <= self.sink.backlog():
-                item.page = fast_page_text(item.body, item.content_type)
+                item.page = fast_page_text(
+                    item.body, item.content_type,
+                    requisites_of=item.url if follower is not None else None,
+                    requisites_limit=follower.limit if follower is not None else 1)
                 self.stats.inc_value("memoryhole/text_in_crawl")
-            self.sink.submit_page(page_job(item))
+            limit = 0
+            if follower is not None:
+                if item.page is not None and item.page.requisites is not None:
+                    follower.accept(item.url, item.page.requisites)
+                else:                      # the archive writer lists them with the text
+                    limit = follower.limit
+                    follower.expect()
+            self.sink.submit_page(page_job(item, requisites_limit=limit))
         return item
 
 
-def page_job(item: PageItem) -> PageJob:
+def page_job(item: PageItem, requisites_limit: int = 0) -> PageJob:
     return PageJob(
         record_id=item.record_id, url=item.url, status=item.status, body=item.body,
         content_type=item.content_type, page=item.page, source=item.source,
         platform=item.platform, etag=item.etag, last_modified=item.last_modified,
-        good=item.good,
+        good=item.good, requisites_limit=requisites_limit,
     )
 
 

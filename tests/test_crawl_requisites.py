@@ -7,8 +7,12 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
+
+from archive.config import load_config
 from archive.home import Home
 from archive.index_lookup import captures_of
+from crawlers.launch import run_crawl
 from tests.helpers import all_records, rows, run_cli, write_config
 from tests.scriptserver import ScriptServer
 
@@ -72,6 +76,25 @@ def test_requisites_fetched_once_archived_and_not_watched(tmp_home: Path) -> Non
     assert [c.entry.mime for c in captures_of(home, server.url("/s/site.css"))] == ["text/css"]
     # WARCs, index and catalogue still agree
     assert run_cli(tmp_home, "check").output.strip().endswith(": ok")
+
+
+@pytest.mark.parametrize("share_backlog", [0, -1], ids=["text-in-crawl", "text-in-writer"])
+def test_requisites_found_wherever_the_text_is_made(tmp_path: Path, share_backlog: int) -> None:
+    """The crawl process lists them when it makes the page's text itself (0: always); else the
+    archive writer does and answers, and the crawl stays open until it has (-1: never)."""
+    home = tmp_path / "home"
+    write_config(home)
+    with ScriptServer() as server:
+        _site(server)
+        urls = [server.url("/a.html"), server.url("/moved")]
+        result = run_crawl(Home(home), load_config(home / "memoryhole.toml"), [], urls,
+                           extra_settings={"ARCHIVE_SHARE_TEXT_BACKLOG": share_backlog})
+        hits = server.hits()
+    assert result.returncode == 0
+    assert {path: hits.get(path) for path in REQUISITES} == {path: 1 for path in REQUISITES}
+    in_crawl = result.stats.get("memoryhole/text_in_crawl", 0)
+    assert in_crawl == (2 if share_backlog == 0 else 0)
+    assert result.stats["memoryhole/requisites/requested"] == len(REQUISITES)
 
 
 def test_requisites_off(tmp_home: Path) -> None:

@@ -5,7 +5,8 @@ list become watched URLs. Every page request sees all statuses: a 404 or 410 pag
 
 Page URLs first go out as direct GETs (crawlers.direct_pages), which archive the plain 200s and
 hand them to the catalogue pipeline; every other page becomes a Scrapy request as before. Each
-page captured with a 200, either way, gets its requisites fetched (crawlers.requisites).
+page captured with a 200, either way, gets its requisites fetched (its PageItem says so;
+crawlers.requisites does it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 
 import feedparser
 from scrapy import Request, Spider
-from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
@@ -26,7 +26,6 @@ from crawlers.direct import client_for
 from crawlers.direct_pages import PageClient, PageJob
 from crawlers.items import PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
-from crawlers.requisites import RequisiteFollower, depth_of
 
 logger = logging.getLogger(__name__)
 
@@ -78,36 +77,9 @@ class NewsSpider(Spider):
     def page_client(self) -> PageClient | None:
         """Made on first use (the engine exists by then); None when direct GETs are off."""
         if not hasattr(self, "_page_client"):
-            self._page_client = client_for(PageClient, self.crawler, self._direct_page_handler)
+            self._page_client = client_for(PageClient, self.crawler,
+                                           lambda pipeline: pipeline.process_item)
         return self._page_client
-
-    def _direct_page_handler(self, pipeline: Any) -> Any:
-        def handle(item: PageItem) -> None:
-            pipeline.process_item(item)
-            if (follower := self.requisites()) is not None:
-                follower.crawl(follower.requests_for(item.url, item.status, item.body,
-                                                     item.content_type, self.parse_requisite))
-        return handle
-
-    def requisites(self) -> RequisiteFollower | None:
-        """The requisite follower (None when requisites are off)."""
-        if not hasattr(self, "_requisites"):
-            try:
-                self._requisites: RequisiteFollower | None = \
-                    RequisiteFollower.from_crawler(self.crawler)
-            except NotConfigured as exc:
-                logger.info("page requisites are not fetched: %s", exc)
-                self._requisites = None
-        return self._requisites
-
-    def parse_requisite(self, response: Response) -> Iterator[Request]:
-        """A requisite is archived by the recorder; a stylesheet's own requisites follow."""
-        follower = self.requisites()
-        if follower is not None:
-            yield from follower.requests_for(
-                response.url, response.status, response.body,
-                _header(response.headers, b"Content-Type"), self.parse_requisite,
-                depth_of(response))
 
     def page_request(self, url: str, source: dict[str, Any]) -> Request:
         return Request(url, callback=self.parse_page, errback=self.failed,
@@ -174,7 +146,7 @@ class NewsSpider(Spider):
         limit = source.get("max_items")
         return links[:limit] if limit else links
 
-    def parse_page(self, response: Response) -> Iterator[PageItem | Request]:
+    def parse_page(self, response: Response) -> Iterator[PageItem]:
         source = response.meta.get("source") or {}
         record_id = response.meta.get(RECORD_ID_META)
         if record_id is None:
@@ -192,10 +164,8 @@ class NewsSpider(Spider):
             platform=source.get("platform"),
             etag=_header(headers, b"ETag"),
             last_modified=_header(headers, b"Last-Modified"),
+            fetch_requisites=response.status == 200,
         )
-        if (follower := self.requisites()) is not None:
-            yield from follower.requests_for(response.url, response.status, response.body,
-                                             content_type, self.parse_requisite)
 
     def failed(self, failure: Any) -> None:
         request = failure.request
