@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -206,6 +207,15 @@ def open_existing(path: Path | str) -> sqlite_utils.Database:
             f"{path.parent} crawl URL) or pass the right --home"
         )
     return open_catalogue(path)
+
+
+def dict_rows(db: Any, sql: str, params: tuple[Any, ...] | list[Any] = ()
+              ) -> list[dict[str, Any]]:
+    """The rows of a query as dicts by column name (``db``: a sqlite-utils Database or a
+    sqlite3 Connection)."""
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 @contextmanager

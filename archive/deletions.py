@@ -39,7 +39,7 @@ from urllib.parse import quote
 
 from archive.search import text_condition
 from archive.timeutil import iso
-from archive.urlnorm import canonical_url, domain_of
+from archive.urlnorm import canonical_url, domain_of, url_in_path
 
 REASONS: tuple[str, ...] = (
     "gone", "censored", "author_deleted", "account_gone", "restricted", "redirected",
@@ -48,10 +48,6 @@ REASONS: tuple[str, ...] = (
 DEFAULT_REPLAY_BASE = "http://127.0.0.1:8765"
 
 _HOST_RE = re.compile(r"^[a-z0-9_\-.:\[\]]+$")
-# Characters kept as they are in the original URL inside a replay URL: printable ASCII but
-# space, quotes and angle brackets (percent escapes already in the URL stay as they are).
-_URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "\"<>\\^`{|}")
-_NEEDS_QUOTE = re.compile(r'[^\x21-\x7e]|["<>\\^`{|}]')
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 _COLUMNS = (
@@ -196,11 +192,9 @@ def replay_url(base: str, collection: str | None, stamp14: str | None,
     ``url``, its own percent escapes included, is kept as it is."""
     if not (collection and stamp14 and url):
         return None
-    if _NEEDS_QUOTE.search(url):
-        url = quote(url, safe=_URL_SAFE)
     if not _PLAIN_NAME.match(collection):
         collection = quote(collection, safe="")
-    return f"{base}/replay/{collection}/{stamp14}/{url}"
+    return f"{base}/replay/{collection}/{stamp14}/{url_in_path(url)}"
 
 
 def _shape(row: tuple[Any, ...], base: str) -> dict[str, Any]:

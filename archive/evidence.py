@@ -22,22 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import archive
+from archive.db import dict_rows
 from archive.deletions import DeletionFilter, query_deletions
-from archive.export import capture_refs, package_records, page_entry
+from archive.export import CAPTURE_ROWS, capture_refs, package_records, page_entry
 from archive.home import Home
 from archive.safepath import warc_in_collection
 from archive.timeutil import iso, utcnow
 from archive.urlnorm import canonical_url
 from archive.wacz import CopiedRecord, ExportError, Progress, RecordRef, WaczResult, sha256_file
-
-_CAPTURE = ("SELECT id, url, fetched_url, collection, warc_filename, warc_offset, warc_length,"
-            " captured_at, title, mime, status, is_revisit FROM captures WHERE id = ?")
-
-
-def _rows(conn: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def choose_deletion(db: Any, url: str, deletion_id: int | None = None,
@@ -66,11 +58,11 @@ def evidence_bundle(home: Home, db: Any, url: str, out: Path, *,
     pages: list[dict[str, Any]] = []
     good = deletion["last_good_capture"]
     if good is not None:
-        (row,) = _rows(conn, _CAPTURE, (good["capture_id"],))
+        (row,) = dict_rows(conn, CAPTURE_ROWS + " WHERE c.id = ?", (good["capture_id"],))
         refs += capture_refs(home, conn, row)
         pages.append(page_entry(row))
     since = deletion["last_seen_alive_at"] or ""
-    checks = _rows(conn, (
+    checks = dict_rows(conn, (
         "SELECT k.id, k.checked_at, k.outcome, k.http_status, k.reason, k.rule, k.detail,"
         " k.capture_id, k.vantage FROM checks k JOIN urls u ON u.id = k.url_id"
         " WHERE u.url = ? AND k.checked_at >= ? ORDER BY k.checked_at, k.id"), (key, since))
@@ -78,7 +70,7 @@ def evidence_bundle(home: Home, db: Any, url: str, out: Path, *,
     if deletion["evidence"]["capture_id"]:
         evidence_ids.append(deletion["evidence"]["capture_id"])
     for capture_id in dict.fromkeys(evidence_ids):
-        for row in _rows(conn, _CAPTURE, (capture_id,)):
+        for row in dict_rows(conn, CAPTURE_ROWS + " WHERE c.id = ?", (capture_id,)):
             refs += capture_refs(home, conn, row)
             pages.append(page_entry(row))
     if not refs:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import archive
+from archive.db import dict_rows
 from archive.deletions import DeletionFilter, query_deletions
 from archive.formats import write_csv
 from archive.home import Home
@@ -106,7 +107,8 @@ def _selected_records(db: Any, source: str | None, since: datetime | None) -> se
 
 # --- WACZ ------------------------------------------------------------------------------------
 
-_PAGE_ROWS = (
+# the captures columns an export and the evidence bundle read, of captures ``c``
+CAPTURE_ROWS = (
     "SELECT c.id, c.url, c.fetched_url, c.collection, c.warc_filename, c.warc_offset,"
     " c.warc_length, c.captured_at, c.title, c.mime, c.status, c.is_revisit FROM captures c"
 )
@@ -186,16 +188,16 @@ def export_wacz(home: Home, out: Path, db: Any, *, source: str | None = None,
             export_cdxj(home, merged)
             kept = {(name, int(offset)) for name, offset in (
                 _location(line) for line in merged.read_text(encoding="utf-8").splitlines())}
-            rows = [r for r in _dict_rows(conn, _PAGE_ROWS + " JOIN urls u ON u.url = c.url"
+            rows = [r for r in dict_rows(conn, CAPTURE_ROWS + " JOIN urls u ON u.url = c.url"
                                           " ORDER BY c.captured_at, c.id", ())
                     if _is_page(r) and (r["warc_filename"], r["warc_offset"]) in kept]
             return write_wacz(out, warcs=warcs, index_lines=_read_lines(merged),
                               pages=[page_entry(r) for r in rows],
                               title=f"memoryhole archive of {home.root.name}",
                               description=f"every WARC of {home.root}", progress=progress)
-    sql, params = _source_and_since(_PAGE_ROWS + " JOIN urls u ON u.url = c.url WHERE 1=1",
+    sql, params = _source_and_since(CAPTURE_ROWS + " JOIN urls u ON u.url = c.url WHERE 1=1",
                                     source, since)
-    rows = _dict_rows(conn, sql + " ORDER BY c.captured_at, c.id", tuple(params))
+    rows = dict_rows(conn, sql + " ORDER BY c.captured_at, c.id", tuple(params))
     refs: list[RecordRef] = []
     for row in rows:
         refs += capture_refs(home, conn, row)
@@ -230,12 +232,6 @@ def package_records(home: Home, out: Path, refs: list[RecordRef], *,
                           index_lines=copied_index_lines(copied, name), pages=pages,
                           extra=extra(copied, name, path) if extra else None, title=title,
                           description=description, progress=progress)
-
-
-def _dict_rows(conn: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _read_lines(path: Path) -> Iterator[str]:

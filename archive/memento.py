@@ -9,22 +9,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote
 
 from archive.index_lookup import Capture
-from archive.replay import http_date
+from archive.timeutil import http_date
+from archive.urlnorm import url_in_path
 
 LINK_FORMAT = "application/link-format"
-_LINK_SAFE = ":/?&=%#@+,;!$*'()~"
-
-
-def link_url(url: str) -> str:
-    """``url`` as it can stand between ``<`` and ``>`` in a Link value."""
-    return quote(url, safe=_LINK_SAFE)
 
 
 def memento_url(replay_origin: str, capture: Capture) -> str:
-    return f"{replay_origin}/{capture.collection}/{capture.timestamp}/{link_url(capture.url)}"
+    return f"{replay_origin}/{capture.collection}/{capture.timestamp}/{url_in_path(capture.url)}"
+
+
+def original_links(url: str, ui_origin: str, *, timegate: bool = True) -> str:
+    """The ``Link`` header of a memento (original, TimeGate, TimeMap) or, without
+    ``timegate``, of a TimeGate's answer (original, TimeMap)."""
+    original = url_in_path(url)
+    links = [f'<{original}>; rel="original"']
+    if timegate:
+        links.append(f'<{ui_origin}/timegate/{original}>; rel="timegate"')
+    links.append(f'<{ui_origin}/timemap/link/{original}>; rel="timemap"; type="{LINK_FORMAT}"')
+    return ", ".join(links)
 
 
 def parse_accept_datetime(value: str | None) -> datetime | None:
@@ -41,7 +46,7 @@ def parse_accept_datetime(value: str | None) -> datetime | None:
 
 def timemap(url: str, captures: list[Capture], *, ui_origin: str, replay_origin: str) -> str:
     """The link-format TimeMap of ``url`` (captures oldest first)."""
-    original = link_url(url)
+    original = url_in_path(url)
     lines = [f'<{original}>; rel="original"',
              f'<{ui_origin}/timegate/{original}>; rel="timegate"']
     self_link = f'<{ui_origin}/timemap/link/{original}>; rel="self"; type="{LINK_FORMAT}"'

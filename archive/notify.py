@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import apprise
 import sqlite_utils
 
+from archive.db import dict_rows
 from archive.timeutil import iso, parse_iso, timestamp14, utcnow
 
 DEFAULT_TIMEOUT = 10.0   # seconds to connect, and again to read, per message per target
@@ -82,12 +83,12 @@ def pending_messages(db: sqlite_utils.Database, replay_base: str) -> list[Messag
     cols = ("d.*, g.collection AS good_collection, g.captured_at AS good_captured_at, "
             "r.collection AS restored_collection, r.captured_at AS restored_captured_at")
     messages = [
-        _deletion_message(row, base) for row in _rows(
+        _deletion_message(row, base) for row in dict_rows(
             db, f"SELECT {cols} FROM deletions d {good} WHERE d.notified_at IS NULL "
                 "ORDER BY d.detected_at, d.id")
     ]
     messages += [
-        _restore_message(row, base) for row in _rows(
+        _restore_message(row, base) for row in dict_rows(
             db, f"SELECT {cols} FROM deletions d {good} WHERE d.restored_at IS NOT NULL "
                 "AND d.restore_notified_at IS NULL ORDER BY d.restored_at, d.id")
     ]
@@ -111,12 +112,6 @@ def redact(url: str, index: int) -> str:
         host = ""
     shown = f"{scheme}://{host}" if host and _HOSTNAME_RE.match(host) else f"{scheme}://…"
     return f"notify.urls[{index}] ({shown})"
-
-
-def _rows(db: sqlite_utils.Database, sql: str) -> list[dict[str, Any]]:
-    cursor = db.execute(sql)
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _deletion_message(row: dict[str, Any], base: str) -> Message:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from archive.db import dict_rows
 from archive.diffing import TextDiff, diff_texts
 from archive.home import Home
 from archive.pages import capture_body
@@ -18,35 +19,29 @@ class NotInCatalogue(LookupError):
     """The URL (or a capture of it) is not in the catalogue."""
 
 
-def _rows(db: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    cursor = db.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def url_history(db: Any, url: str) -> dict[str, Any]:
     """Everything the catalogue knows of one URL: its watch row, captures, checks (with their
     outcomes), diffs and deletions."""
     key = canonical_url(url)
-    watched = _rows(db, "SELECT * FROM urls WHERE url = ?", (key,))
-    captures = _rows(
+    watched = dict_rows(db, "SELECT * FROM urls WHERE url = ?", (key,))
+    captures = dict_rows(
         db,
         "SELECT id, captured_at, fetched_url, status, mime, is_revisit, via, title, collection,"
         " warc_filename, warc_offset, warc_length, payload_digest, text_digest FROM captures"
         " WHERE url = ? ORDER BY captured_at, id", (key,),
     )
-    diffs = _rows(
+    diffs = dict_rows(
         db,
         "SELECT id, created_at, from_capture_id, to_capture_id, similarity, added, removed"
         " FROM diffs WHERE url = ? ORDER BY created_at, id", (key,),
     )
-    checks = _rows(
+    checks = dict_rows(
         db,
         "SELECT id, checked_at, outcome, http_status, reason, rule, detail, capture_id, vantage"
         " FROM checks WHERE url_id = ? ORDER BY checked_at, id",
         (watched[0]["id"],),
     ) if watched else []
-    deletions = _rows(
+    deletions = dict_rows(
         db,
         "SELECT id, reason, rule, detected_at, last_seen_alive_at, first_seen_missing_at,"
         " restored_at FROM deletions WHERE url = ? ORDER BY detected_at, id", (key,),
@@ -69,7 +64,7 @@ class CaptureDiff:
 
 
 def _good_captures(db: Any, key: str) -> list[dict[str, Any]]:
-    return _rows(
+    return dict_rows(
         db,
         "SELECT id, captured_at, status, text_digest FROM captures WHERE url = ? AND status"
         " BETWEEN 200 AND 299 ORDER BY captured_at, id", (key,),
@@ -97,7 +92,7 @@ def capture_diff(db: Any, home: Home, url: str, *, since: datetime | None = None
         raise NotInCatalogue(f"{url} has no successful capture in the catalogue")
     by_id = {row["id"]: row for row in captures}
     if since is None and until is None:
-        stored = _rows(db, "SELECT from_capture_id, to_capture_id FROM diffs WHERE url = ?"
+        stored = dict_rows(db, "SELECT from_capture_id, to_capture_id FROM diffs WHERE url = ?"
                        " ORDER BY created_at DESC, id DESC LIMIT 1", (key,))
         if stored and stored[0]["from_capture_id"] in by_id and stored[0]["to_capture_id"] \
                 in by_id:

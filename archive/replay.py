@@ -26,8 +26,6 @@ checked to stay there: no URL reads outside the home.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -40,15 +38,17 @@ from starlette.routing import Route
 
 from archive.home import Home
 from archive.index_lookup import Capture, captures_of, nearest, original_of
+from archive.memento import original_links
 from archive.records import ArchivedResponse, RecordNotFound, read_response
 from archive.rewrite import UrlRewriter, rewrite_css, rewrite_html
 from archive.safepath import SafePathError, collection_or_none, warc_in_collection
+from archive.timeutil import http_date
 from archive.urlnorm import is_http_url
 
 _REPLAY_PATH_RE = re.compile(r"^/(?P<coll>[^/]+)/(?P<ts>\d{1,14})(?P<mod>id_)?/(?P<url>.+)$",
                              re.S)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-MAX_BODY = 64 * 1024 * 1024          # a decoded body is cut here (archived bombs)
+_FOLDED_SCHEME_RE = re.compile(r"^(https?):/+", re.I)
 
 
 def csp_for(replay_origin: str, ui_origin: str) -> str:
@@ -73,9 +73,10 @@ def csp_for(replay_origin: str, ui_origin: str) -> str:
     ])
 
 
-def http_date(timestamp14: str) -> str:
-    moment = datetime.strptime(timestamp14.ljust(14, "0")[:14], "%Y%m%d%H%M%S")
-    return format_datetime(moment.replace(tzinfo=UTC), usegmt=True)
+def unfold_scheme(url: str) -> str:
+    """A URL taken from a request path: browsers and proxies fold "//" in paths, so
+    ``http:/example.org`` is ``http://example.org``."""
+    return _FOLDED_SCHEME_RE.sub(r"\1://", url)
 
 
 def replay_target(raw_path: str, query: str) -> tuple[str, str, bool, str] | None:
@@ -84,9 +85,7 @@ def replay_target(raw_path: str, query: str) -> tuple[str, str, bool, str] | Non
     match = _REPLAY_PATH_RE.match(raw_path)
     if match is None:
         return None
-    url = match.group("url")
-    # browsers and proxies fold "//" in paths: http:/example.org is http://example.org
-    url = re.sub(r"^(https?):/+", r"\1://", url, flags=re.I)
+    url = unfold_scheme(match.group("url"))
     if query:
         url += "?" + query
     return match.group("coll"), match.group("ts"), bool(match.group("mod")), url
@@ -167,7 +166,7 @@ class ReplayServer:
         content_type = record.header("Content-Type") or ("text/plain" if record.record_type ==
                                                          "response" else None)
         try:
-            body = payload.decoded_body(MAX_BODY)
+            body = payload.decoded_body()     # cut at records.DEFAULT_DECODED_LIMIT
         except ValueError:          # an unknown Content-Encoding: the bytes as stored
             body = payload.body
         mime = (content_type or "").split(";", 1)[0].strip().lower()
@@ -187,15 +186,8 @@ class ReplayServer:
         for name, value in record.headers:
             response.headers.append(f"X-Archive-Orig-{name}", value)
         response.headers["Memento-Datetime"] = http_date(chosen.timestamp)
-        response.headers["Link"] = self._links(chosen.url)
+        response.headers["Link"] = original_links(chosen.url, self.ui_origin)
         return self._secure(response)
-
-    def _links(self, url: str) -> str:
-        quoted = quote(url, safe=":/?&=%#@+,;!$*'()~")
-        return (f'<{quoted}>; rel="original", '
-                f'<{self.ui_origin}/timegate/{quoted}>; rel="timegate", '
-                f'<{self.ui_origin}/timemap/link/{quoted}>; rel="timemap"; '
-                f'type="application/link-format"')
 
     def _read(self, capture: Capture) -> ArchivedResponse:
         path = warc_in_collection(self.home, capture.collection, capture.entry.filename)

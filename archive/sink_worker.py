@@ -159,7 +159,7 @@ class SinkWorker:
         if page is None:
             page = fast_page_text(job.body, job.content_type,
                                   requisites_of=job.url if job.requisites_limit else None,
-                                  requisites_limit=job.requisites_limit or 1)
+                                  requisites_limit=job.requisites_limit)
         good = job.good
         if judge and good is None and 200 <= job.status < 300 and len(page.text) < SHORT_PAGE:
             verdict = classify(Observation(url=job.url, status=job.status, body=job.body,

@@ -296,9 +296,10 @@ def fast_page_text(body: bytes, content_type: str | None, *, requisites_of: str 
                    requisites_limit: int = DEFAULT_LIMIT) -> PageText:
     """Title, fast main text and fingerprint of an HTML page; empty text for anything else.
 
-    With ``requisites_of`` (the page's URL) it also lists the page's requisites from the tree
-    it parses (archive.markup_urls), before the page chrome is dropped: a fraction of what a
-    separate pass over the page costs.
+    With ``requisites_of`` (the page's URL) it also lists up to ``requisites_limit`` of the
+    page's requisites from the tree it parses (archive.markup_urls), before the page chrome is
+    dropped: a fraction of what a separate pass over the page costs. Without it the limit is
+    not used.
 
     Drops non-text elements and page chrome (header, nav, footer, aside, and elements whose
     class/id say nav, menu, footer, sidebar, share, related, comment, advert, cookie, banner...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
 _AGE_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -69,3 +70,10 @@ def parse_time_or_age(text: str, now: datetime | None = None) -> datetime:
 
 def now_or(now: datetime | None) -> datetime:
     return now if now is not None else utcnow()
+
+
+def http_date(timestamp14: str) -> str:
+    """A 14-digit timestamp (shorter ones padded, as pywb does) as an HTTP date
+    (``Tue, 01 Dec 2026 13:38:13 GMT``)."""
+    moment = datetime.strptime(timestamp14.ljust(14, "0")[:14], "%Y%m%d%H%M%S")
+    return format_datetime(moment.replace(tzinfo=UTC), usegmt=True)

@@ -9,11 +9,16 @@ order and their original percent-encoding.
 from __future__ import annotations
 
 import logging
-from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
+import re
+from urllib.parse import SplitResult, quote, unquote_plus, urlsplit, urlunsplit
 
 logger = logging.getLogger(__name__)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Characters kept as they are when a URL is written into another URL's path or a Link header:
+# printable ASCII but space, quotes and angle brackets (its own percent escapes stay as they are).
+_IN_PATH_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "\"<>\\^`{|}")
+_NEEDS_QUOTE = re.compile(r'[^\x21-\x7e]|["<>\\^`{|}]')
 _TRACKING_PARAMS = frozenset({
     "fbclid", "gclid", "dclid", "yclid", "msclkid", "mc_cid", "mc_eid", "igshid", "_hsenc",
     "_hsmi", "spm",
@@ -102,3 +107,10 @@ def is_http_url(url: str) -> bool:
     """Whether ``url`` is an http or https URL with a host (and a valid port, if any)."""
     parts = _split(url)
     return parts is not None and parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname)
+
+
+def url_in_path(url: str) -> str:
+    """``url`` as it can stand in the path of another URL (a replay or Memento URL) or between
+    ``<`` and ``>`` in a Link header: non-ASCII and characters not allowed in a URL
+    percent-encoded (UTF-8), the rest, its own percent escapes included, as it is."""
+    return quote(url, safe=_IN_PATH_SAFE) if _NEEDS_QUOTE.search(url) else url

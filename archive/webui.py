@@ -50,14 +50,20 @@ from archive.deletions import REASONS, DeletionFilter, deletion_counts, query_de
 from archive.evidence import evidence_bundle
 from archive.home import Home
 from archive.index_lookup import captures_of, nearest
-from archive.memento import LINK_FORMAT, link_url, memento_url, parse_accept_datetime, timemap
+from archive.memento import (
+    LINK_FORMAT,
+    memento_url,
+    original_links,
+    parse_accept_datetime,
+    timemap,
+)
 from archive.queries import NotInCatalogue, url_history
 from archive.records import RecordNotFound
-from archive.replay import http_date, replay_target
+from archive.replay import replay_target, unfold_scheme
 from archive.safepath import collection_or_none
 from archive.search import SEARCH_CATCH_UP, pending, refresh_text_index
-from archive.timeutil import parse_time_or_age, timestamp14, utcnow
-from archive.urlnorm import canonical_url, is_http_url
+from archive.timeutil import http_date, parse_time_or_age, timestamp14, utcnow
+from archive.urlnorm import canonical_url, is_http_url, url_in_path
 from archive.wacz import ExportError
 from archive.webui_views import (
     day_chart,
@@ -174,8 +180,7 @@ class WebUI:
 
     def _rest(self, request: Request, prefix: str) -> str:
         raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-        # browsers and proxies fold "//" in paths: http:/example.org is http://example.org
-        rest = re.sub(r"^(https?):/+", r"\1://", raw[len(prefix):], flags=re.I)
+        rest = unfold_scheme(raw[len(prefix):])
         query = request.scope.get("query_string", b"").decode("latin-1")
         return rest + ("?" + query if query else "")
 
@@ -236,7 +241,7 @@ class WebUI:
         return self._page("url.html", title=history["url"], url=history["url"],
                           watch=history["watch"], events=timeline_events(history),
                           deletions=deletions, good_captures=good_captures(history),
-                          timemap=f"/timemap/link/{link_url(history['url'])}")
+                          timemap=f"/timemap/link/{url_in_path(history['url'])}")
 
     def diff_page(self, request: Request) -> Response:
         params = request.query_params
@@ -303,7 +308,7 @@ class WebUI:
             return self._error(404, "Not archived", f"{url} is not archived in {collection}")
         frame = memento_url(self.replay_origin, chosen)
         raw = f"{self.replay_origin}/{chosen.collection}/{chosen.timestamp}id_/" \
-              f"{link_url(chosen.url)}"
+              f"{url_in_path(chosen.url)}"
         captured = http_date(chosen.timestamp)
         db = self._db()
         try:
@@ -336,13 +341,10 @@ class WebUI:
         chosen = nearest(captures, timestamp14(wanted) if wanted else "99991231235959", url)
         if chosen is None:
             return Response(f"{url} is not archived\n", status_code=404, media_type="text/plain")
-        original = link_url(url)
         return RedirectResponse(memento_url(self.replay_origin, chosen), status_code=302,
-                                headers={
-                                    "Vary": "accept-datetime",
-                                    "Link": f'<{original}>; rel="original", <{self.ui_origin}'
-                                            f'/timemap/link/{original}>; rel="timemap"; '
-                                            f'type="{LINK_FORMAT}"'})
+                                headers={"Vary": "accept-datetime",
+                                         "Link": original_links(url, self.ui_origin,
+                                                                timegate=False)})
 
 
 def make_ui_app(home: Home, *, ui_origin: str, replay_origin: str,

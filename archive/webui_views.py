@@ -10,13 +10,13 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from archive.db import dict_rows
 from archive.diffing import diff_texts
 from archive.home import Home
 from archive.pages import capture_body
 from archive.text import main_text
 from archive.timeutil import parse_iso, timestamp14
-
-_URL_SAFE = ":/?&=%#@+,;!$*'()~"
+from archive.urlnorm import url_in_path
 
 
 def stamp14(iso_text: str | None) -> str | None:
@@ -34,23 +34,13 @@ def replay_path(collection: str | None, iso_text: str | None, url: str | None,
     stamp = stamp14(iso_text)
     if not (collection and stamp and url):
         return None
-    return f"{prefix}/{quote(collection, safe='')}/{stamp}/{quote(url, safe=_URL_SAFE)}"
-
-
-def timeline_link(url: str) -> str:
-    return "/url?" + urlencode({"u": url})
-
-
-def _rows(conn: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return f"{prefix}/{quote(collection, safe='')}/{stamp}/{url_in_path(url)}"
 
 
 def url_deletions(conn: Any, key: str, replay_origin: str) -> list[dict[str, Any]]:
     """The deletions of one URL (newest first), each with the frames of its last good capture
     and of its evidence (the tombstone, when the check archived a page)."""
-    found = _rows(conn, (
+    found = dict_rows(conn, (
         "SELECT d.id, d.reason, d.rule, d.http_status, d.detail, d.detected_at,"
         " d.last_seen_alive_at, d.first_seen_missing_at, d.restored_at,"
         " g.collection AS good_coll, g.captured_at AS good_at,"

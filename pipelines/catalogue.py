@@ -53,7 +53,7 @@ class CataloguePipeline:
                 item.page = fast_page_text(
                     item.body, item.content_type,
                     requisites_of=item.url if follower is not None else None,
-                    requisites_limit=follower.limit if follower is not None else 1)
+                    requisites_limit=follower.limit if follower is not None else 0)
                 self.stats.inc_value("memoryhole/text_in_crawl")
             limit = 0
             if follower is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,10 @@ def started_by(parent: int) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 just now (for servers that must know theirs in advance)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

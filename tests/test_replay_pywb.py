@@ -6,7 +6,6 @@ cannot be installed the test fails with pip's message, it does not skip.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,16 +20,11 @@ from archive.checker import check_home
 from archive.home import Home
 from archive.timeutil import timestamp14
 from archive.warc import WrittenRecord
+from tests.helpers import free_port
 from tests.pywb_env import ensure_pywb_venv
 from tests.test_archive_warc import page, write_sample
 
 COLL = "evidence"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import run_cli, write_config
+from tests.helpers import free_port, run_cli, write_config
 from tests.scriptserver import ScriptServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,12 +127,6 @@ def shot(page: Any, name: str) -> None:
     """A full-page screenshot kept as a test artifact."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
