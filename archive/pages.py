@@ -126,8 +126,13 @@ class PageRecorder:
             return
         capture_id, captured_at, payload_digest = found
         text = job.page.text
-        if self.settings.extract == "trafilatura" and job.body:
-            text = main_text(job.body, job.content_type, job.url)
+        if self.settings.extract == "trafilatura":
+            try:
+                if body := self._body_of(job, capture_id):
+                    text = main_text(body, job.content_type, job.url)
+            except (RecordNotFound, OSError, ValueError) as exc:
+                logger.warning("cannot read %s back for trafilatura, fast text kept: %s",
+                               job.url, exc)
         self.conn.execute(
             "UPDATE captures SET title = ?, text = ?, text_digest = ?, encoding = ? WHERE id = ?",
             (job.page.title, text, job.page.text_digest, job.page.encoding, capture_id),
@@ -181,12 +186,13 @@ class PageRecorder:
               job: PageJob) -> None:
         try:
             old_body, old_type, old_at = self.capture_body(old_capture_id)
+            new_body = self._body_of(job, new_capture_id)
         except (RecordNotFound, OSError, ValueError) as exc:
-            logger.warning("cannot read the previous capture of %s: %s", url, exc)
+            logger.warning("cannot read the captures of %s to diff them: %s", url, exc)
             self.stats["diff_errors"] += 1
             return
         old_text = main_text(old_body, old_type, url)
-        new_text = main_text(job.body, job.content_type, job.url)
+        new_text = main_text(new_body, job.content_type, job.url)
         diff = diff_texts(old_text, new_text, from_label=old_at, to_label=new_at)
         if diff is None:
             self.stats["unchanged_main_text"] += 1
@@ -198,6 +204,14 @@ class PageRecorder:
              diff.removed, diff.unified_diff),
         )
         self.stats["changed"] += 1
+
+    def _body_of(self, job: PageJob, capture_id: int) -> bytes:
+        """The job's decoded body; read back from the capture's record when the crawl process
+        did not send it (archive.sink.page_body_needed)."""
+        if job.body is not None:
+            return job.body
+        self.stats["bodies_read_back"] += 1
+        return self.capture_body(capture_id)[0]
 
     def capture_body(self, capture_id: int) -> tuple[bytes, str | None, str]:
         """(decoded body, Content-Type, captured_at) of a capture, following a revisit."""

@@ -75,7 +75,8 @@ class PageJob:
     record_id: str
     url: str                      # the fetched URL (final, after redirects)
     status: int
-    body: bytes                   # decoded (no Content-Encoding) body, for the text
+    body: bytes | None            # decoded (no Content-Encoding) body, for the text; None: not
+                                  # sent (see page_body_needed), read back from the WARC if needed
     content_type: str | None
     page: PageText | None = None  # the fast text; None: the sink extracts it
     source: str | None = None
@@ -85,6 +86,19 @@ class PageJob:
     good: bool | None = None      # the page itself? (None: the sink decides); False: a tombstone
     requisites_limit: int = 0     # > 0: list this many of the page's requisites from the text
                                   # pass and answer ("requisites", url, [urls]), even if none
+
+
+# Tombstones, walls and not-found pages are short: the writer classifies a 2xx page with less text
+# than this (from its body; about 1 ms more per page). A longer one is taken as the page itself.
+SHORT_PAGE = 3000
+
+
+def page_body_needed(page: PageText | None) -> bool:
+    """Whether a page job must carry the decoded body. Not when the crawl process made the text
+    and it is long: the writer needs the body then only to diff a changed page (or with
+    ``extract = "trafilatura"``), and reads it back from the record it has just written. That
+    saves pickling and piping every page's body a second time (the exchange carries it too)."""
+    return page is None or len(page.text) < SHORT_PAGE
 
 
 def write_frame(stream: IO[bytes], message: Any) -> None:

@@ -38,7 +38,7 @@ from archive.classify import Observation, classify, platform_for
 from archive.home import Home
 from archive.pages import PageRecorder
 from archive.procexit import exit_at_once
-from archive.sink import PageJob, SinkSettings, read_frame, write_frame
+from archive.sink import SHORT_PAGE, PageJob, SinkSettings, read_frame, write_frame
 from archive.state import Policy
 from archive.text import fast_page_text
 from archive.warc import (
@@ -51,9 +51,6 @@ from archive.warc import (
 
 logger = logging.getLogger(__name__)
 
-# Tombstones, walls and not-found pages are short; a page with more text than this is taken as
-# the page itself without running the classifier (which costs about 1 ms more per page).
-SHORT_PAGE = 3000
 _END = ("end",)      # the input ended without a stop: the crawl process is gone
 # Every this many items the worker tells the crawl process how far it is (ArchiveSink.backlog).
 _REPORT_EVERY = 16
@@ -173,16 +170,17 @@ class SinkWorker:
 
     def _write_exchange(self, ex: HttpExchange, record_id: str, via: str) -> None:
         assert self._writer is not None and self._pages is not None
-        revisit = self._find_revisit(ex)
+        digest = None if ex.status == 304 else RotatingWarcWriter.payload_digest(ex.body)
+        revisit = self._find_revisit(ex, digest)
         response, _request = self._writer.write_exchange(ex, record_id=record_id,
-                                                         revisit_of=revisit)
+                                                         revisit_of=revisit, payload_digest=digest)
         self._begin()
         self._pages.insert_capture(response, ex, via=via, run_id=self.run_id)
         self.stats["responses"] += 1
         self.stats["revisits" if revisit else "records"] += 1
         self.stats["warc_body_bytes"] += len(ex.body)
 
-    def _find_revisit(self, ex: HttpExchange) -> RevisitOf | None:
+    def _find_revisit(self, ex: HttpExchange, digest: str | None) -> RevisitOf | None:
         assert self._pages is not None
         if ex.status == 304:
             last = self._pages.last_full_capture(ex.url)
@@ -191,9 +189,8 @@ class SinkWorker:
             return RevisitOf(target_uri=last["fetched_url"], target_date=last["captured_at_dt"],
                              payload_digest=last["payload_digest"],
                              profile=NOT_MODIFIED_PROFILE)
-        if not ex.body or ex.truncated:
+        if not ex.body or ex.truncated or digest is None:
             return None
-        digest = RotatingWarcWriter.payload_digest(ex.body)
         row = self._pages.original_with_digest(ex.url, digest)
         if row is None:
             return None

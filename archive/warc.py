@@ -202,11 +202,13 @@ class RotatingWarcWriter:
         *,
         record_id: str | None = None,
         revisit_of: RevisitOf | None = None,
+        payload_digest: str | None = None,
     ) -> tuple[WrittenRecord, WrittenRecord]:
         """Write a response (or a revisit) record and its request record, in that order.
 
         A revisit stores only the HTTP headers; ``ex.body`` must still be the body received, and
         its digest must equal ``revisit_of.payload_digest`` (ValueError otherwise).
+        ``payload_digest``: ``payload_digest(ex.body)`` when the caller has it already.
         """
         date = _aware(ex.date, "HttpExchange.date")
         resp_id = bracket_id(record_id) if record_id else self._new_id()
@@ -215,7 +217,10 @@ class RotatingWarcWriter:
         http_head = encode_header_text(status_line(ex)) + CRLF + header_lines(headers) + CRLF
         not_modified = revisit_of is not None and revisit_of.profile == NOT_MODIFIED_PROFILE
         # a 304 revisit carries the original's payload digest (the server says: unchanged)
-        digest = revisit_of.payload_digest if not_modified else self.payload_digest(ex.body)
+        if not_modified:
+            digest = revisit_of.payload_digest
+        else:
+            digest = payload_digest or self.payload_digest(ex.body)
         common = [("WARC-Date", warc_date(date)), ("WARC-Target-URI", ex.url)]
         if ex.ip_address:
             common.append(("WARC-IP-Address", ex.ip_address))

@@ -17,7 +17,7 @@ from typing import Any
 from scrapy.exceptions import NotConfigured
 
 from archive.checks import CheckJob
-from archive.sink import PageJob
+from archive.sink import PageJob, page_body_needed
 from archive.text import fast_page_text
 from crawlers.archiving import ArchiveExtension
 from crawlers.items import CheckItem, PageItem
@@ -68,7 +68,8 @@ class CataloguePipeline:
 
 def page_job(item: PageItem, requisites_limit: int = 0) -> PageJob:
     return PageJob(
-        record_id=item.record_id, url=item.url, status=item.status, body=item.body,
+        record_id=item.record_id, url=item.url, status=item.status,
+        body=item.body if page_body_needed(item.page) else None,
         content_type=item.content_type, page=item.page, source=item.source,
         platform=item.platform, etag=item.etag, last_modified=item.last_modified,
         good=item.good, requisites_limit=requisites_limit,

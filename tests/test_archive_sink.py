@@ -61,3 +61,50 @@ def test_sink_failure_is_raised_not_swallowed(tmp_path):
             sink.wait_failed(0.1)
     with pytest.raises(SinkError):
         sink.close()
+
+
+def _long_article(paragraph: str) -> bytes:
+    paras = "".join(f"<p>{paragraph} Paragraph {n} of the report on the border talks.</p>"
+                    for n in range(60))
+    return f"<html><head><title>Talks</title></head><body>{paras}</body></html>".encode()
+
+
+@pytest.mark.parametrize("extract", ["fast", "trafilatura"])
+def test_a_page_sent_without_its_body_is_read_back_for_its_diff(tmp_path, extract):
+    """The crawl process does not send the decoded body of a long page whose text it made
+    (page_body_needed); the writer reads it back from the gzip record it has just written when
+    the page changed (or for trafilatura), and the diff is the one the body gives."""
+    import gzip
+
+    home = Home(tmp_path / "home")
+    sink = ArchiveSink(home, SinkSettings(extract=extract))
+    sink.start()
+    url = "https://example.org/report"
+    for paragraph in ("The delegation met on Monday.", "The delegation never met."):
+        body = _long_article(paragraph)
+        page = _page("", url, body).page
+        assert page is not None and len(page.text) > 3000
+        exchange = HttpExchange(
+            url=url, status=200, body=gzip.compress(body), date=utcnow(),
+            response_headers=[("Content-Type", "text/html; charset=utf-8"),
+                              ("Content-Encoding", "gzip")],
+            request_headers=[("Host", "example.org")])
+        record_id = sink.submit_exchange(exchange)
+        sink.submit_page(PageJob(record_id=record_id, url=url, status=200, body=None,
+                                 content_type="text/html", page=page))
+    stats = sink.close()
+    assert stats["bodies_read_back"] == (3 if extract == "trafilatura" else 1)
+    (diff,) = rows(home.root, "SELECT * FROM diffs")
+    assert "+The delegation never met." in diff["unified_diff"]
+    assert "-The delegation met on Monday." in diff["unified_diff"]
+    texts = [r["text"] for r in rows(home.root, "SELECT text FROM captures ORDER BY id")]
+    assert "never met" in texts[1] and "on Monday" in texts[0]
+
+
+def test_page_body_needed_only_where_the_writer_has_no_other_way() -> None:
+    from archive.sink import SHORT_PAGE, page_body_needed
+
+    assert page_body_needed(None)                                  # the writer makes the text
+    short = PageText("t", "x" * (SHORT_PAGE - 1), "sha256:0", "utf-8")
+    assert page_body_needed(short)                                 # it may be a tombstone
+    assert not page_body_needed(PageText("t", "x" * SHORT_PAGE, "sha256:0", "utf-8"))
