@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from archive.timeutil import parse_time_or_age
-from archive.wacz import ExportError
 from cli_context import BadConfig, Context, pass_ctx
 
 
@@ -63,6 +62,7 @@ def export_cdxj_command(ctx: Context, out: str, source: str | None, since: str |
 def export_wacz_command(ctx: Context, out: str, source: str | None, since: str | None) -> None:
     """A WACZ of the archive (or of a source / a period) to OUT, for ReplayWeb.page."""
     from archive.export import export_wacz
+    from archive.wacz import ExportError
 
     start = _since(since)
     try:
@@ -85,6 +85,7 @@ def export_evidence_command(ctx: Context, url: str, out: str, deletion_id: int |
     """One deletion's evidence bundle (a WACZ): the last good capture, every tombstone check,
     the deletion-log row with SHA-256 of each WARC."""
     from archive.evidence import evidence_bundle
+    from archive.wacz import ExportError
 
     try:
         result = evidence_bundle(ctx.home, ctx.catalogue(), url, Path(out),
