@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from archive.items import item_checked, item_deleted, item_of_url
 from archive.state import Policy, UrlState, step
 from archive.timeutil import iso, parse_iso
 
@@ -70,13 +71,13 @@ class CheckRecorder:
     def record(self, job: CheckJob) -> None:
         row = self.conn.execute(
             "SELECT first_seen_at, state, missing_streak, missing_since, missing_reason,"
-            " last_alive_at, transient_streak, last_text_digest, check_count FROM urls"
+            " last_alive_at, transient_streak, last_text_digest, check_count, item_id FROM urls"
             " WHERE id = ?", (job.url_id,)).fetchone()
         if row is None:
             logger.warning("re-check of %s: not in the catalogue any more", job.url)
             return
         (first_seen, state, streak, since, missing_reason, last_alive, transient, last_digest,
-         count) = row
+         count, item_id) = row
         capture_id = self._capture_id(job.record_id)
         outcome = job.outcome
         if outcome == "alive" and job.page is not None and last_digest and \
@@ -120,6 +121,8 @@ class CheckRecorder:
                                          job.detail))
         if transition.restore:
             self._restore(job, capture_id)
+        if item_id is not None:
+            item_checked(self.conn, job.url_id, outcome)
 
     def _capture_id(self, record_id: str | None) -> int | None:
         if record_id is None:
@@ -164,12 +167,18 @@ class CheckRecorder:
             "SELECT domain, source, last_alive_at, missing_since, missing_streak,"
             " last_capture_id FROM urls WHERE id = ?", (p.url_id,)).fetchone()
         domain, source, last_alive, since, streak, last_good = row
+        item_id, parent_url, item_text = item_of_url(self.conn, p.url_id)
         self.conn.execute(
             "INSERT INTO deletions (url, url_id, domain, source, reason, rule, http_status,"
             " detail, detected_at, last_seen_alive_at, first_seen_missing_at, confirmed_checks,"
-            " evidence_capture_id, last_good_capture_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " evidence_capture_id, last_good_capture_id, item_id, parent_url, item_text)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (p.url, p.url_id, domain, source, p.reason, p.rule, p.http_status, p.detail,
-             iso(p.checked_at), last_alive, since, streak, p.capture_id, last_good))
+             iso(p.checked_at), last_alive, since, streak, p.capture_id, last_good, item_id,
+             parent_url, item_text))
+        if item_id is not None:
+            item_deleted(self.conn, p.url_id)
+            self.stats["item_deletions"] += 1
         self.conn.execute("UPDATE urls SET state = 'deleted', deleted_at = ? WHERE id = ?",
                           (iso(p.checked_at), p.url_id))
         self.stats["deletions"] += 1

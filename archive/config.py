@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archive.telegram import Channel, NotAChannel
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
 from archive.warc import COMPRESSIONS
@@ -96,6 +97,7 @@ class Source:
     tags: tuple[str, ...] = ()
     recheck_offsets: tuple[str, ...] | None = None
     max_items: int | None = None
+    max_pages: int | None = None     # list kinds (telegram...): pages of older items to follow
     origin: str = ""                 # "file.toml" where it was defined
 
     @property
@@ -276,7 +278,7 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
     label = entry.get("name") if isinstance(entry, dict) else None
     sec = _Section(path, f"source[{index}]{f' ({label})' if label else ''}.", entry)
     sec.check_keys({"name", "kind", "url", "urls", "schedule", "platform", "render", "tags",
-                    "recheck_offsets", "max_items"})
+                    "recheck_offsets", "max_items", "max_pages"})
     name = sec.get("name", str, None)
     if name is None:
         sec.fail("name", "missing", 'give every source a unique name = "..."')
@@ -297,6 +299,12 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
     for url in urls:
         if not is_http_url(url):
             sec.fail("url", f"{url!r} is not an http(s) URL", "use a full http:// or https:// URL")
+    if kind == "telegram":
+        for url in urls:
+            try:
+                Channel.from_url(url)
+            except NotAChannel as exc:
+                sec.fail("url", str(exc).split("; ")[0], str(exc).split("; ", 1)[1])
     render = sec.get("render", str, "http")
     if render not in RENDER_MODES:
         sec.fail("render", f"unknown value {render!r}", 'use "http" or "browser"')
@@ -306,10 +314,14 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
     max_items = sec.get("max_items", int, None)
     if max_items is not None and max_items <= 0:
         sec.fail("max_items", "must be greater than 0", "use a positive number or remove it")
+    max_pages = sec.get("max_pages", int, None)
+    if max_pages is not None and max_pages <= 0:
+        sec.fail("max_pages", "must be greater than 0", "use a positive number or remove it")
     return Source(
         name=name, kind=kind, urls=tuple(urls), schedule=schedule,
         platform=sec.get("platform", str, None), render=render, tags=sec.strings("tags"),
         recheck_offsets=sec.durations("recheck_offsets", None), max_items=max_items,
+        max_pages=max_pages,
         origin=str(path),
     )
 

@@ -158,6 +158,26 @@ def build_migrations() -> Migrations:
         db.execute("INSERT INTO fts_pending SELECT id FROM captures WHERE text IS NOT NULL"
                    " OR title IS NOT NULL")
 
+    @migrations(name="0006_items")
+    def items(db: sqlite_utils.Database) -> None:
+        # Items inside list pages (archive.items): a channel's messages, a timeline's posts.
+        db["items"].create(
+            {
+                "id": int, "parent_url": str, "item_id": str, "seq": int, "platform": str,
+                "source": str, "url": str, "check_url": str, "url_id": int, "posted_at": str,
+                "text": str, "meta": str, "service": int, "first_seen_at": str,
+                "last_seen_at": str, "first_capture_id": int, "last_capture_id": int,
+                "state": str, "suspected_at": str, "suspected_capture_id": int,
+            },
+            pk="id", not_null={"parent_url", "item_id", "state"},
+            defaults={"state": "present", "service": 0},
+        )
+        db["items"].create_index(["parent_url", "item_id"], unique=True)
+        db["items"].create_index(["parent_url", "seq"])
+        db["items"].create_index(["url_id"])
+        db["urls"].add_column("parent_url", str)
+        db["deletions"].add_column("item_text", str)
+
     return migrations
 
 

@@ -4,7 +4,7 @@
 
     {"id", "url", "domain", "source", "reason", "detected_at", "last_seen_alive_at",
      "first_seen_missing_at", "confirmed_checks", "restored_at", "item_id", "parent_url",
-     "evidence": {"http_status", "rule", "detail", "capture_id", "captured_at",
+     "item_text", "evidence": {"http_status", "rule", "detail", "capture_id", "captured_at",
                   "warc_filename", "offset"},
      "last_good_capture": {"capture_id", "timestamp", "warc_filename", "offset", "length",
                            "collection", "title"} | None,
@@ -53,7 +53,7 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _COLUMNS = (
     "d.id", "d.url", "d.domain", "d.source", "d.reason", "d.rule", "d.http_status", "d.detail",
     "d.detected_at", "d.last_seen_alive_at", "d.first_seen_missing_at", "d.confirmed_checks",
-    "d.restored_at", "d.item_id", "d.parent_url",
+    "d.restored_at", "d.item_id", "d.parent_url", "d.item_text",
     "e.id", "e.captured_at", "e.warc_filename", "e.warc_offset",
     # The WARC holds the URL as fetched; pywb looks it up by that.
     "g.id", "g.captured_at", "coalesce(g.fetched_url, g.url)", "g.warc_filename", "g.warc_offset",
@@ -199,7 +199,7 @@ def replay_url(base: str, collection: str | None, stamp14: str | None,
 
 def _shape(row: tuple[Any, ...], base: str) -> dict[str, Any]:
     (del_id, url, domain, source, reason, rule, http_status, detail, detected_at, alive_at,
-     missing_at, confirmed, restored_at, item_id, parent_url,
+     missing_at, confirmed, restored_at, item_id, parent_url, item_text,
      ev_id, ev_at, ev_file, ev_offset,
      good_id, good_at, good_url, good_file, good_offset, good_length,
      good_coll, good_title, good_stamp14) = row
@@ -221,6 +221,7 @@ def _shape(row: tuple[Any, ...], base: str) -> dict[str, Any]:
         "restored_at": restored_at,
         "item_id": item_id,
         "parent_url": parent_url,
+        "item_text": item_text,
         "evidence": {
             "http_status": http_status, "rule": rule, "detail": detail, "capture_id": ev_id,
             "captured_at": ev_at, "warc_filename": ev_file, "offset": ev_offset,

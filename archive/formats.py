@@ -38,7 +38,7 @@ _PREFIXES = {"evidence": "evidence_", "last_good_capture": "last_good_"}
 CSV_COLUMNS: tuple[str, ...] = (
     "id", "url", "domain", "source", "reason", "detected_at", "last_seen_alive_at",
     "first_seen_missing_at", "confirmed_checks", "restored_at", "item_id", "parent_url",
-    "replay_url",
+    "item_text", "replay_url",
     "evidence_http_status", "evidence_rule", "evidence_detail", "evidence_capture_id",
     "evidence_captured_at", "evidence_warc_filename", "evidence_offset",
     "last_good_capture_id", "last_good_timestamp", "last_good_warc_filename",
@@ -167,9 +167,12 @@ def write_table(rows: list[dict[str, Any]], console: Console, *,
     for row in rows:
         reason = row["reason"] + (f" (restored {row['restored_at']})"
                                   if row.get("restored_at") else "")
+        where = row["url"]
+        if row.get("item_id"):            # an item inside a list page: say which, and where
+            where += f"\n(item {row['item_id']} of {row.get('parent_url') or '?'})"
         # Text(), not str: a URL or source with "[...]" must not be read as rich markup.
         table.add_row(Text(row["detected_at"] or ""), Text(reason), Text(row.get("source") or "-"),
-                      Text(row["url"], overflow="fold"), Text(row.get("last_seen_alive_at") or "-"))
+                      Text(where, overflow="fold"), Text(row.get("last_seen_alive_at") or "-"))
     console.print(table)
     console.print(f"{len(rows)} deletion(s)", highlight=False)
 

@@ -37,6 +37,7 @@ from typing import IO, Any
 
 from archive.checks import CheckJob
 from archive.home import Home
+from archive.items import ListJob
 from archive.text import PageText
 from archive.warc import HttpExchange
 
@@ -188,6 +189,10 @@ class ArchiveSink:
     def submit_page(self, job: PageJob) -> None:
         """Queue the page of a response already submitted with :meth:`submit_exchange`."""
         self._put(("page", job))
+
+    def submit_list(self, job: ListJob) -> None:
+        """Queue the items of a list page submitted with :meth:`submit_exchange` (archive.items)."""
+        self._put(("list", job))
 
     def submit_check(self, job: CheckJob) -> None:
         """Queue a re-check result (after the exchange it refers to, if any)."""

@@ -36,6 +36,7 @@ from archive import db as catalogue
 from archive.checks import CheckJob, CheckRecorder
 from archive.classify import Observation, classify, platform_for
 from archive.home import Home
+from archive.items import ItemRecorder
 from archive.pages import PageRecorder
 from archive.procexit import exit_at_once
 from archive.sink import SHORT_PAGE, PageJob, SinkSettings, read_frame, write_frame
@@ -74,6 +75,7 @@ class SinkWorker:
         self._writer: RotatingWarcWriter | None = None
         self._pages: PageRecorder | None = None
         self._checks: CheckRecorder | None = None
+        self._items: ItemRecorder | None = None
         self._in_txn = False
         self._txn_rows = 0
         self._txn_started = 0.0
@@ -126,6 +128,7 @@ class SinkWorker:
         policy = Policy.from_strings(self.settings.recheck_offsets, self.settings.confirm_checks,
                                      self.settings.confirm_after)
         self._checks = CheckRecorder(self._db.conn, self._pages, policy, self.stats, self.run_id)
+        self._items = ItemRecorder(self._db.conn, self.stats)
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
@@ -145,6 +148,9 @@ class SinkWorker:
             self._checks.record(job)
         elif kind == "resource":
             self._write_resource(*item[1:])
+        elif kind == "list":
+            self._begin()
+            self._items.record(item[1])
         else:
             raise ValueError(f"unknown sink item {kind!r}")
 

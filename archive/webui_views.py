@@ -42,8 +42,8 @@ def url_deletions(conn: Any, key: str, replay_origin: str) -> list[dict[str, Any
     and of its evidence (the tombstone, when the check archived a page)."""
     found = dict_rows(conn, (
         "SELECT d.id, d.reason, d.rule, d.http_status, d.detail, d.detected_at,"
-        " d.last_seen_alive_at, d.first_seen_missing_at, d.restored_at,"
-        " g.collection AS good_coll, g.captured_at AS good_at,"
+        " d.last_seen_alive_at, d.first_seen_missing_at, d.restored_at, d.item_id,"
+        " d.parent_url, d.item_text, g.collection AS good_coll, g.captured_at AS good_at,"
         " coalesce(g.fetched_url, g.url) AS good_url,"
         " e.collection AS ev_coll, e.captured_at AS ev_at,"
         " coalesce(e.fetched_url, e.url) AS ev_url"

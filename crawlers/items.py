@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from archive.items import ListJob
 from archive.text import PageText
 
 
@@ -38,3 +39,10 @@ class CheckItem:
     page: PageItem | None
     checked_at: datetime
     offsets: list[str] | None = None
+
+
+@dataclass
+class ListItem:
+    """The items an archived list page showed (a channel page): archive.items records them."""
+
+    job: ListJob

@@ -20,7 +20,7 @@ from archive.checks import CheckJob
 from archive.sink import PageJob, page_body_needed
 from archive.text import fast_page_text
 from crawlers.archiving import ArchiveExtension
-from crawlers.items import CheckItem, PageItem
+from crawlers.items import CheckItem, ListItem, PageItem
 from crawlers.requisites import RequisiteFollower
 
 
@@ -63,6 +63,9 @@ class CataloguePipeline:
                     limit = follower.limit
                     follower.expect()
             self.sink.submit_page(page_job(item, requisites_limit=limit))
+        elif isinstance(item, ListItem):
+            self.stats.inc_value("memoryhole/lists")
+            self.sink.submit_list(item.job)
         return item
 
 

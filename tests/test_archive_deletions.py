@@ -253,6 +253,7 @@ def test_deletion_object_fields(catalogue):
         "restored_at": None,
         "item_id": None,
         "parent_url": None,
+        "item_text": None,
         "evidence": {
             "http_status": 200, "rule": "weibo.censored.v1",
             "detail": "该微博因违反《微博社区公约》的相关规定，已被删除",

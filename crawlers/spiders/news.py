@@ -1,4 +1,5 @@
-"""The news spider: sources of kind ``feed`` (RSS/Atom), ``sitemap`` and ``page`` (URL lists).
+"""The news spider: sources of kind ``feed`` (RSS/Atom), ``sitemap`` and ``page`` (URL lists),
+and ``telegram`` channels (crawlers.spiders.telegram).
 
 Feeds and sitemaps are archived too (the recorder sees every response) but only the pages they
 list become watched URLs. Every page request sees all statuses: a 404 or 410 page is evidence.
@@ -26,6 +27,7 @@ from crawlers.direct import client_for
 from crawlers.direct_pages import PageClient, PageJob
 from crawlers.items import PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
+from crawlers.spiders.telegram import TelegramPages
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ PAGE_STATUSES = [s for s in range(100, 600) if s not in (301, 302, 303, 307, 308
 MAX_SITEMAP_DEPTH = 3
 
 
-class NewsSpider(Spider):
+class NewsSpider(TelegramPages, Spider):
     name = "news"
 
     def __init__(self, sources: list[dict[str, Any]] | None = None,
@@ -64,6 +66,8 @@ class NewsSpider(Spider):
             elif kind == "sitemap":
                 yield Request(url, callback=self.parse_sitemap, errback=self.failed,
                               meta={"source": source, "sitemap_depth": 0}, dont_filter=True)
+            elif kind == "telegram":
+                yield from self.telegram_requests({**source, "urls": [url]}, pages)
             else:
                 pages.append((url, source))
 
