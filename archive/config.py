@@ -18,6 +18,7 @@ from archive.telegram import Channel, NotAChannel
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
 from archive.warc import COMPRESSIONS
+from archive.weibo import NotAWeiboSource, WeiboTarget
 
 SOURCE_KINDS = ("feed", "sitemap", "page", "telegram", "weibo", "wechat")
 RENDER_MODES = ("http", "browser")
@@ -98,6 +99,7 @@ class Source:
     recheck_offsets: tuple[str, ...] | None = None
     max_items: int | None = None
     max_pages: int | None = None     # list kinds (telegram...): pages of older items to follow
+    comment_pages: int | None = None  # weibo: pages of each post's newest comments (0: none)
     origin: str = ""                 # "file.toml" where it was defined
 
     @property
@@ -278,7 +280,7 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
     label = entry.get("name") if isinstance(entry, dict) else None
     sec = _Section(path, f"source[{index}]{f' ({label})' if label else ''}.", entry)
     sec.check_keys({"name", "kind", "url", "urls", "schedule", "platform", "render", "tags",
-                    "recheck_offsets", "max_items", "max_pages"})
+                    "recheck_offsets", "max_items", "max_pages", "comment_pages"})
     name = sec.get("name", str, None)
     if name is None:
         sec.fail("name", "missing", 'give every source a unique name = "..."')
@@ -299,12 +301,15 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
     for url in urls:
         if not is_http_url(url):
             sec.fail("url", f"{url!r} is not an http(s) URL", "use a full http:// or https:// URL")
-    if kind == "telegram":
-        for url in urls:
-            try:
+    for url in urls:
+        try:
+            if kind == "telegram":
                 Channel.from_url(url)
-            except NotAChannel as exc:
-                sec.fail("url", str(exc).split("; ")[0], str(exc).split("; ", 1)[1])
+            elif kind == "weibo":
+                WeiboTarget.from_url(url)
+        except (NotAChannel, NotAWeiboSource) as exc:
+            problem, fix = str(exc).split("; ", 1)
+            sec.fail("url", problem, fix)
     render = sec.get("render", str, "http")
     if render not in RENDER_MODES:
         sec.fail("render", f"unknown value {render!r}", 'use "http" or "browser"')
@@ -317,11 +322,14 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
     max_pages = sec.get("max_pages", int, None)
     if max_pages is not None and max_pages <= 0:
         sec.fail("max_pages", "must be greater than 0", "use a positive number or remove it")
+    comment_pages = sec.get("comment_pages", int, None)
+    if comment_pages is not None and comment_pages < 0:
+        sec.fail("comment_pages", "must not be negative", "use 0 (no comments) or more")
     return Source(
         name=name, kind=kind, urls=tuple(urls), schedule=schedule,
         platform=sec.get("platform", str, None), render=render, tags=sec.strings("tags"),
         recheck_offsets=sec.durations("recheck_offsets", None), max_items=max_items,
-        max_pages=max_pages,
+        max_pages=max_pages, comment_pages=comment_pages,
         origin=str(path),
     )
 

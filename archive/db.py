@@ -178,6 +178,12 @@ def build_migrations() -> Migrations:
         db["urls"].add_column("parent_url", str)
         db["deletions"].add_column("item_text", str)
 
+    @migrations(name="0007_items_missing_count")
+    def items_missing_count(db: sqlite_utils.Database) -> None:
+        # captures of its list in a row an item with no URL of its own was missing from
+        db["items"].add_column("missing_count", int)
+        db["deletions"].create_index(["parent_url", "item_id"])
+
     return migrations
 
 

@@ -7,7 +7,11 @@ seen before, inside that range and missing now, is a *suspected item deletion*: 
 deletion by itself (a list may hide an item for a while). When the item has a URL of its own,
 that URL becomes a watched URL due at once, with the item's id and its parent; the re-check
 confirms it with the platform's rules and the usual ``confirm_checks`` (archive.checks), and the
-deletion is logged with the parent URL, the item id and the item's last archived text.
+deletion is logged with the parent URL, the item id and the item's last archived text. An item
+with no URL of its own (a comment) is confirmed by the list itself: missing from
+``confirm_checks`` captures in a row that cover it, the first and the last at least
+``confirm_after`` apart, it is logged with reason ``unknown`` (a list does not say why). An item
+listed again marks its deletion restored.
 
 Ids never seen as items (the other ids of an album, gaps) are never suspected: only items
 seen before can go missing. Service items (a "pinned" notice) set no range and are never
@@ -22,8 +26,10 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from archive.timeutil import parse_iso
 from archive.urlnorm import canonical_url, domain_of
 
 logger = logging.getLogger(__name__)
@@ -55,9 +61,12 @@ class ListJob:
 
 
 class ItemRecorder:
-    def __init__(self, conn: Any, stats: Counter[str]) -> None:
+    def __init__(self, conn: Any, stats: Counter[str], *, confirm_checks: int = 2,
+                 confirm_after: timedelta = timedelta(minutes=5)) -> None:
         self.conn = conn
         self.stats = stats
+        self.confirm_checks = confirm_checks
+        self.confirm_after = confirm_after
 
     def record(self, job: ListJob) -> None:
         found = self.conn.execute("SELECT id, captured_at, status FROM captures"
@@ -99,7 +108,7 @@ class ItemRecorder:
         self.conn.execute(
             "UPDATE items SET seq = ?, url = ?, check_url = ?, posted_at = ?, text = ?, meta = ?,"
             " service = ?, last_seen_at = ?, last_capture_id = ?, state = 'present',"
-            " suspected_at = NULL, suspected_capture_id = NULL WHERE id = ?",
+            " suspected_at = NULL, suspected_capture_id = NULL, missing_count = 0 WHERE id = ?",
             (*values, item_row_id))
         if state != "present":
             self.stats["items_back"] += 1
@@ -107,6 +116,12 @@ class ItemRecorder:
             if url_id is not None:         # a logged deletion gets its restore checked soon
                 self.conn.execute("UPDATE urls SET next_check_at = ? WHERE id = ? AND"
                                   " next_check_at > ?", (captured_at, url_id, captured_at))
+            elif state == "deleted":       # confirmed by the list: the list says it is back
+                self.conn.execute(
+                    "UPDATE deletions SET restored_at = ?, restored_capture_id = ? WHERE"
+                    " parent_url = ? AND item_id = ? AND url_id IS NULL AND restored_at IS NULL",
+                    (captured_at, capture_id, parent, item.item_id))
+                self.stats["restored"] += 1
 
     def _suspect(self, parent: str, job: ListJob, capture_id: int, captured_at: str) -> None:
         assert job.covers is not None
@@ -115,22 +130,54 @@ class ItemRecorder:
         missing = [
             row for row in self.conn.execute(
                 "SELECT id, item_id, seq, check_url, url_id, first_seen_at, last_seen_at,"
-                " last_capture_id, platform, source FROM items WHERE parent_url = ? AND"
-                " seq BETWEEN ? AND ? AND service = 0 AND state = 'present'",
-                (parent, low, high)).fetchall()
+                " last_capture_id, platform, source, state, suspected_at, missing_count,"
+                " text FROM items WHERE parent_url = ? AND seq BETWEEN ? AND ? AND service = 0"
+                " AND state IN ('present', 'suspected')", (parent, low, high)).fetchall()
             if row[1] not in listed and row[2] not in job.seen_seqs
         ]
         for (item_row_id, item_id, _seq, check_url, url_id, first_seen, last_seen, last_capture,
-             platform, source) in missing:
+             platform, source, state, suspected_at, count, text) in missing:
+            if state == "suspected":
+                if not check_url:          # its own URL's re-checks confirm the others
+                    self._missing_again(item_row_id, item_id, parent, platform, source,
+                                        last_seen, last_capture, suspected_at, (count or 1) + 1,
+                                        text, capture_id, captured_at)
+                continue
             if check_url:
                 url_id = self._watch(check_url, item_id, parent, platform, source, first_seen,
                                      last_seen, last_capture, captured_at, url_id)
             self.conn.execute(
                 "UPDATE items SET state = 'suspected', suspected_at = ?, suspected_capture_id = ?,"
-                " url_id = ? WHERE id = ?", (captured_at, capture_id, url_id, item_row_id))
+                " url_id = ?, missing_count = 1 WHERE id = ?",
+                (captured_at, capture_id, url_id, item_row_id))
             self.stats["items_suspected"] += 1
             logger.info("suspected item deletion: %s of %s (missing from %s)", item_id, parent,
                         job.parent_url)
+
+    def _missing_again(self, item_row_id: int, item_id: str, parent: str, platform: str | None,
+                       source: str | None, last_seen: str, last_capture: int, suspected_at: str,
+                       count: int, text: str | None, capture_id: int, captured_at: str) -> None:
+        """A suspected item with no URL of its own, missing again from a list that covers it."""
+        apart = parse_iso(captured_at) - parse_iso(suspected_at)
+        if count < self.confirm_checks or apart < self.confirm_after:
+            self.conn.execute("UPDATE items SET missing_count = ? WHERE id = ?",
+                              (count, item_row_id))
+            return
+        self.conn.execute(
+            "INSERT INTO deletions (url, domain, source, reason, rule, detail, detected_at,"
+            " last_seen_alive_at, first_seen_missing_at, confirmed_checks, evidence_capture_id,"
+            " last_good_capture_id, item_id, parent_url, item_text)"
+            " VALUES (?,?,?,'unknown','items/missing-from-list',?,?,?,?,?,?,?,?,?,?)",
+            (parent, domain_of(parent), source,
+             f"{item_id} missing from {count} captures of its list in a row", captured_at,
+             last_seen, suspected_at, count, capture_id, last_capture, item_id, parent, text))
+        self.conn.execute("UPDATE items SET state = 'deleted', missing_count = ? WHERE id = ?",
+                          (count, item_row_id))
+        self.stats["deletions"] += 1
+        self.stats["deletions/unknown"] += 1
+        self.stats["item_deletions"] += 1
+        logger.warning("item deletion confirmed: %s of %s (%s)", item_id, parent,
+                       platform or "list")
 
     def _watch(self, check_url: str, item_id: str, parent: str, platform: str | None,
                source: str | None, first_seen: str, last_seen: str, last_capture: int,

@@ -128,7 +128,9 @@ class SinkWorker:
         policy = Policy.from_strings(self.settings.recheck_offsets, self.settings.confirm_checks,
                                      self.settings.confirm_after)
         self._checks = CheckRecorder(self._db.conn, self._pages, policy, self.stats, self.run_id)
-        self._items = ItemRecorder(self._db.conn, self.stats)
+        self._items = ItemRecorder(self._db.conn, self.stats,
+                                   confirm_checks=policy.confirm_checks,
+                                   confirm_after=policy.confirm_after)
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         kind = item[0]

@@ -75,15 +75,19 @@ class ChannelPage:
     ids_seen: frozenset[int] = field(default_factory=frozenset)   # every id, album ids too
 
 
-def parse_channel_page(body: bytes, content_type: str | None, channel: Channel) -> ChannelPage:
-    """The messages of one ``t.me/s/<channel>`` page (empty for anything else)."""
+def parse_channel_page(body: bytes, content_type: str | None, channel: Channel,
+                       before: int | None = None) -> ChannelPage:
+    """The messages of one ``t.me/s/<channel>`` page (empty for anything else); ``before``: the
+    ``?before=`` it was asked with. Such a page shows the newest messages below that id, so it
+    covers up to it: a message between two pages is covered too."""
     root = parse_html(body, content_type)
     if root is None:
         return ChannelPage(None, (), None, None)
     messages = [m for element in _MESSAGES(root)
                 if (m := _message(element, channel)) is not None]
     ordinary = [m.seq for m in messages if not m.service]
-    covers = (min(ordinary), max(ordinary)) if ordinary else None
+    covers = (min(ordinary), max(max(ordinary), before - 1 if before else 0)) if ordinary \
+        else None
     more = [int(v) for v in _MORE(root) if v.strip().isdigit()]
     before = min(more) if more else None
     titles = [" ".join("".join(t.itertext()).split()) for t in _TITLE(root)]

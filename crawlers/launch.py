@@ -204,7 +204,8 @@ def run_crawl(
 def _source_job(source: Source) -> dict[str, Any]:
     return {"name": source.name, "kind": source.kind, "urls": list(source.urls),
             "platform": source.platform, "render": source.render,
-            "max_items": source.max_items, "max_pages": source.max_pages}
+            "max_items": source.max_items, "max_pages": source.max_pages,
+            "comment_pages": source.comment_pages}
 
 
 def _run_process(job_file: Path, on_progress: ProgressCallback | None) -> int:

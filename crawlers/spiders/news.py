@@ -1,5 +1,6 @@
 """The news spider: sources of kind ``feed`` (RSS/Atom), ``sitemap`` and ``page`` (URL lists),
-and ``telegram`` channels (crawlers.spiders.telegram).
+``telegram`` channels (crawlers.spiders.telegram) and ``weibo`` timelines and posts
+(crawlers.spiders.weibo).
 
 Feeds and sitemaps are archived too (the recorder sees every response) but only the pages they
 list become watched URLs. Every page request sees all statuses: a 404 or 410 page is evidence.
@@ -28,6 +29,7 @@ from crawlers.direct_pages import PageClient, PageJob
 from crawlers.items import PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
 from crawlers.spiders.telegram import TelegramPages
+from crawlers.spiders.weibo import WeiboPages
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ PAGE_STATUSES = [s for s in range(100, 600) if s not in (301, 302, 303, 307, 308
 MAX_SITEMAP_DEPTH = 3
 
 
-class NewsSpider(TelegramPages, Spider):
+class NewsSpider(TelegramPages, WeiboPages, Spider):
     name = "news"
 
     def __init__(self, sources: list[dict[str, Any]] | None = None,
@@ -68,6 +70,8 @@ class NewsSpider(TelegramPages, Spider):
                               meta={"source": source, "sitemap_depth": 0}, dont_filter=True)
             elif kind == "telegram":
                 yield from self.telegram_requests({**source, "urls": [url]}, pages)
+            elif kind == "weibo":
+                yield from self.weibo_requests({**source, "urls": [url]}, pages)
             else:
                 pages.append((url, source))
 

@@ -51,7 +51,8 @@ class TelegramPages:
                          page_no: int) -> Request:
         return Request(channel.page_url(before), callback=self.parse_telegram_page,
                        errback=getattr(self, "failed", None), dont_filter=True,
-                       meta={"source": source, "channel": channel, "page_no": page_no})
+                       meta={"source": source, "channel": channel, "page_no": page_no,
+                             "before": before})
 
     def parse_telegram_page(self, response: Response) -> Iterator[ListItem | Request]:
         meta = response.meta
@@ -70,7 +71,7 @@ class TelegramPages:
             return
         content_type = response.headers.get(b"Content-Type")
         page = parse_channel_page(response.body, content_type.decode("latin-1")
-                                  if content_type else None, channel)
+                                  if content_type else None, channel, before=meta["before"])
         stats.inc_value("memoryhole/telegram/pages")
         stats.inc_value("memoryhole/telegram/messages", len(page.messages))
         yield ListItem(list_job(page, channel, record_id, source=source.get("name"),
