@@ -17,6 +17,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from archive import db as catalogue
 from archive.config import ConfigError, Source, load_seeds
@@ -267,6 +268,10 @@ def history(ctx: Context, url: str, fmt: str) -> None:
     console.print(f"[bold]{data['url']}[/bold]  source {watch.get('source') or '-'}, "
                   f"state {watch.get('state') or '-'}, first seen {watch.get('first_seen_at')}, "
                   f"next check {watch.get('next_check_at')}", highlight=False)
+    meta = next((row["meta"] for row in reversed(data["captures"]) if row.get("meta")), None)
+    if meta:                       # a platform page's own metadata (a WeChat article's)
+        console.print(Text(" · ".join(f"{key} {meta[key]}" for key in
+                                      ("account", "author", "published_at") if meta.get(key))))
     table = Table("captured at", "status", "kind", "title", "WARC record", box=None)
     for row in data["captures"]:
         table.add_row(row["captured_at"], str(row["status"] or "-"),

@@ -18,6 +18,7 @@ from archive.telegram import Channel, NotAChannel
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
 from archive.warc import COMPRESSIONS
+from archive.wechat import NotAnArticle, check_article_url
 from archive.weibo import NotAWeiboSource, WeiboTarget
 
 SOURCE_KINDS = ("feed", "sitemap", "page", "telegram", "weibo", "wechat")
@@ -307,7 +308,9 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
                 Channel.from_url(url)
             elif kind == "weibo":
                 WeiboTarget.from_url(url)
-        except (NotAChannel, NotAWeiboSource) as exc:
+            elif kind == "wechat":
+                check_article_url(url)
+        except (NotAChannel, NotAWeiboSource, NotAnArticle) as exc:
             problem, fix = str(exc).split("; ", 1)
             sec.fail("url", problem, fix)
     render = sec.get("render", str, "http")

@@ -184,6 +184,12 @@ def build_migrations() -> Migrations:
         db["items"].add_column("missing_count", int)
         db["deletions"].create_index(["parent_url", "item_id"])
 
+    @migrations(name="0008_capture_meta")
+    def capture_meta(db: sqlite_utils.Database) -> None:
+        # what a platform's page says about itself, as JSON (a WeChat article's account,
+        # publish time, images: archive.wechat)
+        db["captures"].add_column("meta", str)
+
     return migrations
 
 

@@ -9,10 +9,12 @@ date in the page chrome or whitespace gives no diff).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from archive.classify import platform_for
 from archive.diffing import diff_texts
 from archive.home import Home
 from archive.records import RecordNotFound, read_response
@@ -20,6 +22,7 @@ from archive.text import main_text
 from archive.timeutil import iso, parse_age, parse_iso
 from archive.urlnorm import canonical_url, domain_of
 from archive.warc import HttpExchange, WrittenRecord
+from archive.wechat import article_meta
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -133,14 +136,16 @@ class PageRecorder:
             except (RecordNotFound, OSError, ValueError) as exc:
                 logger.warning("cannot read %s back for trafilatura, fast text kept: %s",
                                job.url, exc)
+        if good is None:
+            good = 200 <= job.status < 300
         self.conn.execute(
-            "UPDATE captures SET title = ?, text = ?, text_digest = ?, encoding = ? WHERE id = ?",
-            (job.page.title, text, job.page.text_digest, job.page.encoding, capture_id),
+            "UPDATE captures SET title = ?, text = ?, text_digest = ?, encoding = ?, meta = ?"
+            " WHERE id = ?",
+            (job.page.title, text, job.page.text_digest, job.page.encoding,
+             self._meta(job, capture_id) if good else None, capture_id),
         )
         self.stats["pages"] += 1
         url = self.key(job.url)
-        if good is None:
-            good = 200 <= job.status < 300
         row = self.conn.execute(
             "SELECT id, last_text_digest, last_capture_id FROM urls WHERE url = ?", (url,)
         ).fetchone()
@@ -204,6 +209,18 @@ class PageRecorder:
              diff.removed, diff.unified_diff),
         )
         self.stats["changed"] += 1
+
+    def _meta(self, job: PageJob, capture_id: int) -> str | None:
+        """A platform page's own metadata as JSON (a WeChat article's: archive.wechat)."""
+        if platform_for(job.url, job.platform) != "wechat" or not 200 <= job.status < 300:
+            return None
+        try:
+            meta = article_meta(self._body_of(job, capture_id), job.content_type, job.url)
+        except (RecordNotFound, OSError, ValueError) as exc:
+            logger.warning("cannot read %s back for its metadata: %s", job.url, exc)
+            return None
+        self.stats["articles"] += 1
+        return json.dumps(meta, ensure_ascii=False, sort_keys=True) if meta else None
 
     def _body_of(self, job: PageJob, capture_id: int) -> bytes:
         """The job's decoded body; read back from the capture's record when the crawl process

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ def url_history(db: Any, url: str) -> dict[str, Any]:
     captures = dict_rows(
         db,
         "SELECT id, captured_at, fetched_url, status, mime, is_revisit, via, title, collection,"
-        " warc_filename, warc_offset, warc_length, payload_digest, text_digest FROM captures"
+        " warc_filename, warc_offset, warc_length, payload_digest, text_digest, meta FROM captures"
         " WHERE url = ? ORDER BY captured_at, id", (key,),
     )
     diffs = dict_rows(
@@ -51,6 +52,7 @@ def url_history(db: Any, url: str) -> dict[str, Any]:
             f"{url} is not in the catalogue (crawl it first: memoryhole crawl URL)")
     for row in captures:
         row["is_revisit"] = bool(row["is_revisit"])
+        row["meta"] = json.loads(row["meta"]) if row["meta"] else None
     return {"url": key, "watch": watched[0] if watched else None, "captures": captures,
             "checks": checks, "diffs": diffs, "deletions": deletions}
 

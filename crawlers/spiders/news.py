@@ -72,6 +72,8 @@ class NewsSpider(TelegramPages, WeiboPages, Spider):
                 yield from self.telegram_requests({**source, "urls": [url]}, pages)
             elif kind == "weibo":
                 yield from self.weibo_requests({**source, "urls": [url]}, pages)
+            elif kind == "wechat":           # article pages, read with the WeChat rules
+                pages.append((url, {**source, "platform": source.get("platform") or "wechat"}))
             else:
                 pages.append((url, source))
 
