@@ -119,12 +119,16 @@ class CrawlProgress:
 
 def _run(ctx: Context, sources: list[Source], urls: list[str], *, extra_source: str | None,
          label: str) -> None:
+    from crawlers.browser import BrowserMissing
     from crawlers.launch import run_crawl
 
     console = Console(stderr=True)
-    with CrawlProgress(console, label) as progress:
-        result = run_crawl(ctx.home, ctx.config, sources, urls, extra_source=extra_source,
-                           on_progress=progress)
+    try:
+        with CrawlProgress(console, label) as progress:
+            result = run_crawl(ctx.home, ctx.config, sources, urls, extra_source=extra_source,
+                               on_progress=progress)
+    except BrowserMissing as exc:
+        raise BadConfig(str(exc)) from None
     for line in result.error_lines():
         click.echo(f"  {line}", err=True)
     click.echo(f"{label} run {result.run_id}: {result.summary()}")

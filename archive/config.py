@@ -63,6 +63,19 @@ class RecheckConfig:
 
 
 @dataclass(frozen=True)
+class BrowserConfig:
+    """Sources with ``render = "browser"`` (crawlers.browser)."""
+
+    executable: str = ""             # Chromium; default $MEMORYHOLE_CHROMIUM, else the PATH
+    timeout: float = 30              # seconds a page may take to load
+    concurrency: int = 2             # pages rendered at once (one browser per crawl)
+    wait_until: str = "networkidle"  # load | domcontentloaded | networkidle
+
+
+WAIT_UNTIL = ("load", "domcontentloaded", "networkidle")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     seeds: tuple[str, ...] = ()
@@ -70,6 +83,7 @@ class Config:
     operator: str = ""
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
+    browser: BrowserConfig = field(default_factory=BrowserConfig)
     notify_urls: tuple[str, ...] = ()
     replay_base: str = "http://127.0.0.1:8765"   # where `memoryhole serve` is reached
 
@@ -200,7 +214,8 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     if path is None or (not required and not path.exists()):
         return Config(path=path)
     top = _Section(path, "", _read_toml(path))
-    top.check_keys({"seeds", "collection", "operator", "crawl", "recheck", "notify", "serve"})
+    top.check_keys({"seeds", "collection", "operator", "crawl", "recheck", "browser", "notify",
+                    "serve"})
     seeds = top.get("seeds", (list, str), [])
     if isinstance(seeds, str):
         seeds = [seeds]
@@ -247,6 +262,17 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         domain_budget=recheck.positive("domain_budget", int, r.domain_budget),
         fast_304=recheck.get("fast_304", bool, r.fast_304),
     )
+    browser = _Section(path, "browser.", top.data.get("browser", {}))
+    browser.check_keys(set(BrowserConfig.__dataclass_fields__))
+    b = BrowserConfig()
+    wait_until = browser.get("wait_until", str, b.wait_until)
+    if wait_until not in WAIT_UNTIL:
+        browser.fail("wait_until", f"unknown value {wait_until!r}",
+                     "use " + ", ".join(f'"{name}"' for name in WAIT_UNTIL))
+    browser_cfg = BrowserConfig(
+        executable=browser.get("executable", str, b.executable),
+        timeout=browser.positive("timeout", float, b.timeout),
+        concurrency=browser.positive("concurrency", int, b.concurrency), wait_until=wait_until)
     notify = _Section(path, "notify.", top.data.get("notify", {}))
     notify.check_keys({"urls"})
     serve = _Section(path, "serve.", top.data.get("serve", {}))
@@ -258,7 +284,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     return Config(
         path=path, seeds=tuple(seeds), collection=collection,
         operator=top.get("operator", str, ""), crawl=crawl_cfg, recheck=recheck_cfg,
-        notify_urls=notify.strings("urls"), replay_base=replay_base,
+        browser=browser_cfg, notify_urls=notify.strings("urls"), replay_base=replay_base,
     )
 
 

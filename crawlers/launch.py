@@ -122,6 +122,18 @@ def crawl_settings(home: Home, config: Config) -> dict[str, Any]:
     }
 
 
+def rendering_settings(config: Config, sources: list[Source]) -> dict[str, Any]:
+    """scrapy-playwright's settings when a source renders in the browser; else none (raises
+    crawlers.browser.BrowserMissing when there is no Chromium)."""
+    if not any(source.render == "browser" for source in sources):
+        return {}
+    from crawlers.browser import browser_settings, find_chromium
+
+    b = config.browser
+    return {**browser_settings(find_chromium(b.executable), timeout_s=b.timeout,
+                               concurrency=b.concurrency), "BROWSER_WAIT_UNTIL": b.wait_until}
+
+
 def register_sources(db: Any, sources: list[Source]) -> None:
     now = iso(utcnow())
     with catalogue.immediate(db):
@@ -154,6 +166,7 @@ def run_crawl(
 ) -> CrawlResult:
     """Crawl ``sources`` and ``urls`` into ``home`` in a Scrapy process of its own
     (``job_extra`` selects another spider: see :func:`run_recheck`)."""
+    browser = rendering_settings(config, sources)      # BrowserMissing before anything starts
     home.ensure(config.collection)
     db = catalogue.open_catalogue(home.db_path)
     register_sources(db, sources)
@@ -174,6 +187,7 @@ def run_crawl(
             "PROGRESS_ENABLED": True,
             "LOG_FILE": str(log_path),
             "LOG_LEVEL": "INFO",
+            **browser,
             **(extra_settings or {}),
         }
         job = {

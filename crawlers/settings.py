@@ -3,8 +3,9 @@
 Keep the groups alphabetical inside. Component settings carry a prefix: ``ARCHIVE_*`` for the
 archive sink and WARC recorder, ``SAFETY_*`` for the address guard, ``PROGRESS_*`` for progress
 reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the direct GETs, ``REQUISITES_*`` for page
-requisites. ``crawlers.launch`` fills the per-run values (home, run id, limits from
-``memoryhole.toml``) on top of these when it starts a crawl process.
+requisites, ``BROWSER_*`` for pages rendered in Chromium. ``crawlers.launch`` fills the per-run
+values (home, run id, limits from ``memoryhole.toml``) on top of these when it starts a crawl
+process.
 """
 
 BOT_NAME = "memoryhole"
@@ -26,6 +27,12 @@ ARCHIVE_SHARE_TEXT_BACKLOG = 50     # from this many items waiting for the sink 
                                     # crawl process extracts pages' fast text itself (-1: never)
 ARCHIVE_STATS_FILE = None           # where the crawl's final stats are written as JSON
 ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
+
+BROWSER_ENABLED = False             # sources with render = "browser" load in Chromium through
+                                    # scrapy-playwright (crawlers.browser; set by crawlers.launch
+                                    # with the PLAYWRIGHT_* settings, only when such a source runs)
+BROWSER_MEMORY_EVERY = 50           # log the browser's memory every this many pages
+BROWSER_WAIT_UNTIL = "networkidle"  # when a page counts as loaded (Playwright's wait_until)
 
 PROGRESS_ENABLED = False            # JSON progress lines on stdout, for the parent process
 PROGRESS_INTERVAL = 1.0             # seconds between progress lines

@@ -54,6 +54,8 @@ class WarcRecorderMiddleware:
         return cls(extension, crawler)
 
     def process_response(self, request: Request, response: Response) -> Response:
+        if request.meta.get("playwright"):
+            return response     # the rendered DOM: the browser recorded what it received
         request_headers = [(name, value) for name, value in header_pairs(request.headers)
                            if name.lower() not in SECRET_HEADERS]
         if not any(name.lower() == "host" for name, _ in request_headers):

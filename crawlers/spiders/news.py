@@ -28,6 +28,7 @@ from crawlers.direct import client_for
 from crawlers.direct_pages import PageClient, PageJob
 from crawlers.items import PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
+from crawlers.spiders.rendered import RenderedPages
 from crawlers.spiders.telegram import TelegramPages
 from crawlers.spiders.weibo import WeiboPages
 
@@ -38,7 +39,7 @@ PAGE_STATUSES = [s for s in range(100, 600) if s not in (301, 302, 303, 307, 308
 MAX_SITEMAP_DEPTH = 3
 
 
-class NewsSpider(TelegramPages, WeiboPages, Spider):
+class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
     name = "news"
 
     def __init__(self, sources: list[dict[str, Any]] | None = None,
@@ -78,11 +79,15 @@ class NewsSpider(TelegramPages, WeiboPages, Spider):
                 pages.append((url, source))
 
     async def pages(self, jobs: list[PageJob]) -> list[Request]:
-        """Direct GETs for ``jobs`` first (crawlers.direct_pages); Scrapy requests for the rest."""
+        """Direct GETs for ``jobs`` first (crawlers.direct_pages); Scrapy requests for the rest;
+        pages of sources that render in the browser go to Chromium (crawlers.spiders.rendered)."""
+        rendered = [self.browser_request(url, source) for url, source in jobs
+                    if self.renders_in_browser(source)]
+        jobs = [(url, source) for url, source in jobs if not self.renders_in_browser(source)]
         client = self.page_client()
         if client is not None and jobs:
             jobs = await client.fetch_all(jobs)
-        return [self.page_request(url, source) for url, source in jobs]
+        return rendered + [self.page_request(url, source) for url, source in jobs]
 
     def page_client(self) -> PageClient | None:
         """Made on first use (the engine exists by then); None when direct GETs are off."""

@@ -1,0 +1,205 @@
+"""Pages rendered in Chromium: sources with ``render = "browser"``, through scrapy-playwright.
+
+Only a crawl with such a source loads scrapy-playwright (crawlers.launch adds
+:func:`browser_settings`); every other request still goes through Scrapy's own HTTP handler.
+Debian's Chromium is used as it is (``[browser] executable``, else ``$MEMORYHOLE_CHROMIUM``,
+else ``chromium`` on the PATH): nothing is downloaded.
+
+scrapy-playwright hands the spider the rendered DOM, not bytes from the wire (NOTES.md), so the
+WARC gets what the browser itself received instead: :class:`BrowserRecorder` listens to every
+response of the page (the document, its scripts, images, XHR and fetch answers) and writes each
+as a response record with its request, ``via = "browser"``. The browser gives bodies already
+decoded: their ``Content-Encoding`` is kept as ``X-Memoryhole-Original-Content-Encoding`` and
+the length fixed, so every record stays consistent. When the page has settled, its full-page
+screenshot (``urn:screenshot:<url>``, image/png) and its DOM (``urn:dom:<url>``, text/html)
+follow as resource records, concurrent to the document's record.
+
+Safety: the browser's own requests pass the same rules as the crawler's: http(s) only (plus
+data: and blob:), and no private, loopback or link-local address unless
+``allow_private_addresses``. Each page gets a context of its own, closed with it, so a long
+run keeps no state and its memory stays bounded; ``[browser] concurrency`` pages at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from archive.http_message import HttpExchange
+from archive.timeutil import utcnow
+from crawlers.addresses import is_public_address, literal_address
+
+logger = logging.getLogger(__name__)
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage"]
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+ORIGINAL_CE_HEADER = "X-Memoryhole-Original-Content-Encoding"
+_HOP_HEADERS = frozenset({"content-encoding", "transfer-encoding"})
+SECRET_HEADERS = frozenset({"proxy-authorization", "cookie"})
+_OPEN_SCHEMES = ("data", "blob", "about")
+
+
+class BrowserMissing(RuntimeError):
+    """No Chromium to render with."""
+
+
+def find_chromium(configured: str | None = None) -> str:
+    """The Chromium to launch: ``$MEMORYHOLE_CHROMIUM``, the configured path, else the PATH."""
+    for candidate in (os.environ.get("MEMORYHOLE_CHROMIUM"), configured):
+        if candidate:
+            if not Path(candidate).is_file():
+                raise BrowserMissing(f"Chromium not found at {candidate}; fix [browser] "
+                                     "executable (or $MEMORYHOLE_CHROMIUM)")
+            return candidate
+    for name in CANDIDATES:
+        if found := shutil.which(name):
+            return found
+    raise BrowserMissing('render = "browser" needs Chromium: apt-get install -y chromium, or '
+                         "set [browser] executable (or $MEMORYHOLE_CHROMIUM) to its path")
+
+
+def browser_settings(executable: str, *, timeout_s: float, concurrency: int) -> dict[str, Any]:
+    """Scrapy settings that route ``meta["playwright"]`` requests through Chromium."""
+    return {
+        "DOWNLOAD_HANDLERS": {"http": HANDLER, "https": HANDLER},
+        "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+        "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": executable, "args": CHROMIUM_ARGS,
+                                      "headless": True},
+        "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": int(timeout_s * 1000),
+        "PLAYWRIGHT_MAX_CONTEXTS": concurrency,
+        "BROWSER_ENABLED": True,
+    }
+
+
+class BrowserRecorder:
+    """Records one rendered page's network responses (one instance per page)."""
+
+    def __init__(self, sink: Any, stats: Any, page_url: str, allow_private: bool) -> None:
+        self.sink = sink
+        self.stats = stats
+        self.page_url = page_url
+        self.allow_private = allow_private
+        self.document: tuple[str, int] | None = None     # (record id, status) of the document
+        self.pending: set[asyncio.Task[None]] = set()
+
+    async def attach(self, page: Any) -> None:
+        """Before navigation: guard every request, record every response."""
+        await page.route("**/*", self._guard)
+        page.on("response", self._on_response)
+
+    async def _guard(self, route: Any) -> None:
+        url = route.request.url
+        parts = urlsplit(url)
+        if parts.scheme in _OPEN_SCHEMES:
+            await route.continue_()
+            return
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.stats.inc_value("memoryhole/browser/blocked")
+            await route.abort("blockedbyclient")
+            return
+        if not self.allow_private and not await _public(parts.hostname):
+            self.stats.inc_value("memoryhole/browser/blocked")
+            logger.warning("browser request to a private address refused: %s", url)
+            await route.abort("addressunreachable")
+            return
+        await route.continue_()
+
+    def _on_response(self, response: Any) -> None:
+        task = asyncio.ensure_future(self._record(response))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def settled(self, timeout: float = 10.0) -> None:
+        """Wait (a while) for the bodies still being read."""
+        if self.pending:
+            await asyncio.wait(set(self.pending), timeout=timeout)
+
+    async def _record(self, response: Any) -> None:
+        request = response.request
+        truncated = None
+        body = b""
+        if not 300 <= response.status < 400:
+            try:
+                body = await response.body()
+            except Exception as exc:  # noqa: BLE001 - Playwright raises its own Error kinds
+                truncated = "unspecified"
+                logger.debug("no body for %s: %s", response.url, exc)
+        headers = []
+        for pair in await response.headers_array():
+            name, value = pair["name"], pair["value"]
+            if name.lower() in _HOP_HEADERS:
+                if name.lower() == "content-encoding":
+                    headers.append((ORIGINAL_CE_HEADER, value))
+                continue
+            headers.append((name, value))
+        request_headers = [(p["name"], p["value"]) for p in await request.headers_array()
+                           if p["name"].lower() not in SECRET_HEADERS]
+        if not any(name.lower() == "host" for name, _ in request_headers):
+            request_headers.insert(0, ("Host", urlsplit(request.url).netloc.rsplit("@", 1)[-1]))
+        server = await response.server_addr() if hasattr(response, "server_addr") else None
+        exchange = HttpExchange(
+            url=response.url, status=response.status, response_headers=headers, body=body,
+            date=utcnow(), method=request.method, request_headers=request_headers,
+            request_body=request.post_data_buffer or b"", reason=response.status_text or "",
+            ip_address=server.get("ipAddress") if server else None, truncated=truncated)
+        record_id = self.sink.submit_exchange(exchange, via="browser")
+        self.stats.inc_value("memoryhole/browser/responses")
+        if (self.document is None and request.is_navigation_request()
+                and request.frame == request.frame.page.main_frame
+                and not 300 <= response.status < 400):
+            self.document = (record_id, response.status)
+
+
+async def _public(host: str) -> bool:
+    literal = literal_address(host)
+    if literal is not None:
+        return is_public_address(literal)
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return True              # the browser's own lookup fails the same way: nothing leaks
+    return all(is_public_address(info[4][0]) for info in found)
+
+
+def browser_rss_mb(root_pid: int | None = None) -> float:
+    """Resident memory of the Chromium processes started below ``root_pid`` (this process)."""
+    root = root_pid or os.getpid()
+    parents: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            names[int(entry.name)] = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(
+                "utf-8", "replace")
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    below: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if pid not in below and (parent == root or parent in below):
+                below.add(pid)
+                changed = True
+    total = 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    for pid in below:
+        if "chrom" not in Path(names.get(pid, "")).name:
+            continue
+        try:
+            total += int((Path("/proc") / str(pid) / "statm").read_text().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / (1024 * 1024)
