@@ -7,9 +7,11 @@ it). The page structure (NOTES.md, public scrapers): every message is a
 views in ``.tgme_widget_message_views``; older messages are one ``?before=<id>`` page further
 (``.tme_messages_more[data-before]``).
 
-What a page *covers* is the range of ids of its ordinary messages, oldest to newest: a message
-seen before with an id in that range and missing now is a suspected deletion
-(archive.items). Two things must never widen that range or count as a message that went away:
+What a page *covers* is the range of ids of its ordinary messages, oldest to newest, stretched
+up to the ``?before=`` it was asked with (nothing lies between two pages) and, on the channel's
+first page (no older one), down to 0: a message seen before with an id in that range and
+missing now is a suspected deletion (archive.items), confirmed at its own embed page. Two
+things must never widen that range or count as a message that went away:
 
 - an album is one block with several ids (its photos link to ``<channel>/<id>?single``): the
   block's ids are kept with it, so ids never seen as blocks of their own are expected gaps;
@@ -86,10 +88,15 @@ def parse_channel_page(body: bytes, content_type: str | None, channel: Channel,
     messages = [m for element in _MESSAGES(root)
                 if (m := _message(element, channel)) is not None]
     ordinary = [m.seq for m in messages if not m.service]
-    covers = (min(ordinary), max(max(ordinary), before - 1 if before else 0)) if ordinary \
-        else None
     more = [int(v) for v in _MORE(root) if v.strip().isdigit()]
-    before = min(more) if more else None
+    older = min(more) if more else None
+    covers = None
+    if ordinary:
+        # up to the page asked for (?before=), and, at the channel's start (no older page),
+        # down to its first message: each suspected message is confirmed at its own page
+        covers = (min(ordinary) if older is not None else 0,
+                  max(max(ordinary), before - 1 if before else 0))
+    before = older
     titles = [" ".join("".join(t.itertext()).split()) for t in _TITLE(root)]
     seen = frozenset(i for m in messages for i in (m.seq, *m.album_ids))
     return ChannelPage(next((t for t in titles if t), None), tuple(messages), covers, before,

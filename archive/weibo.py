@@ -108,7 +108,9 @@ def timeline_page(data: dict[str, Any], target: WeiboTarget, record_id: str, *,
                   since_id: str | None = None) -> TimelinePage:
     """One timeline page; ``since_id``: the one it was asked for. Such a page shows the newest
     posts up to that id, and the ``since_id`` it gives is where the next page starts: it covers
-    from there to the one asked for, so a post between two pages is covered too."""
+    from there to the one asked for, so a post between two pages is covered too. A page that
+    gives none is the timeline's end: it covers every older post as well (each suspected post
+    is confirmed at its own URL, so a wrong guess costs a check, never a deletion)."""
     items: list[ListedItem] = []
     ranged: list[int] = []
     for card in data.get("cards") or ():
@@ -142,6 +144,8 @@ def timeline_page(data: dict[str, Any], target: WeiboTarget, record_id: str, *,
             high = max(high, int(since_id))
         if since and str(since).isdigit() and int(since) < low:
             low = int(since) + 1
+        elif not since:
+            low = 0          # the timeline's end: nothing older is listed any more
         covers = (low, high)
     job = ListJob(record_id=record_id, parent_url=target.timeline_url(), items=tuple(items),
                   covers=covers,

@@ -9,8 +9,10 @@ from the internet.
 The test sets a channel with ``POST /_channel`` (see :class:`TelegramSite.channel`):
 messages ``{"id", "text", "date", "views", "album": [ids], "service": bool, "hidden": bool,
 "deleted": bool}``; ``hidden`` leaves a message out of the preview but not its embed page,
-``deleted`` takes it out of both. ``gone`` turns the card into the generic page t.me shows for
-a name nobody holds; ``gone`` and ``no_preview`` make ``/s/<channel>`` redirect to the card.
+``deleted`` takes it out of both, ``tos`` too with the Terms of Service notice on its embed page.
+``gone`` turns the card into the generic page t.me shows for a name nobody holds; ``gone`` and
+``no_preview`` make ``/s/<channel>`` redirect to the card. ``withheld`` shows the "violated local
+laws" notice instead of the channel on its card and its preview (one country's block).
 """
 
 from __future__ import annotations
@@ -64,11 +66,16 @@ def _message_html(base: str, name: str, title: str, m: dict[str, Any]) -> str:
             f'{footer}</div></div></div>')
 
 
+WITHHELD = "This channel can't be displayed because it violated local laws."
+
+
 def preview_page(base: str, channel: dict[str, Any], before: int | None) -> str:
     """``/s/<channel>[?before=N]``: the newest ``per_page`` listed messages older than N."""
     name, title = channel["name"], channel.get("title", channel["name"])
-    listed = sorted((m for m in channel["messages"]
-                     if not m.get("hidden") and not m.get("deleted")), key=lambda m: m["id"])
+    listed = sorted((m for m in channel["messages"] if not m.get("hidden")
+                     and not m.get("deleted") and not m.get("tos")), key=lambda m: m["id"])
+    if channel.get("withheld"):
+        listed = []
     if before is not None:
         listed = [m for m in listed if m["id"] < before]
     shown = listed[-channel.get("per_page", 20):]
@@ -87,7 +94,9 @@ def preview_page(base: str, channel: dict[str, Any], before: int | None) -> str:
             '<div class="tgme_channel_info_header"><div class="tgme_channel_info_header_title">'
             f'<span dir="auto">{html.escape(title)}</span></div>'
             f'<div class="tgme_channel_info_header_username"><a href="{base}/{name}">@{name}</a>'
-            '</div></div><div class="tgme_channel_info_counters">'
+            '</div></div>' + (f'<div class="tgme_channel_info_description">{WITHHELD}</div>'
+                              if channel.get("withheld") else "") +
+            '<div class="tgme_channel_info_counters">'
             '<div class="tgme_channel_info_counter"><span class="counter_value">12.3K</span> '
             '<span class="counter_type">subscribers</span></div></div></div></section>'
             f'<section class="tgme_channel_history js-message_history">{more}{body}</section>'
@@ -100,6 +109,10 @@ def card_page(base: str, channel: dict[str, Any]) -> str:
         inner = ('<div class="tgme_page_description">If you have <strong>Telegram</strong>, '
                  f'you can contact <a class="tgme_username_link" href="tg://resolve?domain={name}"'
                  f'>@{name}</a> right away.</div>')
+        page_title = f"Telegram: Contact @{name}"
+    elif channel.get("withheld"):
+        inner = (f'<div class="tgme_page_title"><span dir="auto">{html.escape(title)}</span></div>'
+                 f'<div class="tgme_page_description">{WITHHELD}</div>')
         page_title = f"Telegram: Contact @{name}"
     else:
         inner = (f'<div class="tgme_page_title"><span dir="auto">{html.escape(title)}</span></div>'
@@ -120,11 +133,13 @@ def embed_page(base: str, channel: dict[str, Any], message_id: int) -> str:
     name, title = channel["name"], channel.get("title", channel["name"])
     found = next((m for m in channel["messages"] if m["id"] == message_id
                   and not m.get("deleted")), None)
-    if found is None or channel.get("gone"):
+    if found is None or found.get("tos") or channel.get("gone"):
+        error = ("This message couldn't be displayed because it violated Telegram's Terms of "
+                 "Service." if found is not None and found.get("tos") else "Post not found")
         inner = (f'<div class="tgme_widget_message_wrap js-widget_message_wrap">'
                  f'<div class="tgme_widget_message js-widget_message" data-post="{name}/'
                  f'{message_id}"><div class="tgme_widget_message_bubble">'
-                 f'<div class="tgme_widget_message_error">Post not found</div></div></div></div>')
+                 f'<div class="tgme_widget_message_error">{error}</div></div></div></div>')
     else:
         inner = _message_html(base, name, title, found)
     return (HEAD.format(title=html.escape(title)) +

@@ -50,7 +50,11 @@ def test_preview_page_parses_messages_albums_and_service_messages() -> None:
     album = next(m for m in older.messages if m.seq == 5)
     assert album.album_ids == (6, 7) and {5, 6, 7} <= older.ids_seen
     assert album.media == tuple(f"{BASE}/file/{i}.jpg" for i in (5, 6, 7))
-    assert older.covers == (1, 5) and older.before is None
+    assert older.covers == (0, 5) and older.before is None     # the channel's first page
+    asked = parse_channel_page(
+        preview_page(BASE, {"name": "kzreport", "per_page": 6, "messages": _messages()},
+                     8).encode(), "text/html", channel, before=8)
+    assert asked.covers == (0, 7)                 # up to the ?before= it was asked with
     job = list_job(page, channel, "<urn:uuid:x>", source="kz")
     assert job.parent_url == f"{BASE}/s/kzreport"
     service = next(i for i in job.items if i.service)
@@ -111,19 +115,22 @@ def test_a_deleted_message_is_logged_with_its_channel_id_and_text(tmp_home: Path
                     if r["type"] == "response" and "/s/kzreport" in r["uri"]]
         assert len(previews) == 3
 
-        # 13 (newest page) and 3 (oldest page) are deleted; 9 is only left out of the list
+        # 13 (newest page) and 3 (oldest page) are deleted, 11 removed for breaking the Terms of
+        # Service; 9 is only left out of the list
         for m in messages:
             m["deleted"] = m["id"] in (3, 13)
+            m["tos"] = m["id"] == 11
             m["hidden"] = m["id"] == 9
         site.channel("kzreport", messages, title="KZ Report", per_page=4)
         run_cli(tmp_home, "crawl", "--seeds", str(seeds))
         suspected = rows(tmp_home, "SELECT item_id FROM items WHERE state = 'suspected'"
                                    " ORDER BY seq")
-        assert [s["item_id"] for s in suspected] == ["kzreport/3", "kzreport/9", "kzreport/13"]
+        assert [s["item_id"] for s in suspected] == ["kzreport/3", "kzreport/9", "kzreport/11",
+                                                     "kzreport/13"]
         item_urls = rows(tmp_home, "SELECT url, item_id, parent_url, next_check_at FROM urls"
                                    " WHERE item_id IS NOT NULL ORDER BY url")
         assert {u["url"] for u in item_urls} == {
-            site.url(f"/kzreport/{i}?embed=1") for i in (3, 9, 13)}
+            site.url(f"/kzreport/{i}?embed=1") for i in (3, 9, 11, 13)}
         assert {u["parent_url"] for u in item_urls} == {site.url("/s/kzreport")}
 
         run_cli(tmp_home, "recheck", "--due")
@@ -133,14 +140,18 @@ def test_a_deleted_message_is_logged_with_its_channel_id_and_text(tmp_home: Path
         # 13 comes back: listed again, its own URL is re-checked at once and the deletion restored
         for m in messages:
             m["deleted"] = m["id"] == 3
+            m["tos"] = m["id"] == 11
         site.channel("kzreport", messages, title="KZ Report", per_page=4)
         run_cli(tmp_home, "crawl", "--seeds", str(seeds))
         run_cli(tmp_home, "recheck", "--due")
         restored = json.loads(run_cli(tmp_home, "deletions", "--format", "json").output)
     assert {d["item_id"]: bool(d["restored_at"]) for d in restored} == {
-        "kzreport/13": True, "kzreport/3": False}
-    assert sorted(d["item_id"] for d in deletions) == ["kzreport/13", "kzreport/3"]
-    for deletion in deletions:
+        "kzreport/13": True, "kzreport/3": False, "kzreport/11": False}
+    by_item = {d["item_id"]: d for d in deletions}
+    assert sorted(by_item) == ["kzreport/11", "kzreport/13", "kzreport/3"]
+    tos = by_item.pop("kzreport/11")
+    assert tos["reason"] == "censored" and tos["evidence"]["rule"] == "telegram/terms-of-service@1"
+    for deletion in by_item.values():
         number = deletion["item_id"].split("/")[1]
         assert deletion["parent_url"] == site.url("/s/kzreport")
         assert deletion["url"] == site.url(f"/kzreport/{number}?embed=1")
@@ -204,3 +215,22 @@ def test_messages_older_than_the_pages_fetched_are_not_suspected(tmp_home: Path)
         run_cli(tmp_home, "crawl", "--seeds", str(_seeds(tmp_home, site, max_pages=1)))
         assert rows(tmp_home, "SELECT item_id FROM items WHERE state != 'present'") == []
         assert rows(tmp_home, "SELECT url FROM urls WHERE item_id IS NOT NULL") == []
+
+
+def test_a_channel_withheld_in_one_country_is_blocked_not_deleted(tmp_home: Path) -> None:
+    """The "violated local laws" notice (Kazakhstan, Russia...): the channel exists elsewhere, so
+    its card's re-checks are blocked, and its messages, gone from the preview, are not
+    suspected."""
+    _configure(tmp_home)
+    with TelegramSite() as site:
+        site.channel("kzreport", _messages(), title="KZ Report")
+        seeds = _seeds(tmp_home, site)
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        site.channel("kzreport", _messages(), title="KZ Report", withheld=True)
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        run_cli(tmp_home, "recheck", "--all")
+        run_cli(tmp_home, "recheck", "--all")
+        assert json.loads(run_cli(tmp_home, "deletions", "--format", "json").output) == []
+        assert rows(tmp_home, "SELECT id FROM items WHERE state != 'present'") == []
+        checks = rows(tmp_home, "SELECT outcome, reason FROM checks")
+    assert {(c["outcome"], c["reason"]) for c in checks} == {("blocked", "geo_blocked")}

@@ -92,6 +92,8 @@ CASES = {
     "/s/captcha": ("环境异常，完成验证后即可继续访问", None),
     "/s/busy": ("访问过于频繁，请稍后再试", None),
     "/s/error": ("系统出错", None),
+    "/s/client": ("请在微信客户端打开链接", None),
+    "/s/migrated": ("该公众号已迁移", None),
 }
 
 
@@ -135,6 +137,7 @@ def test_wechat_articles_end_to_end(tmp_home: Path) -> None:
     assert found == {server.url(p): reason for p, (_n, reason) in CASES.items() if reason}
     assert outcomes[server.url("/s/captcha")] == "blocked"
     assert outcomes[server.url("/s/busy")] == outcomes[server.url("/s/error")] == "transient"
+    assert outcomes[server.url("/s/client")] == outcomes[server.url("/s/migrated")] == "blocked"
     tombstones = rows(tmp_home, "SELECT meta FROM captures WHERE url = ? ORDER BY id",
                       (server.url("/s/violation"),))
     assert tombstones[-1]["meta"] is None             # a tombstone is no article

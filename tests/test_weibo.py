@@ -101,19 +101,20 @@ def test_posts_gone_from_the_timeline_get_the_reason_statuses_show_gives(tmp_hom
                                                           max_pages=1, comment_pages=0)))
         assert rows(tmp_home, "SELECT item_id FROM items WHERE state != 'present'") == []
 
-        states = {P + 2: "censored", P + 4: "author", P + 6: "restricted"}
+        states = {P + 1: "rate_limited", P + 2: "censored", P + 3: "login", P + 4: "author",
+                  P + 5: "missing", P + 6: "restricted"}
         for post in posts:
             post["state"] = states.get(post["id"], "ok")
             post["hidden"] = post["id"] == P + 7          # out of the timeline, still there
         site.user(UID, posts, screen_name="记者", per_page=3)
         run_cli(tmp_home, "crawl", "--seeds", str(seeds))
         suspected = rows(tmp_home, "SELECT seq FROM items WHERE state = 'suspected' ORDER BY seq")
-        assert [s["seq"] - P for s in suspected] == [2, 4, 6, 7]
+        assert [s["seq"] - P for s in suspected] == [1, 2, 3, 4, 5, 6, 7]
         run_cli(tmp_home, "recheck", "--due")
         run_cli(tmp_home, "recheck", "--due")
         deletions = _deletions(tmp_home)
     reasons = {int(d["item_id"]) - P: d["reason"] for d in deletions}
-    assert reasons == {2: "censored", 4: "author_deleted", 6: "restricted"}
+    assert reasons == {2: "censored", 4: "author_deleted", 5: "unknown", 6: "restricted"}
     for deletion in deletions:
         n = int(deletion["item_id"]) - P
         assert deletion["url"] == site.url(f"/statuses/show?id={P + n}")
@@ -122,6 +123,10 @@ def test_posts_gone_from_the_timeline_get_the_reason_statuses_show_gives(tmp_hom
         assert deletion["evidence"]["http_status"] == 200
     assert rows(tmp_home, "SELECT state FROM items WHERE seq = ?", (P + 7,)) == [
         {"state": "present"}]
+    walls = {r["url"]: (r["outcome"], r["reason"]) for r in rows(
+        tmp_home, "SELECT url, outcome, reason FROM checks")}
+    assert walls[site.url(f"/statuses/show?id={P + 1}")] == ("transient", "rate_limited")
+    assert walls[site.url(f"/statuses/show?id={P + 3}")] == ("blocked", "login_wall")
 
 
 def test_a_comment_gone_from_the_newest_list_is_confirmed_by_the_list(tmp_home: Path) -> None:

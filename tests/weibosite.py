@@ -8,8 +8,10 @@ newest comments ``/api/comments/show?id=&page=`` and hottest ``/comments/hotflow
 
 ``POST /_user`` sets a user: ``{"uid", "screen_name", "per_page", "gone", "wall", "posts": [...]}``
 with posts ``{"id", "text", "created_at", "pinned", "hidden", "state", "comments": [...]}``:
-``state`` "ok" (default), "censored", "author", "restricted"; ``hidden`` leaves the post out
-of the timeline only. Comments ``{"id", "text", "created_at", "like_count", "deleted"}``.
+``state`` "ok" (default), "censored", "author", "restricted", "missing" (what statuses/show
+answers; the post is out of the timeline), "rate_limited" and "login" (statuses/show's walls);
+``hidden`` leaves the post out of the timeline only. Comments: ``{"id", "text", "created_at",
+"like_count", "deleted"}``.
 ``wall`` answers every API call with the visitor-system page; ``gone`` the account error.
 """
 
@@ -22,9 +24,12 @@ from typing import Any
 from demosite.httpkit import QuietServer, RawHandler, ServerProcess, serve_main
 
 MESSAGES = {
-    "censored": "该微博因违反《微博社区公约》的相关规定，已被删除",
-    "author": "抱歉，此微博已被作者删除",
-    "restricted": "抱歉，由于作者设置，你暂时没有这条微博的查看权限哦",
+    "censored": {"ok": 0, "msg": "该微博因违反《微博社区公约》的相关规定，已被删除"},
+    "author": {"ok": 0, "msg": "抱歉，此微博已被作者删除"},
+    "restricted": {"ok": 0, "msg": "抱歉，由于作者设置，你暂时没有这条微博的查看权限哦"},
+    "missing": {"ok": 0, "msg": "这条微博不存在"},
+    "rate_limited": {"ok": 0, "msg": "请求过于频繁，请稍后再试"},
+    "login": {"ok": -100, "url": "/login?r=%2Fstatuses%2Fshow"},
 }
 ACCOUNT_GONE = "用户不存在"
 WALL = ("<html><head><title>Sina Visitor System</title></head><body>"
@@ -117,7 +122,7 @@ class WeiboHandler(RawHandler):
                     return self.send_json({"ok": 0, "msg": ACCOUNT_GONE})
                 state = post.get("state", "ok")
                 if state != "ok":
-                    return self.send_json({"ok": 0, "msg": MESSAGES[state]})
+                    return self.send_json(MESSAGES[state])
                 return self.send_json({"ok": 1, "data": mblog(user, post)})
             if path in ("/api/comments/show", "/comments/hotflow"):
                 user, post = server.post(int(query.get("id", "0") or 0))
