@@ -81,6 +81,7 @@ def pending_messages(db: sqlite_utils.Database, replay_base: str) -> list[Messag
     good = ("LEFT JOIN captures g ON g.id = d.last_good_capture_id "
             "LEFT JOIN captures r ON r.id = d.restored_capture_id")
     cols = ("d.*, g.collection AS good_collection, g.captured_at AS good_captured_at, "
+            "coalesce(g.fetched_url, g.url) AS good_url, "
             "r.collection AS restored_collection, r.captured_at AS restored_captured_at")
     messages = [
         _deletion_message(row, base) for row in dict_rows(
@@ -115,10 +116,18 @@ def redact(url: str, index: int) -> str:
 
 
 def _deletion_message(row: dict[str, Any], base: str) -> Message:
-    replay = replay_url(base, row["good_collection"], row["good_captured_at"], row["url"])
+    # the last good capture's own URL: for an item, the list page it was last seen on
+    replay = replay_url(base, row["good_collection"], row["good_captured_at"],
+                        row.get("good_url") or row["url"])
     reason = row["reason"]
     lines = [f"Deleted: {row['url']}", f"Reason: {reason}"
              + (f" (rule {row['rule']})" if row.get("rule") else "")]
+    if row.get("item_id"):
+        lines.append(f"Item: {row['item_id']} of {row.get('parent_url') or '?'}")
+        if row.get("item_text"):
+            text = row["item_text"]
+            lines.append("Last archived text: " + (text if len(text) <= 500 else
+                                                   text[:500] + "…"))
     if row.get("http_status"):
         lines.append(f"HTTP status: {row['http_status']}")
     lines.append(f"Detected: {row['detected_at']}")

@@ -136,6 +136,7 @@ def test_a_deleted_message_is_logged_with_its_channel_id_and_text(tmp_home: Path
         run_cli(tmp_home, "recheck", "--due")
         run_cli(tmp_home, "recheck", "--due")
         deletions = json.loads(run_cli(tmp_home, "deletions", "--format", "json").output)
+        _notified_with_the_item(tmp_home, site.url("/s/kzreport"))
 
         # 13 comes back: listed again, its own URL is re-checked at once and the deletion restored
         for m in messages:
@@ -166,6 +167,21 @@ def test_a_deleted_message_is_logged_with_its_channel_id_and_text(tmp_home: Path
     table = run_cli(tmp_home, "deletions").output
     assert "kzreport/13" in table and "of " + site.url("/s/kzreport") in table
     _shown_in_the_web_ui(tmp_home, site.url("/kzreport/3?embed=1"))
+
+
+def _notified_with_the_item(home: Path, parent: str) -> None:
+    """The message a notification would carry: the item, its text, and a replay link to the
+    list page it was last seen on (not to the item's own URL, never captured alive)."""
+    from archive.db import connect
+    from archive.notify import pending_messages
+
+    db = connect(home / "memoryhole.db")
+    messages = {m.title: m.body for m in pending_messages(db, "http://ui.example")}
+    db.conn.close()
+    body = next(b for t, b in messages.items() if t.endswith("/kzreport/3?embed=1"))
+    assert f"Item: kzreport/3 of {parent}" in body
+    assert "Last archived text: Сообщение 3: новости Казахстана" in body
+    assert f"/{parent}?before=" in body.split("Archived copy: ")[1]
 
 
 def _shown_in_the_web_ui(home: Path, url: str) -> None:
