@@ -137,6 +137,7 @@ def test_a_deleted_message_is_logged_with_its_channel_id_and_text(tmp_home: Path
         run_cli(tmp_home, "recheck", "--due")
         deletions = json.loads(run_cli(tmp_home, "deletions", "--format", "json").output)
         _notified_with_the_item(tmp_home, site.url("/s/kzreport"))
+        _evidence_has_the_item(tmp_home, site.url("/kzreport/3?embed=1"))
 
         # 13 comes back: listed again, its own URL is re-checked at once and the deletion restored
         for m in messages:
@@ -167,6 +168,21 @@ def test_a_deleted_message_is_logged_with_its_channel_id_and_text(tmp_home: Path
     table = run_cli(tmp_home, "deletions").output
     assert "kzreport/13" in table and "of " + site.url("/s/kzreport") in table
     _shown_in_the_web_ui(tmp_home, site.url("/kzreport/3?embed=1"))
+
+
+def _evidence_has_the_item(home: Path, url: str) -> None:
+    """The evidence bundle of an item deletion: the list page it was last seen on, and the
+    deletion with the item's id and text."""
+    import zipfile
+
+    out = home.parent / "evidence.wacz"
+    run_cli(home, "export", "evidence", url, str(out))
+    with zipfile.ZipFile(out) as wacz:
+        deletion = json.loads(wacz.read("evidence/deletion.json"))
+        pages = wacz.read("pages/pages.jsonl").decode()
+    assert deletion["deletion"]["item_id"] == "kzreport/3"
+    assert deletion["deletion"]["item_text"].startswith("Сообщение 3")
+    assert "/s/kzreport" in pages
 
 
 def _notified_with_the_item(home: Path, parent: str) -> None:
