@@ -33,6 +33,10 @@ def _catalogue(path: Path) -> None:
         db["deletions"].insert({
             "url": url, "domain": domain, "source": source, "reason": reason,
             "detected_at": detected, "restored_at": restored, "last_good_capture_id": capture})
+    db["deletions"].insert({
+        "url": "https://t.me/kzreport/7?embed=1", "domain": "t.me", "source": "tg",
+        "reason": "gone", "detected_at": "2026-11-05T00:00:00Z", "item_id": "kzreport/7",
+        "parent_url": "https://t.me/s/kzreport", "item_text": "Сообщение 7"})
     db.conn.close()
 
 
@@ -64,21 +68,28 @@ def test_canned_queries_in_datasette(tmp_path: Path) -> None:
                 time.sleep(0.2)
         by_reason = _get(base, "/memoryhole/deletions_by_reason.json?_shape=objects")["rows"]
         assert [(r["reason"], r["deletions"], r["restored"]) for r in by_reason] == [
-            ("censored", 2, 0), ("author_deleted", 1, 0), ("gone", 1, 1)]
+            ("censored", 2, 0), ("gone", 2, 1), ("author_deleted", 1, 0)]
         by_day = _get(base, "/memoryhole/deletions_by_day.json?_shape=objects&since=")["rows"]
         assert [(r["day"], r["deletions"], r["censored"]) for r in by_day] == [
-            ("2026-11-01", 2, 2), ("2026-11-02", 1, 0), ("2026-11-03", 1, 0)]
+            ("2026-11-01", 2, 2), ("2026-11-02", 1, 0), ("2026-11-03", 1, 0),
+            ("2026-11-05", 1, 0)]
         later = _get(base, "/memoryhole/deletions_by_day.json?_shape=objects&since=2026-11-02")
-        assert [r["day"] for r in later["rows"]] == ["2026-11-02", "2026-11-03"]
+        assert [r["day"] for r in later["rows"]] == ["2026-11-02", "2026-11-03", "2026-11-05"]
         by_source = _get(base, "/memoryhole/deletions_by_source.json?_shape=objects")["rows"]
         assert [(r["source"], r["reason"], r["deletions"]) for r in by_source] == [
-            ("news", "gone", 1), ("wechat-kz", "censored", 2), ("wechat-kz", "author_deleted", 1)]
+            ("news", "gone", 1), ("tg", "gone", 1), ("wechat-kz", "censored", 2),
+            ("wechat-kz", "author_deleted", 1)]
+        items = _get(base, "/memoryhole/item_deletions.json?_shape=objects&parent="
+                           "https%3A%2F%2Ft.me%2Fs%2Fkzreport")["rows"]
+        assert [(r["item_id"], r["item_text"]) for r in items] == [("kzreport/7", "Сообщение 7")]
+        none = _get(base, "/memoryhole/item_deletions.json?_shape=objects&parent=https%3A%2F%2Fx")
+        assert none["rows"] == []
         recent = _get(base, "/memoryhole/recent_deletions.json?_shape=objects&reason=censored")
         assert [r["url"] for r in recent["rows"]] == ["http://a.cn/2", "http://a.cn/1"]
         assert recent["rows"][0]["last_good_title"] == "title of http://a.cn/2"
         tables = {t["name"]: t for t in _get(base, "/memoryhole.json")["tables"]}
         assert tables["fts_pending"]["hidden"] is True and not tables["deletions"]["hidden"]
-        assert tables["deletions"]["count"] == 4
+        assert tables["deletions"]["count"] == 5
     finally:
         process.terminate()
         process.wait(timeout=20)
