@@ -171,6 +171,13 @@ class _Section:
             self.fail(key, f"must be greater than 0, got {value}", "use a positive number")
         return value
 
+    def choice(self, key: str, choices: tuple[str, ...] | list[str], default: str) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            self.fail(key, f"unknown value {value!r}",
+                      "use one of " + ", ".join(f'"{name}"' for name in choices))
+        return value
+
     def duration(self, key: str, default: str) -> str:
         value = self.get(key, str, default)
         try:
@@ -226,13 +233,8 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     crawl = _Section(path, "crawl.", top.data.get("crawl", {}))
     crawl.check_keys(set(CrawlConfig.__dataclass_fields__))
     d = CrawlConfig()
-    extract = crawl.get("extract", str, d.extract)
-    if extract not in ("fast", "trafilatura"):
-        crawl.fail("extract", f"unknown value {extract!r}", 'use "fast" or "trafilatura"')
-    compression = crawl.get("warc_compression", str, d.warc_compression)
-    if compression not in COMPRESSIONS:
-        crawl.fail("warc_compression", f"unknown value {compression!r}",
-                   "use " + ", ".join(f'"{name}"' for name in COMPRESSIONS))
+    extract = crawl.choice("extract", ("fast", "trafilatura"), d.extract)
+    compression = crawl.choice("warc_compression", tuple(COMPRESSIONS), d.warc_compression)
     crawl_cfg = CrawlConfig(
         user_agent=crawl.get("user_agent", str, d.user_agent),
         concurrency=crawl.positive("concurrency", int, d.concurrency),
@@ -265,10 +267,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     browser = _Section(path, "browser.", top.data.get("browser", {}))
     browser.check_keys(set(BrowserConfig.__dataclass_fields__))
     b = BrowserConfig()
-    wait_until = browser.get("wait_until", str, b.wait_until)
-    if wait_until not in WAIT_UNTIL:
-        browser.fail("wait_until", f"unknown value {wait_until!r}",
-                     "use " + ", ".join(f'"{name}"' for name in WAIT_UNTIL))
+    wait_until = browser.choice("wait_until", WAIT_UNTIL, b.wait_until)
     browser_cfg = BrowserConfig(
         executable=browser.get("executable", str, b.executable),
         timeout=browser.positive("timeout", float, b.timeout),
@@ -339,9 +338,7 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
         except (NotAChannel, NotAWeiboSource, NotAnArticle) as exc:
             problem, fix = str(exc).split("; ", 1)
             sec.fail("url", problem, fix)
-    render = sec.get("render", str, "http")
-    if render not in RENDER_MODES:
-        sec.fail("render", f"unknown value {render!r}", 'use "http" or "browser"')
+    render = sec.choice("render", RENDER_MODES, "http")
     schedule = sec.get("schedule", str, None)
     if schedule is not None:
         _validate_schedule(sec, schedule)

@@ -232,3 +232,21 @@ def test_no_chromium_is_exit_2_with_the_fix(tmp_path: Path, monkeypatch: pytest.
                      expect=2)
     assert "Chromium not found at /nonexistent/chromium" in result.output
     assert "[browser] executable" in result.output and result.output.count("\n") == 1
+
+
+def test_browser_config_is_checked(tmp_path: Path) -> None:
+    from archive.config import ConfigError
+
+    path = tmp_path / "memoryhole.toml"
+    path.write_text('[browser]\nwait_until = "soon"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r'browser\.wait_until: unknown value .soon.; use one of '
+                                          r'"load", "domcontentloaded", "networkidle"'):
+        load_config(path)
+    path.write_text('[browser]\nconcurrency = 0\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"browser\.concurrency: must be greater than 0"):
+        load_config(path)
+    path.write_text('[browser]\nexecutable = "/usr/bin/chromium"\ntimeout = 5\n',
+                    encoding="utf-8")
+    browser = load_config(path).browser
+    assert (browser.executable, browser.timeout, browser.wait_until) == (
+        "/usr/bin/chromium", 5.0, "networkidle")
