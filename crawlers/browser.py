@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from archive.http_message import HttpExchange
 from archive.timeutil import utcnow
 from crawlers.addresses import is_public_address, literal_address
+from crawlers.middlewares.recorder import SECRET_HEADERS
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-st
 HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 ORIGINAL_CE_HEADER = "X-Memoryhole-Original-Content-Encoding"
 _HOP_HEADERS = frozenset({"content-encoding", "transfer-encoding"})
-SECRET_HEADERS = frozenset({"proxy-authorization", "cookie"})
 _OPEN_SCHEMES = ("data", "blob", "about")
 
 

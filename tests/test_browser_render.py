@@ -250,3 +250,29 @@ def test_browser_config_is_checked(tmp_path: Path) -> None:
     browser = load_config(path).browser
     assert (browser.executable, browser.timeout, browser.wait_until) == (
         "/usr/bin/chromium", 5.0, "networkidle")
+
+
+def test_an_edit_made_by_script_is_diffed_from_the_dom(tmp_path: Path) -> None:
+    """The server's document stays the same (a revisit); the text its script fetches changes.
+    The change is found from the DOM, and the diff is made from the DOMs of both captures."""
+    chromium_path()
+    home = tmp_path / "home"
+    write_config(home, obey_robots=False, timeout=10)
+    paragraph = " ".join(["Пограничная торговля между Казахстаном и Китаем растёт."] * 8)
+    versions = [{"title": "Report", "text": paragraph + " Переговоры прошли успешно."},
+                {"title": "Report", "text": paragraph + " Переговоры отменены."}]
+    with ScriptServer() as server:
+        _serve_app(server, ["/app.html"])
+        server.script("/api/story.json", [{"status": 200, "body": json.dumps(v),
+                                           "content_type": "application/json"}
+                                          for v in versions])
+        seeds = _seeds(home, [server.url("/app.html")])
+        run_cli(home, "crawl", "--seeds", str(seeds))
+        second = run_cli(home, "crawl", "--seeds", str(seeds))
+    assert "changed 1," in second.output, second.output
+    documents = rows(home, "SELECT is_revisit FROM captures WHERE url = ? ORDER BY id",
+                     (server.url("/app.html"),))
+    assert [d["is_revisit"] for d in documents] == [0, 1]
+    (diff,) = rows(home, "SELECT unified_diff FROM diffs")
+    assert "-" + paragraph + " Переговоры прошли успешно." in diff["unified_diff"]
+    assert "+" + paragraph + " Переговоры отменены." in diff["unified_diff"]
