@@ -119,7 +119,7 @@ class CrawlProgress:
 
 def _run(ctx: Context, sources: list[Source], urls: list[str], *, extra_source: str | None,
          label: str) -> None:
-    from crawlers.browser import BrowserMissing
+    from crawlers.chromium import BrowserMissing
     from crawlers.launch import run_crawl
 
     console = Console(stderr=True)

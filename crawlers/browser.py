@@ -1,9 +1,9 @@
 """Pages rendered in Chromium: sources with ``render = "browser"``, through scrapy-playwright.
 
 Only a crawl with such a source loads scrapy-playwright (crawlers.launch adds
-:func:`browser_settings`); every other request still goes through Scrapy's own HTTP handler.
-Debian's Chromium is used as it is (``[browser] executable``, else ``$MEMORYHOLE_CHROMIUM``,
-else ``chromium`` on the PATH): nothing is downloaded.
+crawlers.chromium's settings); every other request still goes through Scrapy's own HTTP
+handler. Debian's Chromium is used as it is (``[browser] executable``, else
+``$MEMORYHOLE_CHROMIUM``, else ``chromium`` on the PATH): nothing is downloaded.
 
 scrapy-playwright hands the spider the rendered DOM, not bytes from the wire (NOTES.md), so the
 WARC gets what the browser itself received instead: :class:`BrowserRecorder` listens to every
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -38,46 +37,9 @@ from crawlers.middlewares.recorder import SECRET_HEADERS
 
 logger = logging.getLogger(__name__)
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage"]
-CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 ORIGINAL_CE_HEADER = "X-Memoryhole-Original-Content-Encoding"
 _HOP_HEADERS = frozenset({"content-encoding", "transfer-encoding"})
 _OPEN_SCHEMES = ("data", "blob", "about")
-
-
-class BrowserMissing(RuntimeError):
-    """No Chromium to render with."""
-
-
-def find_chromium(configured: str | None = None) -> str:
-    """The Chromium to launch: ``$MEMORYHOLE_CHROMIUM``, the configured path, else the PATH."""
-    for candidate in (os.environ.get("MEMORYHOLE_CHROMIUM"), configured):
-        if candidate:
-            if not Path(candidate).is_file():
-                raise BrowserMissing(f"Chromium not found at {candidate}; fix [browser] "
-                                     "executable (or $MEMORYHOLE_CHROMIUM)")
-            return candidate
-    for name in CANDIDATES:
-        if found := shutil.which(name):
-            return found
-    raise BrowserMissing('render = "browser" needs Chromium: apt-get install -y chromium, or '
-                         "set [browser] executable (or $MEMORYHOLE_CHROMIUM) to its path")
-
-
-def browser_settings(executable: str, *, timeout_s: float, concurrency: int) -> dict[str, Any]:
-    """Scrapy settings that route ``meta["playwright"]`` requests through Chromium."""
-    return {
-        "DOWNLOAD_HANDLERS": {"http": HANDLER, "https": HANDLER},
-        "PLAYWRIGHT_BROWSER_TYPE": "chromium",
-        "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": executable, "args": CHROMIUM_ARGS,
-                                      "headless": True},
-        "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": int(timeout_s * 1000),
-        "PLAYWRIGHT_MAX_CONTEXTS": concurrency,
-        "BROWSER_ENABLED": True,
-    }
 
 
 class BrowserRecorder:

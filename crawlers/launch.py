@@ -127,7 +127,7 @@ def rendering_settings(config: Config, sources: list[Source]) -> dict[str, Any]:
     crawlers.browser.BrowserMissing when there is no Chromium)."""
     if not any(source.render == "browser" for source in sources):
         return {}
-    from crawlers.browser import browser_settings, find_chromium
+    from crawlers.chromium import browser_settings, find_chromium
 
     b = config.browser
     return {**browser_settings(find_chromium(b.executable), timeout_s=b.timeout,

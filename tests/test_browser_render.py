@@ -122,7 +122,8 @@ def test_the_browser_s_own_requests_to_private_addresses_are_refused() -> None:
 
     from playwright.async_api import async_playwright
 
-    from crawlers.browser import CHROMIUM_ARGS, BrowserRecorder
+    from crawlers.browser import BrowserRecorder
+    from crawlers.chromium import CHROMIUM_ARGS
 
     async def load(image: str, allow: bool) -> _Counts:
         counts = _Counts()
@@ -276,3 +277,23 @@ def test_an_edit_made_by_script_is_diffed_from_the_dom(tmp_path: Path) -> None:
     (diff,) = rows(home, "SELECT unified_diff FROM diffs")
     assert "-" + paragraph + " Переговоры прошли успешно." in diff["unified_diff"]
     assert "+" + paragraph + " Переговоры отменены." in diff["unified_diff"]
+
+
+def test_chromium_is_found_config_first_then_the_env_then_the_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crawlers.chromium import BrowserMissing, find_chromium
+
+    configured, from_env, on_path = (tmp_path / name for name in ("cfg", "env", "bin"))
+    on_path.mkdir()
+    for path in (configured, from_env, on_path / "chromium"):
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", str(on_path))
+    monkeypatch.setenv("MEMORYHOLE_CHROMIUM", str(from_env))
+    assert find_chromium(str(configured)) == str(configured)
+    assert find_chromium("") == str(from_env)
+    monkeypatch.delenv("MEMORYHOLE_CHROMIUM")
+    assert find_chromium(None) == str(on_path / "chromium")
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(BrowserMissing, match="apt-get install -y chromium"):
+        find_chromium(None)

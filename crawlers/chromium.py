@@ -1,0 +1,48 @@
+"""Finding Chromium, and the Scrapy settings that render pages in it (crawlers.browser does
+the rendering). Light on purpose: the ``memoryhole`` command imports it before every crawl."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage"]
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+
+
+class BrowserMissing(RuntimeError):
+    """No Chromium to render with."""
+
+
+def find_chromium(configured: str | None = None) -> str:
+    """The Chromium to launch: ``[browser] executable``, else ``$MEMORYHOLE_CHROMIUM``, else
+    the first of :data:`CANDIDATES` on the PATH."""
+    for candidate in (configured, os.environ.get("MEMORYHOLE_CHROMIUM")):
+        if candidate:
+            if not Path(candidate).is_file():
+                raise BrowserMissing(f"Chromium not found at {candidate}; fix [browser] "
+                                     "executable (or $MEMORYHOLE_CHROMIUM)")
+            return candidate
+    for name in CANDIDATES:
+        if found := shutil.which(name):
+            return found
+    raise BrowserMissing('render = "browser" needs Chromium: apt-get install -y chromium, or '
+                         "set [browser] executable (or $MEMORYHOLE_CHROMIUM) to its path")
+
+
+def browser_settings(executable: str, *, timeout_s: float, concurrency: int) -> dict[str, Any]:
+    """Scrapy settings that route ``meta["playwright"]`` requests through Chromium."""
+    return {
+        "DOWNLOAD_HANDLERS": {"http": HANDLER, "https": HANDLER},
+        "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+        "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": executable, "args": CHROMIUM_ARGS,
+                                      "headless": True},
+        "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": int(timeout_s * 1000),
+        "PLAYWRIGHT_MAX_CONTEXTS": concurrency,
+        "BROWSER_ENABLED": True,
+    }
