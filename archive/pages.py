@@ -212,7 +212,7 @@ class PageRecorder:
 
     def _meta(self, job: PageJob, capture_id: int) -> str | None:
         """A platform page's own metadata as JSON (a WeChat article's: archive.wechat)."""
-        if not 200 <= job.status < 300 or (job.platform or "wechat") != "wechat" or (
+        if not 200 <= job.status < 300 or (job.platform or "wechat").lower() != "wechat" or (
                 not job.platform and "weixin" not in job.url):     # cheap for every page
             return None
         if platform_for(job.url, job.platform) != "wechat":
