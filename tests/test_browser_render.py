@@ -100,6 +100,7 @@ def test_the_browser_s_responses_screenshot_and_dom_are_archived(rendered) -> No
     (run,) = rows(home, "SELECT stats FROM runs")
     stats = json.loads(run["stats"])
     assert stats["memoryhole/browser/pages"] == 2
+    assert run_cli(home, "check").output.rstrip().endswith(": ok")   # WARCs, index, catalogue
 
 
 class _Counts(dict):
