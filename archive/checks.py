@@ -71,16 +71,16 @@ class CheckRecorder:
     def record(self, job: CheckJob) -> None:
         row = self.conn.execute(
             "SELECT first_seen_at, state, missing_streak, missing_since, missing_reason,"
-            " last_alive_at, transient_streak, last_text_digest, check_count, item_id FROM urls"
-            " WHERE id = ?", (job.url_id,)).fetchone()
+            " last_alive_at, transient_streak, last_text_digest, check_count, item_id,"
+            " watch_text FROM urls WHERE id = ?", (job.url_id,)).fetchone()
         if row is None:
             logger.warning("re-check of %s: not in the catalogue any more", job.url)
             return
         (first_seen, state, streak, since, missing_reason, last_alive, transient, last_digest,
-         count, item_id) = row
+         count, item_id, watch_text) = row
         capture_id = self._capture_id(job.record_id)
         outcome = job.outcome
-        if outcome == "alive" and job.page is not None and last_digest and \
+        if outcome == "alive" and job.page is not None and last_digest and watch_text != 0 and \
                 job.page.page.text_digest != last_digest:
             outcome = "changed"
         if job.page is not None:

@@ -190,6 +190,12 @@ def build_migrations() -> Migrations:
         # publish time, images: archive.wechat)
         db["captures"].add_column("meta", str)
 
+    @migrations(name="0009_watch_text")
+    def watch_text(db: sqlite_utils.Database) -> None:
+        # 0: a URL watched for its existence only (a Telegram channel's card, whose subscriber
+        # count changes all the time): its text changes are never diffs nor "changed" checks
+        db["urls"].add_column("watch_text", int)
+
     return migrations
 
 

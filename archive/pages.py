@@ -147,19 +147,22 @@ class PageRecorder:
         self.stats["pages"] += 1
         url = self.key(job.url)
         row = self.conn.execute(
-            "SELECT id, last_text_digest, last_capture_id FROM urls WHERE url = ?", (url,)
-        ).fetchone()
+            "SELECT id, last_text_digest, last_capture_id, watch_text FROM urls WHERE url = ?",
+            (url,)).fetchone()
         if row is None:
             self._insert_url(job, url, captured_at, capture_id if good else None,
                              payload_digest if good else None)
             self.stats["new_urls"] += 1
             return
-        url_id, last_digest, last_capture_id = row
+        url_id, last_digest, last_capture_id, watch_text = row
         updates: dict[str, Any] = {"last_captured_at": captured_at}
+        if not job.watch_text and watch_text != 0:
+            updates["watch_text"] = watch_text = 0
         if good and last_capture_id is None:       # watched before its first good capture
             updates.update(state="alive", next_check_at=self._first_check(captured_at))
         if good:
-            if last_digest and last_capture_id and last_digest != job.page.text_digest:
+            if last_digest and last_capture_id and last_digest != job.page.text_digest and \
+                    watch_text != 0:           # 0: watched for its existence only
                 self._diff(url, last_capture_id, capture_id, captured_at, job)
             updates.update(
                 last_text_digest=job.page.text_digest, last_capture_id=capture_id,
@@ -175,13 +178,13 @@ class PageRecorder:
         self.conn.execute(
             "INSERT INTO urls (url, domain, source, platform, first_seen_at, last_captured_at,"
             " next_check_at, state, missing_streak, etag, last_modified, last_payload_digest,"
-            " last_text_digest, last_capture_id, last_alive_at)"
-            " VALUES (?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)",
+            " last_text_digest, last_capture_id, last_alive_at, watch_text)"
+            " VALUES (?,?,?,?,?,?,?,?,0,?,?,?,?,?,?,?)",
             (url, domain_of(url), job.source, job.platform, captured_at, captured_at,
              self._first_check(captured_at), "alive" if capture_id else "error", job.etag,
              job.last_modified, payload_digest,
              job.page.text_digest if capture_id else None, capture_id,
-             captured_at if capture_id else None),
+             captured_at if capture_id else None, int(job.watch_text)),
         )
 
     def _first_check(self, captured_at: str) -> str:

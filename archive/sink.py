@@ -87,6 +87,7 @@ class PageJob:
     good: bool | None = None      # the page itself? (None: the sink decides); False: a tombstone
     requisites_limit: int = 0     # > 0: list this many of the page's requisites from the text
                                   # pass and answer ("requisites", url, [urls]), even if none
+    watch_text: bool = True       # False: watched for its existence only, its text never diffed
 
 
 # Tombstones, walls and not-found pages are short: the writer classifies a 2xx page with less text

@@ -107,6 +107,7 @@ class PageClient(DirectClient):
             content_type=_last(headers, "Content-Type"), source=source.get("name"),
             platform=source.get("platform"), etag=_last(headers, "ETag"),
             last_modified=_last(headers, "Last-Modified"), fetch_requisites=True,
+            watch_text=source.get("watch_text", True),
         ))
         return True
 

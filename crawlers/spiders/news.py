@@ -180,6 +180,7 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
             etag=_header(headers, b"ETag"),
             last_modified=_header(headers, b"Last-Modified"),
             fetch_requisites=response.status == 200,
+            watch_text=source.get("watch_text", True),
         )
 
     def failed(self, failure: Any) -> None:

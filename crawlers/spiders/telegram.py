@@ -2,8 +2,9 @@
 
 For each channel the spider fetches
 
-- its card, ``<base>/<channel>``, as a watched page: a channel that is banned, deleted or renamed
-  shows the generic card there, and its re-checks log an ``account_gone`` deletion;
+- its card, ``<base>/<channel>``, as a page watched for its existence only (its subscriber count
+  changes all the time: no diffs): a channel that is banned, deleted or renamed shows the
+  generic card there, and its re-checks log an ``account_gone`` deletion;
 - its preview, ``<base>/s/<channel>``, and up to ``max_pages`` (default 3) older pages
   (``?before=<id>``). Each page is archived and its messages go to the catalogue as items of the
   channel (archive.items): a message that was there before, inside the range of ids a page
@@ -44,7 +45,8 @@ class TelegramPages:
         source = {**source, "platform": source.get("platform") or PLATFORM}
         for url in source["urls"]:
             channel = Channel.from_url(url)          # validated with the seeds
-            pages.append((channel.card_url, source))
+            # watched for its existence: its subscriber count changes its text all the time
+            pages.append((channel.card_url, {**source, "watch_text": False}))
             yield self._preview_request(channel, None, source, 1)
 
     def _preview_request(self, channel: Channel, before: int | None, source: dict[str, Any],
