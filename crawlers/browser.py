@@ -16,8 +16,9 @@ follow as resource records, concurrent to the document's record.
 
 Safety: the browser's own requests pass the same rules as the crawler's: http(s) only (plus
 data: and blob:), and no private, loopback or link-local address unless
-``allow_private_addresses``. Each page gets a context of its own, closed with it, so a long
-run keeps no state and its memory stays bounded; ``[browser] concurrency`` pages at once.
+``allow_private_addresses``. Pages share a context a few at a time (crawlers.spiders.rendered),
+closed after its last page, so a long run keeps no state and its memory stays bounded;
+``[browser] concurrency`` pages at once.
 """
 
 from __future__ import annotations
@@ -52,11 +53,23 @@ class BrowserRecorder:
         self.allow_private = allow_private
         self.document: tuple[str, int] | None = None     # (record id, status) of the document
         self.pending: set[asyncio.Task[None]] = set()
+        self.context: Any = None                          # the page's browser context
+        self.screenshot: bytes | None = None
 
     async def attach(self, page: Any) -> None:
         """Before navigation: guard every request, record every response."""
+        self.context = page.context
         await page.route("**/*", self._guard)
         page.on("response", self._on_response)
+
+    async def finish(self, page: Any, screenshot_timeout_ms: float) -> None:
+        """Once loaded: wait for the bodies still being read, take the full-page screenshot."""
+        await self.settled()
+        try:
+            self.screenshot = await page.screenshot(full_page=True, type="png",
+                                                    timeout=screenshot_timeout_ms)
+        except Exception as exc:  # noqa: BLE001 - Playwright's errors: the records stay
+            logger.warning("browser: %s: no screenshot (%s)", self.page_url, exc)
 
     async def _guard(self, route: Any) -> None:
         url = route.request.url

@@ -36,13 +36,16 @@ def find_chromium(configured: str | None = None) -> str:
 
 
 def browser_settings(executable: str, *, timeout_s: float, concurrency: int) -> dict[str, Any]:
-    """Scrapy settings that route ``meta["playwright"]`` requests through Chromium."""
+    """Scrapy settings that route ``meta["playwright"]`` requests through Chromium, at most
+    ``concurrency`` pages at once (crawlers.spiders.rendered starts them one by one).
+    Contexts are not capped (scrapy-playwright would make a request wait for one): each closes
+    after its last page, so no more are open than pages are."""
     return {
         "DOWNLOAD_HANDLERS": {"http": HANDLER, "https": HANDLER},
+        "BROWSER_CONCURRENCY": concurrency,
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": executable, "args": CHROMIUM_ARGS,
                                       "headless": True},
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": int(timeout_s * 1000),
-        "PLAYWRIGHT_MAX_CONTEXTS": concurrency,
         "BROWSER_ENABLED": True,
     }

@@ -31,6 +31,7 @@ ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
 BROWSER_ENABLED = False             # sources with render = "browser" load in Chromium through
                                     # scrapy-playwright (crawlers.browser; set by crawlers.launch
                                     # with the PLAYWRIGHT_* settings, only when such a source runs)
+BROWSER_CONCURRENCY = 2             # pages rendered at once ([browser] concurrency)
 BROWSER_MEMORY_EVERY = 50           # log the browser's memory every this many pages
 BROWSER_WAIT_UNTIL = "networkidle"  # when a page counts as loaded (Playwright's wait_until)
 

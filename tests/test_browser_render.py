@@ -197,6 +197,8 @@ def test_browser_memory_stays_bounded_over_200_pages(tmp_path: Path) -> None:
     chromium_path()
     home = tmp_path / "home"
     config = write_config(home, obey_robots=False, timeout=10, requisites=False)
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write("[browser]\nconcurrency = 4\n")
     paths = [f"/p/{n}.html" for n in range(200)]
     page = ("<!doctype html><html><head><title>page</title></head><body>"
             + "<p>Казахстан и Китай: новости дня.</p>" * 40
@@ -211,8 +213,7 @@ def test_browser_memory_stays_bounded_over_200_pages(tmp_path: Path) -> None:
         # is about memory, not about waiting
         result = run_crawl(Home(home), load_config(config), [source], [],
                            extra_settings={"BROWSER_MEMORY_EVERY": 50,
-                                           "BROWSER_WAIT_UNTIL": "load",
-                                           "PLAYWRIGHT_MAX_CONTEXTS": 4})
+                                           "BROWSER_WAIT_UNTIL": "load"})
     assert result.returncode == 0
     stats = result.stats
     assert stats["memoryhole/browser/pages"] == 200
@@ -221,6 +222,8 @@ def test_browser_memory_stays_bounded_over_200_pages(tmp_path: Path) -> None:
     assert at[200] <= at[50] * 1.25 + 64, at                     # no growth with pages
     assert len(rows(home, "SELECT id FROM captures WHERE via = 'browser' AND url LIKE"
                           " '%/p/%'")) == 200
+    assert stats["playwright/page_count/max_concurrent"] <= 4     # [browser] concurrency
+    assert stats["playwright/context_count"] == 20                # 10 pages each, then closed
 
 
 def test_no_chromium_is_exit_2_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

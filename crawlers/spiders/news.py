@@ -81,8 +81,8 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
     async def pages(self, jobs: list[PageJob]) -> list[Request]:
         """Direct GETs for ``jobs`` first (crawlers.direct_pages); Scrapy requests for the rest;
         pages of sources that render in the browser go to Chromium (crawlers.spiders.rendered)."""
-        rendered = [self.browser_request(url, source) for url, source in jobs
-                    if self.renders_in_browser(source)]
+        rendered = self.browser_requests([(url, source) for url, source in jobs
+                                          if self.renders_in_browser(source)])
         jobs = [(url, source) for url, source in jobs if not self.renders_in_browser(source)]
         client = self.page_client()
         if client is not None and jobs:

@@ -1,23 +1,29 @@
 """Page URLs of sources with ``render = "browser"``: loaded in Chromium (crawlers.browser).
 
-Each such page is a Scrapy request that scrapy-playwright runs in a page of its own context.
-Before it navigates, a :class:`~crawlers.browser.BrowserRecorder` is attached; once the page
-has loaded (``BROWSER_WAIT_UNTIL``), the spider waits for the bodies still being read, takes
-the full-page screenshot and the DOM, closes the page and its context, and yields the page:
-its capture is the document's record as the browser received it, its text that of the DOM
-(what a reader saw, scripts run). Every ``BROWSER_MEMORY_EVERY`` pages the browser's memory is
-logged and kept in the stats (``memoryhole/browser/rss_mb_*``).
+Each such page is a Scrapy request that scrapy-playwright runs in a page of its own, in a
+browser context it shares with at most ``PAGES_PER_CONTEXT`` pages. The spider keeps the
+pages queued and starts one when another is done: ``[browser] concurrency`` pages at once
+(Scrapy's download slots do not hold back scrapy-playwright's requests). Before it navigates, a
+:class:`~crawlers.browser.BrowserRecorder` is attached; once the page has loaded
+(``BROWSER_WAIT_UNTIL``), still inside the download, the recorder waits for the bodies still
+being read and takes the full-page screenshot; scrapy-playwright then closes the page and hands
+over its DOM. The spider writes the screenshot and the DOM, closes the context after its last
+page, and yields the page: its capture is the document's record as the browser received it,
+its text that of the DOM (what a reader saw, scripts run). Every ``BROWSER_MEMORY_EVERY`` pages
+the browser's memory is logged and kept in the stats (``memoryhole/browser/rss_mb_*``).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
 from scrapy import Request
 from scrapy.http import Response
+from scrapy_playwright.page import PageMethod
 
 from archive.timeutil import utcnow
 from crawlers.archiving import ArchiveExtension
@@ -27,6 +33,9 @@ from crawlers.items import PageItem
 logger = logging.getLogger(__name__)
 
 SCREENSHOT_TIMEOUT_MS = 15_000
+# Pages share a context this many at a time, then it is closed with its last page: a new
+# context for every page started a new renderer process for each (most of the CPU of a page).
+PAGES_PER_CONTEXT = 10
 
 
 class RenderedPages:
@@ -38,10 +47,34 @@ class RenderedPages:
         return source.get("render") == "browser" and self.crawler.settings.getbool(
             "BROWSER_ENABLED")
 
-    def browser_request(self, url: str, source: dict[str, Any]) -> Request:
-        if not hasattr(self, "_contexts"):
-            self._contexts = itertools.count(1)
+    def browser_requests(self, jobs: list[tuple[str, dict[str, Any]]]) -> list[Request]:
+        """Queue ``jobs``; the requests that may start now. At most ``BROWSER_CONCURRENCY``
+        pages are open at once: each one done starts the next (:meth:`_page_done`)."""
+        if not hasattr(self, "_browser_queue"):
+            self._browser_queue: deque[tuple[str, dict[str, Any]]] = deque()
+            self._in_flight = 0
             self._rendered = 0
+            self._contexts = itertools.count(1)
+            self._context: str | None = None            # the context new pages go to
+            self._context_issued = 0
+            self._context_pages: dict[str, int] = {}     # pages not done yet, per context
+        self._browser_queue.extend(jobs)
+        return self._next_browser_requests()
+
+    def _next_browser_requests(self) -> list[Request]:
+        limit = self.crawler.settings.getint("BROWSER_CONCURRENCY")
+        started = []
+        while self._browser_queue and self._in_flight < limit:
+            self._in_flight += 1
+            started.append(self.browser_request(*self._browser_queue.popleft()))
+        return started
+
+    def browser_request(self, url: str, source: dict[str, Any]) -> Request:
+        if self._context is None or self._context_issued >= PAGES_PER_CONTEXT:
+            self._context, self._context_issued = f"memoryhole-{next(self._contexts)}", 0
+        context = self._context
+        self._context_issued += 1
+        self._context_pages[context] = self._context_pages.get(context, 0) + 1
         settings = self.crawler.settings
         recorder = BrowserRecorder(self.crawler.get_extension(ArchiveExtension).sink,
                                    self.crawler.stats, url,
@@ -50,35 +83,27 @@ class RenderedPages:
         async def init_page(page: Any, _request: Request) -> None:
             await recorder.attach(page)
 
+        async def finish(page: Any) -> None:        # still inside the download: the page
+            await recorder.finish(page, SCREENSHOT_TIMEOUT_MS)   # closes right after it
+
         return Request(url, callback=self.parse_rendered, errback=self.failed_rendered,
                        dont_filter=True, meta={
                            "source": source, "playwright": True,
-                           "playwright_include_page": True,
-                           "playwright_context": f"memoryhole-{next(self._contexts)}",
+                           "playwright_context": context,
                            "playwright_page_init_callback": init_page,
                            "playwright_page_goto_kwargs": {
                                "wait_until": settings.get("BROWSER_WAIT_UNTIL")},
+                           "playwright_page_methods": [PageMethod(finish)],
                            "browser_recorder": recorder,
                        })
 
     async def parse_rendered(self, response: Response) -> AsyncIterator[PageItem]:
+        """The page, closed by now; its body is the DOM (scrapy-playwright's page content)."""
         meta = response.meta
         recorder: BrowserRecorder = meta["browser_recorder"]
         source = meta.get("source") or {}
-        page = meta["playwright_page"]
         stats = self.crawler.stats
-        shot = dom = None
-        try:
-            await recorder.settled()
-            dom = await page.content()
-            shot = await page.screenshot(full_page=True, type="png",
-                                         timeout=SCREENSHOT_TIMEOUT_MS)
-        except Exception as exc:  # noqa: BLE001 - Playwright's errors; the records stay
-            logger.warning("browser: %s: no screenshot or DOM (%s)", response.url, exc)
-            stats.inc_value("memoryhole/browser/incomplete")
-        finally:
-            await _close(page)
-        self._after_page()
+        await self._page_done(recorder, meta["playwright_context"])
         if recorder.document is None:
             logger.warning("browser: %s: the document's response was not recorded", response.url)
             stats.inc_value("memoryhole/browser/no_document")
@@ -86,22 +111,22 @@ class RenderedPages:
         record_id, status = recorder.document
         sink = self.crawler.get_extension(ArchiveExtension).sink
         now = utcnow()
-        if shot:
-            sink.submit_resource(f"urn:screenshot:{response.url}", "image/png", shot, now,
-                                 concurrent_to=record_id)
-        if dom is not None:
-            sink.submit_resource(f"urn:dom:{response.url}", "text/html; charset=utf-8",
-                                 dom.encode("utf-8"), now, concurrent_to=record_id)
+        if recorder.screenshot:
+            sink.submit_resource(f"urn:screenshot:{response.url}", "image/png",
+                                 recorder.screenshot, now, concurrent_to=record_id)
+        else:
+            stats.inc_value("memoryhole/browser/no_screenshot")
+        dom = response.body
+        sink.submit_resource(f"urn:dom:{response.url}", "text/html; charset=utf-8", dom, now,
+                             concurrent_to=record_id)
         stats.inc_value("memoryhole/browser/pages")
-        yield PageItem(url=response.url, status=status, record_id=record_id,
-                       body=(dom or "").encode("utf-8"), content_type="text/html; charset=utf-8",
-                       source=source.get("name"), platform=source.get("platform"))
+        yield PageItem(url=response.url, status=status, record_id=record_id, body=dom,
+                       content_type="text/html; charset=utf-8", source=source.get("name"),
+                       platform=source.get("platform"))
 
     async def failed_rendered(self, failure: Any) -> None:
-        page = failure.request.meta.get("playwright_page")
-        if page is not None:
-            await _close(page)
-        self._after_page()
+        meta = failure.request.meta
+        await self._page_done(meta["browser_recorder"], meta["playwright_context"])
         self.failed(failure)
 
     def _after_page(self) -> None:
@@ -116,10 +141,23 @@ class RenderedPages:
                         rss)
 
 
-async def _close(page: Any) -> None:
-    try:
-        context = page.context
-        await page.close()
-        await context.close()
-    except Exception as exc:  # noqa: BLE001 - already closed, browser gone: nothing to keep
-        logger.debug("browser: closing a page: %s", exc)
+    async def _page_done(self, recorder: BrowserRecorder, context_name: str) -> None:
+        """Count the page; close its context after the context's last page (its state goes
+        with it); start the next queued page."""
+        self._after_page()
+        self._in_flight -= 1
+        left = self._context_pages.get(context_name, 1) - 1
+        self._context_pages[context_name] = left
+        filled = context_name != self._context or self._context_issued >= PAGES_PER_CONTEXT \
+            or not self._browser_queue
+        if left <= 0 and filled:
+            del self._context_pages[context_name]
+            if context_name == self._context:
+                self._context = None
+            if recorder.context is not None:
+                try:
+                    await recorder.context.close()
+                except Exception as exc:  # noqa: BLE001 - already closed, browser gone
+                    logger.debug("browser: closing a context: %s", exc)
+        for request in self._next_browser_requests():
+            self.crawler.engine.crawl(request)
