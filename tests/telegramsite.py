@@ -13,7 +13,8 @@ messages ``{"id", "text", "date", "views", "album": [ids], "service": bool, "hid
 ``gone`` turns the card into the generic page t.me shows for a name nobody holds; ``gone`` and
 ``no_preview`` make ``/s/<channel>`` redirect to the card. ``withheld`` shows the "violated local
 laws" notice instead of the channel on its card and its preview (one country's block). The
-card's subscriber count grows with every request, as a real one does.
+card's subscriber count grows with every request, as a real one does. ``down`` ("preview",
+"embed" or both in a list) answers those pages with 502 Bad Gateway.
 """
 
 from __future__ import annotations
@@ -170,6 +171,8 @@ class TelegramHandler(RawHandler):
         with server.lock:
             if len(parts) == 2 and parts[0] == "s" and parts[1].lower() in server.channels:
                 channel = server.channels[parts[1].lower()]
+                if "preview" in channel.get("down", ()):
+                    return self.send_raw(502, b"<html><body>502 Bad Gateway</body></html>")
                 if channel.get("gone") or channel.get("no_preview"):
                     return self.send_raw(302, b"", [("Location", f"{base}/{channel['name']}")])
                 before = query.get("before")
@@ -181,6 +184,8 @@ class TelegramHandler(RawHandler):
                 page = card_page(base, channel)
                 return self.send_raw(200, page.encode(), ctype="text/html; charset=utf-8")
             if len(parts) == 2 and parts[0].lower() in server.channels and parts[1].isdigit():
+                if "embed" in server.channels[parts[0].lower()].get("down", ()):
+                    return self.send_raw(502, b"<html><body>502 Bad Gateway</body></html>")
                 page = embed_page(base, server.channels[parts[0].lower()], int(parts[1]))
                 return self.send_raw(200, page.encode(), ctype="text/html; charset=utf-8")
         return self.send_raw(404, b"<html><body><h1>Not Found</h1></body></html>",

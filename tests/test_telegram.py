@@ -269,3 +269,33 @@ def test_a_channel_withheld_in_one_country_is_blocked_not_deleted(tmp_home: Path
         assert rows(tmp_home, "SELECT id FROM items WHERE state != 'present'") == []
         checks = rows(tmp_home, "SELECT outcome, reason FROM checks ORDER BY id")[1:]
     assert {(c["outcome"], c["reason"]) for c in checks} == {("blocked", "geo_blocked")}
+
+
+def test_a_down_preview_or_embed_page_is_never_a_deletion(tmp_home: Path) -> None:
+    """502s: a preview that does not load suspects nothing; an embed page that does not load
+    is a transient check; once it loads again, the deletion is confirmed."""
+    _configure(tmp_home)
+    with TelegramSite() as site:
+        messages = _messages()
+        site.channel("kzreport", messages)
+        seeds = _seeds(tmp_home, site)
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        for m in messages:
+            m["deleted"] = m["id"] == 13
+        site.channel("kzreport", messages, down=["preview"])
+        down = run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        assert "errors 1" in down.output, down.output        # reported, not a deletion
+        assert rows(tmp_home, "SELECT id FROM items WHERE state != 'present'") == []
+        site.channel("kzreport", messages, down=["embed"])
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        assert [r["item_id"] for r in rows(tmp_home, "SELECT item_id FROM items WHERE state ="
+                                                     " 'suspected'")] == ["kzreport/13"]
+        run_cli(tmp_home, "recheck", "--due")
+        checks = rows(tmp_home, "SELECT outcome, reason FROM checks")
+        assert checks == [{"outcome": "transient", "reason": "http_5xx"}]
+        assert json.loads(run_cli(tmp_home, "deletions", "--format", "json").output) == []
+        site.channel("kzreport", messages)
+        run_cli(tmp_home, "recheck", "--url", site.url("/kzreport/13?embed=1"))
+        run_cli(tmp_home, "recheck", "--url", site.url("/kzreport/13?embed=1"))
+        deletions = json.loads(run_cli(tmp_home, "deletions", "--format", "json").output)
+    assert [(d["item_id"], d["reason"]) for d in deletions] == [("kzreport/13", "gone")]
