@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from archive.items import ListedItem, ListJob
 
@@ -199,9 +199,3 @@ def html_text(fragment: str) -> str:
         img.tail = (img.get("alt") or "") + (img.tail or "")
     lines = ("".join(root.itertext())).split("\n")
     return "\n".join(" ".join(line.split()) for line in lines if line.strip())
-
-
-def post_id_of(url: str) -> str | None:
-    """The ``id`` query parameter of an API URL."""
-    values = parse_qs(urlsplit(url).query).get("id")
-    return values[0] if values else None

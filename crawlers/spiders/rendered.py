@@ -140,7 +140,6 @@ class RenderedPages:
             logger.info("browser: %d pages rendered, Chromium uses %.0f MB", self._rendered,
                         rss)
 
-
     async def _page_done(self, recorder: BrowserRecorder, context_name: str) -> None:
         """Count the page; close its context after the context's last page (its state goes
         with it); start the next queued page."""
