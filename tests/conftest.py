@@ -1,6 +1,6 @@
 """Shared pytest fixtures: local test servers on 127.0.0.1 and a scratch home folder.
 
-Tests talk only to servers they start themselves (see ``tests/mockserver.py``), never to a
+Tests talk only to servers they start themselves (see ``tests/support/mockserver.py``), never to a
 live URL.
 """
 
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from tests.mockserver import MockServer
-    from tests.scriptserver import ScriptServer
-    from tests.webhome import ServeProcess, WebHome
+    from tests.support.mockserver import MockServer
+    from tests.support.scriptserver import ScriptServer
+    from tests.support.webhome import ServeProcess, WebHome
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def mockserver() -> Iterator[MockServer]:
     """One mock server for the whole session. Shared: a test that changes page versions
     must undo it (``mockserver.reset()``) or use ``fresh_mockserver`` instead."""
-    from tests.mockserver import MockServer
+    from tests.support.mockserver import MockServer
 
     with MockServer() as server:
         yield server
@@ -41,7 +41,7 @@ def mockserver() -> Iterator[MockServer]:
 @pytest.fixture
 def fresh_mockserver() -> Iterator[MockServer]:
     """A mock server of this test's own (versions at 0, hit counts at 0)."""
-    from tests.mockserver import MockServer
+    from tests.support.mockserver import MockServer
 
     with MockServer() as server:
         yield server
@@ -49,9 +49,9 @@ def fresh_mockserver() -> Iterator[MockServer]:
 
 @pytest.fixture
 def server() -> Iterator[ScriptServer]:
-    """A scripted server of this test's own (tests/scriptserver.py): each path answers what
+    """A scripted server of this test's own (tests/support/scriptserver.py): each path answers what
     the test scripts for it."""
-    from tests.scriptserver import ScriptServer
+    from tests.support.scriptserver import ScriptServer
 
     with ScriptServer() as scripted:
         yield scripted
@@ -65,10 +65,11 @@ def tmp_home(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHome]:
-    """The web UI tests' home (tests/webhome.py), built once: crawled, edited, re-checked until
-    two deletions are confirmed. Tests read it; one that changes it works on a copy."""
-    from tests.scriptserver import ScriptServer
-    from tests.webhome import build_web_home
+    """The web UI tests' home (tests/support/webhome.py), built once: crawled, edited,
+    re-checked until two deletions are confirmed. Tests read it; one that changes it works on a
+    copy."""
+    from tests.support.scriptserver import ScriptServer
+    from tests.support.webhome import build_web_home
 
     with ScriptServer() as site, ScriptServer() as live:
         yield build_web_home(tmp_path_factory.mktemp("web") / "home", site, live)
@@ -77,7 +78,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHome]:
 @pytest.fixture(scope="session")
 def served(web: WebHome) -> Iterator[ServeProcess]:
     """``memoryhole serve`` on the web home, in its own process, for the whole session."""
-    from tests.webhome import ServeProcess
+    from tests.support.webhome import ServeProcess
 
     with ServeProcess(web.home, web.ui_port, web.replay_port) as process:
         yield process
@@ -89,7 +90,7 @@ def browser() -> Iterator[Any]:
     """Debian's headless Chromium through Playwright (no browser download)."""
     from playwright.sync_api import sync_playwright
 
-    from tests.webhome import CHROMIUM_ARGS, chromium_path
+    from tests.support.webhome import CHROMIUM_ARGS, chromium_path
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)

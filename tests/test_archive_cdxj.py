@@ -21,7 +21,7 @@ from archive.cdxj import (
     rebuild_index,
     surt_key,
 )
-from tests.pywb_env import ensure_pywb_venv
+from tests.support.pywb_env import ensure_pywb_venv
 from tests.test_archive_warc import write_sample
 
 

@@ -19,7 +19,7 @@ import cli as cli_module
 from archive import lock
 from archive.home import Home
 from archive.lock import HomeBusy, run_in_progress, run_lock, scheduler_lock
-from tests.helpers import run_cli
+from tests.support.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from archive.sink import ArchiveSink, PageJob, PageText, SinkError, SinkSettings
 from archive.text import fast_page_text
 from archive.timeutil import utcnow
 from archive.warc import HttpExchange
-from tests.helpers import all_records, rows
+from tests.support.helpers import all_records, rows
 
 
 def _exchange(url: str, body: bytes) -> HttpExchange:

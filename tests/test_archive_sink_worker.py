@@ -28,7 +28,7 @@ from archive.sink import (
 )
 from archive.timeutil import utcnow
 from archive.warc import HttpExchange
-from tests.helpers import all_records, rows, warc_files
+from tests.support.helpers import all_records, rows, warc_files
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = "http://127.0.0.1:9/news/1"

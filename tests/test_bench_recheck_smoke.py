@@ -20,7 +20,7 @@ import pytest
 from bench import aiohttp_client, contenders, recheck_bench
 from bench.nginx import INSTALL_HINT, nginx_available
 from bench.site import generate_site
-from tests.rangeserver import serve_folder
+from tests.support.rangeserver import serve_folder
 
 PAGES = 40
 

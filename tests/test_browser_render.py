@@ -21,10 +21,10 @@ from archive.config import load_config
 from archive.home import Home
 from crawlers.browser import _public
 from crawlers.launch import run_crawl
-from tests.helpers import all_records, free_port, rows, run_cli, write_config
-from tests.pywb_env import ensure_pywb_venv
-from tests.scriptserver import ScriptServer
-from tests.webhome import chromium_path
+from tests.support.helpers import all_records, free_port, rows, run_cli, write_config
+from tests.support.pywb_env import ensure_pywb_venv
+from tests.support.scriptserver import ScriptServer
+from tests.support.webhome import chromium_path
 
 STORY = {"title": "Built by script", "text": "Казахстан и Китай: текст из XHR"}
 APP = ('<!doctype html><html><head><meta charset="utf-8"><title>JS app</title>'

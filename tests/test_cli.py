@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from cli import cli
-from tests.helpers import rows, run_cli, warc_files, write_config
+from tests.support.helpers import rows, run_cli, warc_files, write_config
 
 
 def test_every_command_has_help():

@@ -14,7 +14,7 @@ from archive.db import open_catalogue
 from archive.deletions import DeletionFilter, query_deletions
 from archive.formats import CSV_COLUMNS
 from archive.timeutil import utcnow
-from tests.helpers import run_cli
+from tests.support.helpers import run_cli
 from tests.test_archive_deletions import DELETIONS, build_catalogue
 
 

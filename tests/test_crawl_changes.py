@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests import mockserver as ms
-from tests.helpers import all_records, rows, run_cli, write_config
+from tests.support import mockserver as ms
+from tests.support.helpers import all_records, rows, run_cli, write_config
 
 
 def test_recrawl_revisits_and_diffs(tmp_home, fresh_mockserver):
@@ -62,7 +62,7 @@ def test_trafilatura_extraction_when_configured(tmp_home, mockserver):
 
 
 def test_crawled_tombstone_never_becomes_the_last_good_capture(tmp_home):
-    from tests.scriptserver import ScriptServer
+    from tests.support.scriptserver import ScriptServer
 
     write_config(tmp_home, obey_robots=False)
     article = ("<html><head><title>文章</title></head><body><div id='js_content'><p>"

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers import (
+from tests.support.helpers import (
     all_records,
     read_records,
     rows,

@@ -9,7 +9,7 @@ import pytest
 from archive.config import Source, load_config
 from archive.home import Home
 from crawlers.launch import run_crawl
-from tests.helpers import all_records, rows, write_config
+from tests.support.helpers import all_records, rows, write_config
 
 PAGE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
         "<p>Kazakhstan and China signed a transit deal at Khorgos.</p></article></body></html>")
@@ -99,8 +99,8 @@ def test_private_addresses_refused_before_any_request(tmp_home, server):
 
 
 def test_host_names_resolving_to_private_addresses_refused(tmp_path, server):
-    names = {"TWISTED_DNS_RESOLVER": "tests.fakedns.TestNamesResolver",
-             "FASTPATH_RESOLVER": "tests.fakedns.AiohttpTestNames"}
+    names = {"TWISTED_DNS_RESOLVER": "tests.support.fakedns.TestNamesResolver",
+             "FASTPATH_RESOLVER": "tests.support.fakedns.AiohttpTestNames"}
     server.script("/byname", [page("By name")])
     url = server.url("/byname").replace("127.0.0.1", "intranet.test")
     refused_home = tmp_path / "refused"

@@ -24,7 +24,7 @@ from archive.home import Home
 from crawlers.launch import run_crawl
 from crawlers.middlewares import decompression
 from crawlers.middlewares.decompression import DecompressionMiddleware, gunzip_whole, untyped
-from tests.helpers import rows, write_config
+from tests.support.helpers import rows, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "<html><head><title>Тест 测试</title></head><body><p>Алматы 阿拉木图</p></body></html>"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import brotli
 import pytest
 
-from tests import mockserver as ms
-from tests.helpers import all_records, gunzip, responses_for, rows, run_cli, write_config
+from tests.support import mockserver as ms
+from tests.support.helpers import all_records, gunzip, responses_for, rows, run_cli, write_config
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["direct", "scrapy"])
@@ -94,7 +94,7 @@ def test_error_and_redirect_responses_are_archived(crawled, mockserver):
 
 def test_every_file_opens_with_warcinfo_and_pairs_response_request(crawled):
     home, _ = crawled
-    from tests.helpers import read_records, warc_files
+    from tests.support.helpers import read_records, warc_files
 
     for path in warc_files(home):
         records = read_records(path)

@@ -13,8 +13,8 @@ from archive.config import load_config
 from archive.home import Home
 from archive.index_lookup import captures_of
 from crawlers.launch import run_crawl
-from tests.helpers import all_records, rows, run_cli, write_config
-from tests.scriptserver import ScriptServer
+from tests.support.helpers import all_records, rows, run_cli, write_config
+from tests.support.scriptserver import ScriptServer
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")

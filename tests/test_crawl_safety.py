@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.helpers import all_records, rows, run_cli, write_config
+from tests.support.helpers import all_records, rows, run_cli, write_config
 
 
 def test_private_addresses_refused_by_default(tmp_home, mockserver):
@@ -58,7 +58,7 @@ def _crawl_by_name(home, url, allow_private):
     write_config(home, allow_private_addresses=allow_private, obey_robots=False)
     config = load_config(home / "memoryhole.toml")
     return run_crawl(Home(home), config, [], [url], extra_settings={
-        "TWISTED_DNS_RESOLVER": "tests.fakedns.TestNamesResolver"})
+        "TWISTED_DNS_RESOLVER": "tests.support.fakedns.TestNamesResolver"})
 
 
 def test_host_name_resolving_to_loopback_refused(tmp_path, mockserver):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.db import open_catalogue
-from tests.helpers import free_port
+from tests.support.helpers import free_port
 
 METADATA = Path(__file__).resolve().parent.parent / "archive" / "datasette_metadata.json"
 DELETIONS = [

@@ -1,5 +1,5 @@
 """``export wacz``, ``export evidence`` and ``export csv`` on a home built from a local site
-(tests.webhome): every package passes ``wacz validate``; its WARCs are re-read with their
+(tests.support.webhome): every package passes ``wacz validate``; its WARCs are re-read with their
 digests checked; every index line finds its record; the evidence bundle's hashes match."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from tests import webhome as wh
-from tests.helpers import rows, run_cli
-from tests.pywb_env import ensure_pywb_venv
+from tests.support import webhome as wh
+from tests.support.helpers import rows, run_cli
+from tests.support.pywb_env import ensure_pywb_venv
 
 WACZ_TOOL = Path(sys.executable).parent / "wacz"
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import brotli
 import pytest
 
-from tests.mockserver import (
+from tests.support.mockserver import (
     BIG5_SENTENCE,
     BIG5_TITLE,
     BOMB_BLOCKS_MIB,

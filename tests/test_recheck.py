@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import all_records, rows, run_cli, write_config
+from tests.support.helpers import all_records, rows, run_cli, write_config
 
 ARTICLE = ("<html><head><title>{title}</title></head><body><nav>Home | World</nav><article>"
            "<h1>{title}</h1><p>{text}</p><p>Second paragraph of the report on Khorgos.</p>"

@@ -15,7 +15,7 @@ import pytest
 from archive.config import load_config
 from archive.home import Home
 from crawlers.launch import run_recheck
-from tests.helpers import all_records, rows, run_cli, started_by, warc_files, write_config
+from tests.support.helpers import all_records, rows, run_cli, started_by, warc_files, write_config
 
 PAGE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
         "<p>Kazakhstan and China signed a transit deal at Khorgos.</p></article></body></html>")
@@ -130,8 +130,8 @@ def test_host_names_resolving_to_private_addresses_refused(tmp_path, server):
     configure(home)
     url = server.url("/byname").replace("127.0.0.1", "intranet.test")
     server.script("/byname", [tagged("By name", '"n1"')])
-    names = {"TWISTED_DNS_RESOLVER": "tests.fakedns.TestNamesResolver",
-             "FASTPATH_RESOLVER": "tests.fakedns.AiohttpTestNames"}
+    names = {"TWISTED_DNS_RESOLVER": "tests.support.fakedns.TestNamesResolver",
+             "FASTPATH_RESOLVER": "tests.support.fakedns.AiohttpTestNames"}
     config = load_config(home / "memoryhole.toml")
     from crawlers.launch import run_crawl
     assert run_crawl(Home(home), config, [], [url], extra_settings=names).pages == 1

@@ -1,7 +1,7 @@
 """pywb replays a home written by archive.warc + archive.cdxj, as it is (DESIGN.md "Storage").
 
-pywb runs from its own venv (tests/pywb_env.py builds ``.venv-pywb`` once, about 20 s); if it
-cannot be installed the test fails with pip's message, it does not skip.
+pywb runs from its own venv (tests/support/pywb_env.py builds ``.venv-pywb`` once, about
+20 s); if it cannot be installed the test fails with pip's message, it does not skip.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from archive.checker import check_home
 from archive.home import Home
 from archive.timeutil import timestamp14
 from archive.warc import WrittenRecord
-from tests.helpers import free_port
-from tests.pywb_env import ensure_pywb_venv
+from tests.support.helpers import free_port
+from tests.support.pywb_env import ensure_pywb_venv
 from tests.test_archive_warc import page, write_sample
 
 COLL = "evidence"

@@ -1,7 +1,7 @@
-"""ReplayWeb.page itself (tests.replaywebpage_env: the published web app, from the npm
+"""ReplayWeb.page itself (tests.support.replaywebpage_env: the published web app, from the npm
 registry) opens memoryhole's WACZ exports in headless Chromium: it lists their pages and
 replays the archived article with its stylesheet and image, and the evidence bundle's last good
-capture. Everything is served from 127.0.0.1 (tests.rangeserver, with the Range requests the
+capture. Everything is served from 127.0.0.1 (tests.support.rangeserver, with the Range requests the
 app reads a WACZ with)."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests import webhome as wh
-from tests.helpers import run_cli
-from tests.rangeserver import serve_folder
-from tests.replaywebpage_env import ensure_replaywebpage
-from tests.webhome import shot
+from tests.support import webhome as wh
+from tests.support.helpers import run_cli
+from tests.support.rangeserver import serve_folder
+from tests.support.replaywebpage_env import ensure_replaywebpage
+from tests.support.webhome import shot
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ import scheduler
 from archive.config import Source
 from archive.home import Home
 from archive.lock import run_lock, scheduler_lock
-from tests.helpers import run_cli
+from tests.support.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

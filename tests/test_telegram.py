@@ -11,8 +11,8 @@ import pytest
 from archive.config import ConfigError, load_seeds
 from archive.telegram import Channel, NotAChannel
 from archive.telegram_page import list_job, parse_channel_page
-from tests.helpers import all_records, rows, run_cli, write_config
-from tests.telegramsite import TelegramSite, preview_page
+from tests.support.helpers import all_records, rows, run_cli, write_config
+from tests.support.telegramsite import TelegramSite, preview_page
 
 BASE = "http://127.0.0.1:9"
 
@@ -206,7 +206,7 @@ def _shown_in_the_web_ui(home: Path, url: str) -> None:
     from urllib.parse import quote
     from urllib.request import urlopen
 
-    from tests.webhome import ServeProcess
+    from tests.support.webhome import ServeProcess
 
     with ServeProcess(home) as served:
         with urlopen(f"{served.ui}/", timeout=30) as answer:

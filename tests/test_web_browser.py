@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-from tests import webhome as wh
+from tests.support import webhome as wh
 
 HOSTILE_KEYS = ["cookie", "storage", "top", "topnav", "api", "live", "liveimg", "sw"]
 

@@ -1,4 +1,4 @@
-"""``memoryhole serve`` over HTTP, on a home built from a local site (tests.webhome): the
+"""``memoryhole serve`` over HTTP, on a home built from a local site (tests.support.webhome): the
 deletion log and its filters, timelines, diffs, replay and its safety headers, Memento, path
 traversal, host checks."""
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from tests import webhome as wh
-from tests.helpers import run_cli
+from tests.support import webhome as wh
+from tests.support.helpers import run_cli
 
 
 def get(base: str, path: str, headers: dict[str, str] | None = None

@@ -12,8 +12,8 @@ import pytest
 from archive.config import ConfigError, load_seeds
 from archive.wechat import NotAnArticle, article_meta, check_article_url
 from demosite.pages import wechat_tombstone
-from tests.helpers import rows, run_cli, write_config
-from tests.scriptserver import ScriptServer
+from tests.support.helpers import rows, run_cli, write_config
+from tests.support.scriptserver import ScriptServer
 
 DATA = Path(__file__).parent / "data" / "tombstones"
 PIXEL = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"

@@ -12,8 +12,8 @@ import pytest
 
 from archive.config import ConfigError, load_seeds
 from archive.weibo import WeiboTarget, html_text, timeline_page, weibo_time
-from tests.helpers import all_records, rows, run_cli, write_config
-from tests.weibosite import WeiboSite, timeline
+from tests.support.helpers import all_records, rows, run_cli, write_config
+from tests.support.weibosite import WeiboSite, timeline
 
 UID = "1234567"
 P = 4900000000000000          # post ids: P + n, growing with time

@@ -1,10 +1,11 @@
 """Test HTTP server on 127.0.0.1 (Scrapy's mockserver pattern).
 
-``python -m tests.mockserver`` listens on a free port, prints ``http://127.0.0.1:PORT`` on one
-line and serves until killed; :class:`MockServer` runs it in a subprocess for tests. Responses
-are written as raw bytes, so tests control headers (duplicate ``Set-Cookie``), content and
-transfer encodings, lengths and early closes. Endpoints: see :meth:`Handler.route`; expected
-texts are the module constants. Nothing here ever contacts another host.
+``python -m tests.support.mockserver`` listens on a free port, prints
+``http://127.0.0.1:PORT`` on one line and serves until killed; :class:`MockServer` runs it in
+a subprocess for tests. Responses are written as raw bytes, so tests control headers (duplicate
+``Set-Cookie``), content and transfer encodings, lengths and early closes. Endpoints: see
+:meth:`Handler.route`; expected texts are the module constants. Nothing here ever contacts another
+host.
 """
 
 from __future__ import annotations
@@ -382,10 +383,10 @@ class Handler(RawHandler):
 
 
 class MockServer(ServerProcess):
-    """Runs ``python -m tests.mockserver`` for the length of a ``with`` block."""
+    """Runs ``python -m tests.support.mockserver`` for the length of a ``with`` block."""
 
-    module = "tests.mockserver"
-    root = Path(__file__).resolve().parent.parent
+    module = "tests.support.mockserver"
+    root = Path(__file__).resolve().parents[2]
 
     def set_version(self, path: str, version: int) -> None:
         """Serve ``path`` (a path or a URL on this server) at ``version`` from now on."""

@@ -6,7 +6,7 @@ pywb from ``<repo>/.venv-pywb``, created on demand with ``python -m venv`` and `
 from the package registry, and reused while it works (a marker file is written last, so a
 half-built venv is rebuilt). A file lock keeps two test processes from building it at once.
 
-    python -m tests.pywb_env        # build it now and print where it is
+    python -m tests.support.pywb_env        # build it now and print where it is
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PYWB_REQUIREMENT = "pywb==2.10.0"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VENV = REPO_ROOT / ".venv-pywb"
 MARKER = ".memoryhole-pywb-ok"
 
@@ -70,7 +70,7 @@ def ensure_pywb_venv(venv: Path = DEFAULT_VENV) -> Path:
                 raise PywbUnavailable(
                     f"building the pywb venv failed: {' '.join(step)} exited "
                     f"{done.returncode}:\n{tail}\nfix the cause, then run: "
-                    f"rm -rf {venv} && python -m tests.pywb_env")
+                    f"rm -rf {venv} && python -m tests.support.pywb_env")
         if not (venv / "bin" / "wayback").exists():
             raise PywbUnavailable(f"{PYWB_REQUIREMENT} installed no wayback script in {venv}")
         (venv / MARKER).write_text(PYWB_REQUIREMENT + "\n", encoding="utf-8")

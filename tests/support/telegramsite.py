@@ -1,6 +1,6 @@
 """A local replica of Telegram's public web preview, for the telegram source tests.
 
-``python -m tests.telegramsite`` listens on 127.0.0.1 port 0 and prints its URL. The markup
+``python -m tests.support.telegramsite`` listens on 127.0.0.1 port 0 and prints its URL. The markup
 follows t.me's (NOTES.md "Platform markers", public scrapers): channel cards at ``/<channel>``,
 preview pages at ``/s/<channel>`` paged with ``?before=<id>``, each message's embed page at
 ``/<channel>/<id>?embed=1``. Every link points back at this server, so nothing is fetched
@@ -195,8 +195,8 @@ class TelegramHandler(RawHandler):
 class TelegramSite(ServerProcess):
     """``with TelegramSite() as site: site.channel("kzreport", messages=[...])``"""
 
-    module = "tests.telegramsite"
-    root = Path(__file__).resolve().parent.parent
+    module = "tests.support.telegramsite"
+    root = Path(__file__).resolve().parents[2]
 
     def channel(self, name: str, messages: list[dict[str, Any]], **options: Any) -> None:
         """Set (replace) a channel: options ``title``, ``per_page`` (20), ``gone``,

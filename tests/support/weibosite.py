@@ -1,7 +1,7 @@
 """A local replica of the mobile Weibo JSON API (m.weibo.cn), for the weibo source tests.
 
-``python -m tests.weibosite`` listens on 127.0.0.1 port 0 and prints its URL. The shapes follow
-public scrapers (weibo-crawler, Weiboscope) and NOTES.md: the timeline container
+``python -m tests.support.weibosite`` listens on 127.0.0.1 port 0 and prints its URL. The
+shapes follow public scrapers (weibo-crawler, Weiboscope) and NOTES.md: the timeline container
 (``/api/container/getIndex?...&containerid=107603<uid>[&since_id=]``, cards of ``card_type`` 9
 with an ``mblog``), ``/statuses/show?id=`` (``{"ok": 1, "data": mblog}`` or ``{"ok": 0, "msg"}``),
 newest comments ``/api/comments/show?id=&page=`` and hottest ``/comments/hotflow?id=``.
@@ -146,8 +146,8 @@ class WeiboHandler(RawHandler):
 class WeiboSite(ServerProcess):
     """``with WeiboSite() as site: site.user("1234567", posts=[...])``"""
 
-    module = "tests.weibosite"
-    root = Path(__file__).resolve().parent.parent
+    module = "tests.support.weibosite"
+    root = Path(__file__).resolve().parents[2]
 
     def user(self, uid: str, posts: list[dict[str, Any]], **options: Any) -> None:
         self.request("/_user", {"uid": uid, "posts": posts, **options})

@@ -7,7 +7,7 @@ publishes, with its built ``index.html``, ``ui.js`` and service worker ``sw.js``
 test processes from fetching it at once. Nothing of it runs in Python: the tests serve the
 folder on 127.0.0.1 and open it in Chromium.
 
-    python -m tests.replaywebpage_env      # fetch it now and print where it is
+    python -m tests.support.replaywebpage_env      # fetch it now and print where it is
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 VERSION = "2.5.3"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO_ROOT / ".cache" / f"replaywebpage-{VERSION}"
 MARKER = ".memoryhole-ok"
 

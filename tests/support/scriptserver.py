@@ -1,15 +1,14 @@
 """A scripted HTTP server for re-check tests: each path answers from a script set by the test.
 
-``python -m tests.scriptserver`` listens on 127.0.0.1 port 0 and prints its URL. The test sets
-``POST /_script {"path": "/a", "responses": [...], "cycle": false}``; each request to the path
-takes the next response, and the last one repeats (or the list cycles). A response is
+``python -m tests.support.scriptserver`` listens on 127.0.0.1 port 0 and prints its URL.
+The test sets ``POST /_script {"path": "/a", "responses": [...], "cycle": false}``; each request to
+the path takes the next response, and the last one repeats (or the list cycles). A response is
 ``{"status": 200, "body": "...", "headers": [["Name", "value"]], "close": false, "delay": 0}``;
 ``"close": true`` drops the connection without an answer. ``GET /_requests`` gives, per path, the
-request line and headers (in order, as received) of every request to it; ``GET /_concurrency``
-the most requests it held at once (from arrival until its answer starts). Paths with no script
-answer with the ``/_default`` script (a 404 page unless set), so a site that answers 200 to every
-unknown path (soft 404) is one call away. ``If-None-Match`` equal to a response's ``ETag`` gives
-a 304.
+request line and headers (in order, as received) of every request to it; ``GET /_concurrency`` the
+most requests it held at once (from arrival until its answer starts). Paths with no script answer
+with the ``/_default`` script (a 404 page unless set), so a site that answers 200 to every unknown
+path (soft 404) is one call away. ``If-None-Match`` equal to a response's ``ETag`` gives a 304.
 """
 
 from __future__ import annotations
@@ -110,8 +109,8 @@ class ScriptHandler(RawHandler):
 class ScriptServer(ServerProcess):
     """``with ScriptServer() as s: s.script("/a", [{"status": 404}])``"""
 
-    module = "tests.scriptserver"
-    root = Path(__file__).resolve().parent.parent
+    module = "tests.support.scriptserver"
+    root = Path(__file__).resolve().parents[2]
 
     def script(self, path: str, responses: list[dict[str, Any]], cycle: bool = False) -> None:
         self.request("/_script", {"path": path, "responses": responses, "cycle": cycle})

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import free_port, run_cli, write_config
-from tests.scriptserver import ScriptServer
+from tests.support.helpers import free_port, run_cli, write_config
+from tests.support.scriptserver import ScriptServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("MEMORYHOLE_TEST_ARTIFACTS", ROOT / "tests" / "artifacts"))
 
 
