@@ -19,10 +19,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from archive import db as catalogue
+from archive.catalogue import db as catalogue
+from archive.catalogue.deletions import (
+    DEFAULT_REPLAY_BASE,
+    REASONS,
+    DeletionFilter,
+    query_deletions,
+)
 from archive.config import ConfigError, Source, load_seeds
-from archive.deletions import DEFAULT_REPLAY_BASE, REASONS, DeletionFilter, query_deletions
-from archive.formats import FORMATS, write_deletions
+from archive.export.formats import FORMATS, write_deletions
 from archive.home import Home, resolve_home
 from archive.lock import HomeBusy, run_lock
 from archive.timeutil import iso, parse_time_or_age, utcnow
@@ -223,7 +228,7 @@ def _notify(ctx: Context) -> None:
     """Send the notifications of confirmed deletions and restores (an outbox: none is lost)."""
     if not ctx.config.notify_urls:
         return
-    from archive.notify import notify_deletions
+    from archive.export.notify import notify_deletions
 
     db = ctx.catalogue()
     try:
@@ -257,7 +262,10 @@ def schedule(ctx: Context, recheck_every: int) -> None:
 @pass_ctx
 def history(ctx: Context, url: str, fmt: str) -> None:
     """Captures, checks, diffs and deletions of one URL."""
-    from archive.queries import NotInCatalogue, url_history  # only here: keeps `crawl` quick
+    from archive.catalogue.history import (  # only here: keeps `crawl` quick
+        NotInCatalogue,
+        url_history,
+    )
 
     db = ctx.catalogue()
     try:
@@ -305,8 +313,8 @@ def history(ctx: Context, url: str, fmt: str) -> None:
 @pass_ctx
 def diff(ctx: Context, url: str, since: str | None, until: str | None) -> None:
     """Text diff between two captures of URL (default: the newest change)."""
-    from archive.diffing import render_diff
-    from archive.queries import NotInCatalogue, capture_diff
+    from archive.catalogue.history import NotInCatalogue, capture_diff
+    from archive.text.diffing import render_diff
 
     try:
         start = parse_time_or_age(since) if since else None
@@ -374,7 +382,7 @@ def deletions(ctx: Context, since: str | None, until: str | None, source: str | 
 @pass_ctx
 def check(ctx: Context, repair: bool) -> None:
     """Verify that WARCs, index and catalogue agree."""
-    from archive.checker import check_home, repair_home
+    from archive.integrity.check import check_home, repair_home
 
     db = ctx.catalogue(must_exist=False) if ctx.home.db_path.exists() else None
     console = Console(stderr=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archive import db as catalogue
+from archive.catalogue import db as catalogue
 from archive.config import Config, ConfigError, load_config
 from archive.home import Home
 

@@ -1,6 +1,6 @@
 """``memoryhole export``: the archive out of the home (CDXJ, WACZ, a deletion's evidence
 bundle, the deletion log as CSV). Library first: each command is a thin shell over
-archive.export / archive.wacz."""
+archive.export.selection / archive.export.wacz."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class _Progress:
 @pass_ctx
 def export_cdxj_command(ctx: Context, out: str, source: str | None, since: str | None) -> None:
     """The CDXJ index of every collection, merged and sorted, to OUT."""
-    from archive.export import export_cdxj
+    from archive.export.selection import export_cdxj
 
     start = _since(since)
     db = ctx.catalogue() if (source or start) else None
@@ -61,8 +61,8 @@ def export_cdxj_command(ctx: Context, out: str, source: str | None, since: str |
 @pass_ctx
 def export_wacz_command(ctx: Context, out: str, source: str | None, since: str | None) -> None:
     """A WACZ of the archive (or of a source / a period) to OUT, for ReplayWeb.page."""
-    from archive.export import export_wacz
-    from archive.wacz import ExportError
+    from archive.export.selection import export_wacz
+    from archive.export.wacz import ExportError
 
     start = _since(since)
     try:
@@ -84,8 +84,8 @@ def export_wacz_command(ctx: Context, out: str, source: str | None, since: str |
 def export_evidence_command(ctx: Context, url: str, out: str, deletion_id: int | None) -> None:
     """One deletion's evidence bundle (a WACZ): the last good capture, every tombstone check,
     the deletion-log row with SHA-256 of each WARC."""
-    from archive.evidence import evidence_bundle
-    from archive.wacz import ExportError
+    from archive.export.evidence import evidence_bundle
+    from archive.export.wacz import ExportError
 
     try:
         result = evidence_bundle(ctx.home, ctx.catalogue(), url, Path(out),
@@ -104,7 +104,7 @@ def export_evidence_command(ctx: Context, url: str, out: str, deletion_id: int |
 @pass_ctx
 def export_csv_command(ctx: Context, out: str, source: str | None, since: str | None) -> None:
     """The deletion log as CSV to OUT (the columns of deletions --format csv)."""
-    from archive.export import export_deletions_csv
+    from archive.export.selection import export_deletions_csv
 
     count = export_deletions_csv(ctx.catalogue(), Path(out), source=source, since=_since(since),
                                  replay_base=ctx.config.replay_base)

@@ -1,4 +1,4 @@
-"""``memoryhole serve``: the web UI and the replay server (archive.webserver)."""
+"""``memoryhole serve``: the web UI and the replay server (archive.web.server)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from cli_context import Context, pass_ctx
 @pass_ctx
 def serve(ctx: Context, host: str, port: int, replay_port: int | None) -> None:
     """Web UI: the deletion log, timelines, diffs, replay, Memento (Ctrl-C stops it)."""
-    from archive.webserver import Addresses, is_loopback
-    from archive.webserver import serve as run_server
+    from archive.web.server import Addresses, is_loopback
+    from archive.web.server import serve as run_server
 
     err = Console(stderr=True)
     if not is_loopback(host):

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archive.telegram import Channel, NotAChannel
+from archive.platforms.telegram import Channel, NotAChannel
+from archive.platforms.wechat import NotAnArticle, check_article_url
+from archive.platforms.weibo import NotAWeiboSource, WeiboTarget
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
-from archive.warc import COMPRESSIONS
-from archive.wechat import NotAnArticle, check_article_url
-from archive.weibo import NotAWeiboSource, WeiboTarget
+from archive.warc.writer import COMPRESSIONS
 
 SOURCE_KINDS = ("feed", "sitemap", "page", "telegram", "weibo", "wechat")
 RENDER_MODES = ("http", "browser")
@@ -46,7 +46,7 @@ class CrawlConfig:
     autothrottle: bool = False
     delay: float = 0.0
     extract: str = "fast"          # fast | trafilatura: which text every capture stores
-    warc_compression: str = "fast"   # fast | balanced | small (archive.warc.COMPRESSIONS)
+    warc_compression: str = "fast"   # fast | balanced | small (archive.warc.writer.COMPRESSIONS)
     fast_pages: bool = True        # pages first as direct GETs; only plain 200s skip Scrapy
     requisites: bool = True        # fetch each captured page's images, stylesheets, scripts
     requisites_max: int = 50       # at most this many per page (and per stylesheet)

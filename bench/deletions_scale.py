@@ -4,7 +4,7 @@
     python -m bench.deletions_scale --quick    # 100k URLs, 1M checks, 5k deletions
     python -m bench.deletions_scale --urls 200000 --checks 2000000 --keep
 
-The catalogue is a real one (archive.db.open_catalogue: every migration, WAL,
+The catalogue is a real one (archive.catalogue.db.open_catalogue: every migration, WAL,
 ``synchronous=NORMAL``, the archive writer's page cache), written with ``executemany`` in
 transactions of ``--batch`` rows.
 URLs belong to ``--domains`` domains with a Zipf-like (1/rank) spread, as a few platforms
@@ -39,8 +39,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from archive.db import WRITER_CACHE_MIB, open_catalogue
-from archive.deletions import REASONS, DeletionFilter, query_deletions
+from archive.catalogue.db import WRITER_CACHE_MIB, open_catalogue
+from archive.catalogue.deletions import REASONS, DeletionFilter, query_deletions
 from archive.timeutil import iso, utcnow
 
 TARGET_ROWS_PER_S = 150_000

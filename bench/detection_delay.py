@@ -3,7 +3,7 @@
 Deletion times follow Zhu et al. 2013 (Weibo): about 30% of deletions 5-30 minutes after
 posting and 90% within 24 hours. Pages are posted at random within a source's crawl interval,
 captured at the next crawl, then re-checked on the default schedule by the real state machine
-(archive.state) on a simulated clock. Reported: the share of pages captured before they were
+(archive.detect.state) on a simulated clock. Reported: the share of pages captured before they were
 deleted, and the median and 90th-percentile delay from deletion to confirmed detection.
 
     python -m bench.detection_delay [--pages 20000] [--crawl-every 30m] [--seed 1]
@@ -17,7 +17,7 @@ import random
 import statistics
 from datetime import UTC, datetime, timedelta
 
-from archive.state import Policy, UrlState, scheduled_after, step
+from archive.detect.state import Policy, UrlState, scheduled_after, step
 from archive.timeutil import parse_age
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

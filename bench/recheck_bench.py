@@ -568,10 +568,10 @@ def profile_recheck(setup: Setup, mode: str, concurrency: int, rate: int,
         found = [p for p in processes if marker in p]
         return max(found, key=lambda p: sum(c for _, c in processes[p])) if found else None
 
-    # the Scrapy process, and the archive writer it starts (archive.sink_worker)
+    # the Scrapy process, and the archive writer it starts (archive.writer.process)
     process = named("crawlers.runner") or max(
         processes, key=lambda p: sum(c for _, c in processes[p]))
-    writer = named("archive.sink_worker")
+    writer = named("archive.writer.process")
     result = {"mode": mode, "concurrency": concurrency, "rate": rate, "wall_s": wall,
               "checks": summary.get("checked"), "process": process[:160], "raw": str(raw),
               "other_processes": {p[:160]: sum(c for _, c in s) for p, s in processes.items()

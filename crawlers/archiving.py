@@ -1,4 +1,5 @@
-"""The archive extension: owns the crawl's ArchiveSink (archive.sink) for the recorder and the
+"""The archive extension: owns the crawl's ArchiveSink (archive.writer.client) for the recorder and
+the
 catalogue pipeline, starts it as soon as the crawler is made (its process starts while Scrapy
 sets itself up) and closes it last, then writes the stats."""
 
@@ -14,7 +15,7 @@ from scrapy.exceptions import NotConfigured
 
 import archive
 from archive.home import Home
-from archive.sink import ArchiveSink, SinkError, SinkSettings
+from archive.writer.client import ArchiveSink, SinkError, SinkSettings
 
 logger = logging.getLogger(__name__)
 

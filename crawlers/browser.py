@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from archive.http_message import HttpExchange
 from archive.timeutil import utcnow
+from archive.warc.http_message import HttpExchange
 from crawlers.addresses import is_public_address, literal_address
 from crawlers.middlewares.recorder import SECRET_HEADERS
 

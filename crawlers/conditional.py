@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from scrapy.exceptions import NotConfigured
 
-from archive.sink import ArchiveSink
+from archive.writer.client import ArchiveSink
 from crawlers.direct import DirectClient, check_allowed, exchange_from
 
 logger = logging.getLogger(__name__)

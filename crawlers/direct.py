@@ -44,9 +44,9 @@ from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
-from archive.sink import ArchiveSink, SinkError
 from archive.timeutil import utcnow
-from archive.warc import HttpExchange
+from archive.warc.writer import HttpExchange
+from archive.writer.client import ArchiveSink, SinkError
 from crawlers.addresses import is_public_address, literal_address
 from crawlers.archiving import ArchiveExtension
 from pipelines.catalogue import CataloguePipeline

@@ -26,7 +26,7 @@ import aiohttp
 from scrapy import Request
 from scrapy.exceptions import NotConfigured
 
-from archive.sink import ArchiveSink
+from archive.writer.client import ArchiveSink
 from crawlers.direct import DirectClient, check_allowed, exchange_from
 from crawlers.items import PageItem
 from crawlers.middlewares.decompression import DecompressionMiddleware

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from archive.items import ListJob
-from archive.text import PageText
+from archive.text.extract import PageText
+from archive.writer.items import ListJob
 
 
 @dataclass
@@ -33,8 +33,8 @@ class PageItem:
 class CheckItem:
     """One re-check of a watched URL: the classifier's verdict and, for a 2xx, the page."""
 
-    row: dict[str, Any]            # the urls row (archive.recheck.select_urls)
-    verdict: Any                   # archive.classify.Verdict
+    row: dict[str, Any]            # the urls row (archive.catalogue.due.select_urls)
+    verdict: Any                   # archive.detect.classify.Verdict
     status: int | None
     record_id: str | None
     page: PageItem | None
@@ -44,6 +44,7 @@ class CheckItem:
 
 @dataclass
 class ListItem:
-    """The items an archived list page showed (a channel page): archive.items records them."""
+    """The items an archived list page showed (a channel page): archive.writer.items records
+    them."""
 
     job: ListJob

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archive import db as catalogue
+from archive.catalogue import db as catalogue
 from archive.config import Config, Source
 from archive.home import Home
 from archive.timeutil import iso, utcnow
@@ -260,7 +260,7 @@ def run_recheck(
     on_progress: ProgressCallback | None = None,
     extra_settings: dict[str, Any] | None = None,
 ) -> CrawlResult:
-    """Re-check watched URLs (``selection``: archive.recheck.Selection fields) in a process of
+    """Re-check watched URLs (``selection``: archive.catalogue.due.Selection fields) in a process of
     its own; the result's stats carry ``archive/checks/*`` and ``archive/deletions``."""
     offsets = {s.name: list(s.recheck_offsets) for s in (sources or []) if s.recheck_offsets}
     return run_crawl(home, config, [], [], on_progress=on_progress, kind="recheck",

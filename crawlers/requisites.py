@@ -2,7 +2,7 @@
 scripts and fonts fetched too, so replay shows the page as it was. Stylesheets are followed
 one level (their fonts and background images).
 
-The requisites are found where the page's text is extracted (archive.text's fast pass lists
+The requisites are found where the page's text is extracted (archive.text.extract's fast pass lists
 them from the tree it parses anyway: a separate scan of every page in the crawl process cost
 it a sixth of its time). When the crawl process extracts the text itself, the catalogue
 pipeline hands them over at once; otherwise the archive writer sends them back with the page
@@ -32,9 +32,9 @@ from scrapy.exceptions import DontCloseSpider, NotConfigured
 from scrapy.http import Response
 
 from archive.home import Home
-from archive.index_lookup import captures_of
-from archive.requisites import css_requisites, is_css
+from archive.text.requisites import css_requisites, is_css
 from archive.timeutil import parse_age, timestamp14, utcnow
+from archive.warc.cdxj_lookup import captures_of
 from crawlers.archiving import ArchiveExtension
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archive.procexit import exit_at_once
-from archive.sink import launch_worker
+from archive.writer.client import launch_worker
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler, CrawlerProcess
@@ -62,7 +62,7 @@ def skip_filtered_log_records(level: str | int) -> None:
 def build(job: dict[str, Any],
           archive_worker: subprocess.Popen[bytes] | None = None) -> tuple[CrawlerProcess, Crawler]:
     """The crawl process and the crawler for ``job``, ready to ``start()``; ``archive_worker``
-    (from :func:`archive.sink.launch_worker`) is the archive writer the crawl opens."""
+    (from :func:`archive.writer.client.launch_worker`) is the archive writer the crawl opens."""
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 

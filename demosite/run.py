@@ -12,10 +12,10 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
-from archive import db as catalogue
+from archive.catalogue import db as catalogue
 from archive.config import load_config, load_seeds
-from archive.diffing import render_diff
 from archive.home import Home
+from archive.text.diffing import render_diff
 from demosite.site import DemoSite, demo_seeds_toml
 
 MARKER = ".memoryhole-demo"

@@ -1,6 +1,6 @@
 """Catalogue pipeline: hands each page and each re-check result to the archive sink.
 
-The sink process (archive.sink_worker) extracts the page's fast text and fingerprint, stores them
+The sink process (archive.writer.process) extracts the page's fast text and fingerprint, stores them
 on the capture row, classifies short pages (a tombstone answered with 200 is never the page
 itself), updates the watched URL and diffs the page against its previous capture when it changed.
 
@@ -16,9 +16,9 @@ from typing import Any
 
 from scrapy.exceptions import NotConfigured
 
-from archive.checks import CheckJob
-from archive.sink import PageJob, page_body_needed
-from archive.text import fast_page_text
+from archive.text.extract import fast_page_text
+from archive.writer.checks import CheckJob
+from archive.writer.client import PageJob, page_body_needed
 from crawlers.archiving import ArchiveExtension
 from crawlers.items import CheckItem, ListItem, PageItem
 from crawlers.requisites import RequisiteFollower

@@ -1,4 +1,4 @@
-"""archive.cdxj: lines as pywb writes them, sorted merges, concurrent writers lose nothing."""
+"""archive.warc.cdxj: lines as pywb writes them, sorted merges, concurrent writers lose nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.cdxj import (
+from archive.warc.cdxj import (
     cdxj_line,
     cdxj_lines,
     index_warc,
@@ -77,7 +77,7 @@ def test_concurrent_merges_from_two_processes_lose_nothing(tmp_path: Path) -> No
     script = textwrap.dedent("""
         import sys
         sys.path.insert(0, sys.argv[3])
-        from archive.cdxj import merge_into_index
+        from archive.warc.cdxj import merge_into_index
         tag, index = sys.argv[1], sys.argv[2]
         for n in range(150):
             key = f"com,example)/{tag}/{n:04d}"

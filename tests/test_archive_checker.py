@@ -1,4 +1,5 @@
-"""archive.checker and archive.repair on real homes: WARCs, index.cdxj and a real catalogue."""
+"""archive.integrity.check and archive.integrity.repair on real homes: WARCs, index.cdxj and a real
+catalogue."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from warcio.checker import Checker
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from archive.cdxj import cdxj_lines, merge_into_index, read_index
-from archive.checker import check_home, repair_home
-from archive.db import open_catalogue
+from archive.catalogue.db import open_catalogue
 from archive.home import Home
+from archive.integrity.check import check_home, repair_home
 from archive.timeutil import iso
-from archive.warc import HttpExchange, RotatingWarcWriter, WrittenRecord
+from archive.warc.cdxj import cdxj_lines, merge_into_index, read_index
+from archive.warc.writer import HttpExchange, RotatingWarcWriter, WrittenRecord
 from tests.test_archive_warc import T0, members, page, read_all, sample_exchanges
 
 COLL = "c"
@@ -88,7 +89,7 @@ def killed_writer(archive_dir: Path, count: int) -> Path:
         import sys, time
         from pathlib import Path
         sys.path.insert(0, {str(ROOT)!r})
-        from archive.warc import RotatingWarcWriter
+        from archive.warc.writer import RotatingWarcWriter
         from tests.test_archive_checker import gzip_exchange
         w = RotatingWarcWriter(Path({str(archive_dir)!r}), max_bytes=10**9, warcinfo={{}})
         for n in range({count}):

@@ -1,4 +1,5 @@
-"""Tests for archive.classify: re-check answers to verdicts, rules as data, the soft-404 probe.
+"""Tests for archive.detect.classify: re-check answers to verdicts, rules as data, the soft-404
+probe.
 
 Fixture pages in tests/data/tombstones/ are built from the platforms' markup (WeChat weui-msg and
 global_error_msg, Weibo's h5-4con error page and mobile JSON API, Telegram embeds and channel
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.classify import (
+from archive.detect.classify import (
     Observation,
     RuleError,
     SiteProbe,
@@ -27,8 +28,8 @@ from archive.classify import (
     platform_for,
     probe_url,
 )
-from archive.classify_rules import REASONS, RULE_OUTCOMES, build_ruleset, parse_ruleset
-from archive.text import fast_page_text
+from archive.detect.ruleset import REASONS, RULE_OUTCOMES, build_ruleset, parse_ruleset
+from archive.text.extract import fast_page_text
 
 DATA = Path(__file__).parent / "data" / "tombstones"
 DESIGN_REASONS = {"gone", "censored", "author_deleted", "account_gone", "restricted",
@@ -446,7 +447,7 @@ def test_unknown_declared_platform_uses_generic_rules() -> None:
 
 def test_rule_files_load_with_unique_ids_and_a_version() -> None:
     rules = load_rules()
-    files = sorted(e.name for e in importlib.resources.files("archive.rules").iterdir()
+    files = sorted(e.name for e in importlib.resources.files("archive.detect.rules").iterdir()
                    if e.name.endswith(".toml"))
     assert files == ["news.toml", "telegram.toml", "wechat.toml", "weibo.toml"]
     assert sorted(rules.platforms) == ["news", "telegram", "wechat", "weibo"]

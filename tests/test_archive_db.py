@@ -1,4 +1,5 @@
-"""archive.db: every catalogue connection gets the same settings; the archive writer's also a
+"""archive.catalogue.db: every catalogue connection gets the same settings; the archive writer's
+also a
 big page cache."""
 
 from __future__ import annotations
@@ -6,10 +7,10 @@ from __future__ import annotations
 import queue
 from pathlib import Path
 
-from archive.db import BUSY_TIMEOUT_MS, WRITER_CACHE_MIB, connect, open_catalogue
+from archive.catalogue.db import BUSY_TIMEOUT_MS, WRITER_CACHE_MIB, connect, open_catalogue
 from archive.home import Home
-from archive.sink import SinkSettings
-from archive.sink_worker import SinkWorker
+from archive.writer.client import SinkSettings
+from archive.writer.process import SinkWorker
 
 SQLITE_DEFAULT_CACHE = -2000          # KiB
 

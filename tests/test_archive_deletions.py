@@ -1,8 +1,9 @@
-"""The deletion log read side (archive.deletions) and its writers (archive.formats).
+"""The deletion log read side (archive.catalogue.deletions) and its writers
+(archive.export.formats).
 
-A real catalogue (archive.db.open_catalogue) filled with urls, captures, checks and deletions
-rows as the re-checker writes them: several reasons, sources and domains, one restored, one
-without a good capture, an item deletion, Chinese URLs and titles.
+A real catalogue (archive.catalogue.db.open_catalogue) filled with urls, captures, checks and
+deletions rows as the re-checker writes them: several reasons, sources and domains, one restored,
+one without a good capture, an item deletion, Chinese URLs and titles.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import feedparser
 import pytest
 from rich.console import Console
 
-from archive.db import open_catalogue
-from archive.deletions import REASONS, DeletionFilter, build_query, query_deletions
-from archive.formats import CSV_COLUMNS, entry_id, flatten, write_deletions
+from archive.catalogue.db import open_catalogue
+from archive.catalogue.deletions import REASONS, DeletionFilter, build_query, query_deletions
+from archive.export.formats import CSV_COLUMNS, entry_id, flatten, write_deletions
 from archive.timeutil import iso
 from archive.urlnorm import canonical_url, domain_of
 
@@ -469,7 +470,7 @@ def test_unknown_format():
 
 
 def test_replay_url_parts():
-    from archive.deletions import replay_url
+    from archive.catalogue.deletions import replay_url
 
     assert replay_url(BASE, "main", "20261122040000", "https://example.org/a?b=1&c=%20") == \
         f"{BASE}/replay/main/20261122040000/https://example.org/a?b=1&c=%20"

@@ -1,4 +1,4 @@
-"""Tests for archive.diffing: paragraph diffs between captures and their rendering."""
+"""Tests for archive.text.diffing: paragraph diffs between captures and their rendering."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 from rich.cells import cell_len
 from rich.console import Console
 
-from archive.diffing import TextDiff, diff_texts, render_diff
+from archive.text.diffing import TextDiff, diff_texts, render_diff
 
 OLD = "\n".join([
     "Kazakhstan's foreign ministry summoned the Chinese ambassador on Tuesday.",

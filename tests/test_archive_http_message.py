@@ -1,10 +1,10 @@
-"""archive.http_message: the header text of stored HTTP messages."""
+"""archive.warc.http_message: the header text of stored HTTP messages."""
 
 from __future__ import annotations
 
 import pytest
 
-from archive.http_message import header_lines
+from archive.warc.http_message import header_lines
 
 
 @pytest.mark.parametrize("headers", [

@@ -1,4 +1,4 @@
-"""archive.index_lookup: binary search in a sorted CDXJ index, nearest capture, revisits."""
+"""archive.warc.cdxj_lookup: binary search in a sorted CDXJ index, nearest capture, revisits."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 import random
 from pathlib import Path
 
-from archive.cdxj import make_line, merge_into_index, parse_line, surt_key
 from archive.home import Home
-from archive.index_lookup import Capture, captures_of, key_lines, nearest, original_of
+from archive.warc.cdxj import make_line, merge_into_index, parse_line, surt_key
+from archive.warc.cdxj_lookup import Capture, captures_of, key_lines, nearest, original_of
 
 
 def _line(url: str, ts: str, digest: str = "sha256:AAAA", rtype: str = "response",

@@ -1,4 +1,5 @@
-"""archive.notify: one apprise message per deletion and restore, sent to a real local endpoint;
+"""archive.export.notify: one apprise message per deletion and restore, sent to a real local
+endpoint;
 rows are stamped only after a send, failures are retried, URLs with secrets never logged."""
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from archive import db as catalogue
-from archive.notify import notify_deletions, pending_messages, redact
+from archive.catalogue import db as catalogue
+from archive.export.notify import notify_deletions, pending_messages, redact
 
 REPLAY = "http://127.0.0.1:8765"
 

@@ -1,8 +1,8 @@
-"""archive.requisites: what a page and a stylesheet need, found in their markup."""
+"""archive.text.requisites: what a page and a stylesheet need, found in their markup."""
 
 from __future__ import annotations
 
-from archive.requisites import css_urls, html_requisites, requisites, srcset_urls
+from archive.text.requisites import css_urls, html_requisites, requisites, srcset_urls
 
 PAGE = """<!doctype html><html><head>
 <meta charset="gbk"><title>文章</title>

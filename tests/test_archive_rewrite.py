@@ -1,10 +1,10 @@
-"""archive.rewrite: archived pages and stylesheets pointed at the replay server."""
+"""archive.web.rewrite: archived pages and stylesheets pointed at the replay server."""
 
 from __future__ import annotations
 
 from lxml import html
 
-from archive.rewrite import UrlRewriter, rewrite_css, rewrite_html
+from archive.web.rewrite import UrlRewriter, rewrite_css, rewrite_html
 
 PAGE_URL = "http://news.example.org/2020/04/article.html"
 PREFIX = "/main/20200415120000/"

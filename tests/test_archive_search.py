@@ -1,13 +1,14 @@
-"""archive.search: writers queue, searchers index; Chinese substrings are found; the deletion
+"""archive.catalogue.search: writers queue, searchers index; Chinese substrings are found; the
+deletion
 log filters on the last good capture's text."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from archive.db import open_catalogue
-from archive.deletions import DeletionFilter, query_deletions
-from archive.search import fts_query, pending, refresh_text_index, search_captures
+from archive.catalogue.db import open_catalogue
+from archive.catalogue.deletions import DeletionFilter, query_deletions
+from archive.catalogue.search import fts_query, pending, refresh_text_index, search_captures
 
 
 def _capture(db, url: str, title: str | None, text: str | None) -> int:
@@ -65,16 +66,16 @@ def test_deletions_filtered_by_last_good_text(tmp_path: Path) -> None:
 
 def test_a_long_queue_is_indexed_in_the_background_with_progress(
         tmp_path: Path, monkeypatch) -> None:
-    from archive import webserver
     from archive.home import Home
-    from archive.webui import WebUI
+    from archive.web import server as webserver
+    from archive.web.ui import WebUI
 
     home = Home(tmp_path / "home")
     db = open_catalogue(home.db_path)
     for number in range(30):
         _capture(db, f"http://a.cn/{number}", "文章", f"第{number}篇 哈萨克斯坦")
     monkeypatch.setattr(webserver, "SEARCH_CATCH_UP", 10)
-    monkeypatch.setattr("archive.webui.SEARCH_CATCH_UP", 10)
+    monkeypatch.setattr("archive.web.ui.SEARCH_CATCH_UP", 10)
     # a search does not wait for a long queue: it reports how much is not searchable yet
     assert WebUI._refresh_for_search(db) == 30 and pending(db) == 30
     messages: list[str] = []

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from archive.home import Home
-from archive.sink import ArchiveSink, PageJob, PageText, SinkError, SinkSettings
-from archive.text import fast_page_text
+from archive.text.extract import fast_page_text
 from archive.timeutil import utcnow
-from archive.warc import HttpExchange
+from archive.warc.writer import HttpExchange
+from archive.writer.client import ArchiveSink, PageJob, PageText, SinkError, SinkSettings
 from tests.support.helpers import all_records, rows
 
 
@@ -102,7 +102,7 @@ def test_a_page_sent_without_its_body_is_read_back_for_its_diff(tmp_path, extrac
 
 
 def test_page_body_needed_only_where_the_writer_has_no_other_way() -> None:
-    from archive.sink import SHORT_PAGE, page_body_needed
+    from archive.writer.client import SHORT_PAGE, page_body_needed
 
     assert page_body_needed(None)                                  # the writer makes the text
     short = PageText("t", "x" * (SHORT_PAGE - 1), "sha256:0", "utf-8")

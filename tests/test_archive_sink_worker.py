@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from archive.checks import CheckJob
 from archive.home import Home
-from archive.sink import (
+from archive.timeutil import utcnow
+from archive.warc.writer import HttpExchange
+from archive.writer.checks import CheckJob
+from archive.writer.client import (
     ArchiveSink,
     PageJob,
     SinkSettings,
@@ -26,8 +28,6 @@ from archive.sink import (
     read_frame,
     write_frame,
 )
-from archive.timeutil import utcnow
-from archive.warc import HttpExchange
 from tests.support.helpers import all_records, rows, warc_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def _run_worker(home: Home, settings: SinkSettings, items: list[Any], *, stop: b
                 signals: bool = False) -> dict[str, Any]:
     """Feed the worker process directly; without ``stop`` its input just ends, as when the
     crawl process is killed. Returns its last answer's counters."""
-    worker = subprocess.Popen([sys.executable, "-m", "archive.sink_worker"], cwd=ROOT,
+    worker = subprocess.Popen([sys.executable, "-m", "archive.writer.process"], cwd=ROOT,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert worker.stdin is not None and worker.stdout is not None
     write_frame(worker.stdin, ("open", home, settings, None))
@@ -126,7 +126,7 @@ def test_a_cut_short_run_keeps_what_it_got_and_confirms_nothing(tmp_path: Path,
 def test_worker_refuses_to_start_without_an_opening(tmp_path: Path) -> None:
     frame = io.BytesIO()
     write_frame(frame, ("stop",))
-    done = subprocess.run([sys.executable, "-m", "archive.sink_worker"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "archive.writer.process"], cwd=ROOT,
                           input=frame.getvalue(), capture_output=True, timeout=60)
     assert done.returncode == 2
     assert b"started by memoryhole's crawl process" in done.stderr
@@ -169,7 +169,7 @@ def test_a_dead_crawl_process_loses_no_rows(tmp_path: Path) -> None:
     worker still writes and commits every page it was sent, progress reports or not."""
     home = Home(tmp_path / "home")
     settings = SinkSettings()
-    worker = subprocess.Popen([sys.executable, "-m", "archive.sink_worker"], cwd=ROOT,
+    worker = subprocess.Popen([sys.executable, "-m", "archive.writer.process"], cwd=ROOT,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert worker.stdin is not None and worker.stdout is not None
     worker.stdout.close()                           # its answers go nowhere from the start

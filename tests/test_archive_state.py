@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from archive.state import Policy, UrlState, scheduled_after, step
+from archive.detect.state import Policy, UrlState, scheduled_after, step
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = Policy.from_strings()

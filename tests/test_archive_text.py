@@ -1,4 +1,5 @@
-"""Tests for archive.text: decoding, titles, fast text and its fingerprint, trafilatura text."""
+"""Tests for archive.text.extract: decoding, titles, fast text and its fingerprint, trafilatura
+text."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from archive import text as text_module
-from archive.text import PageText, decode_html, fast_page_text, main_text, text_digest
+from archive.text import extract as text_module
+from archive.text.extract import PageText, decode_html, fast_page_text, main_text, text_digest
 
 DATA = Path(__file__).parent / "data" / "text"
 

@@ -1,4 +1,4 @@
-"""archive.warc: records re-read with warcio (digests, order, headers), rotation, locking."""
+"""archive.warc.writer: records re-read with warcio (digests, order, headers), rotation, locking."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import brotli
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.http_message import consistent_response_headers
-from archive.warc import (
+from archive.warc.http_message import consistent_response_headers
+from archive.warc.writer import (
     COMPRESSIONS,
     HttpExchange,
     RevisitOf,
@@ -278,7 +278,7 @@ def test_sigkill_leaves_whole_records(tmp_path: Path) -> None:
         import sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
         from tests.test_archive_warc import sample_exchanges
-        from archive.warc import RotatingWarcWriter
+        from archive.warc.writer import RotatingWarcWriter
         w = RotatingWarcWriter(__import__("pathlib").Path({str(tmp_path)!r}),
                                max_bytes=10**9, warcinfo={{}})
         for ex in sample_exchanges():

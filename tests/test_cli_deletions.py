@@ -10,9 +10,9 @@ from datetime import timedelta
 import feedparser
 import pytest
 
-from archive.db import open_catalogue
-from archive.deletions import DeletionFilter, query_deletions
-from archive.formats import CSV_COLUMNS
+from archive.catalogue.db import open_catalogue
+from archive.catalogue.deletions import DeletionFilter, query_deletions
+from archive.export.formats import CSV_COLUMNS
 from archive.timeutil import utcnow
 from tests.support.helpers import run_cli
 from tests.test_archive_deletions import DELETIONS, build_catalogue

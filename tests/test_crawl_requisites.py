@@ -11,7 +11,7 @@ import pytest
 
 from archive.config import load_config
 from archive.home import Home
-from archive.index_lookup import captures_of
+from archive.warc.cdxj_lookup import captures_of
 from crawlers.launch import run_crawl
 from tests.support.helpers import all_records, rows, run_cli, write_config
 from tests.support.scriptserver import ScriptServer

@@ -1,4 +1,5 @@
-"""The catalogue opens in Datasette with memoryhole's metadata (archive/datasette_metadata.json):
+"""The catalogue opens in Datasette with memoryhole's metadata
+(archive/catalogue/datasette_metadata.json):
 each canned query runs in a real ``datasette`` process on a real catalogue and answers what
 SQL on the same file answers."""
 
@@ -12,10 +13,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from archive.db import open_catalogue
+from archive.catalogue.db import open_catalogue
 from tests.support.helpers import free_port
 
-METADATA = Path(__file__).resolve().parent.parent / "archive" / "datasette_metadata.json"
+METADATA = (Path(__file__).resolve().parent.parent / "archive" / "catalogue"
+            / "datasette_metadata.json")
 DELETIONS = [
     ("http://a.cn/1", "a.cn", "wechat-kz", "censored", "2026-11-01T10:00:00Z", None),
     ("http://a.cn/2", "a.cn", "wechat-kz", "censored", "2026-11-01T12:00:00Z", None),

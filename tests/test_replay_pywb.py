@@ -1,4 +1,5 @@
-"""pywb replays a home written by archive.warc + archive.cdxj, as it is (DESIGN.md "Storage").
+"""pywb replays a home written by archive.warc.writer + archive.warc.cdxj, as it is (DESIGN.md
+"Storage").
 
 pywb runs from its own venv (tests/support/pywb_env.py builds ``.venv-pywb`` once, about
 20 s); if it cannot be installed the test fails with pip's message, it does not skip.
@@ -15,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from archive.cdxj import cdxj_lines, merge_into_index
-from archive.checker import check_home
 from archive.home import Home
+from archive.integrity.check import check_home
 from archive.timeutil import timestamp14
-from archive.warc import WrittenRecord
+from archive.warc.cdxj import cdxj_lines, merge_into_index
+from archive.warc.writer import WrittenRecord
 from tests.support.helpers import free_port
 from tests.support.pywb_env import ensure_pywb_venv
 from tests.test_archive_warc import page, write_sample

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from archive.config import ConfigError, load_seeds
-from archive.telegram import Channel, NotAChannel
-from archive.telegram_page import list_job, parse_channel_page
+from archive.platforms.telegram import Channel, NotAChannel
+from archive.platforms.telegram_page import list_job, parse_channel_page
 from tests.support.helpers import all_records, rows, run_cli, write_config
 from tests.support.telegramsite import TelegramSite, preview_page
 
@@ -189,8 +189,8 @@ def _evidence_has_the_item(home: Path, url: str) -> None:
 def _notified_with_the_item(home: Path, parent: str) -> None:
     """The message a notification would carry: the item, its text, and a replay link to the
     list page it was last seen on (not to the item's own URL, never captured alive)."""
-    from archive.db import connect
-    from archive.notify import pending_messages
+    from archive.catalogue.db import connect
+    from archive.export.notify import pending_messages
 
     db = connect(home / "memoryhole.db")
     messages = {m.title: m.body for m in pending_messages(db, "http://ui.example")}

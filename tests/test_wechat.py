@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from archive.config import ConfigError, load_seeds
-from archive.wechat import NotAnArticle, article_meta, check_article_url
+from archive.platforms.wechat import NotAnArticle, article_meta, check_article_url
 from demosite.pages import wechat_tombstone
 from tests.support.helpers import rows, run_cli, write_config
 from tests.support.scriptserver import ScriptServer

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from archive.config import ConfigError, load_seeds
-from archive.weibo import WeiboTarget, html_text, timeline_page, weibo_time
+from archive.platforms.weibo import WeiboTarget, html_text, timeline_page, weibo_time
 from tests.support.helpers import all_records, rows, run_cli, write_config
 from tests.support.weibosite import WeiboSite, timeline
 

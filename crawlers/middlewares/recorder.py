@@ -18,9 +18,9 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
 
-from archive.sink import SinkError
 from archive.timeutil import utcnow
-from archive.warc import HttpExchange
+from archive.warc.writer import HttpExchange
+from archive.writer.client import SinkError
 from crawlers.archiving import ArchiveExtension
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The re-check spider: one conditional GET per watched URL, classified by archive.classify.
+"""The re-check spider: one conditional GET per watched URL, classified by archive.detect.classify.
 
 Redirects are not followed (a redirect is itself the evidence), every status reaches the
 callback, and connection failures reach the errback: a check needs every answer, and none of
@@ -23,11 +23,18 @@ from urllib.parse import urlsplit
 from scrapy import Request, Spider
 from scrapy.http import Response
 
-from archive import db as catalogue
-from archive.classify import Observation, SiteProbe, Verdict, classify, platform_for, probe_url
+from archive.catalogue import db as catalogue
+from archive.catalogue.due import Selection, select_urls
+from archive.detect.classify import (
+    Observation,
+    SiteProbe,
+    Verdict,
+    classify,
+    platform_for,
+    probe_url,
+)
 from archive.home import Home
-from archive.recheck import Selection, select_urls
-from archive.text import fast_page_text
+from archive.text.extract import fast_page_text
 from archive.timeutil import utcnow
 from crawlers.conditional import NotModifiedClient
 from crawlers.direct import client_for

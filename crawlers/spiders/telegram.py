@@ -7,7 +7,7 @@ For each channel the spider fetches
   generic card there, and its re-checks log an ``account_gone`` deletion;
 - its preview, ``<base>/s/<channel>``, and up to ``max_pages`` (default 3) older pages
   (``?before=<id>``). Each page is archived and its messages go to the catalogue as items of the
-  channel (archive.items): a message that was there before, inside the range of ids a page
+  channel (archive.writer.items): a message that was there before, inside the range of ids a page
   shows, and is gone now is a suspected deletion, confirmed through the message's embed page.
 
 A preview that redirects away (t.me does so for a channel with no public preview) shows no
@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 from scrapy import Request
 from scrapy.http import Response
 
-from archive.telegram import Channel
-from archive.telegram_page import list_job, parse_channel_page
+from archive.platforms.telegram import Channel
+from archive.platforms.telegram_page import list_job, parse_channel_page
 from crawlers.items import ListItem
 from crawlers.middlewares.recorder import RECORD_ID_META
 

@@ -1,5 +1,5 @@
 """Sources of kind ``weibo``: a user's timeline or one post, through the mobile JSON API
-(archive.weibo has the endpoints and the JSON).
+(archive.platforms.weibo has the endpoints and the JSON).
 
 For a user the spider fetches the timeline and up to ``max_pages`` (default 3) older pages:
 the first page is also a watched URL (an account that is banned or closed answers ``"ok": 0``
@@ -10,7 +10,7 @@ whose answer gives the reason. For one post, ``statuses/show`` is the watched UR
 For each post (up to ``max_items`` per timeline page), ``comment_pages`` (default 1) pages of
 its newest comments and one of its hottest are fetched: every comment is an item of the post's
 comment list; one gone from the newest list while the list still covers it is confirmed by
-the list (archive.items).
+the list (archive.writer.items).
 
 Answers that are not ``"ok": 1`` (a visitor wall, a login wall, a rate limit) are archived and
 read as nothing: no item is suspected from them.
@@ -25,7 +25,7 @@ from typing import Any
 from scrapy import Request
 from scrapy.http import Response
 
-from archive.weibo import WeiboTarget, comments_page, loads, timeline_page
+from archive.platforms.weibo import WeiboTarget, comments_page, loads, timeline_page
 from crawlers.items import ListItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
 

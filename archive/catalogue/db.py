@@ -1,0 +1,280 @@
+"""The SQLite catalogue (sqlite-utils): schema migrations, connection settings, transactions.
+
+Every writer opens the catalogue through :func:`open_catalogue`: WAL mode, a busy timeout, and
+``BEGIN IMMEDIATE`` for any read-then-write (a deferred transaction in WAL fails at once with
+"database is locked"; NOTES.md). Schema changes are sqlite-utils migrations, applied when the
+catalogue is opened, under a file lock so two processes never migrate at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+BUSY_TIMEOUT_MS = 30_000
+# The archive writer's page cache (it grows only as pages are read or written). SQLite's
+# default, 2 MB, holds a small part of the indexes of a large catalogue, whose inserts land all
+# over them (URL text, domains, check times): every batch then reads and evicts pages again.
+# Other connections keep the default: the cache also keeps every page they read.
+WRITER_CACHE_MIB = 64
+MIGRATION_SET = "memoryhole"
+
+
+def build_migrations() -> Migrations:
+    """The catalogue's migrations, in order. Add new ones at the end; never edit an old one."""
+    migrations = Migrations(MIGRATION_SET)
+
+    @migrations(name="0001_core")
+    def core(db: sqlite_utils.Database) -> None:
+        db["sources"].create(
+            {
+                "id": int, "name": str, "kind": str, "url": str, "platform": str,
+                "schedule": str, "render": str, "tags": str, "config": str,
+                "created_at": str, "updated_at": str,
+            },
+            pk="id", not_null={"name", "kind"},
+        )
+        db["sources"].create_index(["name"], unique=True)
+        db["urls"].create(
+            {
+                "id": int, "url": str, "domain": str, "source": str, "platform": str,
+                "item_id": str, "first_seen_at": str, "last_captured_at": str,
+                "last_checked_at": str, "next_check_at": str, "state": str,
+                "missing_streak": int, "etag": str, "last_modified": str,
+                "last_payload_digest": str, "last_text_digest": str, "last_capture_id": int,
+            },
+            pk="id", not_null={"url"}, defaults={"state": "alive", "missing_streak": 0},
+        )
+        db["urls"].create_index(["url"], unique=True)
+        db["urls"].create_index(["domain"])
+        db["urls"].create_index(["next_check_at"])
+        db["urls"].create_index(["source"])
+        db["runs"].create(
+            {
+                "id": int, "kind": str, "started_at": str, "finished_at": str,
+                "status": str, "pid": int, "stats": str, "degraded": int, "detail": str,
+            },
+            pk="id", defaults={"degraded": 0},
+        )
+        db["captures"].create(
+            {
+                "id": int, "url": str, "fetched_url": str, "captured_at": str, "status": int,
+                "mime": str, "collection": str, "warc_filename": str, "warc_offset": int,
+                "warc_length": int, "warc_record_id": str, "payload_digest": str,
+                "text_digest": str, "title": str, "text": str, "encoding": str,
+                "is_revisit": int, "via": str, "run_id": int,
+            },
+            pk="id", not_null={"url", "captured_at", "warc_filename"},
+            defaults={"is_revisit": 0, "via": "http"},
+            foreign_keys=[("run_id", "runs", "id")],
+        )
+        db["captures"].create_index(["url", "captured_at"])
+        db["captures"].create_index(["warc_record_id"], unique=True)
+        db["captures"].create_index(["warc_filename", "warc_offset"])
+        db["diffs"].create(
+            {
+                "id": int, "url": str, "from_capture_id": int, "to_capture_id": int,
+                "created_at": str, "similarity": float, "added": int, "removed": int,
+                "unified_diff": str,
+            },
+            pk="id",
+            foreign_keys=[
+                ("from_capture_id", "captures", "id"),
+                ("to_capture_id", "captures", "id"),
+            ],
+        )
+        db["diffs"].create_index(["url", "created_at"])
+
+    @migrations(name="0002_checks_deletions")
+    def checks_deletions(db: sqlite_utils.Database) -> None:
+        db["urls"].add_column("last_alive_at", str)
+        db["urls"].add_column("missing_since", str)
+        db["urls"].add_column("missing_reason", str)
+        db["urls"].add_column("deleted_at", str)
+        db["urls"].add_column("check_count", int)
+        db["checks"].create(
+            {
+                "id": int, "url": str, "url_id": int, "checked_at": str, "outcome": str,
+                "http_status": int, "reason": str, "rule": str, "detail": str,
+                "capture_id": int, "vantage": str, "run_id": int,
+            },
+            pk="id", not_null={"url", "checked_at", "outcome"},
+        )
+        db["checks"].create_index(["url", "checked_at"])
+        db["checks"].create_index(["run_id"])
+        db["deletions"].create(
+            {
+                "id": int, "url": str, "url_id": int, "domain": str, "source": str,
+                "reason": str, "rule": str, "http_status": int, "detail": str,
+                "detected_at": str, "last_seen_alive_at": str, "first_seen_missing_at": str,
+                "confirmed_checks": int, "evidence_capture_id": int,
+                "last_good_capture_id": int, "restored_at": str, "restored_capture_id": int,
+                "notified_at": str, "restore_notified_at": str, "item_id": str,
+                "parent_url": str,
+            },
+            pk="id", not_null={"url", "reason", "detected_at"},
+        )
+        db["deletions"].create_index(["detected_at"])
+        db["deletions"].create_index(["domain", "detected_at"])
+        db["deletions"].create_index(["source", "detected_at"])
+        db["deletions"].create_index(["reason", "detected_at"])
+        db["deletions"].create_index(["url"])
+
+    @migrations(name="0003_transient_streak")
+    def transient_streak(db: sqlite_utils.Database) -> None:
+        db["urls"].add_column("transient_streak", int)
+
+    @migrations(name="0004_checks_by_url_id")
+    def checks_by_url_id(db: sqlite_utils.Database) -> None:
+        # checks arrive in re-check order, random against the URL text: an index on the text
+        # made bulk writes 3x slower (bench/deletions_scale.py); the integer key keeps it local.
+        db.execute("DROP INDEX IF EXISTS idx_checks_url_checked_at")
+        db["checks"].create_index(["url_id", "checked_at"])
+
+    @migrations(name="0005_text_search")
+    def text_search(db: sqlite_utils.Database) -> None:
+        # Full-text search over captures' title and text (archive.catalogue.search). Writers
+        # only queue the ids of changed rows (a trigger: microseconds); whoever searches
+        # indexes them first, so no crawl pays for the index. Trigram: substrings of 3
+        # characters or more, the only SQLite tokenizer that finds words in Chinese text, which
+        # has no spaces.
+        tokenizer = "trigram" if _has_trigram(db) else "unicode61"
+        db.execute(f"CREATE VIRTUAL TABLE captures_fts USING fts5(title, text, "
+                   f"tokenize='{tokenizer}')")
+        db.execute("CREATE TABLE fts_pending (capture_id INTEGER PRIMARY KEY)")
+        db.execute("CREATE TRIGGER captures_fts_queue_insert AFTER INSERT ON captures"
+                   " WHEN new.text IS NOT NULL OR new.title IS NOT NULL"
+                   " BEGIN INSERT OR IGNORE INTO fts_pending VALUES (new.id); END")
+        db.execute("CREATE TRIGGER captures_fts_queue_update AFTER UPDATE OF title, text ON"
+                   " captures BEGIN INSERT OR IGNORE INTO fts_pending VALUES (new.id); END")
+        db.execute("CREATE TRIGGER captures_fts_queue_delete AFTER DELETE ON captures"
+                   " BEGIN INSERT OR IGNORE INTO fts_pending VALUES (old.id); END")
+        db.execute("INSERT INTO fts_pending SELECT id FROM captures WHERE text IS NOT NULL"
+                   " OR title IS NOT NULL")
+
+    @migrations(name="0006_items")
+    def items(db: sqlite_utils.Database) -> None:
+        # Items inside list pages (archive.writer.items): a channel's messages, a timeline's posts.
+        db["items"].create(
+            {
+                "id": int, "parent_url": str, "item_id": str, "seq": int, "platform": str,
+                "source": str, "url": str, "check_url": str, "url_id": int, "posted_at": str,
+                "text": str, "meta": str, "service": int, "first_seen_at": str,
+                "last_seen_at": str, "first_capture_id": int, "last_capture_id": int,
+                "state": str, "suspected_at": str, "suspected_capture_id": int,
+            },
+            pk="id", not_null={"parent_url", "item_id", "state"},
+            defaults={"state": "present", "service": 0},
+        )
+        db["items"].create_index(["parent_url", "item_id"], unique=True)
+        db["items"].create_index(["parent_url", "seq"])
+        db["items"].create_index(["url_id"])
+        db["urls"].add_column("parent_url", str)
+        db["deletions"].add_column("item_text", str)
+
+    @migrations(name="0007_items_missing_count")
+    def items_missing_count(db: sqlite_utils.Database) -> None:
+        # captures of its list in a row an item with no URL of its own was missing from
+        db["items"].add_column("missing_count", int)
+        db["deletions"].create_index(["parent_url", "item_id"])
+
+    @migrations(name="0008_capture_meta")
+    def capture_meta(db: sqlite_utils.Database) -> None:
+        # what a platform's page says about itself, as JSON (a WeChat article's account,
+        # publish time, images: archive.platforms.wechat)
+        db["captures"].add_column("meta", str)
+
+    @migrations(name="0009_watch_text")
+    def watch_text(db: sqlite_utils.Database) -> None:
+        # 0: a URL watched for its existence only (a Telegram channel's card, whose subscriber
+        # count changes all the time): its text changes are never diffs nor "changed" checks
+        db["urls"].add_column("watch_text", int)
+
+    return migrations
+
+
+def _has_trigram(db: sqlite_utils.Database) -> bool:
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp._probe_trigram USING fts5(x, tokenize='trigram')")
+    except sqlite3.OperationalError:
+        return False
+    db.execute("DROP TABLE temp._probe_trigram")
+    return True
+
+
+def connect(path: Path | str, *, cache_mib: int | None = None) -> sqlite_utils.Database:
+    """A connection with WAL, a busy timeout and ``synchronous=NORMAL`` (safe under WAL); a page
+    cache of ``cache_mib`` (SQLite's default when None)."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    if cache_mib:
+        conn.execute(f"PRAGMA cache_size = -{cache_mib * 1024}")      # negative: KiB
+    conn.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+def open_catalogue(path: Path | str, *, cache_mib: int | None = None) -> sqlite_utils.Database:
+    """Open (creating if needed) the catalogue at ``path`` and apply pending migrations
+    (``cache_mib``: see :func:`connect`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = connect(path, cache_mib=cache_mib)
+    migrations = build_migrations()
+    if migrations.pending(db):
+        with _file_lock(path.with_name(path.name + ".migrate-lock")):
+            migrations.apply(db)
+    return db
+
+
+def open_existing(path: Path | str) -> sqlite_utils.Database:
+    """Open a catalogue that must already exist (read commands); FileNotFoundError otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no catalogue at {path}: crawl something first (memoryhole --home "
+            f"{path.parent} crawl URL) or pass the right --home"
+        )
+    return open_catalogue(path)
+
+
+def dict_rows(db: Any, sql: str, params: tuple[Any, ...] | list[Any] = ()
+              ) -> list[dict[str, Any]]:
+    """The rows of a query as dicts by column name (``db``: a sqlite-utils Database or a
+    sqlite3 Connection)."""
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@contextmanager
+def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

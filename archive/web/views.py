@@ -1,0 +1,161 @@
+"""What the web UI's pages show, built from the catalogue and the index: a URL's timeline, its
+deletions with the last good capture and the tombstone side by side, the per-day chart, the
+side-by-side diff. Plain data for the templates (archive/templates), which escape it."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import datetime
+from html import escape
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from archive.catalogue.db import dict_rows
+from archive.home import Home
+from archive.text.diffing import diff_texts
+from archive.text.extract import main_text
+from archive.timeutil import parse_iso, timestamp14
+from archive.urlnorm import url_in_path
+from archive.writer.pages import capture_body
+
+
+def stamp14(iso_text: str | None) -> str | None:
+    if not iso_text:
+        return None
+    try:
+        return timestamp14(parse_iso(iso_text))
+    except ValueError:
+        return None
+
+
+def replay_path(collection: str | None, iso_text: str | None, url: str | None,
+                prefix: str = "/replay") -> str | None:
+    """``{prefix}/{collection}/{timestamp14}/{url}`` (None when a part is missing)."""
+    stamp = stamp14(iso_text)
+    if not (collection and stamp and url):
+        return None
+    return f"{prefix}/{quote(collection, safe='')}/{stamp}/{url_in_path(url)}"
+
+
+def url_deletions(conn: Any, key: str, replay_origin: str) -> list[dict[str, Any]]:
+    """The deletions of one URL (newest first), each with the frames of its last good capture
+    and of its evidence (the tombstone, when the check archived a page)."""
+    found = dict_rows(conn, (
+        "SELECT d.id, d.reason, d.rule, d.http_status, d.detail, d.detected_at,"
+        " d.last_seen_alive_at, d.first_seen_missing_at, d.restored_at, d.item_id,"
+        " d.parent_url, d.item_text, g.collection AS good_coll, g.captured_at AS good_at,"
+        " coalesce(g.fetched_url, g.url) AS good_url,"
+        " e.collection AS ev_coll, e.captured_at AS ev_at,"
+        " coalesce(e.fetched_url, e.url) AS ev_url"
+        " FROM deletions AS d LEFT JOIN captures AS g ON g.id = d.last_good_capture_id"
+        " LEFT JOIN captures AS e ON e.id = d.evidence_capture_id"
+        " WHERE d.url = ? ORDER BY d.detected_at DESC, d.id DESC"), (key,))
+    for row in found:
+        row["good_frame"] = replay_path(row["good_coll"], row["good_at"], row["good_url"],
+                                        replay_origin)
+        row["good_page"] = replay_path(row["good_coll"], row["good_at"], row["good_url"])
+        row["tombstone_frame"] = replay_path(row["ev_coll"], row["ev_at"], row["ev_url"],
+                                             replay_origin)
+        row["tombstone_page"] = replay_path(row["ev_coll"], row["ev_at"], row["ev_url"])
+        row["tombstone_at"] = row["ev_at"]
+    return found
+
+
+def timeline_events(history: dict[str, Any]) -> list[dict[str, Any]]:
+    """Captures, checks, diffs and deletions of one URL (archive.catalogue.history.url_history) as
+    one
+    list, oldest first."""
+    url = history["url"]
+    captures = {c["id"]: c for c in history["captures"]}
+    events: list[dict[str, Any]] = []
+    for c in history["captures"]:
+        kind = "revisit" if c["is_revisit"] else "capture"
+        label = "unchanged (revisit)" if c["is_revisit"] else f"captured, HTTP {c['status']}"
+        if c["status"] is None:
+            label = f"captured ({c['via']})"
+        events.append({
+            "kind": kind, "at": c["captured_at"], "label": label, "outcome": None,
+            "details": " · ".join(x for x in (c["title"], c["mime"],
+                                              f"{c['warc_filename']}@{c['warc_offset']}") if x),
+            "link": replay_path(c["collection"], c["captured_at"], c["fetched_url"] or url),
+            "link_text": "replay",
+        })
+    for ch in history["checks"]:
+        capture = captures.get(ch["capture_id"])
+        events.append({
+            "kind": "check", "at": ch["checked_at"], "outcome": ch["outcome"],
+            "label": f"check: {ch['outcome']}",
+            "details": " · ".join(str(x) for x in (
+                f"HTTP {ch['http_status']}" if ch["http_status"] else None, ch["reason"],
+                ch["rule"], ch["detail"], ch["vantage"]) if x),
+            "link": replay_path(capture["collection"], capture["captured_at"],
+                                capture["fetched_url"] or url) if capture else None,
+            "link_text": "what it answered",
+        })
+    for d in history["diffs"]:
+        events.append({
+            "kind": "diff", "at": d["created_at"], "outcome": "changed", "label": "edited",
+            "details": f"+{d['added']} −{d['removed']} paragraphs, similarity "
+                       f"{(d['similarity'] or 0):.2f}",
+            "link": "/diff?" + urlencode({"u": url, "from": d["from_capture_id"],
+                                          "to": d["to_capture_id"]}),
+            "link_text": "diff",
+        })
+    for d in history["deletions"]:
+        events.append({"kind": "deletion", "at": d["detected_at"], "outcome": "deleted",
+                       "label": f"deletion confirmed: {d['reason']}",
+                       "details": " · ".join(x for x in (d["rule"], f"last seen alive "
+                                                         f"{d['last_seen_alive_at']}") if x),
+                       "link": None, "link_text": ""})
+        if d["restored_at"]:
+            events.append({"kind": "restore", "at": d["restored_at"], "outcome": "restored",
+                           "label": "restored", "details": "the page is back",
+                           "link": None, "link_text": ""})
+    events.sort(key=lambda e: (e["at"] or "", e["kind"]))
+    return events
+
+
+def good_captures(history: dict[str, Any]) -> list[dict[str, Any]]:
+    """Full captures with a 2xx status: what a diff can compare."""
+    return [c for c in history["captures"]
+            if not c["is_revisit"] and c["status"] and 200 <= c["status"] < 300]
+
+
+def side_by_side(conn: Any, home: Home, url: str, from_id: int, to_id: int
+                 ) -> dict[str, Any]:
+    """The two captures' main texts, paragraph by paragraph, as difflib's side-by-side table
+    (it escapes the text), with the stored diff's numbers."""
+    old_body, old_type, old_at = capture_body(conn, home, from_id)
+    new_body, new_type, new_at = capture_body(conn, home, to_id)
+    old_text, new_text = main_text(old_body, old_type, url), main_text(new_body, new_type, url)
+    diff = diff_texts(old_text, new_text, from_label=old_at, to_label=new_at)
+    table = None
+    if diff is not None:
+        table = difflib.HtmlDiff(wrapcolumn=70).make_table(
+            old_text.splitlines(), new_text.splitlines(), escape(old_at), escape(new_at))
+    return {"from_at": old_at, "to_at": new_at, "diff": diff, "table": table}
+
+
+def day_chart(by_day: dict[str, int], width: int = 480, height: int = 80) -> str:
+    """An SVG bar chart of deletions per day (no script, no style attribute: the UI's CSP
+    allows neither)."""
+    if not by_day:
+        return '<svg class="chart" width="0" height="0" role="img" aria-label="no data"></svg>'
+    days = sorted(by_day)
+    first, last = datetime.fromisoformat(days[0]), datetime.fromisoformat(days[-1])
+    span = max((last - first).days + 1, 1)
+    top = max(by_day.values())
+    bar = min(max(width / span, 1.0), 24.0)
+    parts = [f'<svg class="chart" width="{width}" height="{height + 14}" role="img" '
+             f'aria-label="deletions per day, {escape(days[0])} to {escape(days[-1])}">']
+    for day, count in by_day.items():
+        x = (datetime.fromisoformat(day) - first).days * bar
+        h = max(count / top * height, 1.0)
+        parts.append(f'<rect x="{x:.1f}" y="{height - h:.1f}" width="{max(bar - 1, 1):.1f}" '
+                     f'height="{h:.1f}"><title>{escape(day)}: {count}</title></rect>')
+    parts.append(f'<text x="0" y="{height + 12}">{escape(days[0])}</text>')
+    if len(days) > 1:
+        parts.append(f'<text x="{width}" y="{height + 12}" text-anchor="end">'
+                     f'{escape(days[-1])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,186 @@
+"""Re-check results into the catalogue: ``checks`` rows, the per-URL state, the deletion log.
+
+Runs in the archive writer process (archive.writer.process), after the response's capture row
+exists. Confirmations wait for the end of the run: a run in which most checks failed for transport
+reasons (our own network is down) is degraded and confirms nothing (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from archive.detect.state import Policy, UrlState, step
+from archive.timeutil import iso, parse_iso
+from archive.writer.items import item_checked, item_deleted, item_of_url
+
+if TYPE_CHECKING:
+    from archive.writer.client import PageJob
+    from archive.writer.pages import PageRecorder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckJob:
+    url_id: int
+    url: str
+    checked_at: datetime
+    outcome: str                     # alive | missing | blocked | transient (classifier's)
+    reason: str | None
+    rule: str
+    detail: str
+    http_status: int | None
+    record_id: str | None = None     # the archived response (None: no response arrived)
+    page: PageJob | None = None      # a 2xx body: text, diff, change detection
+    retry_after: float | None = None
+    offsets: tuple[str, ...] | None = None
+    vantage: str = "default"
+
+
+@dataclass
+class _Pending:
+    url_id: int
+    url: str
+    checked_at: datetime
+    capture_id: int | None
+    reason: str
+    rule: str
+    http_status: int | None
+    detail: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return parse_iso(value) if value else None
+
+
+class CheckRecorder:
+    def __init__(self, conn: Any, pages: PageRecorder, policy: Policy, stats: Counter[str],
+                 run_id: int | None) -> None:
+        self.conn = conn
+        self.pages = pages
+        self.policy = policy
+        self.stats = stats
+        self.run_id = run_id
+        self.pending: list[_Pending] = []
+
+    def record(self, job: CheckJob) -> None:
+        row = self.conn.execute(
+            "SELECT first_seen_at, state, missing_streak, missing_since, missing_reason,"
+            " last_alive_at, transient_streak, last_text_digest, check_count, item_id,"
+            " watch_text FROM urls WHERE id = ?", (job.url_id,)).fetchone()
+        if row is None:
+            logger.warning("re-check of %s: not in the catalogue any more", job.url)
+            return
+        (first_seen, state, streak, since, missing_reason, last_alive, transient, last_digest,
+         count, item_id, watch_text) = row
+        capture_id = self._capture_id(job.record_id)
+        outcome = job.outcome
+        if outcome == "alive" and job.page is not None and last_digest and watch_text != 0 and \
+                job.page.page.text_digest != last_digest:
+            outcome = "changed"
+        if job.page is not None:
+            self.pages.record(job.page, good=job.outcome == "alive")
+        current = UrlState(
+            first_seen_at=parse_iso(first_seen or iso(job.checked_at)), state=state or "alive",
+            missing_streak=streak or 0, missing_since=_dt(since),
+            missing_reason=missing_reason, last_alive_at=_dt(last_alive),
+            transient_streak=transient or 0)
+        policy = self.policy
+        if job.offsets:                   # the source's own schedule
+            policy = Policy(Policy.from_strings(job.offsets).offsets, policy.confirm_checks,
+                            policy.confirm_after)
+        transition = step(current, outcome, job.reason, job.checked_at, policy,
+                          retry_after=job.retry_after)
+        new = transition.state
+        stored_state = "missing" if transition.confirm else new.state
+        self.conn.execute(
+            "UPDATE urls SET state = ?, missing_streak = ?, missing_since = ?, missing_reason = ?,"
+            " last_alive_at = ?, transient_streak = ?, last_checked_at = ?, next_check_at = ?,"
+            " check_count = ? WHERE id = ?",
+            (stored_state, new.missing_streak,
+             iso(new.missing_since) if new.missing_since else None, new.missing_reason,
+             iso(new.last_alive_at) if new.last_alive_at else None, new.transient_streak,
+             iso(job.checked_at), iso(transition.next_check_at), (count or 0) + 1, job.url_id))
+        self.conn.execute(
+            "INSERT INTO checks (url, url_id, checked_at, outcome, http_status, reason, rule,"
+            " detail, capture_id, vantage, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (job.url, job.url_id, iso(job.checked_at), outcome, job.http_status, job.reason,
+             job.rule, job.detail, capture_id, job.vantage, self.run_id))
+        self.stats["checks"] += 1
+        self.stats[f"checks/{outcome}"] += 1
+        if outcome == "transient" and job.http_status is None:
+            self.stats["checks/transport_failures"] += 1
+        if transition.confirm:
+            self.pending.append(_Pending(job.url_id, job.url, job.checked_at, capture_id,
+                                         job.reason or "unknown", job.rule, job.http_status,
+                                         job.detail))
+        if transition.restore:
+            self._restore(job, capture_id)
+        if item_id is not None:
+            item_checked(self.conn, job.url_id, outcome)
+
+    def _capture_id(self, record_id: str | None) -> int | None:
+        if record_id is None:
+            return None
+        known = self.pages.inserted.pop(record_id, None)
+        if known is not None:
+            return known
+        found = self.conn.execute("SELECT id FROM captures WHERE warc_record_id = ?",
+                                  (record_id,)).fetchone()
+        return found[0] if found else None
+
+    def _restore(self, job: CheckJob, capture_id: int | None) -> None:
+        self.conn.execute(
+            "UPDATE deletions SET restored_at = ?, restored_capture_id = ? WHERE id = ("
+            "SELECT id FROM deletions WHERE url_id = ? AND restored_at IS NULL"
+            " ORDER BY detected_at DESC LIMIT 1)",
+            (iso(job.checked_at), capture_id, job.url_id))
+        self.conn.execute("UPDATE urls SET deleted_at = NULL WHERE id = ?", (job.url_id,))
+        self.stats["restored"] += 1
+        logger.info("restored: %s", job.url)
+
+    def degraded(self) -> bool:
+        """Most checks of this run failed for transport reasons: our side is broken."""
+        total = self.stats["checks"]
+        return total > 0 and self.stats["checks/transport_failures"] * 2 > total
+
+    def finish(self) -> None:
+        """Confirm the deletions of this run, unless it was degraded."""
+        if self.degraded():
+            self.stats["degraded"] = 1
+            if self.pending:
+                logger.warning("degraded run: most checks failed to connect; %d deletion(s) "
+                               "left unconfirmed until a healthy run", len(self.pending))
+            self.stats["deletions_withheld"] += len(self.pending)
+            return
+        for pending in self.pending:
+            self._confirm(pending)
+        self.pending.clear()
+
+    def _confirm(self, p: _Pending) -> None:
+        row = self.conn.execute(
+            "SELECT domain, source, last_alive_at, missing_since, missing_streak,"
+            " last_capture_id FROM urls WHERE id = ?", (p.url_id,)).fetchone()
+        domain, source, last_alive, since, streak, last_good = row
+        item_id, parent_url, item_text = item_of_url(self.conn, p.url_id)
+        self.conn.execute(
+            "INSERT INTO deletions (url, url_id, domain, source, reason, rule, http_status,"
+            " detail, detected_at, last_seen_alive_at, first_seen_missing_at, confirmed_checks,"
+            " evidence_capture_id, last_good_capture_id, item_id, parent_url, item_text)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (p.url, p.url_id, domain, source, p.reason, p.rule, p.http_status, p.detail,
+             iso(p.checked_at), last_alive, since, streak, p.capture_id, last_good, item_id,
+             parent_url, item_text))
+        if item_id is not None:
+            item_deleted(self.conn, p.url_id)
+            self.stats["item_deletions"] += 1
+        self.conn.execute("UPDATE urls SET state = 'deleted', deleted_at = ? WHERE id = ?",
+                          (iso(p.checked_at), p.url_id))
+        self.stats["deletions"] += 1
+        self.stats[f"deletions/{p.reason}"] += 1
+        logger.warning("deletion confirmed: %s (%s, %s)", p.url, p.reason, p.rule)

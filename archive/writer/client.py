@@ -1,0 +1,280 @@
+"""The archive sink: a process of its own that writes the WARCs and the catalogue.
+
+The crawler hands it raw HTTP exchanges, pages, re-check results and resources; the sink process
+(archive.writer.process) extracts the pages' text, writes WARC records, decides revisits, inserts
+capture rows only after their record is on disk, diffs pages whose fingerprint changed, and keeps
+the CDXJ index in step as WARC files close. It is a process, not a thread, so that none of this
+competes with Scrapy for the interpreter lock: on two cores the crawl and the archive each get
+one (BENCHMARKS.md). One process does all of it in order, so a page's text always lands after
+its capture row and reads see its own writes.
+
+This side (:class:`ArchiveSink`) only hands items over: ``submit_*`` pickles the item into the
+worker's stdin and returns. The worker reads ahead into a queue of ``queue_size`` items, so a
+``submit_*`` waits only when the worker is that far behind; a thread here takes the worker's
+answers from its stdout. A failure in the worker is raised by the next ``submit_*`` and by
+:meth:`ArchiveSink.close` as :class:`SinkError`.
+If the crawl process dies, the worker sees the end of its input, writes everything it was given,
+closes its WARC file and exits; it confirms no deletion from such a cut-short run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from archive.home import Home
+from archive.text.extract import PageText
+from archive.warc.writer import HttpExchange
+from archive.writer.checks import CheckJob
+from archive.writer.items import ListJob
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ArchiveSink", "PageJob", "PageText", "SinkError", "SinkSettings", "launch_worker"]
+
+_FRAME = struct.Struct("!Q")
+_PIPE_BYTES = 1024 * 1024      # F_SETPIPE_SZ asks for this much (Linux caps it at pipe-max-size)
+_F_SETPIPE_SZ = 1031
+
+
+class SinkError(RuntimeError):
+    """The sink failed (disk full, catalogue locked for too long…); nothing more is taken."""
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    collection: str = "main"
+    max_bytes: int = 1024 * 1024 * 1024
+    warcinfo: dict[str, str] = field(default_factory=dict)
+    compression: str = "fast"             # archive.warc.writer.COMPRESSIONS
+    extract: str = "fast"                # fast | trafilatura
+    queue_size: int = 1000
+    commit_rows: int = 500
+    commit_seconds: float = 1.0
+    recheck_offsets: tuple[str, ...] = ("5m",)
+    confirm_checks: int = 2
+    confirm_after: str = "5m"
+    log_file: str | None = None          # the worker's log lines go here (default: stderr)
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class PageJob:
+    record_id: str
+    url: str                      # the fetched URL (final, after redirects)
+    status: int
+    body: bytes | None            # decoded (no Content-Encoding) body, for the text; None: not
+                                  # sent (see page_body_needed), read back from the WARC if needed
+    content_type: str | None
+    page: PageText | None = None  # the fast text; None: the sink extracts it
+    source: str | None = None
+    platform: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    good: bool | None = None      # the page itself? (None: the sink decides); False: a tombstone
+    requisites_limit: int = 0     # > 0: list this many of the page's requisites from the text
+                                  # pass and answer ("requisites", url, [urls]), even if none
+    watch_text: bool = True       # False: watched for its existence only, its text never diffed
+
+
+# Tombstones, walls and not-found pages are short: the writer classifies a 2xx page with less text
+# than this (from its body; about 1 ms more per page). A longer one is taken as the page itself.
+SHORT_PAGE = 3000
+
+
+def page_body_needed(page: PageText | None) -> bool:
+    """Whether a page job must carry the decoded body. Not when the crawl process made the text
+    and it is long: the writer needs the body then only to diff a changed page (or with
+    ``extract = "trafilatura"``), and reads it back from the record it has just written. That
+    saves pickling and piping every page's body a second time (the exchange carries it too)."""
+    return page is None or len(page.text) < SHORT_PAGE
+
+
+def write_frame(stream: IO[bytes], message: Any) -> None:
+    """One length-prefixed pickle on ``stream``, flushed."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_FRAME.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """The next message on ``stream``; ``None`` at its end (or at a frame cut short)."""
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        return None
+    (size,) = _FRAME.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
+
+
+def _grow_pipe(stream: IO[bytes]) -> None:
+    """A bigger pipe holds several pages while the worker's reader catches up (best effort)."""
+    if sys.platform.startswith("linux"):
+        try:
+            fcntl.fcntl(stream.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+        except OSError:
+            pass
+
+
+def launch_worker() -> subprocess.Popen[bytes]:
+    """Start ``python -m archive.writer.process``, which imports what it needs and then waits for
+    :meth:`ArchiveSink.start` to open it; a worker never opened exits when its input closes.
+    Started before the crawl process imports Scrapy, its start-up runs beside Scrapy's."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    # A process group of its own: a Ctrl-C for the crawl must not kill the writer before it
+    # has written what the crawl hands it while stopping.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archive.writer.process"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, env=env, close_fds=True, process_group=0)
+    assert process.stdin is not None
+    _grow_pipe(process.stdin)
+    return process
+
+
+class ArchiveSink:
+    """Start with :meth:`start`, feed with :meth:`submit_exchange` / :meth:`submit_page` /
+    :meth:`submit_check` / :meth:`submit_resource`, finish with :meth:`close`, which waits until
+    everything is written, the WARC files closed and indexed and the rows committed, and returns
+    the worker's counters."""
+
+    def __init__(self, home: Home, settings: SinkSettings, run_id: int | None = None) -> None:
+        self.home = home
+        self.settings = settings
+        self.run_id = run_id
+        self.stats: Counter[str] = Counter()     # the worker's counters, after close()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._reader = threading.Thread(target=self._read_answers,
+                                        name="memoryhole-sink-answers", daemon=True)
+        self._error: str | None = None
+        self._failed = threading.Event()
+        # called from the answer thread with (page URL, requisite URLs) for each page job that
+        # asked for them (PageJob.requisites_limit)
+        self.on_requisites: Callable[[str, list[str]], None] | None = None
+        self._submitted = 0            # items handed to the worker (crawl thread)
+        self._handled = 0              # items the worker says it has handled (answer thread)
+        self._closed = False
+
+    # -- called from the crawler thread -------------------------------------------------------
+    def start(self, process: subprocess.Popen[bytes] | None = None) -> None:
+        """Start the worker process, or open the one :func:`launch_worker` started earlier."""
+        self.home.ensure(self.settings.collection)
+        self._process = process or launch_worker()
+        assert self._process.stdin is not None
+        write_frame(self._process.stdin, ("open", self.home, self.settings, self.run_id))
+        self._reader.start()
+
+    def submit_exchange(self, exchange: HttpExchange, *, via: str = "http") -> str:
+        """Queue one HTTP exchange for the WARC; returns its WARC-Record-ID at once."""
+        record_id = f"<urn:uuid:{uuid.uuid4()}>"
+        self._put(("exchange", exchange, record_id, via))
+        return record_id
+
+    def submit_page(self, job: PageJob) -> None:
+        """Queue the page of a response already submitted with :meth:`submit_exchange`."""
+        self._put(("page", job))
+
+    def submit_list(self, job: ListJob) -> None:
+        """Queue the items of a list page submitted with :meth:`submit_exchange`
+        (archive.writer.items)."""
+        self._put(("list", job))
+
+    def submit_check(self, job: CheckJob) -> None:
+        """Queue a re-check result (after the exchange it refers to, if any)."""
+        self._put(("check", job))
+
+    def submit_resource(self, uri: str, content_type: str, data: bytes, date: datetime,
+                        concurrent_to: str | None = None) -> None:
+        self._put(("resource", uri, content_type, data, date, concurrent_to))
+
+    def close(self) -> Counter[str]:
+        """Wait until the worker has written everything and exited; raise SinkError if it
+        failed. Returns the worker's counters."""
+        if self._process is not None and not self._closed:
+            self._closed = True
+            assert self._process.stdin is not None
+            try:
+                if self._error is None:
+                    write_frame(self._process.stdin, ("stop",))
+                self._process.stdin.close()
+            except OSError as exc:       # BrokenPipeError: the worker is gone
+                self._fail(f"the archive writer process stopped reading ({exc})")
+            self._reader.join()
+            code = self._process.wait()
+            if code != 0 and self._error is None:
+                self._error = f"the archive writer process exited with status {code}"
+        if self._error is not None:
+            raise SinkError(f"archive writer failed: {self._error}")
+        return self.stats
+
+    def wait_failed(self, timeout: float) -> bool:
+        """Whether the sink has failed, waiting up to ``timeout`` seconds for it to."""
+        return self._failed.wait(timeout)
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def backlog(self) -> int:
+        """Items submitted that the worker has not handled yet (as of its last report, which
+        it sends every few items)."""
+        return self._submitted - self._handled
+
+    def _put(self, item: Any) -> None:
+        if self._error is None:
+            if self._process is None or self._process.stdin is None:
+                self._fail("the archive writer was not started")
+            else:
+                try:
+                    write_frame(self._process.stdin, item)
+                    self._submitted += 1
+                except OSError as exc:   # BrokenPipeError: the worker is gone
+                    self._fail(f"the archive writer process stopped reading ({exc})")
+        if self._error is not None:
+            raise SinkError(f"archive writer failed: {self._error}")
+
+    def _fail(self, message: str) -> None:
+        if self._error is None:
+            self._error = message
+            self._failed.set()
+            logger.error("archive writer failed: %s", message)
+
+    # -- the answer thread ----------------------------------------------------------------------
+    def _read_answers(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        while True:
+            try:
+                message = read_frame(self._process.stdout)
+            except (OSError, pickle.UnpicklingError, EOFError) as exc:
+                self._fail(f"unreadable answer from the archive writer ({exc})")
+                return
+            if message is None:
+                self._fail("the archive writer process ended before it had finished")
+                return
+            if message[0] == "handled":
+                self._handled = message[1]
+            elif message[0] == "requisites":
+                if self.on_requisites is not None:
+                    self.on_requisites(message[1], message[2])
+            elif message[0] == "done":
+                self.stats.update(message[1])
+                if message[2]:
+                    self._fail(message[2])
+                return

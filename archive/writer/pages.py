@@ -1,0 +1,274 @@
+"""Catalogue rows for what the sink writes: captures, watched URLs and text diffs.
+
+Runs in the archive writer process (archive.writer.process) with its connection, inside its open
+transaction.
+The costly full-text extraction runs only for a page whose cheap fingerprint changed since the
+URL's last good capture; the diff is stored only when the main texts really differ (so a changed
+date in the page chrome or whitespace gives no diff).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from archive.detect.classify import platform_for
+from archive.home import Home
+from archive.platforms.wechat import article_meta
+from archive.text.diffing import diff_texts
+from archive.text.extract import main_text
+from archive.timeutil import iso, parse_age, parse_iso
+from archive.urlnorm import canonical_url, domain_of
+from archive.warc.reader import RecordNotFound, read_response
+from archive.warc.writer import HttpExchange, WrittenRecord
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from archive.writer.client import PageJob, SinkSettings
+
+logger = logging.getLogger(__name__)
+
+_CAPTURE_COLUMNS = (
+    "url", "fetched_url", "captured_at", "status", "mime", "collection", "warc_filename",
+    "warc_offset", "warc_length", "warc_record_id", "payload_digest", "is_revisit", "via",
+    "run_id",
+)
+_INSERT_CAPTURE = (
+    f"INSERT INTO captures ({', '.join(_CAPTURE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _CAPTURE_COLUMNS)})"
+)
+
+
+_CANONICAL_MEMO = 10_000
+_INSERTED_MEMO = 10_000
+
+
+class PageRecorder:
+    """Catalogue writes of the archive writer."""
+
+    def __init__(self, db: sqlite_utils.Database, home: Home, settings: SinkSettings,
+                 stats: Counter[str]) -> None:
+        self.db = db
+        self.conn = db.conn
+        self.home = home
+        self.settings = settings
+        self.stats = stats
+        self._first_offset = parse_age(settings.recheck_offsets[0])
+        self._canonical: dict[str, str] = {}        # fetched URL -> catalogue key, this run
+        self.inserted: dict[str, int] = {}          # WARC-Record-ID -> captures.id, until used
+
+    def key(self, fetched_url: str) -> str:
+        """``canonical_url`` of a fetched URL, remembered (an exchange needs it two or three
+        times); the memo is dropped when it grows past _CANONICAL_MEMO entries."""
+        found = self._canonical.get(fetched_url)
+        if found is None:
+            if len(self._canonical) >= _CANONICAL_MEMO:
+                self._canonical.clear()
+            found = self._canonical[fetched_url] = canonical_url(fetched_url)
+        return found
+
+    def insert_capture(self, record: WrittenRecord, ex: HttpExchange, *, via: str,
+                       run_id: int | None) -> None:
+        loc = record.location
+        cursor = self.conn.execute(_INSERT_CAPTURE, (
+            self.key(ex.url), ex.url, iso(ex.date), ex.status, record.mime,
+            self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
+            record.payload_digest, int(record.record_type == "revisit"), via, run_id,
+        ))
+        if len(self.inserted) >= _INSERTED_MEMO:      # ids of exchanges no check asked for
+            self.inserted.clear()
+        self.inserted[record.record_id] = cursor.lastrowid
+
+    def insert_resource(self, record: WrittenRecord, *, run_id: int | None) -> None:
+        loc = record.location
+        self.conn.execute(_INSERT_CAPTURE, (
+            self.key(record.url), record.url, iso(record.date), None, record.mime,
+            self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
+            record.payload_digest, 0, "resource", run_id,
+        ))
+
+    def original_with_digest(self, fetched_url: str, digest: str) -> dict[str, Any] | None:
+        """The newest full (non-revisit) capture of this URL with the same payload."""
+        row = self.conn.execute(
+            "SELECT fetched_url, captured_at FROM captures WHERE url = ? AND payload_digest = ?"
+            " AND is_revisit = 0 ORDER BY id DESC LIMIT 1",
+            (self.key(fetched_url), digest),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"fetched_url": row[0], "captured_at_dt": parse_iso(row[1])}
+
+    def last_full_capture(self, fetched_url: str) -> dict[str, Any] | None:
+        """The newest 2xx response record of this URL (what a 304 says is unchanged)."""
+        row = self.conn.execute(
+            "SELECT fetched_url, captured_at, payload_digest FROM captures WHERE url = ?"
+            " AND is_revisit = 0 AND status BETWEEN 200 AND 299 ORDER BY id DESC LIMIT 1",
+            (self.key(fetched_url),),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"fetched_url": row[0], "captured_at_dt": parse_iso(row[1]),
+                "payload_digest": row[2]}
+
+    def record(self, job: PageJob, *, good: bool | None = None) -> None:
+        """Store a page's text on its capture, update the watched URL, diff if it changed.
+
+        ``good`` says whether this is the page itself (default: a 2xx status); a re-check passes
+        False for a 200 tombstone or not-found page, whose text is kept on its capture but which
+        never becomes the URL's last good capture."""
+        found = self.conn.execute(
+            "SELECT id, captured_at, payload_digest FROM captures WHERE warc_record_id = ?",
+            (job.record_id,),
+        ).fetchone()
+        if found is None:
+            logger.warning("no capture row for %s (%s); text not stored", job.url, job.record_id)
+            self.stats["pages_without_capture"] += 1
+            return
+        capture_id, captured_at, payload_digest = found
+        text = job.page.text
+        if self.settings.extract == "trafilatura":
+            try:
+                if body := self._body_of(job, capture_id):
+                    text = main_text(body, job.content_type, job.url)
+            except (RecordNotFound, OSError, ValueError) as exc:
+                logger.warning("cannot read %s back for trafilatura, fast text kept: %s",
+                               job.url, exc)
+        if good is None:
+            good = 200 <= job.status < 300
+        self.conn.execute(
+            "UPDATE captures SET title = ?, text = ?, text_digest = ?, encoding = ?, meta = ?"
+            " WHERE id = ?",
+            (job.page.title, text, job.page.text_digest, job.page.encoding,
+             self._meta(job, capture_id) if good else None, capture_id),
+        )
+        self.stats["pages"] += 1
+        url = self.key(job.url)
+        row = self.conn.execute(
+            "SELECT id, last_text_digest, last_capture_id, watch_text FROM urls WHERE url = ?",
+            (url,)).fetchone()
+        if row is None:
+            self._insert_url(job, url, captured_at, capture_id if good else None,
+                             payload_digest if good else None)
+            self.stats["new_urls"] += 1
+            return
+        url_id, last_digest, last_capture_id, watch_text = row
+        updates: dict[str, Any] = {"last_captured_at": captured_at}
+        if not job.watch_text and watch_text != 0:
+            updates["watch_text"] = watch_text = 0
+        if good and last_capture_id is None:       # watched before its first good capture
+            updates.update(state="alive", next_check_at=self._first_check(captured_at))
+        if good:
+            if last_digest and last_capture_id and last_digest != job.page.text_digest and \
+                    watch_text != 0:           # 0: watched for its existence only
+                self._diff(url, last_capture_id, capture_id, captured_at, job)
+            updates.update(
+                last_text_digest=job.page.text_digest, last_capture_id=capture_id,
+                last_payload_digest=payload_digest, etag=job.etag,
+                last_modified=job.last_modified, last_alive_at=captured_at,
+            )
+        assignments = ", ".join(f"{key} = ?" for key in updates)
+        self.conn.execute(f"UPDATE urls SET {assignments} WHERE id = ?",
+                          (*updates.values(), url_id))
+
+    def _insert_url(self, job: PageJob, url: str, captured_at: str, capture_id: int | None,
+                    payload_digest: str | None) -> None:
+        self.conn.execute(
+            "INSERT INTO urls (url, domain, source, platform, first_seen_at, last_captured_at,"
+            " next_check_at, state, missing_streak, etag, last_modified, last_payload_digest,"
+            " last_text_digest, last_capture_id, last_alive_at, watch_text)"
+            " VALUES (?,?,?,?,?,?,?,?,0,?,?,?,?,?,?,?)",
+            (url, domain_of(url), job.source, job.platform, captured_at, captured_at,
+             self._first_check(captured_at), "alive" if capture_id else "error", job.etag,
+             job.last_modified, payload_digest,
+             job.page.text_digest if capture_id else None, capture_id,
+             captured_at if capture_id else None, int(job.watch_text)),
+        )
+
+    def _first_check(self, captured_at: str) -> str:
+        return iso(parse_iso(captured_at) + self._first_offset)
+
+    def _diff(self, url: str, old_capture_id: int, new_capture_id: int, new_at: str,
+              job: PageJob) -> None:
+        try:
+            old_body, old_type, old_at = self.capture_body(old_capture_id)
+            new_body = self._body_of(job, new_capture_id)
+        except (RecordNotFound, OSError, ValueError) as exc:
+            logger.warning("cannot read the captures of %s to diff them: %s", url, exc)
+            self.stats["diff_errors"] += 1
+            return
+        old_text = main_text(old_body, old_type, url)
+        new_text = main_text(new_body, job.content_type, job.url)
+        diff = diff_texts(old_text, new_text, from_label=old_at, to_label=new_at)
+        if diff is None:
+            self.stats["unchanged_main_text"] += 1
+            return
+        self.conn.execute(
+            "INSERT INTO diffs (url, from_capture_id, to_capture_id, created_at, similarity,"
+            " added, removed, unified_diff) VALUES (?,?,?,?,?,?,?,?)",
+            (url, old_capture_id, new_capture_id, new_at, diff.similarity, diff.added,
+             diff.removed, diff.unified_diff),
+        )
+        self.stats["changed"] += 1
+
+    def _meta(self, job: PageJob, capture_id: int) -> str | None:
+        """A platform page's own metadata as JSON (a WeChat article's: archive.platforms.wechat)."""
+        if not 200 <= job.status < 300 or (job.platform or "wechat").lower() != "wechat" or (
+                not job.platform and "weixin" not in job.url):     # cheap for every page
+            return None
+        if platform_for(job.url, job.platform) != "wechat":
+            return None
+        try:
+            meta = article_meta(self._body_of(job, capture_id), job.content_type, job.url)
+        except (RecordNotFound, OSError, ValueError) as exc:
+            logger.warning("cannot read %s back for its metadata: %s", job.url, exc)
+            return None
+        self.stats["articles"] += 1
+        return json.dumps(meta, ensure_ascii=False, sort_keys=True) if meta else None
+
+    def _body_of(self, job: PageJob, capture_id: int) -> bytes:
+        """The job's decoded body; read back from the capture's record when the crawl process
+        did not send it (archive.writer.client.page_body_needed)."""
+        if job.body is not None:
+            return job.body
+        self.stats["bodies_read_back"] += 1
+        return self.capture_body(capture_id)[0]
+
+    def capture_body(self, capture_id: int) -> tuple[bytes, str | None, str]:
+        """(decoded body, Content-Type, captured_at) of a capture, following a revisit."""
+        return capture_body(self.conn, self.home, capture_id)
+
+
+def capture_body(conn: Any, home: Home, capture_id: int) -> tuple[bytes, str | None, str]:
+    """(decoded body, Content-Type, captured_at) of a capture, following a revisit to the
+    record that holds the payload. For a page rendered in the browser, the body is the DOM it
+    was recorded with (its ``urn:dom:`` resource), what its text was made from: the document
+    the server sent may hold none of it."""
+    row = conn.execute(
+        "SELECT url, collection, warc_filename, warc_offset, is_revisit, payload_digest,"
+        " captured_at, via, fetched_url, run_id FROM captures WHERE id = ?", (capture_id,),
+    ).fetchone()
+    if row is None:
+        raise RecordNotFound(f"no capture {capture_id} in the catalogue")
+    url, collection, filename, offset, is_revisit, digest, captured_at, via, fetched, run = row
+    if via == "browser":
+        dom = conn.execute(
+            "SELECT collection, warc_filename, warc_offset FROM captures WHERE url = ? AND"
+            " captured_at >= ? AND run_id IS ? ORDER BY captured_at, id LIMIT 1",
+            (f"urn:dom:{fetched or url}", captured_at, run)).fetchone()
+        if dom is not None:
+            return read_response(home, *dom).decoded_body(), "text/html; charset=utf-8", \
+                captured_at
+    headers_from = read_response(home, collection, filename, offset)
+    payload_from = headers_from
+    if is_revisit:
+        original = conn.execute(
+            "SELECT collection, warc_filename, warc_offset FROM captures WHERE url = ? AND"
+            " payload_digest = ? AND is_revisit = 0 ORDER BY id DESC LIMIT 1", (url, digest),
+        ).fetchone()
+        if original is None:
+            raise RecordNotFound(f"the original of revisit capture {capture_id} is not catalogued")
+        payload_from = read_response(home, *original)
+    return payload_from.decoded_body(), headers_from.header("Content-Type"), captured_at
