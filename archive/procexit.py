@@ -1,4 +1,4 @@
-"""Ending a worker process without the interpreter's teardown.
+"""Ending a crawl or archive writer process without the interpreter's teardown.
 
 A crawl or archive-writer process has written, flushed and closed everything it owns by the
 time its ``main()`` returns; what Python does after that (freeing every module and object of a

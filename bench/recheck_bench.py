@@ -432,7 +432,7 @@ def _package(frame: str) -> str:
 
 
 def _thread_label(thread: str) -> str:
-    """``thread (123): memoryhole-sink`` -> ``memoryhole-sink``."""
+    """``thread (123): memoryhole-writer`` -> ``memoryhole-writer``."""
     name = thread.partition("): ")[2].strip()
     return name or thread
 
@@ -443,7 +443,7 @@ WRAPPERS = frozenset({
     "_run_module_as_main", "_run_code", "<module>", "main", "CrawlerProcess.start",
     "AsyncioSelectorReactor.run", "AsyncioSelectorReactor.startRunning",
     "BaseEventLoop.run_forever", "BaseEventLoop._run_once", "Handle._run",
-    "Thread._bootstrap", "Thread._bootstrap_inner", "Thread.run", "ArchiveSink._run",
+    "Thread._bootstrap", "Thread._bootstrap_inner", "Thread.run", "ArchiveWriter._run",
 })
 
 

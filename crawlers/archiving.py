@@ -1,4 +1,5 @@
-"""The archive extension: owns the crawl's ArchiveSink (archive.writer.client) for the recorder and
+"""The archive extension: owns the crawl's ArchiveWriter (archive.writer.client) for the recorder
+and
 the
 catalogue pipeline, starts it as soon as the crawler is made (its process starts while Scrapy
 sets itself up) and closes it last, then writes the stats."""
@@ -15,15 +16,16 @@ from scrapy.exceptions import NotConfigured
 
 import archive
 from archive.home import Home
-from archive.writer.client import ArchiveSink, SinkError, SinkSettings
+from archive.jobs import WriterSettings
+from archive.writer.client import ArchiveWriter, WriterError
 
 logger = logging.getLogger(__name__)
 
 
 class ArchiveExtension:
-    def __init__(self, crawler: Any, sink: ArchiveSink, stats_file: str | None) -> None:
+    def __init__(self, crawler: Any, writer: ArchiveWriter, stats_file: str | None) -> None:
         self.crawler = crawler
-        self.sink = sink
+        self.writer = writer
         self.stats_file = stats_file
 
     @classmethod
@@ -43,7 +45,7 @@ class ArchiveExtension:
         }
         if settings.get("ARCHIVE_OPERATOR"):
             warcinfo["operator"] = settings.get("ARCHIVE_OPERATOR")
-        sink_settings = SinkSettings(
+        writer_settings = WriterSettings(
             collection=settings.get("ARCHIVE_COLLECTION"),
             max_bytes=settings.getint("ARCHIVE_WARC_MAX_BYTES"),
             warcinfo=warcinfo,
@@ -56,25 +58,25 @@ class ArchiveExtension:
             log_level=settings.get("LOG_LEVEL"),
         )
         run_id = settings.get("ARCHIVE_RUN_ID")
-        sink = ArchiveSink(Home(Path(home)), sink_settings,
+        writer = ArchiveWriter(Home(Path(home)), writer_settings,
                            int(run_id) if run_id is not None else None)
-        ext = cls(crawler, sink, settings.get("ARCHIVE_STATS_FILE"))
+        ext = cls(crawler, writer, settings.get("ARCHIVE_STATS_FILE"))
         # crawlers.runner launches the writer process before it imports Scrapy
-        sink.start(getattr(crawler, "archive_worker", None))
+        writer.start(getattr(crawler, "writer_process", None))
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
     def spider_opened(self, spider: Any) -> None:
-        logger.info("archiving into %s (collection %s)", self.sink.home.root,
-                    self.sink.settings.collection)
+        logger.info("archiving into %s (collection %s)", self.writer.home.root,
+                    self.writer.settings.collection)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         stats = self.crawler.stats
         try:
-            for key, value in self.sink.close().items():
+            for key, value in self.writer.close().items():
                 stats.set_value(f"archive/{key}", value)
-        except SinkError as exc:
+        except WriterError as exc:
             logger.error("%s", exc)
             stats.set_value("archive/failed", str(exc))
         if self.stats_file:

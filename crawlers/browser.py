@@ -46,8 +46,8 @@ _OPEN_SCHEMES = ("data", "blob", "about")
 class BrowserRecorder:
     """Records one rendered page's network responses (one instance per page)."""
 
-    def __init__(self, sink: Any, stats: Any, page_url: str, allow_private: bool) -> None:
-        self.sink = sink
+    def __init__(self, writer: Any, stats: Any, page_url: str, allow_private: bool) -> None:
+        self.writer = writer
         self.stats = stats
         self.page_url = page_url
         self.allow_private = allow_private
@@ -126,7 +126,7 @@ class BrowserRecorder:
             date=utcnow(), method=request.method, request_headers=request_headers,
             request_body=request.post_data_buffer or b"", reason=response.status_text or "",
             ip_address=server.get("ipAddress") if server else None, truncated=truncated)
-        record_id = self.sink.submit_exchange(exchange, via="browser")
+        record_id = self.writer.submit_exchange(exchange, via="browser")
         self.stats.inc_value("memoryhole/browser/responses")
         if (self.document is None and request.is_navigation_request()
                 and request.frame == request.frame.page.main_frame

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from scrapy.exceptions import NotConfigured
 
-from archive.writer.client import ArchiveSink
+from archive.writer.client import ArchiveWriter
 from crawlers.direct import DirectClient, check_allowed, exchange_from
 
 logger = logging.getLogger(__name__)
@@ -36,20 +36,20 @@ class NotModifiedClient(DirectClient):
 
     stats_prefix = STATS_PREFIX
 
-    def __init__(self, crawler: Any, sink: ArchiveSink,
+    def __init__(self, crawler: Any, writer: ArchiveWriter,
                  on_not_modified: Callable[[dict[str, Any], str], None]) -> None:
-        super().__init__(crawler, sink)
+        super().__init__(crawler, writer)
         self.on_not_modified = on_not_modified      # (row, record_id) of each archived 304
 
     @classmethod
-    def from_crawler(cls, crawler: Any, sink: ArchiveSink,
+    def from_crawler(cls, crawler: Any, writer: ArchiveWriter,
                      on_not_modified: Callable[[dict[str, Any], str], None]
                      ) -> NotModifiedClient:
         """Built when the spider starts (the engine must exist); NotConfigured when off."""
         if not crawler.settings.getbool("RECHECK_FAST_304"):
             raise NotConfigured("RECHECK_FAST_304 is off")
         check_allowed(crawler)
-        return cls(crawler, sink, on_not_modified)
+        return cls(crawler, writer, on_not_modified)
 
     def request_headers(self, row: dict[str, Any]) -> list[tuple[str, str]]:
         """The headers to send for ``row`` (aiohttp adds Host; the request record is made from

@@ -6,7 +6,7 @@ A Scrapy request and response cost about 4 ms of CPU on our machines, an aiohttp
 0.3 ms (BENCHMARKS.md). A direct GET handles one narrow answer itself and hands the URL back
 to the spider for anything else, so every unusual case (redirects, errors, retries, limits,
 odd encodings) keeps the Scrapy path's handling. What a direct GET archives goes through the
-crawl's ArchiveSink like any response: the request record is made from the headers aiohttp
+crawl's ArchiveWriter like any response: the request record is made from the headers aiohttp
 sent (``request_info.headers``), the response record from the raw headers it received.
 
 The rules of the Scrapy path hold here too:
@@ -46,7 +46,7 @@ from scrapy.utils.misc import load_object
 
 from archive.timeutil import utcnow
 from archive.warc.writer import HttpExchange
-from archive.writer.client import ArchiveSink, SinkError
+from archive.writer.client import ArchiveWriter, WriterError
 from crawlers.addresses import is_public_address, literal_address
 from crawlers.archiving import ArchiveExtension
 from pipelines.catalogue import CataloguePipeline
@@ -107,11 +107,11 @@ class DirectClient:
 
     stats_prefix = "direct"
 
-    def __init__(self, crawler: Any, sink: ArchiveSink) -> None:
+    def __init__(self, crawler: Any, writer: ArchiveWriter) -> None:
         settings = crawler.settings
         self.crawler = crawler
         self.stats = crawler.stats
-        self.sink = sink
+        self.writer = writer
         self.schemes = {s.lower() for s in settings.getlist("SAFETY_ALLOWED_SCHEMES")}
         self.allow_private = settings.getbool("SAFETY_ALLOW_PRIVATE_ADDRESSES")
         self.concurrency = max(1, settings.getint("CONCURRENT_REQUESTS"))
@@ -208,12 +208,12 @@ class DirectClient:
         return bool(getattr(self.crawler.engine, "running", True))
 
     def archive(self, exchange: HttpExchange) -> str | None:
-        """Hand ``exchange`` to the archive sink, as the recorder middleware does; its
-        WARC-Record-ID, or None when the sink has failed (the spider then fetches the URL and
+        """Hand ``exchange`` to the archive writer, as the recorder middleware does; its
+        WARC-Record-ID, or None when the writer has failed (the spider then fetches the URL and
         meets the same failure on Scrapy's path)."""
         try:
-            record_id = self.sink.submit_exchange(exchange)
-        except SinkError:
+            record_id = self.writer.submit_exchange(exchange)
+        except WriterError:
             return None
         self.stats.inc_value("archive/recorded")
         self.stats.inc_value(f"archive/recorded/status/{exchange.status}")
@@ -341,7 +341,7 @@ def _robots_middleware(crawler: Any) -> RobotsTxtMiddleware | None:
 
 def client_for(client_class: type[C], crawler: Any,
                handler_for: Callable[[CataloguePipeline], Callable[..., None]]) -> C | None:
-    """``client_class`` for this crawl, built on its archive sink, with the callback
+    """``client_class`` for this crawl, built on its archive writer, with the callback
     ``handler_for`` makes from its CataloguePipeline; None (logged) when direct GETs are off."""
     extension = crawler.get_extension(ArchiveExtension)
     pipelines = crawler.engine.scraper.itemproc.middlewares
@@ -349,7 +349,7 @@ def client_for(client_class: type[C], crawler: Any,
     if extension is None or pipeline is None:
         return None
     try:
-        return client_class.from_crawler(crawler, extension.sink, handler_for(pipeline))
+        return client_class.from_crawler(crawler, extension.writer, handler_for(pipeline))
     except NotConfigured as exc:
         logger.info("%s off, requests go through Scrapy: %s", client_class.__name__, exc)
         return None

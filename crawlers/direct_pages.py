@@ -26,7 +26,7 @@ import aiohttp
 from scrapy import Request
 from scrapy.exceptions import NotConfigured
 
-from archive.writer.client import ArchiveSink
+from archive.writer.client import ArchiveWriter
 from crawlers.direct import DirectClient, check_allowed, exchange_from
 from crawlers.items import PageItem
 from crawlers.middlewares.decompression import DecompressionMiddleware
@@ -43,21 +43,21 @@ class PageClient(DirectClient):
 
     stats_prefix = STATS_PREFIX
 
-    def __init__(self, crawler: Any, sink: ArchiveSink, on_page: Callable[[PageItem], None]
+    def __init__(self, crawler: Any, writer: ArchiveWriter, on_page: Callable[[PageItem], None]
                  ) -> None:
-        super().__init__(crawler, sink)
+        super().__init__(crawler, writer)
         self.on_page = on_page
         self.fingerprint = crawler.request_fingerprinter.fingerprint
         self.seen: set[bytes] = set()
 
     @classmethod
-    def from_crawler(cls, crawler: Any, sink: ArchiveSink,
+    def from_crawler(cls, crawler: Any, writer: ArchiveWriter,
                      on_page: Callable[[PageItem], None]) -> PageClient:
         """Built once the engine exists; NotConfigured when off."""
         if not crawler.settings.getbool("FASTPATH_PAGES"):
             raise NotConfigured("FASTPATH_PAGES is off")
         check_allowed(crawler)
-        return cls(crawler, sink, on_page)
+        return cls(crawler, writer, on_page)
 
     async def fetch_all(self, jobs: list[PageJob]) -> list[PageJob]:
         """Fetch each new URL of ``jobs`` (a URL seen before in this run is dropped, as Scrapy's

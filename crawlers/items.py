@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from archive.text.extract import PageText
-from archive.writer.items import ListJob
+from archive.jobs import ListJob, PageText
 
 
 @dataclass
@@ -23,7 +22,7 @@ class PageItem:
     platform: str | None = None
     etag: str | None = None
     last_modified: str | None = None
-    page: PageText | None = None   # the fast text, if the spider made it (else the sink does)
+    page: PageText | None = None   # the fast text, if the spider made it (else the writer does)
     good: bool | None = None       # False: a 2xx that is a tombstone, wall or not-found page
     fetch_requisites: bool = False  # a crawl's page: fetch what it needs (crawlers.requisites)
     watch_text: bool = True        # False: watched for its existence only (a channel's card)

@@ -59,7 +59,7 @@ class RequisiteFollower:
         # filter drops, cost more than the page's own fetch
         self.seen: set[str] = set()
         self.pending = 0             # pages whose requisites the archive writer still owes
-        self.sink: Any = None
+        self.writer: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> RequisiteFollower:
@@ -79,12 +79,12 @@ class RequisiteFollower:
     def spider_opened(self, spider: Any) -> None:
         extension = self.crawler.get_extension(ArchiveExtension)
         if extension is not None:
-            self.sink = extension.sink
-            self.sink.on_requisites = self._from_writer
+            self.writer = extension.writer
+            self.writer.on_requisites = self._from_writer
 
     def spider_idle(self, spider: Any) -> None:
         """Keep the spider open while the archive writer still owes requisites."""
-        if self.pending > 0 and not (self.sink is not None and self.sink.failed):
+        if self.pending > 0 and not (self.writer is not None and self.writer.failed):
             raise DontCloseSpider
 
     # -- requisites found -----------------------------------------------------------------------

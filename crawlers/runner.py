@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archive.procexit import exit_at_once
-from archive.writer.client import launch_worker
+from archive.writer.client import launch_writer
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler, CrawlerProcess
@@ -60,9 +60,9 @@ def skip_filtered_log_records(level: str | int) -> None:
 
 
 def build(job: dict[str, Any],
-          archive_worker: subprocess.Popen[bytes] | None = None) -> tuple[CrawlerProcess, Crawler]:
-    """The crawl process and the crawler for ``job``, ready to ``start()``; ``archive_worker``
-    (from :func:`archive.writer.client.launch_worker`) is the archive writer the crawl opens."""
+          writer_process: subprocess.Popen[bytes] | None = None) -> tuple[CrawlerProcess, Crawler]:
+    """The crawl process and the crawler for ``job``, ready to ``start()``; ``writer_process``
+    (from :func:`archive.writer.client.launch_writer`) is the archive writer the crawl opens."""
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
@@ -76,14 +76,14 @@ def build(job: dict[str, Any],
         from crawlers.spiders.recheck import RecheckSpider
 
         crawler = process.create_crawler(RecheckSpider)
-        crawler.archive_worker = archive_worker           # see ArchiveExtension.from_crawler
+        crawler.writer_process = writer_process           # see ArchiveExtension.from_crawler
         process.crawl(crawler, selection=job.get("selection", {}),
                       source_offsets=job.get("source_offsets", {}))
     else:
         from crawlers.spiders.news import NewsSpider
 
         crawler = process.create_crawler(NewsSpider)
-        crawler.archive_worker = archive_worker
+        crawler.writer_process = writer_process
         process.crawl(crawler, sources=job.get("sources", []), urls=job.get("urls", []),
                       extra_source=job.get("extra_source"))
     skip_filtered_log_records(crawler.settings.get("LOG_LEVEL"))   # after Scrapy's own set-up
@@ -97,15 +97,15 @@ def main(argv: list[str]) -> int:
     stop_with_parent()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     # the writer's own start-up (imports, about 0.4 s) runs beside Scrapy's, on the other core
-    worker = launch_worker() if job["settings"].get("ARCHIVE_HOME") else None
+    writer = launch_writer() if job["settings"].get("ARCHIVE_HOME") else None
     try:
         offline_public_suffixes()
-        process, crawler = build(job, worker)
+        process, crawler = build(job, writer)
         process.start()
     finally:
-        if worker is not None and worker.poll() is None and worker.stdin is not None:
-            worker.stdin.close()            # never opened (the crawl failed to start): it exits
-            worker.wait()
+        if writer is not None and writer.poll() is None and writer.stdin is not None:
+            writer.stdin.close()        # never opened (the crawl failed to start): it exits
+            writer.wait()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     return 1 if stats.get("archive/failed") else 0
 

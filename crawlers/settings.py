@@ -1,7 +1,7 @@
 """Scrapy settings for memoryhole: every default in one place, grouped and documented.
 
 Keep the groups alphabetical inside. Component settings carry a prefix: ``ARCHIVE_*`` for the
-archive sink and WARC recorder, ``SAFETY_*`` for the address guard, ``PROGRESS_*`` for progress
+archive writer and WARC recorder, ``SAFETY_*`` for the address guard, ``PROGRESS_*`` for progress
 reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the direct GETs, ``REQUISITES_*`` for page
 requisites, ``BROWSER_*`` for pages rendered in Chromium. ``crawlers.launch`` fills the per-run
 values (home, run id, limits from ``memoryhole.toml``) on top of these when it starts a crawl
@@ -13,7 +13,7 @@ SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
 
 # --- memoryhole components -------------------------------------------------------------------
-# Archive sink (crawlers.archiving) and WARC recorder (crawlers.middlewares.recorder).
+# Archive writer (crawlers.archiving) and WARC recorder (crawlers.middlewares.recorder).
 ARCHIVE_HOME = None                 # the home folder; required (set by crawlers.launch)
 ARCHIVE_COLLECTION = "main"         # collections/<coll>/ inside the home
 ARCHIVE_COMPRESSION = "fast"        # WARC gzip: fast (ISA-L) | balanced (zlib 6) | small (zlib 9)
@@ -23,7 +23,7 @@ ARCHIVE_EXTRACT = "fast"            # text stored per capture: fast | trafilatur
 ARCHIVE_OPERATOR = ""               # warcinfo "operator"
 ARCHIVE_RECHECK_OFFSETS = ["5m"]    # the first offset schedules a capture's first re-check
 ARCHIVE_RUN_ID = None               # the runs row of this crawl
-ARCHIVE_SHARE_TEXT_BACKLOG = 50     # from this many items waiting for the sink process on, the
+ARCHIVE_SHARE_TEXT_BACKLOG = 50     # from this many items waiting for the writer process on, the
                                     # crawl process extracts pages' fast text itself (-1: never)
 ARCHIVE_STATS_FILE = None           # where the crawl's final stats are written as JSON
 ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size

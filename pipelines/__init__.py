@@ -1,1 +1,1 @@
-"""Item pipelines: the catalogue (text, diffs and rows are made in the archive sink process)."""
+"""Item pipelines: the catalogue (text, diffs and rows are made in the archive writer process)."""

@@ -1,12 +1,12 @@
-"""Catalogue pipeline: hands each page and each re-check result to the archive sink.
+"""Catalogue pipeline: hands each page and each re-check result to the archive writer.
 
-The sink process (archive.writer.process) extracts the page's fast text and fingerprint, stores them
-on the capture row, classifies short pages (a tombstone answered with 200 is never the page
+The writer process (archive.writer.process) extracts the page's fast text and fingerprint, stores
+them on the capture row, classifies short pages (a tombstone answered with 200 is never the page
 itself), updates the watched URL and diffs the page against its previous capture when it changed.
 
-The text extraction is the biggest part of the sink's work per page. While the sink keeps up it
+The text extraction is the biggest part of the writer's work per page. While the writer keeps up it
 is done there, off the crawl's thread; when ``ARCHIVE_SHARE_TEXT_BACKLOG`` or more items wait
-for the sink, this pipeline extracts the fast text of the next pages itself, so the two processes
+for the writer, this pipeline extracts the fast text of the next pages itself, so the two processes
 share the work and both cores stay busy. The result is the same either way.
 """
 
@@ -16,9 +16,8 @@ from typing import Any
 
 from scrapy.exceptions import NotConfigured
 
+from archive.jobs import CheckJob, PageJob, page_body_needed
 from archive.text.extract import fast_page_text
-from archive.writer.checks import CheckJob
-from archive.writer.client import PageJob, page_body_needed
 from crawlers.archiving import ArchiveExtension
 from crawlers.items import CheckItem, ListItem, PageItem
 from crawlers.requisites import RequisiteFollower
@@ -27,7 +26,7 @@ from crawlers.requisites import RequisiteFollower
 class CataloguePipeline:
     def __init__(self, extension: ArchiveExtension, stats: Any, share_backlog: int,
                  requisites: RequisiteFollower | None = None) -> None:
-        self.sink = extension.sink
+        self.writer = extension.writer
         self.stats = stats
         self.share_backlog = share_backlog
         self.requisites = requisites
@@ -45,11 +44,11 @@ class CataloguePipeline:
         if isinstance(item, CheckItem):
             if item.page is not None:
                 self.stats.inc_value("memoryhole/pages")
-            self.sink.submit_check(check_job(item))
+            self.writer.submit_check(check_job(item))
         elif isinstance(item, PageItem):
             self.stats.inc_value("memoryhole/pages")
             follower = self.requisites if item.fetch_requisites and item.status == 200 else None
-            if item.page is None and 0 <= self.share_backlog <= self.sink.backlog():
+            if item.page is None and 0 <= self.share_backlog <= self.writer.backlog():
                 item.page = fast_page_text(
                     item.body, item.content_type,
                     requisites_of=item.url if follower is not None else None,
@@ -62,10 +61,10 @@ class CataloguePipeline:
                 else:                      # the archive writer lists them with the text
                     limit = follower.limit
                     follower.expect()
-            self.sink.submit_page(page_job(item, requisites_limit=limit))
+            self.writer.submit_page(page_job(item, requisites_limit=limit))
         elif isinstance(item, ListItem):
             self.stats.inc_value("memoryhole/lists")
-            self.sink.submit_list(item.job)
+            self.writer.submit_list(item.job)
         return item
 
 

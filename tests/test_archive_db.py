@@ -9,8 +9,8 @@ from pathlib import Path
 
 from archive.catalogue.db import BUSY_TIMEOUT_MS, WRITER_CACHE_MIB, connect, open_catalogue
 from archive.home import Home
-from archive.writer.client import SinkSettings
-from archive.writer.process import SinkWorker
+from archive.jobs import WriterSettings
+from archive.writer.process import WriterProcess
 
 SQLITE_DEFAULT_CACHE = -2000          # KiB
 
@@ -32,7 +32,7 @@ def test_connections_use_wal_a_busy_timeout_and_the_default_page_cache(tmp_path:
 
 
 def test_the_archive_writer_gets_a_big_page_cache(tmp_path: Path) -> None:
-    worker = SinkWorker(Home(tmp_path / "home"), SinkSettings(), None, queue.Queue())
+    worker = WriterProcess(Home(tmp_path / "home"), WriterSettings(), None, queue.Queue())
     worker._open()
     try:
         assert pragma(worker._db, "cache_size") == -WRITER_CACHE_MIB * 1024

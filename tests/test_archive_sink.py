@@ -1,14 +1,15 @@
-"""The archive sink on its own: ordering, revisits, batching, and failing loudly."""
+"""The archive writer on its own: ordering, revisits, batching, and failing loudly."""
 
 from __future__ import annotations
 
 import pytest
 
 from archive.home import Home
+from archive.jobs import PageJob, PageText, WriterSettings
 from archive.text.extract import fast_page_text
 from archive.timeutil import utcnow
 from archive.warc.writer import HttpExchange
-from archive.writer.client import ArchiveSink, PageJob, PageText, SinkError, SinkSettings
+from archive.writer.client import ArchiveWriter, WriterError
 from tests.support.helpers import all_records, rows
 
 
@@ -25,16 +26,16 @@ def _page(record_id: str, url: str, body: bytes) -> PageJob:
                                                            found.text_digest, found.encoding))
 
 
-def test_sink_writes_records_rows_and_revisits(tmp_path):
+def test_writer_writes_records_rows_and_revisits(tmp_path):
     home = Home(tmp_path / "home")
-    sink = ArchiveSink(home, SinkSettings(commit_rows=2))
-    sink.start()
+    writer = ArchiveWriter(home, WriterSettings(commit_rows=2))
+    writer.start()
     body = b"<html><head><title>T</title></head><body><p>Hello archive</p></body></html>"
     url = "https://example.org/a?utm_source=x"
     for _ in range(3):
-        record_id = sink.submit_exchange(_exchange(url, body))
-        sink.submit_page(_page(record_id, url, body))
-    stats = sink.close()
+        record_id = writer.submit_exchange(_exchange(url, body))
+        writer.submit_page(_page(record_id, url, body))
+    stats = writer.close()
     assert stats["records"] == 1 and stats["revisits"] == 2 and stats["pages"] == 3
     captures = rows(home.root, "SELECT url, fetched_url, is_revisit, title FROM captures"
                                " ORDER BY id")
@@ -49,18 +50,18 @@ def test_sink_writes_records_rows_and_revisits(tmp_path):
     assert home.index_path("main").read_text().count("\n") == 3
 
 
-def test_sink_failure_is_raised_not_swallowed(tmp_path):
+def test_writer_failure_is_raised_not_swallowed(tmp_path):
     home = Home(tmp_path / "home")
     home.root.mkdir()
     home.db_path.mkdir()            # the catalogue cannot be opened
-    sink = ArchiveSink(home, SinkSettings())
-    sink.start()
-    with pytest.raises(SinkError):
+    writer = ArchiveWriter(home, WriterSettings())
+    writer.start()
+    with pytest.raises(WriterError):
         for _ in range(50):
-            sink.submit_exchange(_exchange("https://example.org/", b"x"))
-            sink.wait_failed(0.1)
-    with pytest.raises(SinkError):
-        sink.close()
+            writer.submit_exchange(_exchange("https://example.org/", b"x"))
+            writer.wait_failed(0.1)
+    with pytest.raises(WriterError):
+        writer.close()
 
 
 def _long_article(paragraph: str) -> bytes:
@@ -77,8 +78,8 @@ def test_a_page_sent_without_its_body_is_read_back_for_its_diff(tmp_path, extrac
     import gzip
 
     home = Home(tmp_path / "home")
-    sink = ArchiveSink(home, SinkSettings(extract=extract))
-    sink.start()
+    writer = ArchiveWriter(home, WriterSettings(extract=extract))
+    writer.start()
     url = "https://example.org/report"
     for paragraph in ("The delegation met on Monday.", "The delegation never met."):
         body = _long_article(paragraph)
@@ -89,10 +90,10 @@ def test_a_page_sent_without_its_body_is_read_back_for_its_diff(tmp_path, extrac
             response_headers=[("Content-Type", "text/html; charset=utf-8"),
                               ("Content-Encoding", "gzip")],
             request_headers=[("Host", "example.org")])
-        record_id = sink.submit_exchange(exchange)
-        sink.submit_page(PageJob(record_id=record_id, url=url, status=200, body=None,
+        record_id = writer.submit_exchange(exchange)
+        writer.submit_page(PageJob(record_id=record_id, url=url, status=200, body=None,
                                  content_type="text/html", page=page))
-    stats = sink.close()
+    stats = writer.close()
     assert stats["bodies_read_back"] == (3 if extract == "trafilatura" else 1)
     (diff,) = rows(home.root, "SELECT * FROM diffs")
     assert "+The delegation never met." in diff["unified_diff"]
@@ -102,7 +103,7 @@ def test_a_page_sent_without_its_body_is_read_back_for_its_diff(tmp_path, extrac
 
 
 def test_page_body_needed_only_where_the_writer_has_no_other_way() -> None:
-    from archive.writer.client import SHORT_PAGE, page_body_needed
+    from archive.jobs import SHORT_PAGE, page_body_needed
 
     assert page_body_needed(None)                                  # the writer makes the text
     short = PageText("t", "x" * (SHORT_PAGE - 1), "sha256:0", "utf-8")

@@ -1,4 +1,4 @@
-"""The sink's worker process on its own: a crawl process that dies (its input ends without a
+"""The writer's worker process on its own: a crawl process that dies (its input ends without a
 stop) loses nothing it sent, and a cut-short run confirms no deletion; SIGINT and SIGTERM do not
 stop it (its input does)."""
 
@@ -17,17 +17,10 @@ from typing import Any
 import pytest
 
 from archive.home import Home
+from archive.jobs import CheckJob, PageJob, WriterSettings
 from archive.timeutil import utcnow
 from archive.warc.writer import HttpExchange
-from archive.writer.checks import CheckJob
-from archive.writer.client import (
-    ArchiveSink,
-    PageJob,
-    SinkSettings,
-    launch_worker,
-    read_frame,
-    write_frame,
-)
+from archive.writer.client import ArchiveWriter, launch_writer, read_frame, write_frame
 from tests.support.helpers import all_records, rows, warc_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,19 +35,19 @@ def _exchange(status: int, body: bytes, when: Any) -> HttpExchange:
                         request_headers=[("Host", "127.0.0.1:9")])
 
 
-def _captured(home: Home, settings: SinkSettings) -> Any:
-    """A first crawl through the sink as the crawler uses it: one good capture of URL."""
-    sink = ArchiveSink(home, settings)
-    sink.start()
+def _captured(home: Home, settings: WriterSettings) -> Any:
+    """A first crawl through the writer as the crawler uses it: one good capture of URL."""
+    writer = ArchiveWriter(home, settings)
+    writer.start()
     when = utcnow() - timedelta(hours=1)
-    record_id = sink.submit_exchange(_exchange(200, BODY, when))
-    sink.submit_page(PageJob(record_id=record_id, url=URL, status=200, body=BODY,
+    record_id = writer.submit_exchange(_exchange(200, BODY, when))
+    writer.submit_page(PageJob(record_id=record_id, url=URL, status=200, body=BODY,
                              content_type="text/html"))
-    sink.close()
+    writer.close()
     return when
 
 
-def _run_worker(home: Home, settings: SinkSettings, items: list[Any], *, stop: bool,
+def _run_worker(home: Home, settings: WriterSettings, items: list[Any], *, stop: bool,
                 signals: bool = False) -> dict[str, Any]:
     """Feed the worker process directly; without ``stop`` its input just ends, as when the
     crawl process is killed. Returns its last answer's counters."""
@@ -101,7 +94,7 @@ def _missing_checks(home: Home, first: Any) -> list[Any]:
 def test_a_cut_short_run_keeps_what_it_got_and_confirms_nothing(tmp_path: Path,
                                                                 stop: bool) -> None:
     home = Home(tmp_path / "home")
-    settings = SinkSettings(recheck_offsets=("5m",))
+    settings = WriterSettings(recheck_offsets=("5m",))
     first = _captured(home, settings)
     stats = _run_worker(home, settings, _missing_checks(home, first), stop=stop,
                         signals=not stop)
@@ -135,7 +128,7 @@ def test_worker_refuses_to_start_without_an_opening(tmp_path: Path) -> None:
 def test_a_worker_launched_and_never_opened_exits_quietly(tmp_path: Path) -> None:
     """crawlers.runner launches the writer before Scrapy is set up; if the crawl never starts,
     its input just closes."""
-    worker = launch_worker()
+    worker = launch_writer()
     assert worker.stdin is not None and worker.stdout is not None
     worker.stdin.close()
     assert worker.wait(timeout=60) == 0
@@ -150,10 +143,10 @@ def test_crawl_process_failing_to_start_leaves_no_writer(tmp_path: Path, monkeyp
     launched = []
 
     def launch() -> subprocess.Popen[bytes]:
-        launched.append(launch_worker())
+        launched.append(launch_writer())
         return launched[-1]
 
-    monkeypatch.setattr(runner, "launch_worker", launch)
+    monkeypatch.setattr(runner, "launch_writer", launch)
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"settings": {"ARCHIVE_HOME": str(tmp_path / "home"),
                                             "LOG_LEVEL": "NO-SUCH-LEVEL"},
@@ -168,7 +161,7 @@ def test_a_dead_crawl_process_loses_no_rows(tmp_path: Path) -> None:
     """The crawl process is gone (nobody reads the worker's answers, its input just ends): the
     worker still writes and commits every page it was sent, progress reports or not."""
     home = Home(tmp_path / "home")
-    settings = SinkSettings()
+    settings = WriterSettings()
     worker = subprocess.Popen([sys.executable, "-m", "archive.writer.process"], cwd=ROOT,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert worker.stdin is not None and worker.stdout is not None

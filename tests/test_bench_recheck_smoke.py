@@ -58,7 +58,7 @@ def test_summary_line_and_profile_ranking() -> None:
         "transient": 0}
     assert recheck_bench.parse_summary("no summary") is None
     main = "thread (1): MainThread"
-    sink = "thread (2): memoryhole-sink"
+    writer = "thread (2): memoryhole-writer"
     runpy = "_run_module_as_main (<frozen runpy>:198)"
     stacks = [
         ([main, runpy, "main (/x/crawlers/runner.py:9)", "Engine.tick (/x/site-packages/"
@@ -66,8 +66,8 @@ def test_summary_line_and_profile_ranking() -> None:
         ([main, runpy, "_find_and_load (<frozen importlib._bootstrap>:1)"], 5),      # start-up
         ([main, runpy, "EpollSelector.select (/py/selectors.py:1)"], 7),              # idle
         ([main], 2),                                                                  # frameless
-        ([sink, "Thread._bootstrap (/py/threading.py:1)", "ArchiveSink._run "
-          "(/x/archive/sink.py:1)", "RotatingWarcWriter._write_record (/x/archive/warc.py:1)"],
+        ([writer, "Thread._bootstrap (/py/threading.py:1)", "ArchiveWriter._run "
+          "(/x/archive/writer.py:1)", "RotatingWarcWriter._write_record (/x/archive/warc.py:1)"],
          4),
     ]
     ranked = recheck_bench.profile_ranking(stacks, 5)
@@ -77,7 +77,7 @@ def test_summary_line_and_profile_ranking() -> None:
     cumulative = dict(ranked["cumulative"])
     assert runpy.split(" (")[0] not in {name.split(" (")[0] for name in cumulative}   # wrapper
     assert [(t["thread"], t["share"]) for t in ranked["threads"]] == [
-        ("MainThread", 60.0), ("memoryhole-sink", 40.0)]
+        ("MainThread", 60.0), ("memoryhole-writer", 40.0)]
 
 
 def test_profile_by_default_only_where_py_spy_is_installed() -> None:

@@ -1,6 +1,6 @@
 """The crawl process's shortcuts behave like the plain way: Scrapy's decompression without its two
 costs, no DEBUG records built for nothing, and the fast text made in the crawl process when the
-sink falls behind."""
+writer falls behind."""
 
 from __future__ import annotations
 
@@ -142,13 +142,13 @@ def _crawl_texts(home: Path, urls: list[str], share_backlog: int) -> tuple[list[
 
 
 def test_text_made_in_the_crawl_process_is_the_same(tmp_path: Path, mockserver) -> None:
-    """When the sink falls behind, the crawl process makes the fast text; 0 means always, -1
+    """When the writer falls behind, the crawl process makes the fast text; 0 means always, -1
     never. What is stored is the same either way."""
     urls = [mockserver.url(p) for p in ("/plain/s1", "/gzip/s2", "/gbk/header", "/gbk/none",
                                         "/big5/meta", "/status/404")]
     in_crawl, stats_crawl = _crawl_texts(tmp_path / "a", urls, 0)
-    in_sink, stats_sink = _crawl_texts(tmp_path / "b", urls, -1)
+    in_writer, stats_writer = _crawl_texts(tmp_path / "b", urls, -1)
     assert stats_crawl["memoryhole/text_in_crawl"] == len(urls)
-    assert "memoryhole/text_in_crawl" not in stats_sink
+    assert "memoryhole/text_in_crawl" not in stats_writer
     assert len(in_crawl) == len(urls) and all(row["text"] for row in in_crawl)
-    assert in_crawl == in_sink
+    assert in_crawl == in_writer

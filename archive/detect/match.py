@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from archive.text.extract import PageText, decode_html, fast_page_text
+from archive.jobs import PageText
+from archive.text.extract import decode_html, fast_page_text
 
 if TYPE_CHECKING:
     from archive.detect.ruleset import Rule

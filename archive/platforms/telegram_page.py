@@ -28,9 +28,9 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from archive.jobs import ListedItem, ListJob
 from archive.platforms.telegram import Channel
 from archive.text.extract import parse_html
-from archive.writer.items import ListedItem, ListJob
 
 _POST_RE = re.compile(r"^([A-Za-z0-9_]{3,64})/(\d+)$")
 _SINGLE_RE = re.compile(r"/([A-Za-z0-9_]{3,64})/(\d+)\?single")

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from archive.writer.items import ListedItem, ListJob
+from archive.jobs import ListedItem, ListJob
 
 _USER_RE = re.compile(r"^/(?:u|profile)/(\d{5,12})/?$")
 _POST_RE = re.compile(r"^/(?:detail|status)/(\d{10,20})/?$")

@@ -23,10 +23,10 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from lxml import etree
 
+from archive.jobs import PageText
 from archive.text.charset import SNIFF_BYTES, bom, decode_html
 from archive.text.markup_urls import DEFAULT_LIMIT, tree_requisites
 
@@ -85,17 +85,6 @@ _BLOCK_TAGS = tuple(
     " caption table ul ol dl address center hr br".split()
 )
 _TITLE_META = frozenset({"og:title", "twitter:title"})
-
-
-@dataclass(frozen=True)
-class PageText:
-    """What the crawler stores about a page's text."""
-
-    title: str | None
-    text: str
-    text_digest: str
-    encoding: str
-    requisites: tuple[str, ...] | None = None    # asked for with requisites_of; else None
 
 
 def text_digest(text: str) -> str:

@@ -14,31 +14,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from archive.detect.state import Policy, UrlState, step
+from archive.jobs import CheckJob
 from archive.timeutil import iso, parse_iso
 from archive.writer.items import item_checked, item_deleted, item_of_url
 
 if TYPE_CHECKING:
-    from archive.writer.client import PageJob
     from archive.writer.pages import PageRecorder
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CheckJob:
-    url_id: int
-    url: str
-    checked_at: datetime
-    outcome: str                     # alive | missing | blocked | transient (classifier's)
-    reason: str | None
-    rule: str
-    detail: str
-    http_status: int | None
-    record_id: str | None = None     # the archived response (None: no response arrived)
-    page: PageJob | None = None      # a 2xx body: text, diff, change detection
-    retry_after: float | None = None
-    offsets: tuple[str, ...] | None = None
-    vantage: str = "default"
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""The archive sink: a process of its own that writes the WARCs and the catalogue.
+"""The archive writer: a process of its own that writes the WARCs and the catalogue.
 
-The crawler hands it raw HTTP exchanges, pages, re-check results and resources; the sink process
+The crawler hands it raw HTTP exchanges, pages, re-check results and resources; the writer process
 (archive.writer.process) extracts the pages' text, writes WARC records, decides revisits, inserts
 capture rows only after their record is on disk, diffs pages whose fingerprint changed, and keeps
 the CDXJ index in step as WARC files close. It is a process, not a thread, so that none of this
@@ -8,13 +8,13 @@ competes with Scrapy for the interpreter lock: on two cores the crawl and the ar
 one (BENCHMARKS.md). One process does all of it in order, so a page's text always lands after
 its capture row and reads see its own writes.
 
-This side (:class:`ArchiveSink`) only hands items over: ``submit_*`` pickles the item into the
-worker's stdin and returns. The worker reads ahead into a queue of ``queue_size`` items, so a
-``submit_*`` waits only when the worker is that far behind; a thread here takes the worker's
-answers from its stdout. A failure in the worker is raised by the next ``submit_*`` and by
-:meth:`ArchiveSink.close` as :class:`SinkError`.
-If the crawl process dies, the worker sees the end of its input, writes everything it was given,
-closes its WARC file and exits; it confirms no deletion from such a cut-short run.
+This side (:class:`ArchiveWriter`) only hands items over: ``submit_*`` pickles the item into the
+writer process's stdin and returns. The writer process reads ahead into a queue of ``queue_size``
+items, so a ``submit_*`` waits only when the writer process is that far behind; a thread here takes
+the writer process's answers from its stdout. A failure in the writer process is raised by the next
+``submit_*`` and by :meth:`ArchiveWriter.close` as :class:`WriterError`. If the crawl process dies,
+the writer process sees the end of its input, writes everything it was given, closes its WARC file
+and exits; it confirms no deletion from such a cut-short run.
 """
 
 from __future__ import annotations
@@ -30,77 +30,25 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from archive.home import Home
-from archive.text.extract import PageText
+from archive.jobs import CheckJob, ListJob, PageJob, WriterSettings
 from archive.warc.writer import HttpExchange
-from archive.writer.checks import CheckJob
-from archive.writer.items import ListJob
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ArchiveSink", "PageJob", "PageText", "SinkError", "SinkSettings", "launch_worker"]
+__all__ = ["ArchiveWriter", "WriterError", "launch_writer"]
 
 _FRAME = struct.Struct("!Q")
 _PIPE_BYTES = 1024 * 1024      # F_SETPIPE_SZ asks for this much (Linux caps it at pipe-max-size)
 _F_SETPIPE_SZ = 1031
 
 
-class SinkError(RuntimeError):
-    """The sink failed (disk full, catalogue locked for too long…); nothing more is taken."""
-
-
-@dataclass(frozen=True)
-class SinkSettings:
-    collection: str = "main"
-    max_bytes: int = 1024 * 1024 * 1024
-    warcinfo: dict[str, str] = field(default_factory=dict)
-    compression: str = "fast"             # archive.warc.writer.COMPRESSIONS
-    extract: str = "fast"                # fast | trafilatura
-    queue_size: int = 1000
-    commit_rows: int = 500
-    commit_seconds: float = 1.0
-    recheck_offsets: tuple[str, ...] = ("5m",)
-    confirm_checks: int = 2
-    confirm_after: str = "5m"
-    log_file: str | None = None          # the worker's log lines go here (default: stderr)
-    log_level: str = "INFO"
-
-
-@dataclass(frozen=True)
-class PageJob:
-    record_id: str
-    url: str                      # the fetched URL (final, after redirects)
-    status: int
-    body: bytes | None            # decoded (no Content-Encoding) body, for the text; None: not
-                                  # sent (see page_body_needed), read back from the WARC if needed
-    content_type: str | None
-    page: PageText | None = None  # the fast text; None: the sink extracts it
-    source: str | None = None
-    platform: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    good: bool | None = None      # the page itself? (None: the sink decides); False: a tombstone
-    requisites_limit: int = 0     # > 0: list this many of the page's requisites from the text
-                                  # pass and answer ("requisites", url, [urls]), even if none
-    watch_text: bool = True       # False: watched for its existence only, its text never diffed
-
-
-# Tombstones, walls and not-found pages are short: the writer classifies a 2xx page with less text
-# than this (from its body; about 1 ms more per page). A longer one is taken as the page itself.
-SHORT_PAGE = 3000
-
-
-def page_body_needed(page: PageText | None) -> bool:
-    """Whether a page job must carry the decoded body. Not when the crawl process made the text
-    and it is long: the writer needs the body then only to diff a changed page (or with
-    ``extract = "trafilatura"``), and reads it back from the record it has just written. That
-    saves pickling and piping every page's body a second time (the exchange carries it too)."""
-    return page is None or len(page.text) < SHORT_PAGE
+class WriterError(RuntimeError):
+    """The writer failed (disk full, catalogue locked for too long…); nothing more is taken."""
 
 
 def write_frame(stream: IO[bytes], message: Any) -> None:
@@ -124,7 +72,8 @@ def read_frame(stream: IO[bytes]) -> Any:
 
 
 def _grow_pipe(stream: IO[bytes]) -> None:
-    """A bigger pipe holds several pages while the worker's reader catches up (best effort)."""
+    """A bigger pipe holds several pages while the writer process's reader catches up (best
+    effort)."""
     if sys.platform.startswith("linux"):
         try:
             fcntl.fcntl(stream.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
@@ -132,10 +81,10 @@ def _grow_pipe(stream: IO[bytes]) -> None:
             pass
 
 
-def launch_worker() -> subprocess.Popen[bytes]:
+def launch_writer() -> subprocess.Popen[bytes]:
     """Start ``python -m archive.writer.process``, which imports what it needs and then waits for
-    :meth:`ArchiveSink.start` to open it; a worker never opened exits when its input closes.
-    Started before the crawl process imports Scrapy, its start-up runs beside Scrapy's."""
+    :meth:`ArchiveWriter.start` to open it; a writer process never opened exits when its input
+    closes. Started before the crawl process imports Scrapy, its start-up runs beside Scrapy's."""
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -149,34 +98,34 @@ def launch_worker() -> subprocess.Popen[bytes]:
     return process
 
 
-class ArchiveSink:
+class ArchiveWriter:
     """Start with :meth:`start`, feed with :meth:`submit_exchange` / :meth:`submit_page` /
     :meth:`submit_check` / :meth:`submit_resource`, finish with :meth:`close`, which waits until
     everything is written, the WARC files closed and indexed and the rows committed, and returns
-    the worker's counters."""
+    the writer process's counters."""
 
-    def __init__(self, home: Home, settings: SinkSettings, run_id: int | None = None) -> None:
+    def __init__(self, home: Home, settings: WriterSettings, run_id: int | None = None) -> None:
         self.home = home
         self.settings = settings
         self.run_id = run_id
-        self.stats: Counter[str] = Counter()     # the worker's counters, after close()
+        self.stats: Counter[str] = Counter()     # the writer process's counters, after close()
         self._process: subprocess.Popen[bytes] | None = None
         self._reader = threading.Thread(target=self._read_answers,
-                                        name="memoryhole-sink-answers", daemon=True)
+                                        name="memoryhole-writer-answers", daemon=True)
         self._error: str | None = None
         self._failed = threading.Event()
         # called from the answer thread with (page URL, requisite URLs) for each page job that
         # asked for them (PageJob.requisites_limit)
         self.on_requisites: Callable[[str, list[str]], None] | None = None
-        self._submitted = 0            # items handed to the worker (crawl thread)
-        self._handled = 0              # items the worker says it has handled (answer thread)
+        self._submitted = 0            # items handed to the writer process (crawl thread)
+        self._handled = 0              # items the writer process has handled (answer thread)
         self._closed = False
 
     # -- called from the crawler thread -------------------------------------------------------
     def start(self, process: subprocess.Popen[bytes] | None = None) -> None:
-        """Start the worker process, or open the one :func:`launch_worker` started earlier."""
+        """Start the writer process, or open the one :func:`launch_writer` started earlier."""
         self.home.ensure(self.settings.collection)
-        self._process = process or launch_worker()
+        self._process = process or launch_writer()
         assert self._process.stdin is not None
         write_frame(self._process.stdin, ("open", self.home, self.settings, self.run_id))
         self._reader.start()
@@ -205,8 +154,8 @@ class ArchiveSink:
         self._put(("resource", uri, content_type, data, date, concurrent_to))
 
     def close(self) -> Counter[str]:
-        """Wait until the worker has written everything and exited; raise SinkError if it
-        failed. Returns the worker's counters."""
+        """Wait until the writer process has written everything and exited; raise WriterError if it
+        failed. Returns the writer process's counters."""
         if self._process is not None and not self._closed:
             self._closed = True
             assert self._process.stdin is not None
@@ -214,18 +163,18 @@ class ArchiveSink:
                 if self._error is None:
                     write_frame(self._process.stdin, ("stop",))
                 self._process.stdin.close()
-            except OSError as exc:       # BrokenPipeError: the worker is gone
+            except OSError as exc:       # BrokenPipeError: the writer process is gone
                 self._fail(f"the archive writer process stopped reading ({exc})")
             self._reader.join()
             code = self._process.wait()
             if code != 0 and self._error is None:
                 self._error = f"the archive writer process exited with status {code}"
         if self._error is not None:
-            raise SinkError(f"archive writer failed: {self._error}")
+            raise WriterError(f"archive writer failed: {self._error}")
         return self.stats
 
     def wait_failed(self, timeout: float) -> bool:
-        """Whether the sink has failed, waiting up to ``timeout`` seconds for it to."""
+        """Whether the writer has failed, waiting up to ``timeout`` seconds for it to."""
         return self._failed.wait(timeout)
 
     @property
@@ -233,7 +182,7 @@ class ArchiveSink:
         return self._error is not None
 
     def backlog(self) -> int:
-        """Items submitted that the worker has not handled yet (as of its last report, which
+        """Items submitted that the writer process has not handled yet (as of its last report, which
         it sends every few items)."""
         return self._submitted - self._handled
 
@@ -245,10 +194,10 @@ class ArchiveSink:
                 try:
                     write_frame(self._process.stdin, item)
                     self._submitted += 1
-                except OSError as exc:   # BrokenPipeError: the worker is gone
+                except OSError as exc:   # BrokenPipeError: the writer process is gone
                     self._fail(f"the archive writer process stopped reading ({exc})")
         if self._error is not None:
-            raise SinkError(f"archive writer failed: {self._error}")
+            raise WriterError(f"archive writer failed: {self._error}")
 
     def _fail(self, message: str) -> None:
         if self._error is None:

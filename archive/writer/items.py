@@ -25,39 +25,14 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from archive.jobs import ListedItem, ListJob
 from archive.timeutil import parse_iso
 from archive.urlnorm import canonical_url, domain_of
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ListedItem:
-    item_id: str
-    seq: int
-    url: str | None = None           # the item's own page, if it has one
-    check_url: str | None = None     # where its deletion is confirmed (None: no own URL)
-    posted_at: str | None = None
-    text: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)   # views, media, album ids...
-    service: bool = False
-
-
-@dataclass(frozen=True)
-class ListJob:
-    """The items one archived list page showed (``record_id``: its response record)."""
-
-    record_id: str
-    parent_url: str                  # the list the items belong to (every page of it)
-    items: tuple[ListedItem, ...]
-    covers: tuple[int, int] | None   # (lowest, highest) seq of its ordinary items
-    seen_seqs: frozenset[int] = frozenset()   # every seq the page shows (album ids too)
-    platform: str | None = None
-    source: str | None = None
 
 
 class ItemRecorder:

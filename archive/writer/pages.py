@@ -1,4 +1,4 @@
-"""Catalogue rows for what the sink writes: captures, watched URLs and text diffs.
+"""Catalogue rows for what the writer writes: captures, watched URLs and text diffs.
 
 Runs in the archive writer process (archive.writer.process) with its connection, inside its open
 transaction.
@@ -27,7 +27,7 @@ from archive.warc.writer import HttpExchange, WrittenRecord
 if TYPE_CHECKING:
     import sqlite_utils
 
-    from archive.writer.client import PageJob, SinkSettings
+    from archive.jobs import PageJob, WriterSettings
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ _INSERTED_MEMO = 10_000
 class PageRecorder:
     """Catalogue writes of the archive writer."""
 
-    def __init__(self, db: sqlite_utils.Database, home: Home, settings: SinkSettings,
+    def __init__(self, db: sqlite_utils.Database, home: Home, settings: WriterSettings,
                  stats: Counter[str]) -> None:
         self.db = db
         self.conn = db.conn

@@ -1,5 +1,5 @@
-"""The archive sink's worker process: ``python -m archive.writer.process`` (started by
-archive.writer.client.ArchiveSink; not a command for people).
+"""The archive writer process: ``python -m archive.writer.process`` (started by
+archive.writer.client.ArchiveWriter; not a command for people).
 
 It reads length-prefixed pickles on stdin: first ``("open", home, settings, run_id)``, then
 ``exchange``, ``page``, ``check`` and ``resource`` items in the order the crawler made them, and
@@ -36,6 +36,7 @@ from archive.catalogue import db as catalogue
 from archive.detect.classify import Observation, classify, platform_for
 from archive.detect.state import Policy
 from archive.home import Home
+from archive.jobs import SHORT_PAGE, CheckJob, PageJob, WriterSettings
 from archive.procexit import exit_at_once
 from archive.text.extract import fast_page_text
 from archive.warc.writer import (
@@ -45,22 +46,22 @@ from archive.warc.writer import (
     RotatingWarcWriter,
     WrittenRecord,
 )
-from archive.writer.checks import CheckJob, CheckRecorder
-from archive.writer.client import SHORT_PAGE, PageJob, SinkSettings, read_frame, write_frame
+from archive.writer.checks import CheckRecorder
+from archive.writer.client import read_frame, write_frame
 from archive.writer.items import ItemRecorder
 from archive.writer.pages import PageRecorder
 
 logger = logging.getLogger(__name__)
 
 _END = ("end",)      # the input ended without a stop: the crawl process is gone
-# Every this many items the worker tells the crawl process how far it is (ArchiveSink.backlog).
+# Every this many items the writer process tells the crawl how far it is (ArchiveWriter.backlog).
 _REPORT_EVERY = 16
 
 
-class SinkWorker:
+class WriterProcess:
     """Handles the items of one run in order; :meth:`run` returns the counters."""
 
-    def __init__(self, home: Home, settings: SinkSettings, run_id: int | None,
+    def __init__(self, home: Home, settings: WriterSettings, run_id: int | None,
                  items: queue.Queue[Any], report: Callable[[int], None] | None = None,
                  tell: Callable[[tuple[Any, ...]], None] | None = None) -> None:
         self.home = home
@@ -154,7 +155,7 @@ class SinkWorker:
             self._begin()
             self._items.record(item[1])
         else:
-            raise ValueError(f"unknown sink item {kind!r}")
+            raise ValueError(f"unknown writer item {kind!r}")
 
     def _with_text(self, job: PageJob, *, judge: bool) -> PageJob:
         """The job with its fast text; with ``judge``, a short 2xx page is also classified: a
@@ -270,7 +271,7 @@ def _reader(stream: IO[bytes], into: queue.Queue[Any]) -> None:
     into.put(_END)
 
 
-def _configure_logging(settings: SinkSettings) -> None:
+def _configure_logging(settings: WriterSettings) -> None:
     handler: logging.Handler
     if settings.log_file:
         handler = logging.FileHandler(settings.log_file, encoding="utf-8")
@@ -296,12 +297,12 @@ def main() -> int:
     _, home, settings, run_id = opening
     _configure_logging(settings)
     items: queue.Queue[Any] = queue.Queue(maxsize=settings.queue_size)
-    threading.Thread(target=_reader, args=(inbox, items), name="memoryhole-sink-input",
+    threading.Thread(target=_reader, args=(inbox, items), name="memoryhole-writer-input",
                      daemon=True).start()
     # archive.warc.cdxj (surt, tldextract, requests: a fifth of the writer's start-up) is needed
     # only when a WARC file closes; importing it meanwhile keeps it off the crawl's start
     threading.Thread(target=importlib.import_module, args=("archive.warc.cdxj",),
-                     name="memoryhole-sink-warmup", daemon=True).start()
+                     name="memoryhole-writer-warmup", daemon=True).start()
 
     def answer(message: tuple[Any, ...]) -> None:
         try:
@@ -309,15 +310,15 @@ def main() -> int:
         except OSError:       # the crawl process is gone: nobody to tell, the work goes on
             pass
 
-    worker = SinkWorker(home, settings, run_id, items,
+    process = WriterProcess(home, settings, run_id, items,
                         report=lambda handled: answer(("handled", handled)), tell=answer)
     error = None
     try:
-        worker.run()
+        process.run()
     except BaseException as exc:  # noqa: BLE001 - reported to the crawl process
         logger.exception("archive writer failed")
         error = f"{type(exc).__name__}: {exc}"
-    answer(("done", dict(worker.stats), error))
+    answer(("done", dict(process.stats), error))
     return 1 if error else 0
 
 

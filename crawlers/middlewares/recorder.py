@@ -1,4 +1,4 @@
-"""WARC recorder: every response, as the server sent it, into the archive sink.
+"""WARC recorder: every response, as the server sent it, into the archive writer.
 
 Order 950 on the downloader side: ``process_response`` runs from high to low numbers, so this
 sees each response before RedirectMiddleware (600) follows it and before the decompression
@@ -20,7 +20,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from archive.timeutil import utcnow
 from archive.warc.writer import HttpExchange
-from archive.writer.client import SinkError
+from archive.writer.client import WriterError
 from crawlers.archiving import ArchiveExtension
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def header_pairs(headers: Any) -> list[tuple[str, str]]:
 
 class WarcRecorderMiddleware:
     def __init__(self, extension: ArchiveExtension, crawler: Any) -> None:
-        self.sink = extension.sink
+        self.writer = extension.writer
         self.crawler = crawler
         self.stats = crawler.stats
         self.stopping = False
@@ -75,15 +75,15 @@ class WarcRecorderMiddleware:
             ip_address=str(response.ip_address) if response.ip_address else None,
         )
         try:
-            request.meta[RECORD_ID_META] = self.sink.submit_exchange(exchange)
-        except SinkError as exc:
+            request.meta[RECORD_ID_META] = self.writer.submit_exchange(exchange)
+        except WriterError as exc:
             self._stop(exc)
             raise IgnoreRequest(f"not archived: {exc}") from exc
         self.stats.inc_value("archive/recorded")
         self.stats.inc_value(f"archive/recorded/status/{response.status}")
         return response
 
-    def _stop(self, exc: SinkError) -> None:
+    def _stop(self, exc: WriterError) -> None:
         """Nothing can be archived any more: stop the crawl instead of fetching in vain."""
         if self.stopping:
             return

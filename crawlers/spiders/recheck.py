@@ -119,7 +119,7 @@ class RecheckSpider(Spider):
         needs_probe = False
         if (verdict.outcome == "alive" and page is not None and observation.platform == "news"
                 and row.get("last_text_digest")):
-            page.page = fast_page_text(response.body, page.content_type)   # the sink reuses it
+            page.page = fast_page_text(response.body, page.content_type)   # the writer reuses it
             needs_probe = page.page.text_digest != row["last_text_digest"]
         if not needs_probe:
             yield self._item(row, verdict, response, page)

@@ -76,7 +76,7 @@ class RenderedPages:
         self._context_issued += 1
         self._context_pages[context] = self._context_pages.get(context, 0) + 1
         settings = self.crawler.settings
-        recorder = BrowserRecorder(self.crawler.get_extension(ArchiveExtension).sink,
+        recorder = BrowserRecorder(self.crawler.get_extension(ArchiveExtension).writer,
                                    self.crawler.stats, url,
                                    settings.getbool("SAFETY_ALLOW_PRIVATE_ADDRESSES"))
 
@@ -109,15 +109,15 @@ class RenderedPages:
             stats.inc_value("memoryhole/browser/no_document")
             return
         record_id, status = recorder.document
-        sink = self.crawler.get_extension(ArchiveExtension).sink
+        writer = self.crawler.get_extension(ArchiveExtension).writer
         now = utcnow()
         if recorder.screenshot:
-            sink.submit_resource(f"urn:screenshot:{response.url}", "image/png",
+            writer.submit_resource(f"urn:screenshot:{response.url}", "image/png",
                                  recorder.screenshot, now, concurrent_to=record_id)
         else:
             stats.inc_value("memoryhole/browser/no_screenshot")
         dom = response.body
-        sink.submit_resource(f"urn:dom:{response.url}", "text/html; charset=utf-8", dom, now,
+        writer.submit_resource(f"urn:dom:{response.url}", "text/html; charset=utf-8", dom, now,
                              concurrent_to=record_id)
         stats.inc_value("memoryhole/browser/pages")
         yield PageItem(url=response.url, status=status, record_id=record_id, body=dom,

@@ -278,3 +278,58 @@ def problems(root: Path) -> list[str]:
     imports, errors = read_imports(root, modules)
     found = [f"import cycle: {' -> '.join(group)}" for group in cycles(imports, modules)]
     return found + layer_violations(imports) + errors
+
+
+def _defined_names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """(names a module defines at its top level, names it only imports)."""
+    defined: set[str] = set()
+    imported: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for leaf in ast.walk(target):
+                        if isinstance(leaf, ast.Name):
+                            defined.add(leaf.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    imported.add((alias.asname or alias.name).split(".")[0])
+            elif isinstance(node, (ast.If, ast.Try, ast.With)):
+                for part in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, part, []) or [])
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+
+    visit(tree.body)
+    return defined, imported - defined
+
+
+def borrowed_names(root: Path) -> list[str]:
+    """``from X import name`` where X only imports ``name`` from elsewhere: a name has one home,
+    and modules import it from the module that owns it (DESIGN.md "Layout")."""
+    modules = find_modules(root)
+    trees = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in modules.items()}
+    homes = {name: _defined_names(tree) for name, tree in trees.items()}
+    found = []
+    for name, tree in trees.items():
+        package = name if modules[name].name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            if source not in homes:
+                continue
+            _, only_imported = homes[source]
+            for alias in node.names:
+                if alias.name in only_imported and f"{source}.{alias.name}" not in modules:
+                    found.append(f"{name}:{node.lineno} imports {alias.name} from {source}, "
+                                 "which only imports it: import it from its home")
+    return sorted(found)

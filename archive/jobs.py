@@ -1,0 +1,119 @@
+"""What a crawl hands the archive writer (archive.writer): the writer's settings for a run and
+the jobs that follow each archived response.
+
+The crawl process submits, in order: the HTTP exchange (its WARC record), then at most one job
+about it: a :class:`PageJob` (a page to catalogue, extract and diff), a :class:`CheckJob` (the
+verdict of a re-check, with its page when a 2xx came) or a :class:`ListJob` (the items a list
+page showed). Jobs are plain frozen dataclasses, pickled across the process boundary; their
+fields are the whole contract between the two processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PageText:
+    """What the crawler stores about a page's text."""
+
+    title: str | None
+    text: str
+    text_digest: str
+    encoding: str
+    requisites: tuple[str, ...] | None = None    # asked for with requisites_of; else None
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    collection: str = "main"
+    max_bytes: int = 1024 * 1024 * 1024
+    warcinfo: dict[str, str] = field(default_factory=dict)
+    compression: str = "fast"             # archive.warc.writer.COMPRESSIONS
+    extract: str = "fast"                # fast | trafilatura
+    queue_size: int = 1000
+    commit_rows: int = 500
+    commit_seconds: float = 1.0
+    recheck_offsets: tuple[str, ...] = ("5m",)
+    confirm_checks: int = 2
+    confirm_after: str = "5m"
+    log_file: str | None = None          # the writer process's log lines go here (default: stderr)
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class PageJob:
+    record_id: str
+    url: str                      # the fetched URL (final, after redirects)
+    status: int
+    body: bytes | None            # decoded (no Content-Encoding) body, for the text; None: not
+                                  # sent (see page_body_needed), read back from the WARC if needed
+    content_type: str | None
+    page: PageText | None = None  # the fast text; None: the writer extracts it
+    source: str | None = None
+    platform: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    good: bool | None = None      # the page itself? (None: the writer decides); False: a tombstone
+    requisites_limit: int = 0     # > 0: list this many of the page's requisites from the text
+                                  # pass and answer ("requisites", url, [urls]), even if none
+    watch_text: bool = True       # False: watched for its existence only, its text never diffed
+
+
+# Tombstones, walls and not-found pages are short: the writer classifies a 2xx page with less text
+# than this (from its body; about 1 ms more per page). A longer one is taken as the page itself.
+SHORT_PAGE = 3000
+
+
+def page_body_needed(page: PageText | None) -> bool:
+    """Whether a page job must carry the decoded body. Not when the crawl process made the text
+    and it is long: the writer needs the body then only to diff a changed page (or with
+    ``extract = "trafilatura"``), and reads it back from the record it has just written. That
+    saves pickling and piping every page's body a second time (the exchange carries it too)."""
+    return page is None or len(page.text) < SHORT_PAGE
+
+
+@dataclass(frozen=True)
+class CheckJob:
+    url_id: int
+    url: str
+    checked_at: datetime
+    outcome: str                     # alive | missing | blocked | transient (classifier's)
+    reason: str | None
+    rule: str
+    detail: str
+    http_status: int | None
+    record_id: str | None = None     # the archived response (None: no response arrived)
+    page: PageJob | None = None      # a 2xx body: text, diff, change detection
+    retry_after: float | None = None
+    offsets: tuple[str, ...] | None = None
+    vantage: str = "default"
+
+
+@dataclass(frozen=True)
+class ListedItem:
+    item_id: str
+    seq: int
+    url: str | None = None           # the item's own page, if it has one
+    check_url: str | None = None     # where its deletion is confirmed (None: no own URL)
+    posted_at: str | None = None
+    text: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)   # views, media, album ids...
+    service: bool = False
+
+
+@dataclass(frozen=True)
+class ListJob:
+    """The items one archived list page showed (``record_id``: its response record)."""
+
+    record_id: str
+    parent_url: str                  # the list the items belong to (every page of it)
+    items: tuple[ListedItem, ...]
+    covers: tuple[int, int] | None   # (lowest, highest) seq of its ordinary items
+    seen_seqs: frozenset[int] = frozenset()   # every seq the page shows (album ids too)
+    platform: str | None = None
+    source: str | None = None
+
+
