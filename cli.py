@@ -382,7 +382,8 @@ def deletions(ctx: Context, since: str | None, until: str | None, source: str | 
 @pass_ctx
 def check(ctx: Context, repair: bool) -> None:
     """Verify that WARCs, index and catalogue agree."""
-    from archive.integrity.check import check_home, repair_home
+    from archive.integrity.check import check_home
+    from archive.integrity.repair import repair_home
 
     db = ctx.catalogue(must_exist=False) if ctx.home.db_path.exists() else None
     console = Console(stderr=True)

@@ -45,7 +45,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
 from archive.timeutil import utcnow
-from archive.warc.writer import HttpExchange
+from archive.warc.http_message import HttpExchange
 from archive.writer.client import ArchiveWriter, WriterError
 from crawlers.addresses import is_public_address, literal_address
 from crawlers.archiving import ArchiveExtension

@@ -32,7 +32,8 @@ from scrapy.exceptions import DontCloseSpider, NotConfigured
 from scrapy.http import Response
 
 from archive.home import Home
-from archive.text.requisites import css_requisites, is_css
+from archive.text.markup_urls import is_css
+from archive.text.requisites import css_requisites
 from archive.timeutil import parse_age, timestamp14, utcnow
 from archive.warc.cdxj_lookup import captures_of
 from crawlers.archiving import ArchiveExtension

@@ -21,10 +21,12 @@ from warcio.warcwriter import WARCWriter
 
 from archive.catalogue.db import open_catalogue
 from archive.home import Home
-from archive.integrity.check import check_home, repair_home
+from archive.integrity.check import check_home
+from archive.integrity.repair import repair_home
 from archive.timeutil import iso
 from archive.warc.cdxj import cdxj_lines, merge_into_index, read_index
-from archive.warc.writer import HttpExchange, RotatingWarcWriter, WrittenRecord
+from archive.warc.http_message import HttpExchange
+from archive.warc.writer import RotatingWarcWriter, WrittenRecord
 from tests.test_archive_warc import T0, members, page, read_all, sample_exchanges
 
 COLL = "c"

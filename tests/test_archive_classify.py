@@ -17,18 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from archive.detect.classify import (
-    Observation,
+from archive.detect.classify import classify, is_probe_match, platform_for, probe_url
+from archive.detect.ruleset import (
+    REASONS,
+    RULE_OUTCOMES,
     RuleError,
-    SiteProbe,
-    Verdict,
-    classify,
-    is_probe_match,
+    build_rule_set,
     load_rules,
-    platform_for,
-    probe_url,
+    parse_rule_file,
 )
-from archive.detect.ruleset import REASONS, RULE_OUTCOMES, build_ruleset, parse_ruleset
+from archive.detect.verdict import Observation, SiteProbe, Verdict
 from archive.text.extract import fast_page_text
 
 DATA = Path(__file__).parent / "data" / "tombstones"
@@ -451,11 +449,11 @@ def test_rule_files_load_with_unique_ids_and_a_version() -> None:
                    if e.name.endswith(".toml"))
     assert files == ["news.toml", "telegram.toml", "wechat.toml", "weibo.toml"]
     assert sorted(rules.platforms) == ["news", "telegram", "wechat", "weibo"]
-    for ruleset in rules.rulesets:
-        assert isinstance(ruleset.version, int) and ruleset.version >= 1
-        ids = [rule.id for rule in ruleset.rules]
-        assert len(ids) == len(set(ids)), ruleset.platform
-        for rule in ruleset.rules:
+    for rule_file in rules.files:
+        assert isinstance(rule_file.version, int) and rule_file.version >= 1
+        ids = [rule.id for rule in rule_file.rules]
+        assert len(ids) == len(set(ids)), rule_file.platform
+        for rule in rule_file.rules:
             assert rule.outcome in RULE_OUTCOMES
             assert rule.reason in REASONS[rule.outcome]
             assert re.fullmatch(r"[a-z]+/[a-z0-9_-]+@\d+", rule.ref)
@@ -501,18 +499,18 @@ GOOD_RULE = 'id = "x"\noutcome = "missing"\nreason = "censored"\ncss = ".notice"
 ])
 def test_invalid_rules_are_refused_naming_file_and_rule(text: str, message: str) -> None:
     with pytest.raises(RuleError) as caught:
-        parse_ruleset(text, "rules/demo.toml")
+        parse_rule_file(text, "rules/demo.toml")
     assert str(caught.value).startswith("rules/demo.toml: ")
     assert message in str(caught.value)
 
 
 def test_custom_ruleset_and_duplicate_platforms() -> None:
-    demo = parse_ruleset('version = 3\nplatform = "news"\n[[rule]]\n' + GOOD_RULE
+    demo = parse_rule_file('version = 3\nplatform = "news"\n[[rule]]\n' + GOOD_RULE
                          + 'text_contains = ["Gone for good"]\n', "demo/news.toml")
-    rules = build_ruleset([demo])
+    rules = build_rule_set([demo])
     page = b"<html><body><div class='notice'>Gone  for GOOD.</div></body></html>"
     verdict = classify(Observation(NEWS, 200, HTML, page), rules)
     assert (verdict.outcome, verdict.reason, verdict.rule) == ("missing", "censored", "news/x@3")
     assert isinstance(verdict, Verdict)
     with pytest.raises(RuleError, match="already defined"):
-        build_ruleset([demo, demo])
+        build_rule_set([demo, demo])

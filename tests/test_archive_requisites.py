@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from archive.text.requisites import css_urls, html_requisites, requisites, srcset_urls
+from archive.text.markup_urls import css_urls, srcset_urls
+from archive.text.requisites import html_requisites, requisites
 
 PAGE = """<!doctype html><html><head>
 <meta charset="gbk"><title>文章</title>

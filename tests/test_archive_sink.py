@@ -8,7 +8,7 @@ from archive.home import Home
 from archive.jobs import PageJob, PageText, WriterSettings
 from archive.text.extract import fast_page_text
 from archive.timeutil import utcnow
-from archive.warc.writer import HttpExchange
+from archive.warc.http_message import HttpExchange
 from archive.writer.client import ArchiveWriter, WriterError
 from tests.support.helpers import all_records, rows
 

@@ -19,7 +19,7 @@ import pytest
 from archive.home import Home
 from archive.jobs import CheckJob, PageJob, WriterSettings
 from archive.timeutil import utcnow
-from archive.warc.writer import HttpExchange
+from archive.warc.http_message import HttpExchange
 from archive.writer.client import ArchiveWriter, launch_writer, read_frame, write_frame
 from tests.support.helpers import all_records, rows, warc_files
 

@@ -13,7 +13,8 @@ import pytest
 
 from archive.jobs import PageText
 from archive.text import extract as text_module
-from archive.text.extract import decode_html, fast_page_text, main_text, text_digest
+from archive.text.charset import decode_html
+from archive.text.extract import fast_page_text, main_text, text_digest
 
 DATA = Path(__file__).parent / "data" / "text"
 

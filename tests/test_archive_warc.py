@@ -16,14 +16,8 @@ import brotli
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.warc.http_message import consistent_response_headers
-from archive.warc.writer import (
-    COMPRESSIONS,
-    HttpExchange,
-    RevisitOf,
-    RotatingWarcWriter,
-    WrittenRecord,
-)
+from archive.warc.http_message import HttpExchange, consistent_response_headers
+from archive.warc.writer import COMPRESSIONS, RevisitOf, RotatingWarcWriter, WrittenRecord
 
 T0 = datetime(2026, 11, 22, 4, 0, 0, 123456, tzinfo=UTC)
 HTML = "<html><head><title>Қазақстан</title></head><body>{}</body></html>"

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from archive.catalogue.captures import capture_body
 from archive.catalogue.db import dict_rows
 from archive.home import Home
 from archive.text.diffing import TextDiff, diff_texts
 from archive.text.extract import main_text
 from archive.timeutil import iso
 from archive.urlnorm import canonical_url
-from archive.writer.pages import capture_body
 
 
 class NotInCatalogue(LookupError):

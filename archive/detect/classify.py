@@ -36,16 +36,13 @@ from email.utils import parsedate_to_datetime
 from types import MappingProxyType
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from archive.detect.match import Page, match_body, normalise
+from archive.detect.match import Page, match_body
 from archive.detect.redirect import core_ref, judge_redirect, same_site, verdict
-from archive.detect.ruleset import PlatformRules, RuleError, RuleSet, load_rules
+from archive.detect.ruleset import PlatformRules, RuleSet, load_rules, normalise
 from archive.detect.verdict import Observation, SiteProbe, Verdict
 from archive.urlnorm import domain_of
 
-__all__ = [
-    "Observation", "RuleError", "RuleSet", "SiteProbe", "Verdict", "classify", "is_probe_match",
-    "load_rules", "platform_for", "probe_url",
-]
+__all__ = ["classify", "is_probe_match", "platform_for", "probe_url"]
 
 PROBE_SIMILARITY = 0.8
 _EXTENSION_RE = re.compile(r"\.[A-Za-z0-9]{1,6}$")

@@ -1,24 +1,22 @@
-"""Matching for the detection rules: a small CSS subset, text normalisation, and the response
-body or redirect a rule looks at (see :mod:`archive.detect.ruleset` for the rule format).
+"""Matching for the detection rules: does a rule (:mod:`archive.detect.ruleset`) match the
+response body or the redirect of a re-check, and what did it match.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lxml import etree
 
+from archive.detect.css import Selector
+from archive.detect.ruleset import Rule, json_str, normalise
 from archive.jobs import PageText
-from archive.text.extract import decode_html, fast_page_text
-
-if TYPE_CHECKING:
-    from archive.detect.ruleset import Rule
+from archive.text.charset import decode_html
+from archive.text.extract import fast_page_text
 
 _SNIPPET = 80
 _CLASS_ATTRS = etree.XPath("//@class")
@@ -27,144 +25,7 @@ _ID_ATTRS = etree.XPath("//@id")
 # of the fast text): at most this many characters longer than the wording itself. A paragraph
 # that quotes a notice is longer; the notice page's own line is not.
 NOTICE_LINE_SLACK = 60
-_CSS_TOKEN_RE = re.compile(
-    r"""(?P<ws>\s*)(?:
-        (?P<comma>,)
-      | (?P<child>>)
-      | (?P<tag>[A-Za-z][A-Za-z0-9-]*|\*)
-      | \.(?P<cls>-?[_A-Za-z][\w-]*)
-      | \#(?P<id>-?[_A-Za-z][\w-]*)
-      | \[\s*(?P<attr>[A-Za-z_][\w:-]*)\s*(?:(?P<op>[~^$*]?=)\s*
-            (?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[\w-]+))\s*)?\]
-    )""",
-    re.VERBOSE,
-)
-
-
-# ------------------------------------------------------------------------------ CSS subset
-
-
-@dataclass(frozen=True)
-class Selector:
-    """A compiled CSS selector list: its XPath, and per alternative the class names and ids it
-    needs, so a page that lacks them all is answered without running the XPath."""
-
-    text: str
-    xpath: etree.XPath = field(compare=False, repr=False)
-    needs: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()
-
-    @classmethod
-    def compile(cls, selectors: str) -> Selector:
-        alternatives = _parse_css(selectors)
-        try:
-            xpath = etree.XPath(" | ".join(alt for alt, _, _ in alternatives))
-        except etree.XPathSyntaxError as exc:
-            raise ValueError(f"CSS selector {selectors!r}: {exc}") from exc
-        return cls(selectors, xpath, tuple((classes, ids) for _, classes, ids in alternatives))
-
-
-def css_to_xpath(selectors: str) -> str:
-    """XPath for a CSS selector list in the subset :mod:`archive.detect.ruleset` documents;
-    ValueError for anything else."""
-    return " | ".join(alt for alt, _, _ in _parse_css(selectors))
-
-
-def _parse_css(selectors: str) -> list[tuple[str, frozenset[str], frozenset[str]]]:
-    """(XPath, class names, ids) of each alternative of a selector list."""
-    text = selectors.strip()
-    alternatives: list[tuple[str, frozenset[str], frozenset[str]]] = []
-    steps: list[str] = []
-    classes: set[str] = set()
-    ids: set[str] = set()
-    tag: str | None = None
-    preds: list[str] = []
-    in_compound = False
-    axis = "//"
-    pos = 0
-
-    def unsupported(at: int) -> ValueError:
-        return ValueError(f"unsupported CSS selector {selectors!r} near {text[at:at + 20]!r}")
-
-    while pos < len(text):
-        m = _CSS_TOKEN_RE.match(text, pos)
-        if m is None or m.end() == pos:
-            raise unsupported(pos)
-        start, pos = pos, m.end()
-        if in_compound and (m["ws"] or m["comma"] or m["child"]):
-            steps.append(f"{axis}{tag or '*'}" + "".join(f"[{p}]" for p in preds))
-            tag, preds, in_compound, axis = None, [], False, "//"
-        if m["comma"]:
-            if not steps or axis != "//":
-                raise unsupported(start)
-            alternatives.append(("".join(steps), frozenset(classes), frozenset(ids)))
-            steps, classes, ids = [], set(), set()
-        elif m["child"]:
-            if not steps:
-                raise unsupported(start)
-            axis = "/"
-        elif m["tag"]:
-            if in_compound:
-                raise unsupported(start)
-            tag, in_compound = m["tag"].lower(), True
-        else:
-            in_compound = True
-            preds.append(_css_predicate(m))
-            if m["cls"]:
-                classes.add(m["cls"])
-            elif m["id"]:
-                ids.add(m["id"])
-    if in_compound:
-        steps.append(f"{axis}{tag or '*'}" + "".join(f"[{p}]" for p in preds))
-    elif not steps or axis != "//":
-        raise unsupported(len(text))
-    alternatives.append(("".join(steps), frozenset(classes), frozenset(ids)))
-    return alternatives
-
-
-def _css_predicate(m: re.Match[str]) -> str:
-    if m["cls"]:
-        padded = _xpath_literal(m["cls"], " ")
-        return f"contains(concat(' ', normalize-space(@class), ' '), {padded})"
-    if m["id"]:
-        return f"@id={_xpath_literal(m['id'])}"
-    attr, op = m["attr"].lower(), m["op"]
-    if not op:
-        return f"@{attr}"
-    value = next(v for v in (m["dq"], m["sq"], m["bare"]) if v is not None)
-    lit = _xpath_literal(value)
-    return {
-        "=": f"@{attr}={lit}",
-        "~=": f"contains(concat(' ', normalize-space(@{attr}), ' '), {_xpath_literal(value, ' ')})",
-        "^=": f"starts-with(@{attr}, {lit})",
-        "$=": f"substring(@{attr}, string-length(@{attr}) - {len(value) - 1})={lit}",
-        "*=": f"contains(@{attr}, {lit})",
-    }[op]
-
-
-def _xpath_literal(value: str, pad: str = "") -> str:
-    value = f"{pad}{value}{pad}"
-    if "'" not in value:
-        return f"'{value}'"
-    if '"' not in value:
-        return f'"{value}"'
-    raise ValueError(f"attribute value {value!r} holds both quote characters")
-
-
 # ---------------------------------------------------------------------------------- matching
-
-
-def normalise(text: str) -> str:
-    """Text for comparison: NFKC, case folded, curly quotes straightened, zero-width characters
-    dropped, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    for curly, straight in (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'),
-                            ("\u200b", ""), ("\ufeff", "")):
-        text = text.replace(curly, straight)
-    return " ".join(text.split())
-
-
-def json_str(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _json_get(data: Any, path: str) -> Any:

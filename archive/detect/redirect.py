@@ -28,8 +28,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
-from archive.detect.match import match_location, normalise
-from archive.detect.ruleset import PlatformRules
+from archive.detect.match import match_location
+from archive.detect.ruleset import PlatformRules, normalise
 from archive.detect.verdict import Verdict
 from archive.urlnorm import canonical_url, domain_of
 

@@ -18,7 +18,7 @@ Conditions (all given ones must hold; a list holds when any item does):
 * ``css``: a selector list in a small CSS subset (``tag``, ``*``, ``.class``, ``#id``,
   ``[attr]``, ``[attr=v]``, ``[attr~=v]``, ``[attr^=v]``, ``[attr$=v]``, ``[attr*=v]``,
   descendant and ``>`` combinators, commas), translated to XPath by
-  :func:`archive.detect.match.css_to_xpath`: ``cssselect`` is only a transitive dependency
+  :func:`archive.detect.css.css_to_xpath`: ``cssselect`` is only a transitive dependency
   of Scrapy, and ``archive/`` must not need Scrapy.
 * ``text_contains`` / ``text_regex``: wording, looked for inside the ``css`` elements when
   ``css`` is given, else on the lines of the page (its title and each block of its fast text,
@@ -58,14 +58,16 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import json
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from archive.detect.match import Selector, json_str, normalise
+from archive.detect.css import Selector
 
 GENERIC_PLATFORM = "news"
 MISSING_REASONS = frozenset({
@@ -101,13 +103,27 @@ _RULE_KEYS = frozenset({
 _FILE_KEYS = frozenset({"version", "platform", "rule", "description"})
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
+def normalise(text: str) -> str:
+    """Text for comparison: NFKC, case folded, curly quotes straightened, zero-width characters
+    dropped, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    for curly, straight in (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'),
+                            ("\u200b", ""), ("\ufeff", "")):
+        text = text.replace(curly, straight)
+    return " ".join(text.split())
+
+
+def json_str(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 class RuleError(ValueError):
     """A rules file that cannot be used: the message names the file and the rule."""
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One detection rule of one platform's ruleset."""
+    """One detection rule of one platform's rules file."""
 
     platform: str
     id: str
@@ -141,7 +157,7 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Ruleset:
+class RuleFile:
     """The rules of one platform, in file order."""
 
     platform: str
@@ -161,23 +177,23 @@ class PlatformRules:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """All platforms' rulesets."""
+    """Every platform's rules file, loaded and validated."""
 
-    rulesets: tuple[Ruleset, ...]
+    files: tuple[RuleFile, ...]
 
-    def get(self, platform: str) -> Ruleset | None:
-        return next((rs for rs in self.rulesets if rs.platform == platform), None)
+    def get(self, platform: str) -> RuleFile | None:
+        return next((rs for rs in self.files if rs.platform == platform), None)
 
     @property
     def platforms(self) -> tuple[str, ...]:
-        return tuple(rs.platform for rs in self.rulesets)
+        return tuple(rs.platform for rs in self.files)
 
     def rules_for(self, platform: str) -> PlatformRules:
         """The platform's deletions and fallbacks (the generic ones for an unknown platform), and
         every platform's walls: its own first, then the generic ones, then the others'."""
         own = self.get(platform) or self.get(GENERIC_PLATFORM)
         rules = list(own.rules) if own else []
-        others = sorted((rs for rs in self.rulesets if rs is not own),
+        others = sorted((rs for rs in self.files if rs is not own),
                         key=lambda rs: (rs.platform != GENERIC_PLATFORM, rs.platform))
         walls = [r for rs in ([own] if own else []) + others for r in rs.rules
                  if r.stage == "wall"]
@@ -197,26 +213,26 @@ def load_rules() -> RuleSet:
     cached)."""
     root = importlib.resources.files("archive.detect.rules")
     entries = sorted((e for e in root.iterdir() if e.name.endswith(".toml")), key=lambda e: e.name)
-    return build_ruleset(
-        parse_ruleset(entry.read_text(encoding="utf-8"), f"archive/detect/rules/{entry.name}")
+    return build_rule_set(
+        parse_rule_file(entry.read_text(encoding="utf-8"), f"archive/detect/rules/{entry.name}")
         for entry in entries
     )
 
 
-def build_ruleset(rulesets: Iterable[Ruleset]) -> RuleSet:
+def build_rule_set(files: Iterable[RuleFile]) -> RuleSet:
     """A :class:`RuleSet` from parsed files; one file per platform."""
     seen: dict[str, str] = {}
     result = []
-    for ruleset in rulesets:
-        if ruleset.platform in seen:
-            raise RuleError(f"{ruleset.source}: platform {ruleset.platform!r} is already defined"
-                            f" by {seen[ruleset.platform]}")
-        seen[ruleset.platform] = ruleset.source
-        result.append(ruleset)
+    for rule_file in files:
+        if rule_file.platform in seen:
+            raise RuleError(f"{rule_file.source}: platform {rule_file.platform!r} is already"
+                            f" defined by {seen[rule_file.platform]}")
+        seen[rule_file.platform] = rule_file.source
+        result.append(rule_file)
     return RuleSet(tuple(result))
 
 
-def parse_ruleset(text: str, source: str) -> Ruleset:
+def parse_rule_file(text: str, source: str) -> RuleFile:
     """Parse and validate one rules file; ``source`` names it in error messages."""
     try:
         data = tomllib.loads(text)
@@ -241,7 +257,7 @@ def parse_ruleset(text: str, source: str) -> Ruleset:
             raise RuleError(f"{source}: rule {rule.id!r}: duplicate id")
         ids.add(rule.id)
         rules.append(rule)
-    return Ruleset(platform=platform, version=version, source=source, rules=tuple(rules))
+    return RuleFile(platform=platform, version=version, source=source, rules=tuple(rules))
 
 
 def _parse_rule(raw: Any, platform: str, version: int, where: str) -> Rule:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import archive
+from archive.catalogue.captures import capture_body
 from archive.catalogue.db import dict_rows
 from archive.catalogue.deletions import DeletionFilter, query_deletions
 from archive.export.formats import write_csv
@@ -29,12 +30,12 @@ from archive.export.wacz import (
     write_wacz,
 )
 from archive.home import Home
-from archive.text.requisites import html_requisites, is_html
+from archive.text.markup_urls import is_html
+from archive.text.requisites import html_requisites
 from archive.timeutil import iso, parse_iso, timestamp14, utcnow
 from archive.warc.cdxj_lookup import captures_of, nearest, original_of
 from archive.warc.reader import RecordNotFound
 from archive.warc.writer import WARC_SUFFIX
-from archive.writer.pages import capture_body
 
 
 def export_cdxj(home: Home, out: Path, db: Any | None = None, *, source: str | None = None,

@@ -152,14 +152,6 @@ def check_home(home: Home, db: sqlite_utils.Database | None, *,
     return check_inventory(home, db, scan_home(home, progress))
 
 
-def repair_home(home: Home, db: sqlite_utils.Database | None, *,
-                progress: Progress | None = None) -> CheckReport:
-    """``check --repair``: see :func:`archive.integrity.repair.repair_home`."""
-    from archive.integrity.repair import repair_home as repair
-
-    return repair(home, db, progress=progress)
-
-
 def check_inventory(home: Home, db: sqlite_utils.Database | None, inv: Inventory) -> CheckReport:
     report = CheckReport(live=[str(p) for p in inv.live])
     for coll, scans in inv.scans.items():

@@ -49,7 +49,8 @@ def check_article_url(url: str) -> None:
 
 def article_meta(body: bytes, content_type: str | None, url: str) -> dict[str, Any]:
     """What an article page says about itself (keys with no value left out)."""
-    from archive.text.extract import decode_html, parse_html  # lxml: only where articles are read
+    from archive.text.charset import decode_html
+    from archive.text.extract import parse_html
 
     root = parse_html(body, content_type)
     if root is None:

@@ -17,19 +17,18 @@ URLs come back absolute, http(s) only, without fragments, in document order, eac
 
 from __future__ import annotations
 
-from archive.text.extract import decode_html, parse_html
+from archive.text.charset import decode_html
+from archive.text.extract import parse_html
 from archive.text.markup_urls import (
     DEFAULT_LIMIT,
     absolute_urls,
     css_urls,
     is_css,
     is_html,
-    srcset_urls,
     tree_requisites,
 )
 
-__all__ = ["DEFAULT_LIMIT", "css_requisites", "css_urls", "html_requisites", "is_css",
-           "is_html", "requisites", "srcset_urls"]
+__all__ = ["css_requisites", "html_requisites", "requisites"]
 
 
 def html_requisites(body: bytes, content_type: str | None, base_url: str,

@@ -50,7 +50,7 @@ from archive.warc.http_message import (
 )
 
 __all__ = ["COMPRESSIONS", "NOT_MODIFIED_PROFILE", "OPEN_SUFFIX", "REVISIT_PROFILE", "WARC_SUFFIX",
-           "HttpExchange", "RecordLocation", "RevisitOf", "RotatingWarcWriter", "WrittenRecord",
+           "RecordLocation", "RevisitOf", "RotatingWarcWriter", "WrittenRecord",
            "bracket_id", "gzip_compressor", "new_record_id", "sha256_digest"]
 
 log = logging.getLogger(__name__)

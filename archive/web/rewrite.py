@@ -26,8 +26,8 @@ from urllib.parse import urldefrag, urljoin
 
 from lxml import etree, html
 
-from archive.text.extract import decode_html
-from archive.text.requisites import srcset_urls
+from archive.text.charset import decode_html
+from archive.text.markup_urls import srcset_urls
 from archive.urlnorm import is_http_url
 
 _URL_ATTRS = ("href", "src", "action", "formaction", "poster", "data", "background", "cite",

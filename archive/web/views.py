@@ -10,13 +10,13 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from archive.catalogue.captures import capture_body
 from archive.catalogue.db import dict_rows
 from archive.home import Home
 from archive.text.diffing import diff_texts
 from archive.text.extract import main_text
 from archive.timeutil import parse_iso, timestamp14
 from archive.urlnorm import url_in_path
-from archive.writer.pages import capture_body
 
 
 def stamp14(iso_text: str | None) -> str | None:

@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from archive.home import Home
 from archive.jobs import CheckJob, ListJob, PageJob, WriterSettings
-from archive.warc.writer import HttpExchange
+from archive.warc.http_message import HttpExchange
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from archive.catalogue.captures import capture_body
 from archive.detect.classify import platform_for
 from archive.home import Home
 from archive.platforms.wechat import article_meta
@@ -21,8 +22,9 @@ from archive.text.diffing import diff_texts
 from archive.text.extract import main_text
 from archive.timeutil import iso, parse_age, parse_iso
 from archive.urlnorm import canonical_url, domain_of
-from archive.warc.reader import RecordNotFound, read_response
-from archive.warc.writer import HttpExchange, WrittenRecord
+from archive.warc.http_message import HttpExchange
+from archive.warc.reader import RecordNotFound
+from archive.warc.writer import WrittenRecord
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -239,36 +241,3 @@ class PageRecorder:
     def capture_body(self, capture_id: int) -> tuple[bytes, str | None, str]:
         """(decoded body, Content-Type, captured_at) of a capture, following a revisit."""
         return capture_body(self.conn, self.home, capture_id)
-
-
-def capture_body(conn: Any, home: Home, capture_id: int) -> tuple[bytes, str | None, str]:
-    """(decoded body, Content-Type, captured_at) of a capture, following a revisit to the
-    record that holds the payload. For a page rendered in the browser, the body is the DOM it
-    was recorded with (its ``urn:dom:`` resource), what its text was made from: the document
-    the server sent may hold none of it."""
-    row = conn.execute(
-        "SELECT url, collection, warc_filename, warc_offset, is_revisit, payload_digest,"
-        " captured_at, via, fetched_url, run_id FROM captures WHERE id = ?", (capture_id,),
-    ).fetchone()
-    if row is None:
-        raise RecordNotFound(f"no capture {capture_id} in the catalogue")
-    url, collection, filename, offset, is_revisit, digest, captured_at, via, fetched, run = row
-    if via == "browser":
-        dom = conn.execute(
-            "SELECT collection, warc_filename, warc_offset FROM captures WHERE url = ? AND"
-            " captured_at >= ? AND run_id IS ? ORDER BY captured_at, id LIMIT 1",
-            (f"urn:dom:{fetched or url}", captured_at, run)).fetchone()
-        if dom is not None:
-            return read_response(home, *dom).decoded_body(), "text/html; charset=utf-8", \
-                captured_at
-    headers_from = read_response(home, collection, filename, offset)
-    payload_from = headers_from
-    if is_revisit:
-        original = conn.execute(
-            "SELECT collection, warc_filename, warc_offset FROM captures WHERE url = ? AND"
-            " payload_digest = ? AND is_revisit = 0 ORDER BY id DESC LIMIT 1", (url, digest),
-        ).fetchone()
-        if original is None:
-            raise RecordNotFound(f"the original of revisit capture {capture_id} is not catalogued")
-        payload_from = read_response(home, *original)
-    return payload_from.decoded_body(), headers_from.header("Content-Type"), captured_at

@@ -33,19 +33,15 @@ from datetime import datetime
 from typing import IO, Any
 
 from archive.catalogue import db as catalogue
-from archive.detect.classify import Observation, classify, platform_for
+from archive.detect.classify import classify, platform_for
 from archive.detect.state import Policy
+from archive.detect.verdict import Observation
 from archive.home import Home
 from archive.jobs import SHORT_PAGE, CheckJob, PageJob, WriterSettings
 from archive.procexit import exit_at_once
 from archive.text.extract import fast_page_text
-from archive.warc.writer import (
-    NOT_MODIFIED_PROFILE,
-    HttpExchange,
-    RevisitOf,
-    RotatingWarcWriter,
-    WrittenRecord,
-)
+from archive.warc.http_message import HttpExchange
+from archive.warc.writer import NOT_MODIFIED_PROFILE, RevisitOf, RotatingWarcWriter, WrittenRecord
 from archive.writer.checks import CheckRecorder
 from archive.writer.client import read_frame, write_frame
 from archive.writer.items import ItemRecorder

@@ -19,7 +19,7 @@ from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
 
 from archive.timeutil import utcnow
-from archive.warc.writer import HttpExchange
+from archive.warc.http_message import HttpExchange
 from archive.writer.client import WriterError
 from crawlers.archiving import ArchiveExtension
 

@@ -1,0 +1,45 @@
+"""Read a capture back: the archived body the catalogue row of a capture points at.
+
+The read side's one way to a capture's content (history, diffs, exports, the web UI); the
+archive writer uses it too, to diff a changed page against its last good capture.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archive.home import Home
+from archive.warc.reader import RecordNotFound, read_response
+
+
+def capture_body(conn: Any, home: Home, capture_id: int) -> tuple[bytes, str | None, str]:
+    """(decoded body, Content-Type, captured_at) of a capture, following a revisit to the
+    record that holds the payload. For a page rendered in the browser, the body is the DOM it
+    was recorded with (its ``urn:dom:`` resource), what its text was made from: the document
+    the server sent may hold none of it."""
+    row = conn.execute(
+        "SELECT url, collection, warc_filename, warc_offset, is_revisit, payload_digest,"
+        " captured_at, via, fetched_url, run_id FROM captures WHERE id = ?", (capture_id,),
+    ).fetchone()
+    if row is None:
+        raise RecordNotFound(f"no capture {capture_id} in the catalogue")
+    url, collection, filename, offset, is_revisit, digest, captured_at, via, fetched, run = row
+    if via == "browser":
+        dom = conn.execute(
+            "SELECT collection, warc_filename, warc_offset FROM captures WHERE url = ? AND"
+            " captured_at >= ? AND run_id IS ? ORDER BY captured_at, id LIMIT 1",
+            (f"urn:dom:{fetched or url}", captured_at, run)).fetchone()
+        if dom is not None:
+            return read_response(home, *dom).decoded_body(), "text/html; charset=utf-8", \
+                captured_at
+    headers_from = read_response(home, collection, filename, offset)
+    payload_from = headers_from
+    if is_revisit:
+        original = conn.execute(
+            "SELECT collection, warc_filename, warc_offset FROM captures WHERE url = ? AND"
+            " payload_digest = ? AND is_revisit = 0 ORDER BY id DESC LIMIT 1", (url, digest),
+        ).fetchone()
+        if original is None:
+            raise RecordNotFound(f"the original of revisit capture {capture_id} is not catalogued")
+        payload_from = read_response(home, *original)
+    return payload_from.decoded_body(), headers_from.header("Content-Type"), captured_at
