@@ -124,7 +124,7 @@ class CrawlProgress:
 
 def _run(ctx: Context, sources: list[Source], urls: list[str], *, extra_source: str | None,
          label: str) -> None:
-    from crawlers.chromium import BrowserMissing
+    from crawlers.browser.chromium import BrowserMissing
     from crawlers.launch import run_crawl
 
     console = Console(stderr=True)

@@ -47,7 +47,7 @@ class CrawlConfig:
     delay: float = 0.0
     extract: str = "fast"          # fast | trafilatura: which text every capture stores
     warc_compression: str = "fast"   # fast | balanced | small (archive.warc.writer.COMPRESSIONS)
-    fast_pages: bool = True        # pages first as direct GETs; only plain 200s skip Scrapy
+    fast_pages: bool = True        # pages first as fast-path GETs; only plain 200s skip Scrapy
     requisites: bool = True        # fetch each captured page's images, stylesheets, scripts
     requisites_max: int = 50       # at most this many per page (and per stylesheet)
     requisites_refresh: str = "7d"   # a requisite archived more recently is not fetched again
@@ -64,7 +64,7 @@ class RecheckConfig:
 
 @dataclass(frozen=True)
 class BrowserConfig:
-    """Sources with ``render = "browser"`` (crawlers.browser)."""
+    """Sources with ``render = "browser"`` (crawlers.browser.recorder)."""
 
     executable: str = ""             # Chromium; default $MEMORYHOLE_CHROMIUM, else the PATH
     timeout: float = 30              # seconds a page may take to load

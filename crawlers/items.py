@@ -24,7 +24,7 @@ class PageItem:
     last_modified: str | None = None
     page: PageText | None = None   # the fast text, if the spider made it (else the writer does)
     good: bool | None = None       # False: a 2xx that is a tombstone, wall or not-found page
-    fetch_requisites: bool = False  # a crawl's page: fetch what it needs (crawlers.requisites)
+    fetch_requisites: bool = False  # a crawl's page: fetch its requisites (crawlers.extensions)
     watch_text: bool = True        # False: watched for its existence only (a channel's card)
 
 

@@ -124,10 +124,10 @@ def crawl_settings(home: Home, config: Config) -> dict[str, Any]:
 
 def rendering_settings(config: Config, sources: list[Source]) -> dict[str, Any]:
     """scrapy-playwright's settings when a source renders in the browser; else none (raises
-    crawlers.browser.BrowserMissing when there is no Chromium)."""
+    crawlers.browser.chromium.BrowserMissing when there is no Chromium)."""
     if not any(source.render == "browser" for source in sources):
         return {}
-    from crawlers.chromium import browser_settings, find_chromium
+    from crawlers.browser.chromium import browser_settings, find_chromium
 
     b = config.browser
     return {**browser_settings(find_chromium(b.executable), timeout_s=b.timeout,

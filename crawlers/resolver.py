@@ -15,7 +15,7 @@ from scrapy.resolver import CachingHostnameResolver
 from twisted.internet.interfaces import IResolutionReceiver
 from zope.interface import implementer
 
-from crawlers.addresses import is_public_address
+from crawlers.safety import is_public_address
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Keep the groups alphabetical inside. Component settings carry a prefix: ``ARCHIVE_*`` for the
 archive writer and WARC recorder, ``SAFETY_*`` for the address guard, ``PROGRESS_*`` for progress
-reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the direct GETs, ``REQUISITES_*`` for page
+reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the fast-path GETs, ``REQUISITES_*`` for page
 requisites, ``BROWSER_*`` for pages rendered in Chromium. ``crawlers.launch`` fills the per-run
 values (home, run id, limits from ``memoryhole.toml``) on top of these when it starts a crawl
 process.
@@ -13,7 +13,7 @@ SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
 
 # --- memoryhole components -------------------------------------------------------------------
-# Archive writer (crawlers.archiving) and WARC recorder (crawlers.middlewares.recorder).
+# Archive writer (crawlers.extensions.archiving), WARC recorder (crawlers.middlewares.recorder).
 ARCHIVE_HOME = None                 # the home folder; required (set by crawlers.launch)
 ARCHIVE_COLLECTION = "main"         # collections/<coll>/ inside the home
 ARCHIVE_COMPRESSION = "fast"        # WARC gzip: fast (ISA-L) | balanced (zlib 6) | small (zlib 9)
@@ -29,7 +29,7 @@ ARCHIVE_STATS_FILE = None           # where the crawl's final stats are written 
 ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
 
 BROWSER_ENABLED = False             # sources with render = "browser" load in Chromium through
-                                    # scrapy-playwright (crawlers.browser; set by crawlers.launch
+                                    # scrapy-playwright (crawlers.browser; crawlers.launch sets it
                                     # with the PLAYWRIGHT_* settings, only when such a source runs)
 BROWSER_CONCURRENCY = 2             # pages rendered at once ([browser] concurrency)
 BROWSER_MEMORY_EVERY = 50           # log the browser's memory every this many pages
@@ -38,17 +38,19 @@ BROWSER_WAIT_UNTIL = "networkidle"  # when a page counts as loaded (Playwright's
 PROGRESS_ENABLED = False            # JSON progress lines on stdout, for the parent process
 PROGRESS_INTERVAL = 1.0             # seconds between progress lines
 
-FASTPATH_GIVE_UP = 8                # a host whose first this many direct GETs (crawlers.direct)
-                                    # all go back to Scrapy gets no more of them this run
-FASTPATH_PAGES = True               # a crawl's page GETs go out direct first; only plain 200s
-                                    # skip Scrapy (crawlers.direct_pages)
+FASTPATH_GIVE_UP = 8                # a host whose first this many fast-path GETs all go back to
+                                    # Scrapy gets no more of them this run (crawlers.fastpath)
+FASTPATH_PAGES = True               # a crawl's page GETs go out on the fast path first; only
+                                    # plain 200s skip Scrapy (crawlers.fastpath.pages)
 FASTPATH_RESOLVER = "aiohttp.resolver.ThreadedResolver"   # wrapped by the address guard
 
-RECHECK_FAST_304 = True             # conditional re-checks go out direct first; only their 304s
-                                    # skip Scrapy (crawlers.conditional; off: all through Scrapy)
+RECHECK_FAST_304 = True             # conditional re-checks go out on the fast path first; only
+                                    # their 304s skip Scrapy (crawlers.fastpath.not_modified;
+                                    # off: all through Scrapy)
 
 REQUISITES_ENABLED = True           # fetch the images, stylesheets, scripts and fonts of every
-                                    # page captured with a 200, for replay (crawlers.requisites)
+                                    # page captured with a 200, for replay
+                                    # (crawlers.extensions.requisites)
 REQUISITES_MAX_PER_PAGE = 50        # at most this many from one page or stylesheet
 REQUISITES_REFRESH = "7d"           # a requisite the index holds from this recently is not
                                     # fetched again
@@ -95,9 +97,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.recorder.WarcRecorderMiddleware": 950,
 }
 EXTENSIONS = {
-    "crawlers.archiving.ArchiveExtension": 0,
-    "crawlers.requisites.RequisiteFollower": 5,
-    "crawlers.progress.ProgressExtension": 10,
+    "crawlers.extensions.archiving.ArchiveExtension": 0,
+    "crawlers.extensions.requisites.RequisiteFollower": 5,
+    "crawlers.extensions.progress.ProgressExtension": 10,
 }
 ITEM_PIPELINES = {
     "pipelines.catalogue.CataloguePipeline": 800,

@@ -18,9 +18,9 @@ from scrapy.exceptions import NotConfigured
 
 from archive.jobs import CheckJob, PageJob, page_body_needed
 from archive.text.extract import fast_page_text
-from crawlers.archiving import ArchiveExtension
+from crawlers.extensions.archiving import ArchiveExtension
+from crawlers.extensions.requisites import RequisiteFollower
 from crawlers.items import CheckItem, ListItem, PageItem
-from crawlers.requisites import RequisiteFollower
 
 
 class CataloguePipeline:

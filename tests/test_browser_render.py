@@ -19,7 +19,7 @@ import pytest
 
 from archive.config import load_config
 from archive.home import Home
-from crawlers.browser import _public
+from crawlers.browser.recorder import _public
 from crawlers.launch import run_crawl
 from tests.support.helpers import all_records, free_port, rows, run_cli, write_config
 from tests.support.pywb_env import ensure_pywb_venv
@@ -123,8 +123,8 @@ def test_the_browser_s_own_requests_to_private_addresses_are_refused() -> None:
 
     from playwright.async_api import async_playwright
 
-    from crawlers.browser import BrowserRecorder
-    from crawlers.chromium import CHROMIUM_ARGS
+    from crawlers.browser.chromium import CHROMIUM_ARGS
+    from crawlers.browser.recorder import BrowserRecorder
 
     async def load(image: str, allow: bool) -> _Counts:
         counts = _Counts()
@@ -285,7 +285,7 @@ def test_an_edit_made_by_script_is_diffed_from_the_dom(tmp_path: Path) -> None:
 
 def test_chromium_is_found_config_first_then_the_env_then_the_path(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from crawlers.chromium import BrowserMissing, find_chromium
+    from crawlers.browser.chromium import BrowserMissing, find_chromium
 
     configured, from_env, on_path = (tmp_path / name for name in ("cfg", "env", "bin"))
     on_path.mkdir()

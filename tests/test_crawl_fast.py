@@ -1,4 +1,4 @@
-"""The crawl's page fast path (crawlers.direct_pages): which pages it takes, what it archives,
+"""The crawl's page fast path (crawlers.fastpath.pages): which pages it takes, what it archives,
 and the safety, robots and size rules it keeps. tests/test_crawl_recording.py runs every
 recording test with it on and off."""
 
@@ -32,7 +32,7 @@ def configure(home, **crawl_values):
     write_config(home, **{"obey_robots": False, "timeout": 5, **crawl_values})
 
 
-def test_plain_pages_direct_everything_else_through_scrapy(tmp_home, server):
+def test_plain_pages_on_the_fast_path_everything_else_through_scrapy(tmp_home, server):
     configure(tmp_home)
     server.script("/plain", [page("Plain", headers=[["Set-Cookie", "a=1"], ["Set-Cookie", "b=2"],
                                                     ["ETag", '"p1"']])])
@@ -42,9 +42,9 @@ def test_plain_pages_direct_everything_else_through_scrapy(tmp_home, server):
     server.script("/gone", [{"status": 410, "body": "<h1>Gone</h1>"}])
     paths = ["/plain", "/moved", "/missing", "/gone"]
     stats = crawl(tmp_home, [server.url(p) for p in paths])
-    assert stats.get("crawl/fast/pages") == 1
+    assert stats.get("fastpath/pages/pages") == 1
     for status in (302, 404, 410):
-        assert stats.get(f"crawl/fast/refused/status/{status}") == 1
+        assert stats.get(f"fastpath/pages/refused/status/{status}") == 1
     hits = server.hits()
     # each refused page once direct, then once by Scrapy (which also follows the redirect)
     assert (hits["/plain"], hits["/moved"], hits["/target"], hits["/missing"],
@@ -71,7 +71,7 @@ def test_plain_pages_direct_everything_else_through_scrapy(tmp_home, server):
     assert capture["title"] == "Plain" and "Khorgos" in capture["text"]
 
 
-def test_feed_pages_direct_and_each_fetched_once(tmp_home, server):
+def test_feed_pages_on_the_fast_path_and_each_fetched_once(tmp_home, server):
     configure(tmp_home)
     items = "".join(f"<item><title>{n}</title><link>{server.url(f'/news/{n}')}</link></item>"
                     for n in (1, 2, 3, 1))
@@ -84,7 +84,7 @@ def test_feed_pages_direct_and_each_fetched_once(tmp_home, server):
     sources = [Source(name=name, kind="feed", urls=(server.url(f"/{name}.xml"),))
                for name in ("feed-a", "feed-b")]
     stats = crawl(tmp_home, sources=sources)
-    assert stats.get("crawl/fast/pages") == 3
+    assert stats.get("fastpath/pages/pages") == 3
     assert [server.hits()[f"/news/{n}"] for n in (1, 2, 3)] == [1, 1, 1]
     assert len(rows(tmp_home, "SELECT id FROM urls WHERE url LIKE '%/news/%'")) == 3
 
@@ -93,7 +93,7 @@ def test_private_addresses_refused_before_any_request(tmp_home, server):
     configure(tmp_home, allow_private_addresses=False)
     server.script("/plain", [page("Plain")])
     stats = crawl(tmp_home, [server.url("/plain")])
-    assert not stats.get("crawl/fast/requests")
+    assert not stats.get("fastpath/pages/requests")
     assert server.hits().get("/plain", 0) == 0
     assert stats.get("safety/blocked/private_address") == 1
 
@@ -106,11 +106,11 @@ def test_host_names_resolving_to_private_addresses_refused(tmp_path, server):
     refused_home = tmp_path / "refused"
     configure(refused_home, allow_private_addresses=False)
     refused = crawl(refused_home, [url], **names)
-    assert refused.get("crawl/fast/failed/ClientConnectorDNSError") == 1
+    assert refused.get("fastpath/pages/failed/ClientConnectorDNSError") == 1
     assert server.hits().get("/byname", 0) == 0           # neither path reached the server
     allowed_home = tmp_path / "allowed"
     configure(allowed_home)
-    assert crawl(allowed_home, [url], **names).get("crawl/fast/pages") == 1
+    assert crawl(allowed_home, [url], **names).get("fastpath/pages/pages") == 1
 
 
 def test_robots_txt_obeyed_and_fetched_once(tmp_home, server):
@@ -122,7 +122,7 @@ def test_robots_txt_obeyed_and_fetched_once(tmp_home, server):
     stats = crawl(tmp_home, [server.url("/open"), server.url("/private/page")])
     hits = server.hits()
     assert hits["/robots.txt"] == 1 and hits.get("/private/page", 0) == 0
-    assert stats.get("crawl/fast/pages") == 1
+    assert stats.get("fastpath/pages/pages") == 1
     assert stats.get("robotstxt/forbidden") == 1           # counted once, by the spider's pass
 
 
@@ -130,10 +130,10 @@ def test_oversized_cut_and_bomb_bodies_left_to_scrapy(tmp_home, mockserver):
     configure(tmp_home, max_response_mb=2)
     urls = [mockserver.url("/big?mb=5"), mockserver.url("/truncated"), mockserver.url("/bomb")]
     stats = crawl(tmp_home, urls)
-    assert not stats.get("crawl/fast/pages")
-    assert stats.get("crawl/fast/refused/too_big") == 1
-    assert stats.get("crawl/fast/failed/ClientPayloadError") == 1
-    assert stats.get("crawl/fast/refused/undecodable") == 1
+    assert not stats.get("fastpath/pages/pages")
+    assert stats.get("fastpath/pages/refused/too_big") == 1
+    assert stats.get("fastpath/pages/failed/ClientPayloadError") == 1
+    assert stats.get("fastpath/pages/refused/undecodable") == 1
     archived = {r["uri"] for r in all_records(tmp_home) if r["type"] == "response"}
     assert urls[0] not in archived and urls[1] not in archived
 
@@ -144,7 +144,7 @@ def test_off_when_pacing_or_switched_off(tmp_home, server, settings):
     configure(tmp_home)
     server.script("/plain", [page("Plain")])
     stats = crawl(tmp_home, [server.url("/plain")], **settings)
-    assert not any(key.startswith("crawl/fast/") for key in stats)
+    assert not any(key.startswith("fastpath/pages/") for key in stats)
     assert stats.get("memoryhole/pages") == 1
 
 
@@ -152,11 +152,11 @@ def test_config_switch(tmp_home, server):
     configure(tmp_home, fast_pages=False)
     server.script("/plain", [page("Plain")])
     stats = crawl(tmp_home, [server.url("/plain")])
-    assert not any(key.startswith("crawl/fast/") for key in stats)
+    assert not any(key.startswith("fastpath/pages/") for key in stats)
 
 
 def test_per_host_limit_holds(tmp_home, server):
-    """Direct GETs never exceed per_domain at one host, nor do the Scrapy requests that
+    """Fast-path GETs never exceed per_domain at one host, nor do the Scrapy requests that
     follow them (the refused pages)."""
     configure(tmp_home, concurrency=16, per_domain=2)
     paths = [f"/slow/{n}" for n in range(10)] + [f"/slow-moved/{n}" for n in range(4)]
@@ -165,12 +165,12 @@ def test_per_host_limit_holds(tmp_home, server):
     for path in paths[10:]:          # refused: fetched again by Scrapy
         server.script(path, [{"status": 404, "body": "gone", "delay": 0.2}])
     stats = crawl(tmp_home, [server.url(p) for p in paths])
-    assert stats.get("crawl/fast/pages") == 10
+    assert stats.get("fastpath/pages/pages") == 10
     assert server.most_in_flight() == 2
 
 
 def test_per_host_limit_counts_scrapy_requests_in_flight(tmp_home, server):
-    """While Scrapy is still fetching one feed from a host, the direct GETs for another feed's
+    """While Scrapy is still fetching one feed from a host, the fast-path GETs for another feed's
     pages on that host take only the room Scrapy leaves."""
     configure(tmp_home, concurrency=16, per_domain=2)
     pages = [f"/item/{n}" for n in range(6)]
@@ -187,5 +187,5 @@ def test_per_host_limit_counts_scrapy_requests_in_flight(tmp_home, server):
     sources = [Source(name=name, kind="feed", urls=(server.url(f"/{name}.xml"),))
                for name in ("quick", "slow")]
     stats = crawl(tmp_home, sources=sources)
-    assert stats.get("crawl/fast/pages") == 6
+    assert stats.get("fastpath/pages/pages") == 6
     assert server.most_in_flight() == 2

@@ -1,5 +1,5 @@
 """A real crawl of the local mock server: what lands in the WARCs and the catalogue, with and
-without direct GETs for the pages."""
+without fast-path GETs for the pages."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from tests.support import mockserver as ms
 from tests.support.helpers import all_records, gunzip, responses_for, rows, run_cli, write_config
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["direct", "scrapy"])
+@pytest.fixture(scope="module", params=[True, False], ids=["fastpath", "scrapy"])
 def crawled(request, tmp_path_factory, mockserver):
-    """One crawl of a mix of pages, shared by the tests of this module: every test runs on a
-    crawl whose 200 pages went out as direct GETs (crawlers.direct_pages) and on one where every
-    page was a Scrapy request; both must archive the same evidence."""
+    """One crawl of a mix of pages, shared by the tests of this module: every test runs on a crawl
+    whose 200 pages went out as fast-path GETs (crawlers.fastpath.pages) and on one where every page
+    was a Scrapy request; both must archive the same evidence."""
     home = tmp_path_factory.mktemp("rec") / "home"
     write_config(home, fast_pages=request.param)
     paths = ["/gzip/rec", "/br/rec", "/chunked/rec", "/cookies", "/gbk/header", "/gbk/meta",

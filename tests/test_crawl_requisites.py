@@ -36,7 +36,7 @@ def _binary(data: bytes, content_type: str) -> dict[str, object]:
 def _site(server: ScriptServer) -> None:
     server.script("/a.html", [{"status": 200, "body": PAGE_A}])
     server.script("/b.html", [{"status": 200, "body": PAGE_B}])
-    # the second page comes through a redirect: Scrapy's path, not the direct GET
+    # the second page comes through a redirect: Scrapy's path, not the fast-path GET
     server.script("/moved", [{"status": 301, "headers": [["Location", "/b.html"]]}])
     server.script("/s/site.css", [{"status": 200, "body": CSS, "content_type": "text/css"}])
     server.script("/js/app.js", [{"status": 200, "body": "var x = 1;",

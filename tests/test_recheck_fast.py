@@ -1,4 +1,5 @@
-"""The re-check's 304 fast path (crawlers.conditional): what it archives, what it hands back to
+"""The re-check's 304 fast path (crawlers.fastpath.not_modified): what it archives, what it hands
+back to
 the spider, and the safety, robots and politeness rules it keeps."""
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def test_a_304_is_archived_as_sent_and_logged_alive(tmp_home, server):
     server.script("/tagged", [tagged("Tagged", '"v1"')])
     run_cli(tmp_home, "crawl", server.url("/tagged"))
     stats = recheck(tmp_home)
-    assert stats.get("recheck/fast/not_modified") == 1
+    assert stats.get("fastpath/not_modified/not_modified") == 1
     assert server.hits()["/tagged"] == 2                  # the crawl, then one conditional GET
     [check] = last_run_checks(tmp_home)
     assert (check["outcome"], check["http_status"], check["rule"]) == ("alive", 304, "http/304@1")
@@ -83,10 +84,10 @@ def test_other_answers_go_to_the_spider(tmp_home, server):
     paths = ["/deleted", "/edited", "/flaky", "/same"]
     run_cli(tmp_home, "crawl", *[server.url(p) for p in paths])
     stats = recheck(tmp_home)
-    assert stats.get("recheck/fast/not_modified") == 1
-    assert stats.get("recheck/fast/not_304/404") == 1
-    assert stats.get("recheck/fast/not_304/200") == 1
-    assert stats.get("recheck/fast/not_304/503") == 1
+    assert stats.get("fastpath/not_modified/not_modified") == 1
+    assert stats.get("fastpath/not_modified/not_304/404") == 1
+    assert stats.get("fastpath/not_modified/not_304/200") == 1
+    assert stats.get("fastpath/not_modified/not_304/503") == 1
     hits = server.hits()
     # the fast GET, then the spider's own request, which is the one archived and classified
     assert [hits[p] for p in paths] == [3, 3, 3, 2]
@@ -107,9 +108,9 @@ def test_a_host_that_ignores_validators_is_given_up(tmp_home, server):
                               "headers": [["Last-Modified", "Tue, 01 Dec 2026 09:00:00 GMT"]]}])
     run_cli(tmp_home, "crawl", *[server.url(p) for p in paths])
     stats = recheck(tmp_home)
-    assert stats.get("recheck/fast/requests") == 8
-    assert stats.get("recheck/fast/hosts_given_up") == 1
-    assert not stats.get("recheck/fast/not_modified")
+    assert stats.get("fastpath/not_modified/requests") == 8
+    assert stats.get("fastpath/not_modified/hosts_given_up") == 1
+    assert not stats.get("fastpath/not_modified/not_modified")
     assert sum(server.hits()[p] for p in paths) == 12 + 8 + 12
     assert {c["outcome"] for c in last_run_checks(tmp_home)} == {"alive"}
 
@@ -120,7 +121,7 @@ def test_private_addresses_refused_before_any_request(tmp_home, server):
     run_cli(tmp_home, "crawl", server.url("/tagged"))
     configure(tmp_home, allow_private_addresses=False)
     stats = recheck(tmp_home)
-    assert not stats.get("recheck/fast/requests")
+    assert not stats.get("fastpath/not_modified/requests")
     assert server.hits()["/tagged"] == 1                  # nobody asked the loopback server
     assert stats.get("safety/blocked/private_address") == 1
 
@@ -136,12 +137,12 @@ def test_host_names_resolving_to_private_addresses_refused(tmp_path, server):
     from crawlers.launch import run_crawl
     assert run_crawl(Home(home), config, [], [url], extra_settings=names).pages == 1
     allowed = recheck(home, **names)
-    assert allowed.get("recheck/fast/not_modified") == 1
+    assert allowed.get("fastpath/not_modified/not_modified") == 1
     configure(home, allow_private_addresses=False)
     before = server.hits()["/byname"]
     refused = recheck(home, **names)
-    assert refused.get("recheck/fast/failed/ClientConnectorDNSError") == 1
-    assert not refused.get("recheck/fast/not_modified")
+    assert refused.get("fastpath/not_modified/failed/ClientConnectorDNSError") == 1
+    assert not refused.get("fastpath/not_modified/not_modified")
     assert server.hits()["/byname"] == before             # neither path reached the server
 
 
@@ -157,8 +158,8 @@ def test_robots_txt_is_obeyed_and_fetched_once(tmp_home, server):
     hits = server.hits()
     assert hits["/robots.txt"] == 1
     assert hits["/private/page"] == 1                     # only the crawl, before robots.txt
-    assert stats.get("recheck/fast/not_modified") == 1    # /open
-    assert stats.get("recheck/fast/requests") == 1
+    assert stats.get("fastpath/not_modified/not_modified") == 1    # /open
+    assert stats.get("fastpath/not_modified/requests") == 1
     assert stats.get("robotstxt/forbidden") == 1           # counted once, by the spider's pass
     robots = [r for r in all_records(tmp_home) if (r["uri"] or "").endswith("/robots.txt")]
     assert robots, "robots.txt is archived, as on the Scrapy path"
@@ -171,7 +172,7 @@ def test_off_when_pacing_or_switched_off(tmp_home, server, settings):
     server.script("/tagged", [tagged("Tagged", '"v1"')])
     run_cli(tmp_home, "crawl", server.url("/tagged"))
     stats = recheck(tmp_home, **settings)
-    assert not any(key.startswith("recheck/fast/") for key in stats)
+    assert not any(key.startswith("fastpath/not_modified/") for key in stats)
     assert [c["http_status"] for c in last_run_checks(tmp_home)] == [304]   # Scrapy's 304
 
 
@@ -199,7 +200,7 @@ def test_config_switches_it_off_and_is_validated(tmp_home, server):
     with open(tmp_home / "memoryhole.toml", "a", encoding="utf-8") as handle:
         handle.write("fast_304 = false\n")
     stats = recheck(tmp_home)
-    assert not any(key.startswith("recheck/fast/") for key in stats)
+    assert not any(key.startswith("fastpath/not_modified/") for key in stats)
     assert [c["http_status"] for c in last_run_checks(tmp_home)] == [304]
     text = (tmp_home / "memoryhole.toml").read_text().replace("fast_304 = false",
                                                                 'fast_304 = "no"')

@@ -1,7 +1,7 @@
 """Page requisites: the images, stylesheets, scripts, fonts and media a page needs to be shown.
 
 A crawl fetches them beside each page it captures in full, so replay can show the page as it
-was (``crawlers.requisites``; the crawl takes them from the tree of its fast text pass,
+was (``crawlers.extensions.requisites``; the crawl takes them from the tree of its fast text pass,
 archive.text.markup_urls); the exports find them again the same way in the archived page. Only
 what the markup names is found: URLs that scripts build at run time are not (pages rendered in
 a browser record those from the browser's own traffic).

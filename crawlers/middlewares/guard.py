@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 
-from crawlers.addresses import is_public_address, literal_address
+from crawlers.safety import is_public_address, literal_address
 
 logger = logging.getLogger(__name__)
 

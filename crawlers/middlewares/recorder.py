@@ -21,7 +21,7 @@ from scrapy.utils.defer import deferred_from_coro
 from archive.timeutil import utcnow
 from archive.warc.http_message import HttpExchange
 from archive.writer.client import WriterError
-from crawlers.archiving import ArchiveExtension
+from crawlers.extensions.archiving import ArchiveExtension
 
 logger = logging.getLogger(__name__)
 

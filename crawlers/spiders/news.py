@@ -5,10 +5,10 @@
 Feeds and sitemaps are archived too (the recorder sees every response) but only the pages they
 list become watched URLs. Every page request sees all statuses: a 404 or 410 page is evidence.
 
-Page URLs first go out as direct GETs (crawlers.direct_pages), which archive the plain 200s and
+Page URLs first go out as fast-path GETs (crawlers.fastpath.pages), which archive the plain 200s and
 hand them to the catalogue pipeline; every other page becomes a Scrapy request as before. Each
 page captured with a 200, either way, gets its requisites fetched (its PageItem says so;
-crawlers.requisites does it).
+crawlers.extensions.requisites does it).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from archive.urlnorm import is_http_url
-from crawlers.direct import client_for
-from crawlers.direct_pages import PageClient, PageJob
+from crawlers.fastpath.client import client_for
+from crawlers.fastpath.pages import PageClient, PageJob
 from crawlers.items import PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
 from crawlers.spiders.rendered import RenderedPages
@@ -79,7 +79,8 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
                 pages.append((url, source))
 
     async def pages(self, jobs: list[PageJob]) -> list[Request]:
-        """Direct GETs for ``jobs`` first (crawlers.direct_pages); Scrapy requests for the rest;
+        """Fast-path GETs for ``jobs`` first (crawlers.fastpath.pages); Scrapy requests for the
+        rest;
         pages of sources that render in the browser go to Chromium (crawlers.spiders.rendered)."""
         rendered = self.browser_requests([(url, source) for url, source in jobs
                                           if self.renders_in_browser(source)])
@@ -90,7 +91,7 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
         return rendered + [self.page_request(url, source) for url, source in jobs]
 
     def page_client(self) -> PageClient | None:
-        """Made on first use (the engine exists by then); None when direct GETs are off."""
+        """Made on first use (the engine exists by then); None when fast-path GETs are off."""
         if not hasattr(self, "_page_client"):
             self._page_client = client_for(PageClient, self.crawler,
                                            lambda pipeline: pipeline.process_item)

@@ -5,9 +5,9 @@ callback, and connection failures reach the errback: a check needs every answer,
 them may be lost to Scrapy's defaults. A 200 page whose text changed is compared with a random
 sibling URL on the same site (Bar-Yossef's soft-404 probe), once per site folder per run.
 
-URLs with an ETag or Last-Modified first get their conditional GET from crawlers.conditional,
-which archives and logs the 304s itself; the spider requests every other URL, and every URL
-whose conditional GET got any other answer.
+URLs with an ETag or Last-Modified first get their conditional GET from
+crawlers.fastpath.not_modified, which archives and logs the 304s itself; the spider requests every
+other URL, and every URL whose conditional GET got any other answer.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from archive.detect.verdict import Observation, SiteProbe, Verdict
 from archive.home import Home
 from archive.text.extract import fast_page_text
 from archive.timeutil import utcnow
-from crawlers.conditional import NotModifiedClient
-from crawlers.direct import client_for
+from crawlers.fastpath.client import client_for
+from crawlers.fastpath.not_modified import NotModifiedClient
 from crawlers.items import CheckItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META, header_pairs
 from crawlers.spiders.news import _header
@@ -71,7 +71,8 @@ class RecheckSpider(Spider):
             yield self.check_request(row)
 
     async def not_modified_pass(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Conditional GETs outside Scrapy (crawlers.conditional): archives and logs the 304s,
+        """Conditional GETs outside Scrapy (crawlers.fastpath.not_modified): archives and logs the
+        304s,
         returns the rows left to Scrapy requests."""
         conditional = [row for row in rows if row.get("etag") or row.get("last_modified")]
         if not conditional:

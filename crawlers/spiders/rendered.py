@@ -1,10 +1,10 @@
-"""Page URLs of sources with ``render = "browser"``: loaded in Chromium (crawlers.browser).
+"""Page URLs of sources with ``render = "browser"``: loaded in Chromium (crawlers.browser.recorder).
 
 Each such page is a Scrapy request that scrapy-playwright runs in a page of its own, in a
 browser context it shares with at most ``PAGES_PER_CONTEXT`` pages. The spider keeps the
 pages queued and starts one when another is done: ``[browser] concurrency`` pages at once
 (Scrapy's download slots do not hold back scrapy-playwright's requests). Before it navigates, a
-:class:`~crawlers.browser.BrowserRecorder` is attached; once the page has loaded
+:class:`~crawlers.browser.recorder.BrowserRecorder` is attached; once the page has loaded
 (``BROWSER_WAIT_UNTIL``), still inside the download, the recorder waits for the bodies still
 being read and takes the full-page screenshot; scrapy-playwright then closes the page and hands
 over its DOM. The spider writes the screenshot and the DOM, closes the context after its last
@@ -26,8 +26,8 @@ from scrapy.http import Response
 from scrapy_playwright.page import PageMethod
 
 from archive.timeutil import utcnow
-from crawlers.archiving import ArchiveExtension
-from crawlers.browser import BrowserRecorder, browser_rss_mb
+from crawlers.browser.recorder import BrowserRecorder, browser_rss_mb
+from crawlers.extensions.archiving import ArchiveExtension
 from crawlers.items import PageItem
 
 logger = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from archive.text.markup_urls import is_css
 from archive.text.requisites import css_requisites
 from archive.timeutil import parse_age, timestamp14, utcnow
 from archive.warc.cdxj_lookup import captures_of
-from crawlers.archiving import ArchiveExtension
+from crawlers.extensions.archiving import ArchiveExtension
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
-"""Direct GETs on Scrapy's asyncio loop, for the cases where a Scrapy request costs more than it
-gives: the re-check's 304s (crawlers.conditional) and a crawl's plain 200 pages
-(crawlers.direct_pages).
+"""Fast-path GETs on Scrapy's asyncio loop, for the cases where a Scrapy request costs more than it
+gives: the re-check's 304s (crawlers.fastpath.not_modified) and a crawl's plain 200 pages
+(crawlers.fastpath.pages).
 
 A Scrapy request and response cost about 4 ms of CPU on our machines, an aiohttp GET about
-0.3 ms (BENCHMARKS.md). A direct GET handles one narrow answer itself and hands the URL back
+0.3 ms (BENCHMARKS.md). A fast-path GET handles one narrow answer itself and hands the URL back
 to the spider for anything else, so every unusual case (redirects, errors, retries, limits,
-odd encodings) keeps the Scrapy path's handling. What a direct GET archives goes through the
+odd encodings) keeps the Scrapy path's handling. What a fast-path GET archives goes through the
 crawl's ArchiveWriter like any response: the request record is made from the headers aiohttp
 sent (``request_info.headers``), the response record from the raw headers it received.
 
@@ -16,11 +16,11 @@ The rules of the Scrapy path hold here too:
   host names on every address they resolve to (PublicOnlyResolver);
 - robots.txt, asked through Scrapy's own robots middleware, so robots.txt is fetched, archived
   and cached once;
-- ``CONCURRENT_REQUESTS`` and ``CONCURRENT_REQUESTS_PER_DOMAIN`` across all direct GETs.
+- ``CONCURRENT_REQUESTS`` and ``CONCURRENT_REQUESTS_PER_DOMAIN`` across all fast-path GETs.
 
-Direct GETs are off when a proxy is configured, or when a download delay or AutoThrottle asks
+Fast-path GETs are off when a proxy is configured, or when a download delay or AutoThrottle asks
 for pacing, which only Scrapy's downloader does. A host that answers its first
-``FASTPATH_GIVE_UP`` direct GETs with something the fast path does not take gets no more of them
+``FASTPATH_GIVE_UP`` fast-path GETs with something the fast path does not take gets no more of them
 in this run.
 """
 
@@ -47,14 +47,14 @@ from scrapy.utils.misc import load_object
 from archive.timeutil import utcnow
 from archive.warc.http_message import HttpExchange
 from archive.writer.client import ArchiveWriter, WriterError
-from crawlers.addresses import is_public_address, literal_address
-from crawlers.archiving import ArchiveExtension
+from crawlers.extensions.archiving import ArchiveExtension
+from crawlers.safety import is_public_address, literal_address
 from pipelines.catalogue import CataloguePipeline
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-C = TypeVar("C", bound="DirectClient")
+C = TypeVar("C", bound="FastPathClient")
 Attempt = Callable[[aiohttp.ClientSession, T], Awaitable[bool]]
 TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 POLL_SECONDS = 0.05
@@ -92,7 +92,7 @@ class PeerResponse(aiohttp.ClientResponse):
 
 
 def check_allowed(crawler: Any) -> None:
-    """NotConfigured when direct GETs must not be used in this crawl."""
+    """NotConfigured when fast-path GETs must not be used in this crawl."""
     settings = crawler.settings
     if settings.getfloat("DOWNLOAD_DELAY") > 0 or settings.getbool("AUTOTHROTTLE_ENABLED"):
         raise NotConfigured("a download delay or AutoThrottle paces requests")
@@ -100,12 +100,12 @@ def check_allowed(crawler: Any) -> None:
         raise NotConfigured("a proxy is configured")
 
 
-class DirectClient:
+class FastPathClient:
     """The shared part: settings, safety checks, robots.txt, limits and the per-host queues.
 
     ``stats_prefix`` names this client's counters (``<prefix>/requests``, ...)."""
 
-    stats_prefix = "direct"
+    stats_prefix = "fastpath"
 
     def __init__(self, crawler: Any, writer: ArchiveWriter) -> None:
         settings = crawler.settings
@@ -242,7 +242,7 @@ class _Pass:
     """One run over queued items: per-host queues taken round-robin within the client's limits
     (shared with any other pass running at the same time)."""
 
-    def __init__(self, client: DirectClient, queues: dict[str, deque[tuple[int, T]]],
+    def __init__(self, client: FastPathClient, queues: dict[str, deque[tuple[int, T]]],
                  attempt: Attempt[T]) -> None:
         self.client = client
         self.queues = queues
@@ -254,7 +254,7 @@ class _Pass:
         self.fallback: list[tuple[int, T]] = []
 
     def take(self) -> tuple[str, int, T] | None:
-        """The next item of the next host with room, round-robin; hosts at their limit (direct
+        """The next item of the next host with room, round-robin; hosts at their limit (fast-path
         GETs and Scrapy's own requests to it together) are skipped."""
         client, ready = self.client, self.ready
         for _ in range(len(ready)):
@@ -285,7 +285,7 @@ class _Pass:
                 if not self.pending():
                     return
                 client.freed.clear()
-                try:    # woken by a direct GET ending; Scrapy's own end unannounced: poll
+                try:    # woken by a fast-path GET ending; Scrapy's own end unannounced: poll
                     await asyncio.wait_for(client.freed.wait(), POLL_SECONDS)
                 except TimeoutError:
                     pass
@@ -304,7 +304,7 @@ class _Pass:
                 client.freed.set()
             if handled:
                 self.answers[host] += 1
-                client.stats.inc_value("direct/handled")      # progress: a request and its answer
+                client.stats.inc_value("fastpath/handled")      # progress: a request and its answer
                 continue
             self.fallback.append((index, item))
             self.misses[host] += 1
@@ -315,7 +315,7 @@ class _Pass:
         left = self.queues[host]
         if left:
             self.client.count("hosts_given_up")
-            logger.info("direct GETs to %s get no answer the fast path takes: the spider "
+            logger.info("fast-path GETs to %s get no answer the fast path takes: the spider "
                         "fetches its %d other URL(s)", host, len(left))
         self.fallback.extend(left)
         left.clear()
@@ -342,7 +342,7 @@ def _robots_middleware(crawler: Any) -> RobotsTxtMiddleware | None:
 def client_for(client_class: type[C], crawler: Any,
                handler_for: Callable[[CataloguePipeline], Callable[..., None]]) -> C | None:
     """``client_class`` for this crawl, built on its archive writer, with the callback
-    ``handler_for`` makes from its CataloguePipeline; None (logged) when direct GETs are off."""
+    ``handler_for`` makes from its CataloguePipeline; None (logged) when fast-path GETs are off."""
     extension = crawler.get_extension(ArchiveExtension)
     pipelines = crawler.engine.scraper.itemproc.middlewares
     pipeline = next((p for p in pipelines if isinstance(p, CataloguePipeline)), None)

@@ -1,7 +1,7 @@
 """Pages rendered in Chromium: sources with ``render = "browser"``, through scrapy-playwright.
 
 Only a crawl with such a source loads scrapy-playwright (crawlers.launch adds
-crawlers.chromium's settings); every other request still goes through Scrapy's own HTTP
+crawlers.browser.chromium's settings); every other request still goes through Scrapy's own HTTP
 handler. Debian's Chromium is used as it is (``[browser] executable``, else
 ``$MEMORYHOLE_CHROMIUM``, else ``chromium`` on the PATH): nothing is downloaded.
 
@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 
 from archive.timeutil import utcnow
 from archive.warc.http_message import HttpExchange
-from crawlers.addresses import is_public_address, literal_address
 from crawlers.middlewares.recorder import SECRET_HEADERS
+from crawlers.safety import is_public_address, literal_address
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The 304 fast path of the re-check: its conditional GETs as direct GETs (crawlers.direct).
+"""The 304 fast path of the re-check: its conditional GETs as fast-path GETs
+(crawlers.fastpath.client).
 
 Most re-checks of a page with an ETag or a Last-Modified are answered 304 Not Modified. The
 re-check spider first sends those URLs' conditional GETs through this client:
@@ -24,14 +25,14 @@ import aiohttp
 from scrapy.exceptions import NotConfigured
 
 from archive.writer.client import ArchiveWriter
-from crawlers.direct import DirectClient, check_allowed, exchange_from
+from crawlers.fastpath.client import FastPathClient, check_allowed, exchange_from
 
 logger = logging.getLogger(__name__)
 
-STATS_PREFIX = "recheck/fast"
+STATS_PREFIX = "fastpath/not_modified"
 
 
-class NotModifiedClient(DirectClient):
+class NotModifiedClient(FastPathClient):
     """Sends conditional GETs; archives and reports the 304s, hands every other URL back."""
 
     stats_prefix = STATS_PREFIX

@@ -1,4 +1,4 @@
-"""The crawl's page fast path: a page's GET as a direct GET (crawlers.direct).
+"""The crawl's page fast path: a page's GET as a fast-path GET (crawlers.fastpath.client).
 
 Most page fetches of a crawl are a plain ``200 OK`` with a whole body. The news spider sends its
 page URLs (from URL lists, feeds and sitemaps) through this client first:
@@ -27,18 +27,18 @@ from scrapy import Request
 from scrapy.exceptions import NotConfigured
 
 from archive.writer.client import ArchiveWriter
-from crawlers.direct import DirectClient, check_allowed, exchange_from
+from crawlers.fastpath.client import FastPathClient, check_allowed, exchange_from
 from crawlers.items import PageItem
 from crawlers.middlewares.decompression import DecompressionMiddleware
 
 logger = logging.getLogger(__name__)
 
-STATS_PREFIX = "crawl/fast"
+STATS_PREFIX = "fastpath/pages"
 DECODABLE = frozenset({b"gzip", b"x-gzip", b"deflate", b"br", b"zstd"})
 PageJob = tuple[str, dict[str, Any]]          # (URL, the source it came from)
 
 
-class PageClient(DirectClient):
+class PageClient(FastPathClient):
     """Fetches pages; archives the plain 200s and hands them on, returns the other URLs."""
 
     stats_prefix = STATS_PREFIX

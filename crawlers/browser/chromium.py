@@ -1,4 +1,4 @@
-"""Finding Chromium, and the Scrapy settings that render pages in it (crawlers.browser does
+"""Finding Chromium, and the Scrapy settings that render pages in it (crawlers.browser.recorder does
 the rendering). Light on purpose: the ``memoryhole`` command imports it before every crawl."""
 
 from __future__ import annotations

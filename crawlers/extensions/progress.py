@@ -11,12 +11,12 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
-# each shown count is the sum of these stats (direct GETs count as requests and responses)
+# each shown count is the sum of these stats (fast-path GETs count as requests and responses)
 PROGRESS_KEYS = {
-    "responses": ("response_received_count", "direct/handled"),
+    "responses": ("response_received_count", "fastpath/handled"),
     "pages": ("memoryhole/pages",),
     "errors": ("memoryhole/fetch_errors",),
-    "requests": ("scheduler/enqueued", "direct/handled"),
+    "requests": ("scheduler/enqueued", "fastpath/handled"),
 }
 
 
