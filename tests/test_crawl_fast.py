@@ -43,6 +43,8 @@ def test_plain_pages_on_the_fast_path_everything_else_through_scrapy(tmp_home, s
     paths = ["/plain", "/moved", "/missing", "/gone"]
     stats = crawl(tmp_home, [server.url(p) for p in paths])
     assert stats.get("fastpath/pages/pages") == 1
+    # the fast path's page goes through Scrapy's item pipeline like the spider's three
+    assert stats.get("item_scraped_count") == stats.get("memoryhole/pages") == 4
     for status in (302, 404, 410):
         assert stats.get(f"fastpath/pages/refused/status/{status}") == 1
     hits = server.hits()

@@ -43,7 +43,7 @@ def recheck(home, **settings):
 
 
 def last_run_checks(home):
-    return rows(home, "SELECT url, outcome, http_status, rule, capture_id FROM checks "
+    return rows(home, "SELECT url, outcome, http_status, reason, rule, capture_id FROM checks "
                       "WHERE run_id = (SELECT max(run_id) FROM checks) ORDER BY url")
 
 
@@ -55,7 +55,9 @@ def test_a_304_is_archived_as_sent_and_logged_alive(tmp_home, server):
     assert stats.get("fastpath/not_modified/not_modified") == 1
     assert server.hits()["/tagged"] == 2                  # the crawl, then one conditional GET
     [check] = last_run_checks(tmp_home)
-    assert (check["outcome"], check["http_status"], check["rule"]) == ("alive", 304, "http/304@1")
+    assert (check["outcome"], check["http_status"], check["reason"], check["rule"]) == (
+        "alive", 304, "not_modified", "http/304@1")        # the classifier's verdict on a 304
+    assert stats.get("item_scraped_count") == 1           # through Scrapy's item pipeline
     assert check["capture_id"]                            # the revisit is in the catalogue
     [capture] = rows(tmp_home, "SELECT * FROM captures WHERE id = ?", (check["capture_id"],))
     assert capture["is_revisit"] == 1 and capture["status"] == 304
@@ -173,7 +175,8 @@ def test_off_when_pacing_or_switched_off(tmp_home, server, settings):
     run_cli(tmp_home, "crawl", server.url("/tagged"))
     stats = recheck(tmp_home, **settings)
     assert not any(key.startswith("fastpath/not_modified/") for key in stats)
-    assert [c["http_status"] for c in last_run_checks(tmp_home)] == [304]   # Scrapy's 304
+    assert [(c["http_status"], c["reason"], c["rule"]) for c in last_run_checks(tmp_home)] == [
+        (304, "not_modified", "http/304@1")]              # Scrapy's 304, the same verdict
 
 
 def test_fast_and_scrapy_304_records_agree(tmp_home, server):

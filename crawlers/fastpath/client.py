@@ -31,8 +31,8 @@ import logging
 import socket
 import urllib.request
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -49,13 +49,13 @@ from archive.warc.http_message import HttpExchange
 from archive.writer.client import ArchiveWriter, WriterError
 from crawlers.extensions.archiving import ArchiveExtension
 from crawlers.safety import is_public_address, literal_address
-from pipelines.catalogue import CataloguePipeline
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 C = TypeVar("C", bound="FastPathClient")
-Attempt = Callable[[aiohttp.ClientSession, T], Awaitable[bool]]
+Attempt = Callable[[aiohttp.ClientSession, T], Awaitable[R | None]]
 TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 POLL_SECONDS = 0.05
 
@@ -145,25 +145,11 @@ class FastPathClient:
             timeout=aiohttp.ClientTimeout(total=self.timeout or None),
         )
 
-    async def run(self, items: list[T], url_of: Callable[[T], str],
-                  attempt: Attempt[T]) -> list[T]:
-        """``attempt`` every item (True: handled); the items left to the spider, in order."""
-        if not items:
-            return []
-        queues: dict[str, deque[tuple[int, T]]] = {}
-        for index, item in enumerate(items):
-            queues.setdefault(_host(url_of(item)), deque()).append((index, item))
-        one = _Pass(self, queues, attempt)
-        async with self.session() as session:
-            # no more workers than could ever run at once (fewer waiting ones polling)
-            count = min(self.concurrency, len(items), self.per_host * len(queues))
-            workers = [asyncio.ensure_future(one.work(session)) for _ in range(count)]
-            try:
-                await asyncio.gather(*workers)
-            finally:
-                for worker in workers:
-                    worker.cancel()
-        return [item for _, item in sorted(one.fallback, key=lambda pair: pair[0])]
+    def run(self, items: list[T], url_of: Callable[[T], str],
+            attempt: Attempt[T, R]) -> FastPass[T, R]:
+        """A pass that tries ``attempt`` on every item (a result: answered here; None: left to
+        the spider). Iterate it for the results; then its ``left`` holds the other items."""
+        return FastPass(self, items, url_of, attempt)
 
     def allowed(self, url: str) -> bool:
         """The guard's checks that need no network: scheme, and IP-literal or loopback hosts."""
@@ -238,20 +224,69 @@ def exchange_from(response: aiohttp.ClientResponse, url: str, body: bytes) -> Ht
     )
 
 
-class _Pass:
-    """One run over queued items: per-host queues taken round-robin within the client's limits
-    (shared with any other pass running at the same time)."""
+class FastPass(Generic[T, R]):
+    """One run over items: per-host queues taken round-robin within the client's limits (shared
+    with any other pass running at the same time).
 
-    def __init__(self, client: FastPathClient, queues: dict[str, deque[tuple[int, T]]],
-                 attempt: Attempt[T]) -> None:
+    ``async for result in fast_pass`` gives the result of each item the fast path answered, as
+    it comes, for the spider to yield (so it flows through Scrapy's item pipeline like any other
+    item); at most ``CONCURRENT_REQUESTS`` results wait for the spider, further GETs wait for
+    room. Once the iteration is over, :attr:`left` holds the items left to the spider, in their
+    original order.
+    """
+
+    def __init__(self, client: FastPathClient, items: list[T], url_of: Callable[[T], str],
+                 attempt: Attempt[T, R]) -> None:
         self.client = client
-        self.queues = queues
+        self.count = len(items)
+        self.queues: dict[str, deque[tuple[int, T]]] = {}
+        for index, item in enumerate(items):
+            self.queues.setdefault(_host(url_of(item)), deque()).append((index, item))
         self.attempt = attempt
-        self.ready: deque[str] = deque(queues)
+        self.ready: deque[str] = deque(self.queues)
         self.running = 0
         self.answers: Counter[str] = Counter()       # per host: handled here
         self.misses: Counter[str] = Counter()        # per host: left to the spider
         self.fallback: list[tuple[int, T]] = []
+
+    @property
+    def left(self) -> list[T]:
+        """The items left to the spider, in their original order (complete once iterated)."""
+        return [item for _, item in sorted(self.fallback, key=lambda pair: pair[0])]
+
+    async def __aiter__(self) -> AsyncIterator[R]:
+        if not self.count:
+            return
+        results: asyncio.Queue[R] = asyncio.Queue(maxsize=self.client.concurrency)
+        runner = asyncio.ensure_future(self._run_all(results))
+        try:
+            while True:
+                getter = asyncio.ensure_future(results.get())
+                done, _ = await asyncio.wait({getter, runner},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not results.empty():
+                    yield results.get_nowait()
+                runner.result()              # a worker's failure is the spider's
+                return
+        finally:
+            if not runner.done():
+                runner.cancel()
+
+    async def _run_all(self, results: asyncio.Queue[R]) -> None:
+        async with self.client.session() as session:
+            # no more workers than could ever run at once (fewer waiting ones polling)
+            count = min(self.client.concurrency, self.count,
+                        self.client.per_host * len(self.queues))
+            workers = [asyncio.ensure_future(self.work(session, results)) for _ in range(count)]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for worker in workers:
+                    worker.cancel()
 
     def take(self) -> tuple[str, int, T] | None:
         """The next item of the next host with room, round-robin; hosts at their limit (fast-path
@@ -272,7 +307,7 @@ class _Pass:
     def pending(self) -> bool:
         return self.running > 0 or any(self.queues.values())
 
-    async def work(self, session: aiohttp.ClientSession) -> None:
+    async def work(self, session: aiohttp.ClientSession, results: asyncio.Queue[R]) -> None:
         client = self.client
         while True:
             if not client.engine_running():
@@ -292,19 +327,20 @@ class _Pass:
                 continue
             host, index, item = taken
             self.running += 1
+            result: R | None = None
             try:
                 async with client.slots:
-                    handled = await self.attempt(session, item)
+                    result = await self.attempt(session, item)
             except TRANSPORT_ERRORS as exc:
                 client.count(f"failed/{type(exc).__name__}")
-                handled = False
             finally:
                 self.running -= 1
                 client.active[host] -= 1
                 client.freed.set()
-            if handled:
+            if result is not None:
                 self.answers[host] += 1
-                client.stats.inc_value("fastpath/handled")      # progress: a request and its answer
+                client.stats.inc_value("fastpath/handled")    # progress: a request and its answer
+                await results.put(result)      # waits while the spider is that far behind
                 continue
             self.fallback.append((index, item))
             self.misses[host] += 1
@@ -339,17 +375,14 @@ def _robots_middleware(crawler: Any) -> RobotsTxtMiddleware | None:
     return next((mw for mw in middlewares if isinstance(mw, RobotsTxtMiddleware)), None)
 
 
-def client_for(client_class: type[C], crawler: Any,
-               handler_for: Callable[[CataloguePipeline], Callable[..., None]]) -> C | None:
-    """``client_class`` for this crawl, built on its archive writer, with the callback
-    ``handler_for`` makes from its CataloguePipeline; None (logged) when fast-path GETs are off."""
+def client_for(client_class: type[C], crawler: Any) -> C | None:
+    """``client_class`` for this crawl, built on its archive writer; None (logged) when the
+    fast path is off."""
     extension = crawler.get_extension(ArchiveExtension)
-    pipelines = crawler.engine.scraper.itemproc.middlewares
-    pipeline = next((p for p in pipelines if isinstance(p, CataloguePipeline)), None)
-    if extension is None or pipeline is None:
+    if extension is None:
         return None
     try:
-        return client_class.from_crawler(crawler, extension.writer, handler_for(pipeline))
+        return client_class.from_crawler(crawler, extension.writer)
     except NotConfigured as exc:
         logger.info("%s off, requests go through Scrapy: %s", client_class.__name__, exc)
         return None

@@ -5,10 +5,10 @@
 Feeds and sitemaps are archived too (the recorder sees every response) but only the pages they
 list become watched URLs. Every page request sees all statuses: a 404 or 410 page is evidence.
 
-Page URLs first go out as fast-path GETs (crawlers.fastpath.pages), which archive the plain 200s and
-hand them to the catalogue pipeline; every other page becomes a Scrapy request as before. Each
-page captured with a 200, either way, gets its requisites fetched (its PageItem says so;
-crawlers.extensions.requisites does it).
+Page URLs first go out as fast-path GETs (crawlers.fastpath.pages), which archive the plain
+200s; the spider yields their PageItems, which go through the item pipeline like those of its
+own responses. Every other page becomes a Scrapy request. Each page captured with a 200, either
+way, gets its requisites fetched (its PageItem says so; crawlers.extensions.requisites does it).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from archive.urlnorm import is_http_url
 from crawlers.fastpath.client import client_for
-from crawlers.fastpath.pages import PageClient, PageJob
+from crawlers.fastpath.pages import PageClient, PageUrl
 from crawlers.items import PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
 from crawlers.spiders.rendered import RenderedPages
@@ -49,16 +49,16 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
         self.extra_urls = urls or []
         self.extra_source = kwargs.get("extra_source")
 
-    async def start(self) -> AsyncIterator[Request]:
-        pages: list[PageJob] = []
+    async def start(self) -> AsyncIterator[Request | PageItem]:
+        pages: list[PageUrl] = []
         for source in self.sources:
             for request in self.source_requests(source, pages):
                 yield request
         pages += [(url, {"name": self.extra_source}) for url in self.extra_urls]
-        for request in await self.pages(pages):
-            yield request
+        async for output in self.pages(pages):
+            yield output
 
-    def source_requests(self, source: dict[str, Any], pages: list[PageJob]
+    def source_requests(self, source: dict[str, Any], pages: list[PageUrl]
                         ) -> Iterator[Request]:
         """The feed and sitemap requests of ``source``; its page URLs go onto ``pages``."""
         kind = source["kind"]
@@ -78,30 +78,35 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
             else:
                 pages.append((url, source))
 
-    async def pages(self, jobs: list[PageJob]) -> list[Request]:
-        """Fast-path GETs for ``jobs`` first (crawlers.fastpath.pages); Scrapy requests for the
-        rest;
-        pages of sources that render in the browser go to Chromium (crawlers.spiders.rendered)."""
-        rendered = self.browser_requests([(url, source) for url, source in jobs
+    async def pages(self, pages: list[PageUrl]) -> AsyncIterator[Request | PageItem]:
+        """Fast-path GETs for ``pages`` first (crawlers.fastpath.pages): the items of the pages
+        archived there as they come, then Scrapy requests for the rest; pages of sources that
+        render in the browser go to Chromium (crawlers.spiders.rendered)."""
+        rendered = self.browser_requests([(url, source) for url, source in pages
                                           if self.renders_in_browser(source)])
-        jobs = [(url, source) for url, source in jobs if not self.renders_in_browser(source)]
+        pages = [(url, source) for url, source in pages if not self.renders_in_browser(source)]
         client = self.page_client()
-        if client is not None and jobs:
-            jobs = await client.fetch_all(jobs)
-        return rendered + [self.page_request(url, source) for url, source in jobs]
+        if client is not None and pages:
+            fast = client.fetch_all(pages)
+            async for item in fast:
+                yield item
+            pages = fast.left
+        for request in rendered:
+            yield request
+        for url, source in pages:
+            yield self.page_request(url, source)
 
     def page_client(self) -> PageClient | None:
-        """Made on first use (the engine exists by then); None when fast-path GETs are off."""
+        """Made on first use (the engine exists by then); None when the fast path is off."""
         if not hasattr(self, "_page_client"):
-            self._page_client = client_for(PageClient, self.crawler,
-                                           lambda pipeline: pipeline.process_item)
+            self._page_client = client_for(PageClient, self.crawler)
         return self._page_client
 
     def page_request(self, url: str, source: dict[str, Any]) -> Request:
         return Request(url, callback=self.parse_page, errback=self.failed,
                        meta={"source": source, "handle_httpstatus_list": PAGE_STATUSES})
 
-    async def parse_feed(self, response: Response) -> AsyncIterator[Request]:
+    async def parse_feed(self, response: Response) -> AsyncIterator[Request | PageItem]:
         source = response.meta["source"]
         content_type = _header(response.headers, b"Content-Type")
         parsed = feedparser.parse(
@@ -121,10 +126,10 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
             self.crawler.stats.inc_value("memoryhole/feeds/empty")
             logger.warning("feed %s (%s) lists no links", response.url, source.get("name"))
         self.crawler.stats.inc_value("memoryhole/feeds/parsed")
-        for request in await self.pages([(link, source) for link in self._limit(links, source)]):
-            yield request
+        async for output in self.pages([(link, source) for link in self._limit(links, source)]):
+            yield output
 
-    async def parse_sitemap(self, response: Response) -> AsyncIterator[Request]:
+    async def parse_sitemap(self, response: Response) -> AsyncIterator[Request | PageItem]:
         source = response.meta["source"]
         depth = response.meta.get("sitemap_depth", 0)
         if response.url.endswith("/robots.txt"):
@@ -150,8 +155,8 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
             return
         links = [response.urljoin(loc) for loc in locs]
         chosen = self._limit([u for u in links if is_http_url(u)], source)
-        for request in await self.pages([(link, source) for link in chosen]):
-            yield request
+        async for output in self.pages([(link, source) for link in chosen]):
+            yield output
 
     def _sitemap_request(self, url: str, source: dict[str, Any], depth: int) -> Request:
         return Request(url, callback=self.parse_sitemap, errback=self.failed,

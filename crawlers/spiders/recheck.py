@@ -5,9 +5,10 @@ callback, and connection failures reach the errback: a check needs every answer,
 them may be lost to Scrapy's defaults. A 200 page whose text changed is compared with a random
 sibling URL on the same site (Bar-Yossef's soft-404 probe), once per site folder per run.
 
-URLs with an ETag or Last-Modified first get their conditional GET from
-crawlers.fastpath.not_modified, which archives and logs the 304s itself; the spider requests every
-other URL, and every URL whose conditional GET got any other answer.
+URLs with an ETag or Last-Modified first get their conditional GET on the fast path
+(crawlers.fastpath.not_modified), which archives the 304s; the spider yields their checks, with
+the classifier's verdict like every other answer. It requests every other URL, and every URL
+whose conditional GET got any other answer.
 """
 
 from __future__ import annotations
@@ -39,10 +40,6 @@ from crawlers.spiders.news import _header
 logger = logging.getLogger(__name__)
 
 CHECK_META = "memoryhole_check"
-NOT_MODIFIED = Verdict(outcome="alive", reason=None, rule="http/304@1",
-                       detail="304 Not Modified: unchanged since the last capture",
-                       http_status=304)
-
 
 class RecheckSpider(Spider):
     name = "recheck"
@@ -59,7 +56,7 @@ class RecheckSpider(Spider):
         self.probes: dict[tuple[str, str], SiteProbe | None] = {}
         self.waiting: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
-    async def start(self) -> AsyncIterator[Request]:
+    async def start(self) -> AsyncIterator[Request | CheckItem]:
         db = catalogue.open_existing(Home(Path(self.settings.get("ARCHIVE_HOME"))).db_path)
         try:
             rows = select_urls(db, self.selection, utcnow())
@@ -67,30 +64,28 @@ class RecheckSpider(Spider):
             db.conn.close()
         self.crawler.stats.set_value("memoryhole/checks_selected", len(rows))
         logger.info("re-checking %d URL(s)", len(rows))
-        for row in await self.not_modified_pass(rows):
+        conditional = [row for row in rows if row.get("etag") or row.get("last_modified")]
+        client = client_for(NotModifiedClient, self.crawler) if conditional else None
+        if client is not None:
+            # conditional GETs on the fast path first (crawlers.fastpath.not_modified): the
+            # 304s archived there become checks here, the other rows Scrapy requests
+            fast = client.check_all(conditional)
+            async for row, record_id in fast:
+                yield self.not_modified(row, record_id)
+            left = {id(row) for row in fast.left}
+            logger.info("conditional GETs: %d not modified, %d left to the spider",
+                        len(conditional) - len(left), len(left))
+            asked = {id(row) for row in conditional}
+            rows = [row for row in rows if id(row) in left or id(row) not in asked]
+        for row in rows:
             yield self.check_request(row)
 
-    async def not_modified_pass(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Conditional GETs outside Scrapy (crawlers.fastpath.not_modified): archives and logs the
-        304s,
-        returns the rows left to Scrapy requests."""
-        conditional = [row for row in rows if row.get("etag") or row.get("last_modified")]
-        if not conditional:
-            return rows
-
-        def handler_for(pipeline: Any) -> Any:
-            def not_modified(row: dict[str, Any], record_id: str) -> None:
-                pipeline.process_item(CheckItem(
-                    row=row, verdict=NOT_MODIFIED, status=304, record_id=record_id, page=None,
-                    checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source"))))
-            return not_modified
-
-        client = client_for(NotModifiedClient, self.crawler, handler_for)
-        if client is None:
-            return rows
-        asked = {id(row) for row in conditional}
-        left = {id(row) for row in await client.check_all(conditional)}
-        return [row for row in rows if id(row) in left or id(row) not in asked]
+    def not_modified(self, row: dict[str, Any], record_id: str) -> CheckItem:
+        """The check of a 304 the fast path archived, with the classifier's verdict on it."""
+        verdict = classify(Observation(url=row["url"], status=304,
+                                       platform=platform_for(row["url"], row.get("platform"))))
+        return CheckItem(row=row, verdict=verdict, status=304, record_id=record_id, page=None,
+                         checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source")))
 
     def check_request(self, row: dict[str, Any]) -> Request:
         headers = {}
@@ -106,11 +101,11 @@ class RecheckSpider(Spider):
     def parse_check(self, response: Response) -> Iterator[Any]:
         row = response.meta[CHECK_META]
         page = self._page_item(response, row) if 200 <= response.status < 300 else None
-        if response.status == 304:
-            yield self._item(row, NOT_MODIFIED, response, None)
-            return
         observation = self._observation(response, row)
         verdict = classify(observation)
+        if response.status == 304:
+            yield self._item(row, verdict, response, None)
+            return
         needs_probe = False
         if (verdict.outcome == "alive" and page is not None and observation.platform == "news"
                 and row.get("last_text_digest")):
