@@ -1,4 +1,5 @@
-"""A DNS resolver that never hands a private, loopback or link-local address to the crawler.
+"""A DNS resolver that hands the crawler only the addresses the URL policy (crawlers.safety)
+allows: no private, loopback or link-local one unless the config allows them.
 
 Installed as ``TWISTED_DNS_RESOLVER``; every connection, redirect hops included, resolves through
 it, so the check is on the address actually connected to (no time-of-check gap as with a separate
@@ -15,23 +16,24 @@ from scrapy.resolver import CachingHostnameResolver
 from twisted.internet.interfaces import IResolutionReceiver
 from zope.interface import implementer
 
-from crawlers.safety import is_public_address
+from crawlers.safety import FIX, UrlPolicy
 
 logger = logging.getLogger(__name__)
 
 
 @implementer(IResolutionReceiver)
 class _PublicOnlyReceiver:
-    def __init__(self, receiver: Any, host: str) -> None:
+    def __init__(self, receiver: Any, host: str, policy: UrlPolicy) -> None:
         self.receiver = receiver
         self.host = host
+        self.policy = policy
         self.refused: list[str] = []
 
     def resolutionBegan(self, resolution: Any) -> None:  # noqa: N802 - Twisted interface
         self.receiver.resolutionBegan(resolution)
 
     def addressResolved(self, address: Any) -> None:  # noqa: N802
-        if is_public_address(address.host):
+        if self.policy.address_allowed(address.host):
             self.receiver.addressResolved(address)
         else:
             self.refused.append(address.host)
@@ -39,25 +41,23 @@ class _PublicOnlyReceiver:
     def resolutionComplete(self) -> None:  # noqa: N802
         if self.refused:
             logger.warning(
-                "refused %s for %s: not a public address (set allow_private_addresses = true "
-                "in [crawl] of memoryhole.toml to allow it)", ", ".join(self.refused), self.host,
-            )
+                "refused %s for %s: not a public address (%s)", ", ".join(self.refused),
+                self.host, FIX)
         self.receiver.resolutionComplete()
 
 
 class GuardedResolver(CachingHostnameResolver):
     """CachingHostnameResolver (IPv4 and IPv6) that drops non-public addresses."""
 
-    def __init__(self, reactor: Any, cache_size: int, allow_private: bool = False) -> None:
+    def __init__(self, reactor: Any, cache_size: int, policy: UrlPolicy | None = None) -> None:
         super().__init__(reactor, cache_size)
-        self.allow_private = allow_private
+        self.policy = policy or UrlPolicy()
 
     @classmethod
     def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
         cache = crawler.settings.getint("DNSCACHE_SIZE") \
             if crawler.settings.getbool("DNSCACHE_ENABLED") else 0
-        return cls(reactor, cache,
-                   crawler.settings.getbool("SAFETY_ALLOW_PRIVATE_ADDRESSES"))
+        return cls(reactor, cache, UrlPolicy.from_settings(crawler.settings))
 
     def resolveHostName(  # noqa: N802 - Twisted interface
         self,
@@ -68,7 +68,7 @@ class GuardedResolver(CachingHostnameResolver):
         transportSemantics: str = "TCP",  # noqa: N803
     ) -> Any:
         receiver = resolutionReceiver
-        if not self.allow_private:
-            receiver = _PublicOnlyReceiver(resolutionReceiver, hostName)
+        if not self.policy.allow_private:
+            receiver = _PublicOnlyReceiver(resolutionReceiver, hostName, self.policy)
         super().resolveHostName(receiver, hostName, portNumber, addressTypes, transportSemantics)
         return resolutionReceiver

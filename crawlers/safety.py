@@ -1,10 +1,31 @@
-"""Which addresses a crawl may connect to: public ones only, unless the config allows more."""
+"""The one URL policy of a crawl: which URLs and addresses memoryhole may connect to.
+
+Only the configured schemes (``SAFETY_ALLOWED_SCHEMES``, http and https), only URLs with a host,
+and no private, loopback, link-local, reserved or shared address unless
+``SAFETY_ALLOW_PRIVATE_ADDRESSES`` (``allow_private_addresses`` in ``[crawl]``) allows them.
+Every path applies this one :class:`UrlPolicy`:
+
+- Scrapy: the guard middleware (crawlers.middlewares.guard) refuses the URL before it is sent,
+  redirect hops included; the DNS resolver (crawlers.resolver) drops every address a host name
+  resolves to that the policy refuses, so the check is on the address actually connected to;
+- the fast path (crawlers.fastpath.client): the same URL check before each GET, and the same
+  address check on every address its resolver returns;
+- the browser (crawlers.browser.recorder): the same URL check on every request the page makes,
+  and the address check on what its host names resolve to.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 from twisted.internet.error import DNSLookupError
+
+FIX = "allow_private_addresses = true in [crawl] of memoryhole.toml allows private addresses"
 
 
 class BlockedAddress(DNSLookupError):
@@ -31,3 +52,65 @@ def literal_address(host: str) -> str | None:
     except ValueError:
         return None
     return candidate
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a URL is refused: ``reason`` for counters (``scheme``, ``no_host``,
+    ``private_address``), ``why`` for people."""
+
+    reason: str
+    why: str
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    schemes: frozenset[str] = frozenset({"http", "https"})
+    allow_private: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> UrlPolicy:
+        """The policy of a crawl, from its Scrapy settings."""
+        return cls(frozenset(s.lower() for s in settings.getlist("SAFETY_ALLOWED_SCHEMES")),
+                   settings.getbool("SAFETY_ALLOW_PRIVATE_ADDRESSES"))
+
+    def refusal(self, url: str) -> Refusal | None:
+        """What refuses ``url`` before any lookup (its scheme, a missing host, a loopback name,
+        an IP literal the policy refuses); None when it may go out."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in self.schemes:
+            return Refusal("scheme", f"scheme {parts.scheme!r} is not allowed")
+        try:
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            host = ""
+        if not host:
+            return Refusal("no_host", "URL has no host")
+        if self.allow_private:
+            return None
+        if host == "localhost" or host.endswith(".localhost"):
+            return Refusal("private_address", f"{host} is a loopback name")
+        literal = literal_address(host)
+        if literal is not None and not is_public_address(literal):
+            return Refusal("private_address", f"{literal} is not a public address")
+        return None
+
+    def address_allowed(self, address: str) -> bool:
+        """Whether a connection to ``address`` (an IP) may be made."""
+        return self.allow_private or is_public_address(address)
+
+    async def host_allowed(self, host: str) -> bool:
+        """Whether every address ``host`` resolves to may be connected to (a lookup on the
+        running loop). A name that does not resolve here is let through: the client's own
+        lookup fails the same way."""
+        if self.allow_private:
+            return True
+        literal = literal_address(host)
+        if literal is not None:
+            return self.address_allowed(literal)
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(host, None,
+                                                                 type=socket.SOCK_STREAM)
+        except OSError:
+            return True
+        return all(self.address_allowed(info[4][0]) for info in found)

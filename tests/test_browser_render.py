@@ -19,8 +19,8 @@ import pytest
 
 from archive.config import load_config
 from archive.home import Home
-from crawlers.browser.recorder import _public
 from crawlers.launch import run_crawl
+from crawlers.safety import UrlPolicy
 from tests.support.helpers import all_records, free_port, rows, run_cli, write_config
 from tests.support.pywb_env import ensure_pywb_venv
 from tests.support.scriptserver import ScriptServer
@@ -132,7 +132,7 @@ def test_the_browser_s_own_requests_to_private_addresses_are_refused() -> None:
             browser = await playwright.chromium.launch(executable_path=chromium_path(),
                                                        args=CHROMIUM_ARGS)
             page = await browser.new_page()
-            recorder = BrowserRecorder(counts, counts, "data:", allow)
+            recorder = BrowserRecorder(counts, counts, "data:", UrlPolicy(allow_private=allow))
             await recorder.attach(page)
             await page.goto(f'data:text/html,<img src="{image}">', wait_until="networkidle")
             await recorder.settled()
@@ -154,7 +154,7 @@ def test_private_addresses_are_refused_to_the_browser_unless_allowed() -> None:
     with ThreadPoolExecutor(1) as pool:          # a loop of its own, beside Playwright's
         for address, public in (("127.0.0.1", False), ("10.1.2.3", False),
                                 ("169.254.0.1", False), ("::1", False), ("93.184.216.34", True)):
-            assert pool.submit(asyncio.run, _public(address)).result() is public
+            assert pool.submit(asyncio.run, UrlPolicy().host_allowed(address)).result() is public
 
 
 def _wayback(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
+from types import SimpleNamespace
 
+import pytest
+from scrapy.settings import Settings
+
+from crawlers.browser.recorder import BrowserRecorder
+from crawlers.middlewares.guard import SafetyGuardMiddleware
+from crawlers.resolver import GuardedResolver
+from crawlers.safety import UrlPolicy
 from tests.support.helpers import all_records, rows, run_cli, write_config
 
 
@@ -89,3 +99,76 @@ def test_timed_out_response_not_archived(tmp_home, mockserver):
     assert "errors 1" in result.output, result.output
     assert "TimeoutError" in result.output or "timeout" in result.output.lower()
     assert not [r for r in all_records(tmp_home) if r["uri"] == slow]
+
+
+POLICY_CASES = [
+    ("https://93.184.216.34/a", None),
+    ("http://example.org/a", None),                  # names: checked on what they resolve to
+    ("ftp://example.org/a", "scheme"),
+    ("file:///etc/passwd", "scheme"),
+    ("http:///no-host", "no_host"),
+    ("http://localhost:8080/", "private_address"),
+    ("http://api.localhost/", "private_address"),
+    ("http://127.0.0.1/", "private_address"),
+    ("http://10.1.2.3/", "private_address"),
+    ("http://169.254.169.254/latest/meta-data/", "private_address"),
+    ("http://[::1]/", "private_address"),
+    ("http://[::ffff:192.168.0.1]/", "private_address"),
+    ("http://100.64.0.1/", "private_address"),       # shared (CGNAT)
+]
+
+
+@pytest.mark.parametrize(("url", "reason"), POLICY_CASES)
+def test_the_one_url_policy(url, reason):
+    refusal = UrlPolicy().refusal(url)
+    assert (refusal.reason if refusal else None) == reason
+    allowing = UrlPolicy(allow_private=True).refusal(url)
+    assert (allowing.reason if allowing else None) == (
+        reason if reason in ("scheme", "no_host") else None)
+
+
+def test_every_path_builds_the_policy_from_the_same_settings():
+    """The guard, the resolver, the fast path and the browser read one policy: a scheme left
+    out of SAFETY_ALLOWED_SCHEMES is refused by each (the browser's copy once ignored it)."""
+    settings = Settings({"SAFETY_ALLOWED_SCHEMES": ["https"],
+                         "SAFETY_ALLOW_PRIVATE_ADDRESSES": True})
+    policy = UrlPolicy.from_settings(settings)
+    assert policy == UrlPolicy(frozenset({"https"}), allow_private=True)
+    assert policy.refusal("http://93.184.216.34/").reason == "scheme"
+    crawler = SimpleNamespace(settings=settings, stats=Counter())
+    assert SafetyGuardMiddleware.from_crawler(crawler).policy == policy
+    reactor = SimpleNamespace(nameResolver=None)          # only read when a name is looked up
+    assert GuardedResolver.from_crawler(crawler, reactor).policy == policy
+
+
+class _Stats(Counter):
+    def inc_value(self, key, count=1):
+        self[key] += count
+
+
+class _Route:
+    """What Playwright hands a route handler: the request's URL, and the verdict given."""
+
+    def __init__(self, url):
+        self.request = type("Request", (), {"url": url})()
+        self.verdict = None
+
+    async def continue_(self):
+        self.verdict = "continue"
+
+    async def abort(self, error_code):
+        self.verdict = error_code
+
+
+@pytest.mark.parametrize(("url", "verdict"), [
+    ("https://93.184.216.34/app.js", "continue"),
+    ("http://93.184.216.34/app.js", "blockedbyclient"),     # http is not in the config
+    ("data:text/plain,x", "continue"),                      # never reaches the network
+    ("https://127.0.0.1/x", "addressunreachable"),
+])
+def test_the_browser_follows_the_configured_policy(url, verdict):
+    recorder = BrowserRecorder(None, _Stats(), "https://93.184.216.34/",
+                               UrlPolicy(frozenset({"https"})))
+    route = _Route(url)
+    asyncio.run(recorder._guard(route))
+    assert route.verdict == verdict

@@ -14,11 +14,11 @@ the length fixed, so every record stays consistent. When the page has settled, i
 screenshot (``urn:screenshot:<url>``, image/png) and its DOM (``urn:dom:<url>``, text/html)
 follow as resource records, concurrent to the document's record.
 
-Safety: the browser's own requests pass the same rules as the crawler's: http(s) only (plus
-data: and blob:), and no private, loopback or link-local address unless
-``allow_private_addresses``. Pages share a context a few at a time (crawlers.spiders.rendered),
-closed after its last page, so a long run keeps no state and its memory stays bounded;
-``[browser] concurrency`` pages at once.
+Safety: the browser's own requests pass the crawl's URL policy (crawlers.safety): the configured
+schemes only (plus data:, blob: and about:, which never reach the network), and no private, loopback
+or link-local address unless ``allow_private_addresses``. Pages share a context a few at a time
+(crawlers.spiders.rendered), closed after its last page, so a long run keeps no state and its memory
+stays bounded; ``[browser] concurrency`` pages at once.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,23 +33,23 @@ from urllib.parse import urlsplit
 from archive.timeutil import utcnow
 from archive.warc.http_message import HttpExchange
 from crawlers.middlewares.recorder import SECRET_HEADERS
-from crawlers.safety import is_public_address, literal_address
+from crawlers.safety import UrlPolicy
 
 logger = logging.getLogger(__name__)
 
 ORIGINAL_CE_HEADER = "X-Memoryhole-Original-Content-Encoding"
 _HOP_HEADERS = frozenset({"content-encoding", "transfer-encoding"})
-_OPEN_SCHEMES = ("data", "blob", "about")
+_LOCAL_SCHEMES = ("data", "blob", "about")      # never reach the network
 
 
 class BrowserRecorder:
     """Records one rendered page's network responses (one instance per page)."""
 
-    def __init__(self, writer: Any, stats: Any, page_url: str, allow_private: bool) -> None:
+    def __init__(self, writer: Any, stats: Any, page_url: str, policy: UrlPolicy) -> None:
         self.writer = writer
         self.stats = stats
         self.page_url = page_url
-        self.allow_private = allow_private
+        self.policy = policy
         self.document: tuple[str, int] | None = None     # (record id, status) of the document
         self.pending: set[asyncio.Task[None]] = set()
         self.context: Any = None                          # the page's browser context
@@ -74,14 +73,15 @@ class BrowserRecorder:
     async def _guard(self, route: Any) -> None:
         url = route.request.url
         parts = urlsplit(url)
-        if parts.scheme in _OPEN_SCHEMES:
+        if parts.scheme in _LOCAL_SCHEMES:
             await route.continue_()
             return
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        refusal = self.policy.refusal(url)
+        if refusal is not None and refusal.reason != "private_address":
             self.stats.inc_value("memoryhole/browser/blocked")
             await route.abort("blockedbyclient")
             return
-        if not self.allow_private and not await _public(parts.hostname):
+        if refusal is not None or not await self.policy.host_allowed(parts.hostname or ""):
             self.stats.inc_value("memoryhole/browser/blocked")
             logger.warning("browser request to a private address refused: %s", url)
             await route.abort("addressunreachable")
@@ -132,17 +132,6 @@ class BrowserRecorder:
                 and request.frame == request.frame.page.main_frame
                 and not 300 <= response.status < 400):
             self.document = (record_id, response.status)
-
-
-async def _public(host: str) -> bool:
-    literal = literal_address(host)
-    if literal is not None:
-        return is_public_address(literal)
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return True              # the browser's own lookup fails the same way: nothing leaks
-    return all(is_public_address(info[4][0]) for info in found)
 
 
 def browser_rss_mb(root_pid: int | None = None) -> float:

@@ -11,9 +11,8 @@ sent (``request_info.headers``), the response record from the raw headers it rec
 
 The rules of the Scrapy path hold here too:
 
-- only the allowed schemes;
-- no private, loopback or link-local address unless allowed: IP literals before the request,
-  host names on every address they resolve to (PublicOnlyResolver);
+- the URL policy (crawlers.safety): the scheme, host and IP literals before the request, host
+  names on every address they resolve to (PolicyResolver);
 - robots.txt, asked through Scrapy's own robots middleware, so robots.txt is fetched, archived
   and cached once;
 - ``CONCURRENT_REQUESTS`` and ``CONCURRENT_REQUESTS_PER_DOMAIN`` across all fast-path GETs.
@@ -48,7 +47,7 @@ from archive.timeutil import utcnow
 from archive.warc.http_message import HttpExchange
 from archive.writer.client import ArchiveWriter, WriterError
 from crawlers.extensions.archiving import ArchiveExtension
-from crawlers.safety import is_public_address, literal_address
+from crawlers.safety import UrlPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +59,17 @@ TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 POLL_SECONDS = 0.05
 
 
-class PublicOnlyResolver(AbstractResolver):
-    """Wraps an aiohttp resolver and drops every address that is not public."""
+class PolicyResolver(AbstractResolver):
+    """Wraps an aiohttp resolver and drops every address the URL policy refuses."""
 
-    def __init__(self, inner: AbstractResolver) -> None:
+    def __init__(self, inner: AbstractResolver, policy: UrlPolicy) -> None:
         self.inner = inner
+        self.policy = policy
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[dict[str, Any]]:
         found = await self.inner.resolve(host, port, family)
-        public = [entry for entry in found if is_public_address(entry["host"])]
+        public = [entry for entry in found if self.policy.address_allowed(entry["host"])]
         if not public:
             refused = ", ".join(sorted({entry["host"] for entry in found}))
             raise OSError(f"{host} resolves only to non-public addresses ({refused})")
@@ -112,8 +112,7 @@ class FastPathClient:
         self.crawler = crawler
         self.stats = crawler.stats
         self.writer = writer
-        self.schemes = {s.lower() for s in settings.getlist("SAFETY_ALLOWED_SCHEMES")}
-        self.allow_private = settings.getbool("SAFETY_ALLOW_PRIVATE_ADDRESSES")
+        self.policy = UrlPolicy.from_settings(settings)
         self.concurrency = max(1, settings.getint("CONCURRENT_REQUESTS"))
         self.per_host = max(1, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
         self.timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
@@ -134,8 +133,8 @@ class FastPathClient:
 
     def session(self) -> aiohttp.ClientSession:
         resolver = self.resolver_class()
-        if not self.allow_private:
-            resolver = PublicOnlyResolver(resolver)
+        if not self.policy.allow_private:
+            resolver = PolicyResolver(resolver, self.policy)
         connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.per_host,
                                          resolver=resolver, ssl=False)
         return aiohttp.ClientSession(
@@ -151,19 +150,6 @@ class FastPathClient:
         the spider). Iterate it for the results; then its ``left`` holds the other items."""
         return FastPass(self, items, url_of, attempt)
 
-    def allowed(self, url: str) -> bool:
-        """The guard's checks that need no network: scheme, and IP-literal or loopback hosts."""
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in self.schemes or not parts.hostname:
-            return False
-        if self.allow_private:
-            return True
-        host = parts.hostname.lower()
-        if host == "localhost" or host.endswith(".localhost"):
-            return False
-        literal = literal_address(host)
-        return literal is None or is_public_address(literal)
-
     async def robots_allow(self, url: str) -> bool:
         """What robots.txt says of ``url``, from the robots middleware's parser for its host
         (fetched, archived and cached once). A forbidden URL goes on to the spider, whose
@@ -178,7 +164,8 @@ class FastPathClient:
         """A GET of ``url`` as given (no redirects followed, the URL not re-encoded), counted
         in ``<prefix>/requests``; None, with nothing sent, when the address guard or
         robots.txt says no. Use the response with ``async with``."""
-        if not self.allowed(url) or not await self.robots_allow(url):
+        # a refused URL goes on to the spider, whose guard refuses it and counts it, once
+        if self.policy.refusal(url) is not None or not await self.robots_allow(url):
             return None
         self.count("requests")
         return await session.get(yarl.URL(url, encoded=True), headers=headers,

@@ -29,6 +29,7 @@ from archive.timeutil import utcnow
 from crawlers.browser.recorder import BrowserRecorder, browser_rss_mb
 from crawlers.extensions.archiving import ArchiveExtension
 from crawlers.items import PageItem
+from crawlers.safety import UrlPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +78,7 @@ class RenderedPages:
         self._context_pages[context] = self._context_pages.get(context, 0) + 1
         settings = self.crawler.settings
         recorder = BrowserRecorder(self.crawler.get_extension(ArchiveExtension).writer,
-                                   self.crawler.stats, url,
-                                   settings.getbool("SAFETY_ALLOW_PRIVATE_ADDRESSES"))
+                                   self.crawler.stats, url, UrlPolicy.from_settings(settings))
 
         async def init_page(page: Any, _request: Request) -> None:
             await recorder.attach(page)

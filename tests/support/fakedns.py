@@ -13,6 +13,7 @@ from twisted.internet.interfaces import IHostnameResolver, IHostResolution
 from zope.interface import implementer
 
 from crawlers.resolver import GuardedResolver
+from crawlers.safety import UrlPolicy
 
 
 @implementer(IHostResolution)
@@ -41,8 +42,8 @@ class _StaticNames:
 
 
 class TestNamesResolver(GuardedResolver):
-    def __init__(self, reactor: Any, cache_size: int, allow_private: bool = False) -> None:
-        super().__init__(reactor, cache_size, allow_private)
+    def __init__(self, reactor: Any, cache_size: int, policy: UrlPolicy | None = None) -> None:
+        super().__init__(reactor, cache_size, policy)
         self.original_resolver = _StaticNames(self.original_resolver)
 
 
