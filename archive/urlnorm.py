@@ -114,3 +114,16 @@ def url_in_path(url: str) -> str:
     ``<`` and ``>`` in a Link header: non-ASCII and characters not allowed in a URL
     percent-encoded (UTF-8), the rest, its own percent escapes included, as it is."""
     return quote(url, safe=_IN_PATH_SAFE) if _NEEDS_QUOTE.search(url) else url
+
+
+def replay_url(base: str, collection: str | None, timestamp: str | None, url: str | None,
+               *, modifier: str = "") -> str | None:
+    """The one way memoryhole writes a replay URL (the deletion objects, the web UI's frames and
+    pages, Memento, notifications): ``{base}/{collection}/{timestamp}{modifier}/{url}``, the
+    collection quoted and ``url`` as :func:`url_in_path` writes it. ``base`` is the UI's
+    ``.../replay`` or the replay origin; ``timestamp`` has 14 digits; ``modifier`` ``id_`` asks
+    the replay origin for the body as archived. None when a part is missing."""
+    if not (collection and timestamp and url):
+        return None
+    return (f"{base.rstrip('/')}/{quote(collection, safe='')}/{timestamp}{modifier}/"
+            f"{url_in_path(url)}")

@@ -470,14 +470,17 @@ def test_unknown_format():
 
 
 def test_replay_url_parts():
-    from archive.catalogue.deletions import replay_url
+    from archive.urlnorm import replay_url
 
-    assert replay_url(BASE, "main", "20261122040000", "https://example.org/a?b=1&c=%20") == \
+    base = f"{BASE}/replay"
+    assert replay_url(base, "main", "20261122040000", "https://example.org/a?b=1&c=%20") == \
         f"{BASE}/replay/main/20261122040000/https://example.org/a?b=1&c=%20"
-    assert replay_url(BASE, "my coll", "20261122040000", "https://example.org/a b") == \
+    assert replay_url(base, "my coll", "20261122040000", "https://example.org/a b") == \
         f"{BASE}/replay/my%20coll/20261122040000/https://example.org/a%20b"
-    assert replay_url(BASE, "main", None, "https://example.org/") is None
-    assert replay_url(BASE, None, "20261122040000", "https://example.org/") is None
+    assert replay_url(base, "main", "20261122040000", "https://example.org/a",
+                      modifier="id_") == f"{BASE}/replay/main/20261122040000id_/https://example.org/a"
+    assert replay_url(base, "main", None, "https://example.org/") is None
+    assert replay_url(base, None, "20261122040000", "https://example.org/") is None
 
 
 def test_capture_time_with_an_offset_gives_a_utc_replay_timestamp(catalogue):

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from archive.catalogue import db as catalogue
+from archive.catalogue.deletions import DeletionFilter, query_deletions
 from archive.export.notify import notify_deletions, pending_messages, redact
 
 REPLAY = "http://127.0.0.1:8765"
@@ -195,3 +196,23 @@ def test_no_urls_sends_nothing_and_marks_nothing(db):
 ])
 def test_redact_keeps_only_plain_host_names(url, shown):
     assert redact(url, 2) == f"notify.urls[2] ({shown})"
+
+
+def test_notification_links_are_the_deletion_objects_replay_urls(db, endpoint):
+    """A deletion of a Chinese URL: the link a notification carries is the ``replay_url`` of
+    ``deletions --format json`` (one builder, archive.urlnorm.replay_url, percent-encodes both)."""
+    url = "https://news.example/新闻/哈萨克斯坦?标题=回归 中国"
+    db["captures"].insert({"id": 4, "url": url, "captured_at": "2026-11-06T01:02:03Z",
+                           "collection": "main", "warc_filename": "c.warc.gz",
+                           "warc_record_id": "<urn:4>"})
+    db["deletions"].insert({"id": 4, "url": url, "reason": "censored",
+                            "detected_at": "2026-11-07T00:00:00Z", "last_good_capture_id": 4})
+    notify_deletions(db, [endpoint.url()], replay_base=REPLAY)
+    [message] = [m["message"] for m in endpoint.received if url in m["title"]]
+    [deletion] = [d for d in query_deletions(db, DeletionFilter(), replay_base=REPLAY)
+                  if d["url"] == url]
+    assert deletion["replay_url"] == (
+        f"{REPLAY}/replay/main/20261106010203/https://news.example/%E6%96%B0%E9%97%BB/"
+        "%E5%93%88%E8%90%A8%E5%85%8B%E6%96%AF%E5%9D%A6?%E6%A0%87%E9%A2%98="
+        "%E5%9B%9E%E5%BD%92%20%E4%B8%AD%E5%9B%BD")
+    assert f"Archived copy: {deletion['replay_url']}\n" in message + "\n"

@@ -35,11 +35,10 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from archive.catalogue.search import text_condition
 from archive.timeutil import iso
-from archive.urlnorm import canonical_url, domain_of, url_in_path
+from archive.urlnorm import canonical_url, domain_of, replay_url
 
 REASONS: tuple[str, ...] = (
     "gone", "censored", "author_deleted", "account_gone", "restricted", "redirected",
@@ -48,7 +47,6 @@ REASONS: tuple[str, ...] = (
 DEFAULT_REPLAY_BASE = "http://127.0.0.1:8765"
 
 _HOST_RE = re.compile(r"^[a-z0-9_\-.:\[\]]+$")
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 _COLUMNS = (
     "d.id", "d.url", "d.domain", "d.source", "d.reason", "d.rule", "d.http_status", "d.detail",
@@ -184,19 +182,6 @@ def query_deletions(db: Any, flt: DeletionFilter, *,
     return [_shape(row, base) for row in conn.execute(sql, params)]
 
 
-def replay_url(base: str, collection: str | None, stamp14: str | None,
-               url: str | None) -> str | None:
-    """``{base}/replay/{collection}/{stamp14}/{url}``; None when a part is missing.
-
-    Non-ASCII and characters not allowed in a URL are percent-encoded (UTF-8); the rest of
-    ``url``, its own percent escapes included, is kept as it is."""
-    if not (collection and stamp14 and url):
-        return None
-    if not _PLAIN_NAME.match(collection):
-        collection = quote(collection, safe="")
-    return f"{base}/replay/{collection}/{stamp14}/{url_in_path(url)}"
-
-
 def _shape(row: tuple[Any, ...], base: str) -> dict[str, Any]:
     (del_id, url, domain, source, reason, rule, http_status, detail, detected_at, alive_at,
      missing_at, confirmed, restored_at, item_id, parent_url, item_text,
@@ -228,5 +213,5 @@ def _shape(row: tuple[Any, ...], base: str) -> dict[str, Any]:
         },
         "last_good_capture": last_good,
         "replay_url": None if good_id is None else
-        replay_url(base, good_coll, good_stamp14, good_url),
+        replay_url(f"{base}/replay", good_coll, good_stamp14, good_url),
     }

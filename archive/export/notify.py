@@ -28,6 +28,7 @@ import sqlite_utils
 
 from archive.catalogue.db import dict_rows
 from archive.timeutil import iso, parse_iso, timestamp14, utcnow
+from archive.urlnorm import replay_url
 
 DEFAULT_TIMEOUT = 10.0   # seconds to connect, and again to read, per message per target
 DEFAULT_BUDGET = 60.0    # seconds for one call; what is left waits for the next call
@@ -96,11 +97,11 @@ def pending_messages(db: sqlite_utils.Database, replay_base: str) -> list[Messag
     return messages
 
 
-def replay_url(base: str, collection: str | None, captured_at: str | None, url: str) -> str | None:
-    """``{base}/replay/{collection}/{timestamp14}/{url}``, or None without a capture."""
-    if not collection or not captured_at:
-        return None
-    return f"{base.rstrip('/')}/replay/{collection}/{timestamp14(parse_iso(captured_at))}/{url}"
+def _replay(base: str, collection: str | None, captured_at: str | None,
+            url: str) -> str | None:
+    """The replay URL of a capture, as the deletion objects write it (archive.urlnorm)."""
+    stamp = timestamp14(parse_iso(captured_at)) if captured_at else None
+    return replay_url(f"{base.rstrip('/')}/replay", collection, stamp, url)
 
 
 def redact(url: str, index: int) -> str:
@@ -117,7 +118,7 @@ def redact(url: str, index: int) -> str:
 
 def _deletion_message(row: dict[str, Any], base: str) -> Message:
     # the last good capture's own URL: for an item, the list page it was last seen on
-    replay = replay_url(base, row["good_collection"], row["good_captured_at"],
+    replay = _replay(base, row["good_collection"], row["good_captured_at"],
                         row.get("good_url") or row["url"])
     reason = row["reason"]
     lines = [f"Deleted: {row['url']}", f"Reason: {reason}"
@@ -141,8 +142,8 @@ def _deletion_message(row: dict[str, Any], base: str) -> Message:
 
 
 def _restore_message(row: dict[str, Any], base: str) -> Message:
-    before = replay_url(base, row["good_collection"], row["good_captured_at"], row["url"])
-    after = replay_url(base, row["restored_collection"], row["restored_captured_at"], row["url"])
+    before = _replay(base, row["good_collection"], row["good_captured_at"], row["url"])
+    after = _replay(base, row["restored_collection"], row["restored_captured_at"], row["url"])
     lines = [f"Restored: {row['url']}", f"Restored at: {row['restored_at']}",
              f"Was deleted: {row['reason']}, detected {row['detected_at']}",
              f"Archived copy before the deletion: {before or 'none'}"]

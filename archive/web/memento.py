@@ -11,14 +11,18 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from archive.timeutil import http_date
-from archive.urlnorm import url_in_path
+from archive.urlnorm import replay_url, url_in_path
 from archive.warc.cdxj_lookup import Capture
 
 LINK_FORMAT = "application/link-format"
 
 
-def memento_url(replay_origin: str, capture: Capture) -> str:
-    return f"{replay_origin}/{capture.collection}/{capture.timestamp}/{url_in_path(capture.url)}"
+def memento_url(replay_origin: str, capture: Capture, modifier: str = "") -> str:
+    """The replay origin's URL of ``capture`` (``modifier`` ``id_``: its body as archived)."""
+    found = replay_url(replay_origin, capture.collection, capture.timestamp, capture.url,
+                       modifier=modifier)
+    assert found is not None          # an index line always has all three
+    return found
 
 
 def original_links(url: str, ui_origin: str, *, timegate: bool = True) -> str:

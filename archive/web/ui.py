@@ -307,8 +307,7 @@ class WebUI:
         if chosen is None:
             return self._error(404, "Not archived", f"{url} is not archived in {collection}")
         frame = memento_url(self.replay_origin, chosen)
-        raw = f"{self.replay_origin}/{chosen.collection}/{chosen.timestamp}id_/" \
-              f"{url_in_path(chosen.url)}"
+        raw = memento_url(self.replay_origin, chosen, modifier="id_")
         captured = http_date(chosen.timestamp)
         db = self._db()
         try:

@@ -8,7 +8,7 @@ import difflib
 from datetime import datetime
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from archive.catalogue.captures import capture_body
 from archive.catalogue.db import dict_rows
@@ -16,7 +16,7 @@ from archive.home import Home
 from archive.text.diffing import diff_texts
 from archive.text.extract import main_text
 from archive.timeutil import parse_iso, timestamp14
-from archive.urlnorm import url_in_path
+from archive.urlnorm import replay_url
 
 
 def stamp14(iso_text: str | None) -> str | None:
@@ -26,15 +26,6 @@ def stamp14(iso_text: str | None) -> str | None:
         return timestamp14(parse_iso(iso_text))
     except ValueError:
         return None
-
-
-def replay_path(collection: str | None, iso_text: str | None, url: str | None,
-                prefix: str = "/replay") -> str | None:
-    """``{prefix}/{collection}/{timestamp14}/{url}`` (None when a part is missing)."""
-    stamp = stamp14(iso_text)
-    if not (collection and stamp and url):
-        return None
-    return f"{prefix}/{quote(collection, safe='')}/{stamp}/{url_in_path(url)}"
 
 
 def url_deletions(conn: Any, key: str, replay_origin: str) -> list[dict[str, Any]]:
@@ -51,12 +42,12 @@ def url_deletions(conn: Any, key: str, replay_origin: str) -> list[dict[str, Any
         " LEFT JOIN captures AS e ON e.id = d.evidence_capture_id"
         " WHERE d.url = ? ORDER BY d.detected_at DESC, d.id DESC"), (key,))
     for row in found:
-        row["good_frame"] = replay_path(row["good_coll"], row["good_at"], row["good_url"],
-                                        replay_origin)
-        row["good_page"] = replay_path(row["good_coll"], row["good_at"], row["good_url"])
-        row["tombstone_frame"] = replay_path(row["ev_coll"], row["ev_at"], row["ev_url"],
-                                             replay_origin)
-        row["tombstone_page"] = replay_path(row["ev_coll"], row["ev_at"], row["ev_url"])
+        good = (row["good_coll"], stamp14(row["good_at"]), row["good_url"])
+        tombstone = (row["ev_coll"], stamp14(row["ev_at"]), row["ev_url"])
+        row["good_frame"] = replay_url(replay_origin, *good)
+        row["good_page"] = replay_url("/replay", *good)
+        row["tombstone_frame"] = replay_url(replay_origin, *tombstone)
+        row["tombstone_page"] = replay_url("/replay", *tombstone)
         row["tombstone_at"] = row["ev_at"]
     return found
 
@@ -77,7 +68,8 @@ def timeline_events(history: dict[str, Any]) -> list[dict[str, Any]]:
             "kind": kind, "at": c["captured_at"], "label": label, "outcome": None,
             "details": " · ".join(x for x in (c["title"], c["mime"],
                                               f"{c['warc_filename']}@{c['warc_offset']}") if x),
-            "link": replay_path(c["collection"], c["captured_at"], c["fetched_url"] or url),
+            "link": replay_url("/replay", c["collection"], stamp14(c["captured_at"]),
+                               c["fetched_url"] or url),
             "link_text": "replay",
         })
     for ch in history["checks"]:
@@ -88,8 +80,8 @@ def timeline_events(history: dict[str, Any]) -> list[dict[str, Any]]:
             "details": " · ".join(str(x) for x in (
                 f"HTTP {ch['http_status']}" if ch["http_status"] else None, ch["reason"],
                 ch["rule"], ch["detail"], ch["vantage"]) if x),
-            "link": replay_path(capture["collection"], capture["captured_at"],
-                                capture["fetched_url"] or url) if capture else None,
+            "link": replay_url("/replay", capture["collection"], stamp14(capture["captured_at"]),
+                               capture["fetched_url"] or url) if capture else None,
             "link_text": "what it answered",
         })
     for d in history["diffs"]:
