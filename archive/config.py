@@ -14,14 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archive.platforms.telegram import Channel, NotAChannel
-from archive.platforms.wechat import NotAnArticle, check_article_url
-from archive.platforms.weibo import NotAWeiboSource, WeiboTarget
+from archive.platforms.registry import SOURCE_KINDS, SourceUrlError, check_source_url
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
 from archive.warc.writer import COMPRESSIONS
 
-SOURCE_KINDS = ("feed", "sitemap", "page", "telegram", "weibo", "wechat")
 RENDER_MODES = ("http", "browser")
 DEFAULT_OFFSETS = (
     "5m", "15m", "30m", "1h", "2h", "4h", "8h", "24h", "2d", "4d", "7d", "14d", "30d",
@@ -329,15 +326,9 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
             sec.fail("url", f"{url!r} is not an http(s) URL", "use a full http:// or https:// URL")
     for url in urls:
         try:
-            if kind == "telegram":
-                Channel.from_url(url)
-            elif kind == "weibo":
-                WeiboTarget.from_url(url)
-            elif kind == "wechat":
-                check_article_url(url)
-        except (NotAChannel, NotAWeiboSource, NotAnArticle) as exc:
-            problem, fix = str(exc).split("; ", 1)
-            sec.fail("url", problem, fix)
+            check_source_url(kind, url)
+        except SourceUrlError as exc:
+            sec.fail("url", exc.problem, exc.fix)
     render = sec.choice("render", RENDER_MODES, "http")
     schedule = sec.get("schedule", str, None)
     if schedule is not None:

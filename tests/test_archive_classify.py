@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.detect.classify import classify, is_probe_match, platform_for, probe_url
+from archive.detect.classify import classify, is_probe_match, probe_url
 from archive.detect.ruleset import (
     REASONS,
     RULE_OUTCOMES,
@@ -27,6 +27,7 @@ from archive.detect.ruleset import (
     parse_rule_file,
 )
 from archive.detect.verdict import Observation, SiteProbe, Verdict
+from archive.platforms.registry import platform_for
 from archive.text.extract import fast_page_text
 
 DATA = Path(__file__).parent / "data" / "tombstones"

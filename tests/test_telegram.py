@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from archive.config import ConfigError, load_seeds
-from archive.platforms.telegram import Channel, NotAChannel
-from archive.platforms.telegram_page import list_job, parse_channel_page
+from archive.platforms.telegram import Channel, NotAChannel, list_job, parse_channel_page
 from tests.support.helpers import all_records, rows, run_cli, write_config
 from tests.support.telegramsite import TelegramSite, preview_page
 

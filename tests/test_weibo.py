@@ -95,6 +95,8 @@ def test_posts_gone_from_the_timeline_get_the_reason_statuses_show_gives(tmp_hom
                      if r["type"] == "response" and "getIndex" in r["uri"]]
         assert len(timelines) == 3                         # the JSON, as the API sent it
         assert all(json.loads(t["raw"])["ok"] == 1 for t in timelines)
+        # comment_pages = 0: no comment list is fetched (0 is a value, not "the default")
+        assert not [r for r in all_records(tmp_home) if "comments" in (r["uri"] or "")]
 
         # a later crawl that reads only the first page (pinned post on top) suspects nothing
         run_cli(tmp_home, "crawl", "--seeds", str(_seeds(tmp_home, site.url(f"/u/{UID}"),

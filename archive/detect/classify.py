@@ -40,9 +40,10 @@ from archive.detect.match import Page, match_body
 from archive.detect.redirect import core_ref, judge_redirect, same_site, verdict
 from archive.detect.ruleset import PlatformRules, RuleSet, load_rules, normalise
 from archive.detect.verdict import Observation, SiteProbe, Verdict
+from archive.platforms.registry import platform_for
 from archive.urlnorm import domain_of
 
-__all__ = ["classify", "is_probe_match", "platform_for", "probe_url"]
+__all__ = ["classify", "is_probe_match", "probe_url"]
 
 PROBE_SIMILARITY = 0.8
 _EXTENSION_RE = re.compile(r"\.[A-Za-z0-9]{1,6}$")
@@ -54,22 +55,6 @@ _NEVER_MISSING_FIXED: Mapping[int, tuple[str, str]] = MappingProxyType({
     408: ("transient", "timeout"), 429: ("transient", "rate_limited"),
     451: ("blocked", "geo_blocked"),
 })
-
-
-def platform_for(url: str, declared: str | None = None) -> str:
-    """The rules platform for ``url``: ``declared`` when given, else by host name
-    (mp.weixin.qq.com: wechat; weibo.com, weibo.cn and their subdomains: weibo; t.me and
-    telegram.me: telegram), else ``news``."""
-    if declared and declared.strip():
-        return declared.strip().lower()
-    host = domain_of(url)
-    if host == "mp.weixin.qq.com":
-        return "wechat"
-    if host in ("weibo.com", "weibo.cn") or host.endswith((".weibo.com", ".weibo.cn")):
-        return "weibo"
-    if host in ("t.me", "telegram.me"):
-        return "telegram"
-    return "news"
 
 
 def probe_url(url: str, token: str) -> str:

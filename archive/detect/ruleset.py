@@ -68,8 +68,8 @@ from types import MappingProxyType
 from typing import Any
 
 from archive.detect.css import Selector
+from archive.platforms.registry import GENERIC_PLATFORM
 
-GENERIC_PLATFORM = "news"
 MISSING_REASONS = frozenset({
     "gone", "censored", "author_deleted", "account_gone", "restricted", "redirected", "soft_404",
     "unknown",

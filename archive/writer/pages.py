@@ -15,9 +15,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from archive.catalogue.captures import capture_body
-from archive.detect.classify import platform_for
 from archive.home import Home
-from archive.platforms.wechat import article_meta
+from archive.platforms.registry import meta_reader
 from archive.text.diffing import diff_texts
 from archive.text.extract import main_text
 from archive.timeutil import iso, parse_age, parse_iso
@@ -216,14 +215,15 @@ class PageRecorder:
         self.stats["changed"] += 1
 
     def _meta(self, job: PageJob, capture_id: int) -> str | None:
-        """A platform page's own metadata as JSON (a WeChat article's: archive.platforms.wechat)."""
-        if not 200 <= job.status < 300 or (job.platform or "wechat").lower() != "wechat" or (
-                not job.platform and "weixin" not in job.url):     # cheap for every page
+        """A platform page's own metadata as JSON (archive.platforms.registry: a WeChat
+        article's)."""
+        if not 200 <= job.status < 300:
             return None
-        if platform_for(job.url, job.platform) != "wechat":
+        reader = meta_reader(job.url, job.platform)
+        if reader is None:
             return None
         try:
-            meta = article_meta(self._body_of(job, capture_id), job.content_type, job.url)
+            meta = reader(self._body_of(job, capture_id), job.content_type, job.url)
         except (RecordNotFound, OSError, ValueError) as exc:
             logger.warning("cannot read %s back for its metadata: %s", job.url, exc)
             return None

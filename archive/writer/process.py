@@ -33,11 +33,12 @@ from datetime import datetime
 from typing import IO, Any
 
 from archive.catalogue import db as catalogue
-from archive.detect.classify import classify, platform_for
+from archive.detect.classify import classify
 from archive.detect.state import Policy
 from archive.detect.verdict import Observation
 from archive.home import Home
 from archive.jobs import SHORT_PAGE, CheckJob, PageJob, WriterSettings
+from archive.platforms.registry import platform_for
 from archive.procexit import exit_at_once
 from archive.text.extract import fast_page_text
 from archive.warc.http_message import HttpExchange

@@ -23,6 +23,7 @@ from scrapy.http import Response
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
+from archive.platforms.registry import platform_of_kind
 from archive.urlnorm import is_http_url
 from crawlers.fastpath.client import client_for
 from crawlers.fastpath.pages import PageClient, PageUrl
@@ -73,10 +74,10 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
                 yield from self.telegram_requests({**source, "urls": [url]}, pages)
             elif kind == "weibo":
                 yield from self.weibo_requests({**source, "urls": [url]}, pages)
-            elif kind == "wechat":           # article pages, read with the WeChat rules
-                pages.append((url, {**source, "platform": source.get("platform") or "wechat"}))
-            else:
-                pages.append((url, source))
+            else:        # pages; a platform's own kind (wechat) reads them with its rules
+                platform = platform_of_kind(kind)
+                pages.append((url, source if platform is None else
+                              {**source, "platform": source.get("platform") or platform.name}))
 
     async def pages(self, pages: list[PageUrl]) -> AsyncIterator[Request | PageItem]:
         """Fast-path GETs for ``pages`` first (crawlers.fastpath.pages): the items of the pages

@@ -26,9 +26,10 @@ from scrapy.http import Response
 
 from archive.catalogue import db as catalogue
 from archive.catalogue.due import Selection, select_urls
-from archive.detect.classify import classify, platform_for, probe_url
+from archive.detect.classify import classify, probe_url
 from archive.detect.verdict import Observation, SiteProbe, Verdict
 from archive.home import Home
+from archive.platforms.registry import platform_for
 from archive.text.extract import fast_page_text
 from archive.timeutil import utcnow
 from crawlers.fastpath.client import client_for

@@ -24,14 +24,13 @@ from urllib.parse import urlsplit
 from scrapy import Request
 from scrapy.http import Response
 
-from archive.platforms.telegram import Channel
-from archive.platforms.telegram_page import list_job, parse_channel_page
+from archive.platforms.registry import source_setting
+from archive.platforms.telegram import Channel, list_job, parse_channel_page
 from crawlers.items import ListItem
 from crawlers.middlewares.recorder import RECORD_ID_META
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PAGES = 3
 PLATFORM = "telegram"
 
 
@@ -78,6 +77,6 @@ class TelegramPages:
         stats.inc_value("memoryhole/telegram/messages", len(page.messages))
         yield ListItem(list_job(page, channel, record_id, source=source.get("name"),
                                 platform=source["platform"]))
-        limit = source.get("max_pages") or DEFAULT_PAGES
+        limit = source_setting(source, "max_pages") or 0
         if page.before is not None and page_no < limit and page.messages:
             yield self._preview_request(channel, page.before, source, page_no + 1)

@@ -25,14 +25,13 @@ from typing import Any
 from scrapy import Request
 from scrapy.http import Response
 
+from archive.platforms.registry import source_setting
 from archive.platforms.weibo import WeiboTarget, comments_page, loads, timeline_page
 from crawlers.items import ListItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PAGES = 3
-DEFAULT_COMMENT_PAGES = 1
 PLATFORM = "weibo"
 JSON_HEADERS = {"Accept": "application/json, text/plain, */*",
                 "X-Requested-With": "XMLHttpRequest"}
@@ -66,7 +65,7 @@ class WeiboPages:
 
     def _comment_requests(self, target: WeiboTarget, post_id: str,
                           source: dict[str, Any]) -> Iterator[Request]:
-        if (source.get("comment_pages") or DEFAULT_COMMENT_PAGES) <= 0:
+        if (source_setting(source, "comment_pages") or 0) <= 0:
             return
         yield self._weibo_request(target.comments_url(post_id), self.parse_weibo_comments,
                                   source, target, post_id=post_id, page_no=1, hot=False)
@@ -105,7 +104,7 @@ class WeiboPages:
         limit = source.get("max_items")
         for post_id in page.post_ids[:limit] if limit else page.post_ids:
             yield from self._comment_requests(target, post_id, source)
-        if page.since_id and page_no < (source.get("max_pages") or DEFAULT_PAGES):
+        if page.since_id and page_no < (source_setting(source, "max_pages") or 0):
             yield self._weibo_request(target.timeline_url(page.since_id),
                                       self.parse_weibo_timeline, source, target,
                                       page_no=page_no + 1, since_id=page.since_id)
@@ -124,7 +123,7 @@ class WeiboPages:
                             source=source.get("name"), platform=source["platform"])
         self.crawler.stats.inc_value("memoryhole/weibo/comment_pages")
         yield ListItem(job)
-        pages = source.get("comment_pages") or DEFAULT_COMMENT_PAGES
+        pages = source_setting(source, "comment_pages") or 0
         if not meta["hot"] and meta["page_no"] < pages and job.items:
             yield self._weibo_request(
                 target.comments_url(meta["post_id"], meta["page_no"] + 1),
