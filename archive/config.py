@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archive.detect.state import DEFAULT_CONFIRM_AFTER, DEFAULT_CONFIRM_CHECKS, DEFAULT_OFFSETS
 from archive.platforms.registry import SOURCE_KINDS, SourceUrlError, check_source_url
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
 from archive.warc.writer import COMPRESSIONS
 
 RENDER_MODES = ("http", "browser")
-DEFAULT_OFFSETS = (
-    "5m", "15m", "30m", "1h", "2h", "4h", "8h", "24h", "2d", "4d", "7d", "14d", "30d",
-)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -53,8 +51,8 @@ class CrawlConfig:
 @dataclass(frozen=True)
 class RecheckConfig:
     offsets: tuple[str, ...] = DEFAULT_OFFSETS
-    confirm_checks: int = 2
-    confirm_after: str = "5m"
+    confirm_checks: int = DEFAULT_CONFIRM_CHECKS
+    confirm_after: str = DEFAULT_CONFIRM_AFTER
     domain_budget: int = 1000        # at most this many re-checks of one domain per run
     fast_304: bool = True            # conditional GETs outside Scrapy; only 304s stay there
 

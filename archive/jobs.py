@@ -36,9 +36,10 @@ class WriterSettings:
     queue_size: int = 1000
     commit_rows: int = 500
     commit_seconds: float = 1.0
-    recheck_offsets: tuple[str, ...] = ("5m",)
-    confirm_checks: int = 2
-    confirm_after: str = "5m"
+    # the re-check schedule; None: its defaults (archive.detect.state)
+    recheck_offsets: tuple[str, ...] | None = None
+    confirm_checks: int | None = None
+    confirm_after: str | None = None
     log_file: str | None = None          # the writer process's log lines go here (default: stderr)
     log_level: str = "INFO"
 

@@ -8,6 +8,10 @@ values (home, run id, limits from ``memoryhole.toml``) on top of these when it s
 process.
 """
 
+# the schedule's defaults have one home; imported as a module so that Scrapy, which takes every
+# upper-case name of this module as a setting, sees no extra ones
+from archive.detect import state as schedule
+
 BOT_NAME = "memoryhole"
 SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
@@ -17,11 +21,11 @@ NEWSPIDER_MODULE = "crawlers.spiders"
 ARCHIVE_HOME = None                 # the home folder; required (set by crawlers.launch)
 ARCHIVE_COLLECTION = "main"         # collections/<coll>/ inside the home
 ARCHIVE_COMPRESSION = "fast"        # WARC gzip: fast (ISA-L) | balanced (zlib 6) | small (zlib 9)
-ARCHIVE_CONFIRM_AFTER = "5m"        # missing checks at least this far apart confirm a deletion
-ARCHIVE_CONFIRM_CHECKS = 2          # this many consecutive missing checks confirm a deletion
+ARCHIVE_CONFIRM_AFTER = schedule.DEFAULT_CONFIRM_AFTER    # missing checks this far apart...
+ARCHIVE_CONFIRM_CHECKS = schedule.DEFAULT_CONFIRM_CHECKS  # ...this many in a row: a deletion
 ARCHIVE_EXTRACT = "fast"            # text stored per capture: fast | trafilatura
 ARCHIVE_OPERATOR = ""               # warcinfo "operator"
-ARCHIVE_RECHECK_OFFSETS = ["5m"]    # the first offset schedules a capture's first re-check
+ARCHIVE_RECHECK_OFFSETS = list(schedule.DEFAULT_OFFSETS)  # re-checks after a first capture
 ARCHIVE_RUN_ID = None               # the runs row of this crawl
 ARCHIVE_SHARE_TEXT_BACKLOG = 50     # from this many items waiting for the writer process on, the
                                     # crawl process extracts pages' fast text itself (-1: never)

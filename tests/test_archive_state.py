@@ -91,3 +91,25 @@ def test_detection_simulation_confirms_on_schedule():
     result = simulate(500, timedelta(minutes=30), POLICY, seed=3)
     assert 0.5 < result["captured_share"] < 1
     assert result["detected"] > 0 and result["median_delay_s"] < result["p90_delay_s"]
+
+
+def test_the_schedule_defaults_have_one_home():
+    """The config, the crawl settings, the archive writer's settings and the item recorder all
+    take the re-check schedule's defaults from archive.detect.state."""
+    from archive.config import RecheckConfig
+    from archive.detect import state
+    from archive.jobs import WriterSettings
+    from crawlers import settings
+
+    config = RecheckConfig()
+    assert (config.offsets, config.confirm_checks, config.confirm_after) == (
+        state.DEFAULT_OFFSETS, state.DEFAULT_CONFIRM_CHECKS, state.DEFAULT_CONFIRM_AFTER)
+    assert (settings.ARCHIVE_RECHECK_OFFSETS, settings.ARCHIVE_CONFIRM_CHECKS,
+            settings.ARCHIVE_CONFIRM_AFTER) == (list(state.DEFAULT_OFFSETS),
+                                                state.DEFAULT_CONFIRM_CHECKS,
+                                                state.DEFAULT_CONFIRM_AFTER)
+    unset = WriterSettings()
+    assert Policy.from_strings(unset.recheck_offsets, unset.confirm_checks,
+                               unset.confirm_after) == Policy.from_strings(
+        state.DEFAULT_OFFSETS, state.DEFAULT_CONFIRM_CHECKS, state.DEFAULT_CONFIRM_AFTER)
+    assert not any(name.startswith("DEFAULT_") for name in dir(settings))   # no stray settings

@@ -6,6 +6,6 @@ Promises: readers never write rows (search indexes its own queue in short transa
 schema changes only through migrations; every writer opens it through ``open_catalogue`` (WAL,
 busy timeout, ``BEGIN IMMEDIATE``).
 
-May import: the ``archive`` root modules, :mod:`archive.warc`, :mod:`archive.text`,
-:mod:`archive.platforms` and :mod:`archive.detect`.
+May import: the ``archive`` root modules (``config`` too), :mod:`archive.warc`,
+:mod:`archive.text`, :mod:`archive.platforms` and :mod:`archive.detect`.
 """

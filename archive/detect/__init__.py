@@ -7,6 +7,6 @@ a rule, a status or a probe that says so; a deletion is confirmed only by the st
 (``confirm_checks`` missing checks, ``confirm_after`` apart). No I/O but reading the packaged
 rules.
 
-May import: the ``archive`` root modules (``config`` too), :mod:`archive.warc`,
-:mod:`archive.text` and :mod:`archive.platforms`.
+May import: the ``archive`` root modules (not ``config``, which takes the schedule's defaults
+from here), :mod:`archive.warc`, :mod:`archive.text` and :mod:`archive.platforms`.
 """

@@ -14,8 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from archive.config import DEFAULT_OFFSETS
 from archive.timeutil import parse_age
+
+# The re-check schedule's defaults (DESIGN.md "Re-check schedule"): the one home of these values;
+# the config, the crawl settings and the archive writer take them from here.
+DEFAULT_OFFSETS = (
+    "5m", "15m", "30m", "1h", "2h", "4h", "8h", "24h", "2d", "4d", "7d", "14d", "30d",
+)
+DEFAULT_CONFIRM_CHECKS = 2
+DEFAULT_CONFIRM_AFTER = "5m"
 
 OUTCOMES = ("alive", "changed", "missing", "blocked", "transient")
 TRANSIENT_RETRY = timedelta(minutes=10)
@@ -25,14 +32,21 @@ TRANSIENT_RETRY_MAX = timedelta(hours=6)
 @dataclass(frozen=True)
 class Policy:
     offsets: tuple[timedelta, ...]
-    confirm_checks: int = 2
-    confirm_after: timedelta = timedelta(minutes=5)
+    confirm_checks: int
+    confirm_after: timedelta
 
     @classmethod
-    def from_strings(cls, offsets: Sequence[str] = DEFAULT_OFFSETS, confirm_checks: int = 2,
-                     confirm_after: str = "5m") -> Policy:
-        return cls(tuple(sorted(parse_age(o) for o in offsets)), confirm_checks,
-                   parse_age(confirm_after))
+    def from_strings(cls, offsets: Sequence[str] | None = None,
+                     confirm_checks: int | None = None,
+                     confirm_after: str | None = None) -> Policy:
+        """The policy from config values (durations like ``"5m"``); None: the default."""
+        return cls(tuple(sorted(parse_age(o) for o in offsets or DEFAULT_OFFSETS)),
+                   confirm_checks if confirm_checks is not None else DEFAULT_CONFIRM_CHECKS,
+                   parse_age(confirm_after or DEFAULT_CONFIRM_AFTER))
+
+    def with_offsets(self, offsets: Sequence[str]) -> Policy:
+        """This policy with a source's own schedule."""
+        return replace(self, offsets=tuple(sorted(parse_age(o) for o in offsets)))
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,7 @@ class CheckRecorder:
             transient_streak=transient or 0)
         policy = self.policy
         if job.offsets:                   # the source's own schedule
-            policy = Policy(Policy.from_strings(job.offsets).offsets, policy.confirm_checks,
-                            policy.confirm_after)
+            policy = policy.with_offsets(job.offsets)
         transition = step(current, outcome, job.reason, job.checked_at, policy,
                           retry_after=job.retry_after)
         new = transition.state

@@ -36,8 +36,8 @@ logger = logging.getLogger(__name__)
 
 
 class ItemRecorder:
-    def __init__(self, conn: Any, stats: Counter[str], *, confirm_checks: int = 2,
-                 confirm_after: timedelta = timedelta(minutes=5)) -> None:
+    def __init__(self, conn: Any, stats: Counter[str], *, confirm_checks: int,
+                 confirm_after: timedelta) -> None:
         self.conn = conn
         self.stats = stats
         self.confirm_checks = confirm_checks

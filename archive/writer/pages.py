@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from archive.catalogue.captures import capture_body
@@ -19,7 +20,7 @@ from archive.home import Home
 from archive.platforms.registry import meta_reader
 from archive.text.diffing import diff_texts
 from archive.text.extract import main_text
-from archive.timeutil import iso, parse_age, parse_iso
+from archive.timeutil import iso, parse_iso
 from archive.urlnorm import canonical_url, domain_of
 from archive.warc.http_message import HttpExchange
 from archive.warc.reader import RecordNotFound
@@ -51,13 +52,13 @@ class PageRecorder:
     """Catalogue writes of the archive writer."""
 
     def __init__(self, db: sqlite_utils.Database, home: Home, settings: WriterSettings,
-                 stats: Counter[str]) -> None:
+                 stats: Counter[str], *, first_recheck: timedelta) -> None:
         self.db = db
         self.conn = db.conn
         self.home = home
         self.settings = settings
         self.stats = stats
-        self._first_offset = parse_age(settings.recheck_offsets[0])
+        self._first_offset = first_recheck       # a new capture's first re-check, after it
         self._canonical: dict[str, str] = {}        # fetched URL -> catalogue key, this run
         self.inserted: dict[str, int] = {}          # WARC-Record-ID -> captures.id, until used
 

@@ -122,9 +122,10 @@ class WriterProcess:
             compression=self.settings.compression,
             on_close=self._on_file_closed,
         )
-        self._pages = PageRecorder(self._db, self.home, self.settings, self.stats)
         policy = Policy.from_strings(self.settings.recheck_offsets, self.settings.confirm_checks,
                                      self.settings.confirm_after)
+        self._pages = PageRecorder(self._db, self.home, self.settings, self.stats,
+                                   first_recheck=policy.offsets[0])
         self._checks = CheckRecorder(self._db.conn, self._pages, policy, self.stats, self.run_id)
         self._items = ItemRecorder(self._db.conn, self.stats,
                                    confirm_checks=policy.confirm_checks,

@@ -21,14 +21,16 @@ FIRST_PARTY = ("archive", "crawlers", "pipelines", "cli", "scheduler", "demosite
 
 # archive/ in layers. A module may import its own layer and the layers before it; the lateral
 # exceptions are listed in ARCHIVE_ALSO. "root" is archive/__init__ and its small shared modules,
-# but config.py, which checks seed URLs with the platforms' rules and so sits after them.
+# but config.py, which validates a config with the rules of the parts that own them (the
+# platforms' URL checks, the WARC compressions, the re-check schedule's defaults) and so sits
+# after them.
 ARCHIVE_LAYERS = (
     ("root",),
     ("warc",),
     ("text",),
     ("platforms",),
-    ("config",),
     ("detect",),
+    ("config",),
     ("catalogue",),
     ("writer", "integrity", "export"),      # siblings: none imports another
     ("web",),                               # a leaf
