@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -170,5 +171,6 @@ def test_the_browser_follows_the_configured_policy(url, verdict):
     recorder = BrowserRecorder(None, _Stats(), "https://93.184.216.34/",
                                UrlPolicy(frozenset({"https"})))
     route = _Route(url)
-    asyncio.run(recorder._guard(route))
+    with ThreadPoolExecutor(1) as pool:     # a loop of its own: another test's may be running
+        pool.submit(asyncio.run, recorder._guard(route)).result()
     assert route.verdict == verdict
