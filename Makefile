@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/python -m compileall -q archive crawlers pipelines demosite cli.py scheduler.py >/dev/null
+	$(BIN)/python -m compileall -q archive crawlers pipelines demosite cli scheduler.py >/dev/null
 	touch $(STAMP)
 
 demo: venv

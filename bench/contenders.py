@@ -66,7 +66,7 @@ def export_revision(rev: str, into: Path) -> tuple[str, Path]:
     sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", f"{rev}^{{commit}}"],
                          capture_output=True, text=True, check=True).stdout.strip()
     folder = into / sha
-    if not (folder / "cli.py").exists():
+    if not (folder / "scheduler.py").exists():
         folder.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", sha],
                                  capture_output=True, check=True).stdout

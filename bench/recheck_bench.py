@@ -519,7 +519,8 @@ def _shares(counter: Counter[str], top: int, total: int) -> list[tuple[str, floa
 
 def _is_memoryhole(name: str) -> bool:
     where = name.rpartition(" (")[2]
-    return where.split("/", 1)[0] in ("archive", "crawlers", "pipelines", "cli.py")
+    return where.split("/", 1)[0] in ("archive", "crawlers", "pipelines", "cli", "cli.py",
+                                       "scheduler.py")
 
 
 def pyspy_path() -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import cli as cli_module
+import cli.crawl as cli_crawl
 from archive import lock
 from archive.home import Home
 from archive.lock import HomeBusy, run_in_progress, run_lock, scheduler_lock
@@ -123,7 +123,7 @@ def test_run_in_progress_without_a_lock_file(tmp_home):
 
 def test_crawl_command_exits_1_while_another_run_works(tmp_home, hold, monkeypatch):
     holder = hold("recheck")
-    monkeypatch.setattr(cli_module, "run_lock", functools.partial(lock.run_lock, wait=0))
+    monkeypatch.setattr(cli_crawl, "run_lock", functools.partial(lock.run_lock, wait=0))
     result = run_cli(tmp_home, "crawl", "http://127.0.0.1:9/", expect=1)
     assert (f"another run is in progress in {tmp_home} (pid {holder.pid}, kind recheck"
             in result.output)

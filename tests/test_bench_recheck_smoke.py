@@ -156,6 +156,6 @@ def test_harness_runs_a_committed_revision(tmp_path: Path, monkeypatch: pytest.M
     results = json.loads((out / "recheck.json").read_text())
     sha = results["machine"]["memoryhole_commit"]
     assert results["machine"]["memoryhole"] == f"git archive of {sha}"
-    assert (out / "src" / sha / "cli.py").exists()
+    assert (out / "src" / sha / "scheduler.py").exists()
     [run] = results["runs"]
     assert run["ok"] and run["checks"] == PAGES and run["statuses"] == {"304": PAGES}

@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``memoryhole`` command."""
+
+from cli import main
+
+main()

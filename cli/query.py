@@ -1,0 +1,148 @@
+"""``memoryhole deletions``, ``history`` and ``diff``: the read side of the catalogue, thin over
+archive.catalogue and archive.export.formats."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from archive.catalogue.deletions import (
+    DEFAULT_REPLAY_BASE,
+    REASONS,
+    DeletionFilter,
+    query_deletions,
+)
+from archive.export.formats import FORMATS, write_deletions
+from archive.timeutil import parse_time_or_age, utcnow
+from cli.context import BadConfig, Context, pass_ctx
+
+
+def _console() -> Console:
+    """stdout console; wide when piped, so tables are not wrapped at 80 columns for scripts."""
+    console = Console()
+    return console if console.is_terminal else Console(width=250)
+
+
+@click.command()
+@click.argument("url")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_ctx
+def history(ctx: Context, url: str, fmt: str) -> None:
+    """Captures, checks, diffs and deletions of one URL."""
+    from archive.catalogue.history import (  # only here: keeps `crawl` quick
+        NotInCatalogue,
+        url_history,
+    )
+
+    db = ctx.catalogue()
+    try:
+        data = url_history(db, url)
+    except NotInCatalogue as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    console = _console()
+    watch = data["watch"] or {}
+    console.print(f"[bold]{data['url']}[/bold]  source {watch.get('source') or '-'}, "
+                  f"state {watch.get('state') or '-'}, first seen {watch.get('first_seen_at')}, "
+                  f"next check {watch.get('next_check_at')}", highlight=False)
+    meta = next((row["meta"] for row in reversed(data["captures"]) if row.get("meta")), None)
+    if meta:                       # a platform page's own metadata (a WeChat article's)
+        console.print(Text(" · ".join(f"{key} {meta[key]}" for key in
+                                      ("account", "author", "published_at") if meta.get(key))))
+    table = Table("captured at", "status", "kind", "title", "WARC record", box=None)
+    for row in data["captures"]:
+        table.add_row(row["captured_at"], str(row["status"] or "-"),
+                      "revisit" if row["is_revisit"] else row["via"], row["title"] or "",
+                      f"{row['warc_filename']}:{row['warc_offset']}")
+    console.print(table)
+    if data["checks"]:
+        checks = Table("checked at", "outcome", "status", "reason", "rule", box=None)
+        for row in data["checks"]:
+            checks.add_row(row["checked_at"], row["outcome"], str(row["http_status"] or "-"),
+                           row["reason"] or "", row["rule"] or "")
+        console.print(checks)
+    for row in data["diffs"]:
+        console.print(f"changed at {row['created_at']}: +{row['added']} -{row['removed']} "
+                      f"lines, similarity {row['similarity']:.2f}", highlight=False)
+    for row in data["deletions"]:
+        restored = f", restored {row['restored_at']}" if row["restored_at"] else ""
+        console.print(f"[bold red]deleted[/bold red] ({row['reason']}, {row['rule']}): detected "
+                      f"{row['detected_at']}, last seen alive {row['last_seen_alive_at']}"
+                      f"{restored}", highlight=False)
+
+
+@click.command()
+@click.argument("url")
+@click.option("--from", "since", help="Capture at or before this time or age (e.g. 7d).")
+@click.option("--to", "until", help="Capture at or before this time (default: newest).")
+@pass_ctx
+def diff(ctx: Context, url: str, since: str | None, until: str | None) -> None:
+    """Text diff between two captures of URL (default: the newest change)."""
+    from archive.catalogue.history import NotInCatalogue, capture_diff
+    from archive.text.diffing import render_diff
+
+    try:
+        start = parse_time_or_age(since) if since else None
+        end = parse_time_or_age(until) if until else None
+    except ValueError as exc:
+        raise BadConfig(str(exc)) from None
+    db = ctx.catalogue()
+    try:
+        result = capture_diff(db, ctx.home, url, since=start, until=end)
+    except NotInCatalogue as exc:
+        raise click.ClickException(str(exc)) from None
+    console = _console()
+    if result.diff is None:
+        console.print(f"no text change between {result.from_capture['captured_at']} and "
+                      f"{result.to_capture['captured_at']}", highlight=False)
+        return
+    console.print(f"{result.url}: +{result.diff.added} -{result.diff.removed} lines, "
+                  f"similarity {result.diff.similarity:.2f}", highlight=False)
+    render_diff(result.diff.unified_diff, console)
+
+
+@click.command()
+@click.option("--since", help="Detected at or after this time or age (e.g. 7d, 24h).")
+@click.option("--until", help="Detected before this time or age.")
+@click.option("--source", help="Only this source.")
+@click.option("--domain", help="Only this host (exact; www. ignored; subdomains do not match).")
+@click.option("--reason", type=click.Choice(REASONS), help="Only this reason.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="At most N deletions (newest).")
+@pass_ctx
+def deletions(ctx: Context, since: str | None, until: str | None, source: str | None,
+              domain: str | None, reason: str | None, fmt: str, limit: int | None) -> None:
+    """The deletion log, newest first."""
+    try:
+        now = utcnow()
+        flt = DeletionFilter(
+            since=parse_time_or_age(since, now) if since else None,
+            until=parse_time_or_age(until, now) if until else None,
+            source=source, domain=domain, reason=reason, limit=limit)
+    except ValueError as exc:
+        raise BadConfig(str(exc)) from None
+    # [serve] base_url, where `memoryhole serve` shows the captures (older configs lack it).
+    replay_base = getattr(ctx.config, "replay_base", None) or DEFAULT_REPLAY_BASE
+    db = ctx.catalogue()
+    try:
+        rows = query_deletions(db, flt, replay_base=replay_base)
+    finally:
+        db.conn.close()
+    described = " ".join(f"--{name} {value}" for name, value in (
+        ("since", since), ("until", until), ("source", source), ("domain", domain),
+        ("reason", reason)) if value)
+    out = io.StringIO()
+    write_deletions(
+        rows, fmt, out, console=_console() if fmt == "table" else None,
+        feed_key=f"{ctx.home.root}\n{described}",
+        feed_title="memoryhole deletions" + (f" ({described})" if described else ""),
+        empty_message="no deletions match " + described if flt.narrowed
+        else "no deletions in the log yet")
+    click.echo(out.getvalue(), nl=False)
