@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from cli_context import BadConfig, Context, pass_ctx
 
 from archive.timeutil import parse_time_or_age
-from cli_context import BadConfig, Context, pass_ctx
 
 
 @click.group()

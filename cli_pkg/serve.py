@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
-
 from cli_context import Context, pass_ctx
+from rich.console import Console
 
 
 @click.command()

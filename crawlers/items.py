@@ -43,7 +43,7 @@ class CheckItem:
 
 @dataclass
 class ListItem:
-    """The items an archived list page showed (a channel page): archive.writer.items records
+    """The items an archived list page showed (a channel page): archive.writer.lists records
     them."""
 
     job: ListJob

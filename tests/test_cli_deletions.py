@@ -15,12 +15,12 @@ from archive.catalogue.deletions import DeletionFilter, query_deletions
 from archive.export.formats import CSV_COLUMNS
 from archive.timeutil import utcnow
 from tests.support.helpers import run_cli
-from tests.test_archive_deletions import DELETIONS, build_catalogue
+from tests.test_catalogue_deletions import DELETIONS, build_catalogue
 
 
 @pytest.fixture
 def home(tmp_home):
-    """A home whose catalogue holds the deletions of test_archive_deletions, timed from now."""
+    """A home whose catalogue holds the deletions of test_catalogue_deletions, timed from now."""
     now = utcnow().replace(microsecond=0)
     written = build_catalogue(tmp_home / "memoryhole.db", now=now)
     return tmp_home, written

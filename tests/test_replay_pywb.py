@@ -23,7 +23,7 @@ from archive.warc.cdxj import cdxj_lines, merge_into_index
 from archive.warc.writer import WrittenRecord
 from tests.support.helpers import free_port
 from tests.support.pywb_env import ensure_pywb_venv
-from tests.test_archive_warc import page, write_sample
+from tests.test_warc_writer import page, write_sample
 
 COLL = "evidence"
 

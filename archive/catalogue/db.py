@@ -161,7 +161,7 @@ def build_migrations() -> Migrations:
 
     @migrations(name="0006_items")
     def items(db: sqlite_utils.Database) -> None:
-        # Items inside list pages (archive.writer.items): a channel's messages, a timeline's posts.
+        # Items inside list pages (archive.writer.lists): a channel's messages, a timeline's posts.
         db["items"].create(
             {
                 "id": int, "parent_url": str, "item_id": str, "seq": int, "platform": str,

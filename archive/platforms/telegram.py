@@ -15,7 +15,7 @@ views in ``.tgme_widget_message_views``; older messages are one ``?before=<id>``
 What a page *covers* is the range of ids of its ordinary messages, oldest to newest, stretched
 up to the ``?before=`` it was asked with (nothing lies between two pages) and, on the channel's
 first page (no older one), down to 0: a message seen before with an id in that range and
-missing now is a suspected deletion (archive.writer.items), confirmed at its own embed page. Two
+missing now is a suspected deletion (archive.writer.lists), confirmed at its own embed page. Two
 things must never widen that range or count as a message that went away:
 
 - an album is one block with several ids (its photos link to ``<channel>/<id>?single``): the
@@ -189,7 +189,7 @@ def _media(element: etree._Element, channel: Channel) -> Iterator[str]:
 
 def list_job(page: ChannelPage, channel: Channel, record_id: str, *, source: str | None,
              platform: str = "telegram") -> ListJob:
-    """The page's messages as items of the channel (archive.writer.items)."""
+    """The page's messages as items of the channel (archive.writer.lists)."""
     items = tuple(
         ListedItem(item_id=m.item_id, seq=m.seq, url=m.url,
                    check_url=None if m.service else m.check_url, posted_at=m.posted_at,

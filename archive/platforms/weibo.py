@@ -14,7 +14,7 @@ a local test server works the same; weibo.com URLs are read through m.weibo.cn.
   with the reason (archive/detect/rules/weibo.toml): the Weiboscope check of a post gone from the
   timeline.
 - comments, newest first: ``/api/comments/show?id=<id>&page=N`` (they have no URL of their own:
-  a comment gone from the list is confirmed by the list itself, archive.writer.items); hottest
+  a comment gone from the list is confirmed by the list itself, archive.writer.lists); hottest
   first:
   ``/comments/hotflow?id=<id>&mid=<id>&max_id_type=0``, ordered by likes, so it covers no
   range: it is archived and its comments recorded, never suspected from it.

@@ -4,7 +4,7 @@
 removal through tag iteration and attribute XPath (no per-element Python work), text through a
 small XSLT, and an NFKC that skips characters it would leave alone. Measured on this machine
 (2 cores, Python 3.11, lxml 6.1 / libxml2 2.14; best of 15 runs) on the 48 KB page built by
-``tests/test_archive_text.py::big_news_page`` (150 menu links, 60 related links, 80 paragraphs,
+``tests/test_text_extract.py::big_news_page`` (150 menu links, 60 related links, 80 paragraphs,
 8 KB of script): about 1.5 ms per page, of which the lxml parse alone is 0.6 ms, so well under
 1 ms is out of reach with lxml here. An undeclared GBK page adds about 2 ms of charset
 detection. ``main_text`` (trafilatura) takes about 13 ms on the same page: call it only when

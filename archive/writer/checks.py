@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from archive.detect.state import Policy, UrlState, step
 from archive.jobs import CheckJob
 from archive.timeutil import iso, parse_iso
-from archive.writer.items import item_checked, item_deleted, item_of_url
+from archive.writer.lists import item_checked, item_deleted, item_of_url
 
 if TYPE_CHECKING:
     from archive.writer.pages import PageRecorder

@@ -142,7 +142,7 @@ class ArchiveWriter:
 
     def submit_list(self, job: ListJob) -> None:
         """Queue the items of a list page submitted with :meth:`submit_exchange`
-        (archive.writer.items)."""
+        (archive.writer.lists)."""
         self._put(("list", job))
 
     def submit_check(self, job: CheckJob) -> None:

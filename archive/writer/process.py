@@ -45,7 +45,7 @@ from archive.warc.http_message import HttpExchange
 from archive.warc.writer import NOT_MODIFIED_PROFILE, RevisitOf, RotatingWarcWriter, WrittenRecord
 from archive.writer.checks import CheckRecorder
 from archive.writer.client import read_frame, write_frame
-from archive.writer.items import ItemRecorder
+from archive.writer.lists import ItemRecorder
 from archive.writer.pages import PageRecorder
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ For each channel the spider fetches
   generic card there, and its re-checks log an ``account_gone`` deletion;
 - its preview, ``<base>/s/<channel>``, and up to ``max_pages`` (default 3) older pages
   (``?before=<id>``). Each page is archived and its messages go to the catalogue as items of the
-  channel (archive.writer.items): a message that was there before, inside the range of ids a page
+  channel (archive.writer.lists): a message that was there before, inside the range of ids a page
   shows, and is gone now is a suspected deletion, confirmed through the message's embed page.
 
 A preview that redirects away (t.me does so for a channel with no public preview) shows no

@@ -10,7 +10,7 @@ whose answer gives the reason. For one post, ``statuses/show`` is the watched UR
 For each post (up to ``max_items`` per timeline page), ``comment_pages`` (default 1) pages of
 its newest comments and one of its hottest are fetched: every comment is an item of the post's
 comment list; one gone from the newest list while the list still covers it is confirmed by
-the list (archive.writer.items).
+the list (archive.writer.lists).
 
 Answers that are not ``"ok": 1`` (a visitor wall, a login wall, a rate limit) are archived and
 read as nothing: no item is suspected from them.

@@ -271,7 +271,7 @@ def test_sigkill_leaves_whole_records(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-        from tests.test_archive_warc import sample_exchanges
+        from tests.test_warc_writer import sample_exchanges
         from archive.warc.writer import RotatingWarcWriter
         w = RotatingWarcWriter(__import__("pathlib").Path({str(tmp_path)!r}),
                                max_bytes=10**9, warcinfo={{}})

@@ -27,7 +27,7 @@ from archive.timeutil import iso
 from archive.warc.cdxj import cdxj_lines, merge_into_index, read_index
 from archive.warc.http_message import HttpExchange
 from archive.warc.writer import RotatingWarcWriter, WrittenRecord
-from tests.test_archive_warc import T0, members, page, read_all, sample_exchanges
+from tests.test_warc_writer import T0, members, page, read_all, sample_exchanges
 
 COLL = "c"
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +92,7 @@ def killed_writer(archive_dir: Path, count: int) -> Path:
         from pathlib import Path
         sys.path.insert(0, {str(ROOT)!r})
         from archive.warc.writer import RotatingWarcWriter
-        from tests.test_archive_checker import gzip_exchange
+        from tests.test_integrity import gzip_exchange
         w = RotatingWarcWriter(Path({str(archive_dir)!r}), max_bytes=10**9, warcinfo={{}})
         for n in range({count}):
             print(w.write_exchange(gzip_exchange(100 + n))[0].record_id, flush=True)

@@ -22,7 +22,7 @@ from archive.warc.cdxj import (
     surt_key,
 )
 from tests.support.pywb_env import ensure_pywb_venv
-from tests.test_archive_warc import write_sample
+from tests.test_warc_writer import write_sample
 
 
 def test_surt_key_is_pywbs() -> None:
