@@ -3,8 +3,3 @@
 It serves Chinese and English articles and WeChat-like pages, then (phase 2) edits, deletes,
 censors and redirects some of them, so a crawl followed by a re-check has something to find.
 """
-
-from demosite.content import PHASE2_EXPECTED
-from demosite.site import DemoSite, demo_seeds_toml
-
-__all__ = ["DemoSite", "PHASE2_EXPECTED", "demo_seeds_toml"]

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import pytest
 from parsel import Selector
 
-from demosite import PHASE2_EXPECTED, DemoSite, demo_seeds_toml
 from demosite.content import (
     FEED_PHASE1,
     FEED_PHASE2,
@@ -22,6 +21,7 @@ from demosite.content import (
     KHORGOS_EDITED_INDEX,
     KHORGOS_EDITED_PARAGRAPH,
     PHASE2,
+    PHASE2_EXPECTED,
     PIPELINE,
     TOMBSTONE_AUTHOR_DELETED,
     TOMBSTONE_CENSORED,
@@ -30,6 +30,7 @@ from demosite.content import (
     WHEAT_GBK,
     article_by_path,
 )
+from demosite.site import DemoSite, demo_seeds_toml
 
 REASONS = {"edited", "gone", "censored", "author_deleted", "redirected", "transient"}
 

@@ -310,15 +310,19 @@ def _defined_names(tree: ast.Module) -> tuple[set[str], set[str]]:
     return defined, imported - defined
 
 
-def borrowed_names(root: Path) -> list[str]:
+def borrowed_names(root: Path, importers: Iterable[str] = FIRST_PARTY + ("tests", "bench")
+                   ) -> list[str]:
     """``from X import name`` where X only imports ``name`` from elsewhere: a name has one home,
-    and modules import it from the module that owns it (DESIGN.md "Layout")."""
+    and modules import it from the module that owns it (DESIGN.md "Layout"). The application's
+    modules are the homes; its tests and benchmarks import from them too."""
     modules = find_modules(root)
-    trees = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in modules.items()}
-    homes = {name: _defined_names(tree) for name, tree in trees.items()}
+    trees = {name: ast.parse(path.read_text(encoding="utf-8"))
+             for name, path in find_modules(root, importers).items()}
+    homes = {name: _defined_names(trees[name]) for name in modules}
     found = []
     for name, tree in trees.items():
-        package = name if modules[name].name == "__init__.py" else name.rpartition(".")[0]
+        package = name if name in modules and modules[name].name == "__init__.py" \
+            else name.rpartition(".")[0]
         for node in ast.walk(tree):
             if not isinstance(node, ast.ImportFrom):
                 continue
