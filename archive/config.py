@@ -358,8 +358,8 @@ def _validate_schedule(sec: _Section, schedule: str) -> None:
             sec.fail("schedule", f"{schedule!r} is not a valid interval",
                      'write it like "every 30m" or a crontab line "*/30 * * * *"')
         return
-    # imported here: APScheduler (and asyncio with it) costs every process 75 ms to import,
-    # and only a crontab schedule needs it
+    # imported here: APScheduler (and asyncio with it) is slow to import and only a crontab
+    # schedule needs it
     from apscheduler.triggers.cron import CronTrigger
 
     try:

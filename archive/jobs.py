@@ -64,7 +64,7 @@ class PageJob:
 
 
 # Tombstones, walls and not-found pages are short: the writer classifies a 2xx page with less text
-# than this (from its body; about 1 ms more per page). A longer one is taken as the page itself.
+# than this (from its body). A longer one is taken as the page itself.
 SHORT_PAGE = 3000
 
 

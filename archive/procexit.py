@@ -2,8 +2,8 @@
 
 A crawl or archive-writer process has written, flushed and closed everything it owns by the
 time its ``main()`` returns; what Python does after that (freeing every module and object of a
-process that has imported Scrapy, lxml and sqlite-utils) took 0.2-0.25 s of each crawl, during
-which the ``memoryhole`` command waited.
+process that has imported Scrapy, lxml and sqlite-utils) only makes the ``memoryhole`` command
+wait (BENCHMARKS.md "Timings of single steps"), so it is skipped.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
         return 2
     stop_with_parent()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    # the writer's own start-up (imports, about 0.4 s) runs beside Scrapy's, on the other core
+    # the writer's own start-up (its imports) runs beside Scrapy's, on the other core
     writer = launch_writer() if job["settings"].get("ARCHIVE_HOME") else None
     try:
         offline_public_suffixes()

@@ -2,15 +2,11 @@
 
 ``fast_page_text`` runs on every crawled page, so it is kept cheap: one libxml2 parse, chrome
 removal through tag iteration and attribute XPath (no per-element Python work), text through a
-small XSLT, and an NFKC that skips characters it would leave alone. Measured on this machine
-(2 cores, Python 3.11, lxml 6.1 / libxml2 2.14; best of 15 runs) on the 48 KB page built by
-``tests/test_text_extract.py::big_news_page`` (150 menu links, 60 related links, 80 paragraphs,
-8 KB of script): about 1.5 ms per page, of which the lxml parse alone is 0.6 ms, so well under
-1 ms is out of reach with lxml here. An undeclared GBK page adds about 2 ms of charset
-detection. ``main_text`` (trafilatura) takes about 13 ms on the same page: call it only when
-the fast fingerprint (``text_digest``) changed.
+small XSLT, and an NFKC that skips characters it would leave alone (its cost, and the parse's
+share of it: BENCHMARKS.md "Timings of single steps"). ``main_text`` (trafilatura) costs about
+ten times as much: call it only when the fast fingerprint (``text_digest``) changed.
 
-Decoding (``decode_html``, re-exported here) is archive.text.charset's.
+Decoding (``decode_html``) is archive.text.charset's.
 
 Nothing here raises on garbage bytes: the worst case is an empty text.
 """
@@ -98,7 +94,7 @@ def text_digest(text: str) -> str:
 def _block_text_digest(text: str) -> str:
     """``text_digest(text)`` for a text made by ``_block_text``, whose lines are already
     whitespace-collapsed: unless NFKC or the zero-width removal changes something, collapsing
-    again would only turn the line breaks into spaces (saves about 0.4 ms on a long article)."""
+    again would only turn the line breaks into spaces, which a long article pays for."""
     normal = _nfkc_without_zero_width(text)
     return _sha256(text.replace("\n", " ") if normal is text else " ".join(normal.split()))
 
@@ -111,15 +107,15 @@ def _nfkc_without_zero_width(text: str) -> str:
     """``unicodedata.normalize("NFKC", text)`` with zero-width characters removed, fast; the
     very ``text`` object when nothing changes.
 
-    Plain NFKC costs about 100 ns per CJK character (1.7 ms for a long Chinese article), almost
-    all of it on characters it leaves alone. Text made of characters that NFKC keeps and that
+    Plain NFKC spends almost all of its time on characters it leaves alone (BENCHMARKS.md
+    "Timings of single steps"). Text made of characters that NFKC keeps and that
     never compose with a neighbour (ASCII, CJK ideographs, Cyrillic, common punctuation), plus
     other characters that are neither marks nor jamo, is normalised one distinct character at a
     time with ``str.replace``, which gives the same result. Anything else gets real NFKC.
     """
     if text.isascii():
         return text
-    if unicodedata.is_normalized("NFKC", text):          # a C quick check, 3x faster than below
+    if unicodedata.is_normalized("NFKC", text):          # a quick check in C, cheaper than below
         for char in _ZERO_WIDTH_CHARS:
             if char in text:
                 text = text.replace(char, "")
@@ -256,7 +252,7 @@ def _page_wrappers(root: etree._Element) -> set[etree._Element]:
 @functools.cache
 def _text_xslt() -> etree.XSLT:
     """The body's text with a block mark around every block element (libxslt runs it in C,
-    about 5x faster than setting .text/.tail from Python)."""
+    far cheaper than setting .text/.tail from Python)."""
     blocks = "|".join(tag for tag in _BLOCK_TAGS if tag != "br")
     stylesheet = f"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
 <xsl:output method="text" encoding="utf-8"/>

@@ -1,14 +1,14 @@
 """WARC 1.1 writing: gzip-per-record files that rotate by size (DESIGN.md "WARC records").
 
 Records are assembled as bytes here rather than with warcio's writer, which hard-codes gzip level 9
-(NOTES.md: 15 MB/s, half a crawler's speed). Each record is its own gzip member, so a reader can
-seek to any record and a crash tears at most the last one. Digests are ``sha256:<BASE32>``, the
+(too slow for a crawl: NOTES.md). Each record is its own gzip member, so a reader can seek to any
+record and a crash tears at most the last one. Digests are ``sha256:<BASE32>``, the
 form warcio's checker verifies.
 
 Compression (``COMPRESSIONS``): ``fast``, the default, is Intel's ISA-L (python-isal) at its level
-3, about ten times faster than zlib's level 6 on a 45 KB HTML page (0.2 ms against 2 ms here) and
-about 7% bigger on it; on bodies that came gzip- or br-encoded, as most web pages do, there is
-nothing left to gain and all levels give the same size. ``balanced`` is zlib level 6 (what wget
+3, much faster than zlib and a little bigger on plain HTML (BENCHMARKS.md "Timings of single
+steps"); on bodies that came gzip- or br-encoded, as most web pages do, there is nothing left to
+gain and all levels give the same size. ``balanced`` is zlib level 6 (what wget
 writes), ``small`` zlib level 9. Every choice writes ordinary gzip members that any WARC reader
 takes.
 

@@ -2,9 +2,9 @@
 
 - ``Response.replace()``, which the middleware uses to make the decoded response, reads every
   attribute of the old one, a TextResponse's ``encoding`` too: when the Content-Type names no
-  charset, that runs charset detection over the still-compressed bytes (about 1.3 ms a page,
-  thrown away). The compressed response is handed to it as a plain Response; the middleware
-  picks the response class again after decoding.
+  charset, that runs charset detection over the still-compressed bytes, thrown away. The
+  compressed response is handed to it as a plain Response; the middleware picks the response
+  class again after decoding.
 - Scrapy's ``gunzip`` reads through ``gzip.GzipFile`` in Python, 8 KB at a time. A whole gzip
   body is decoded here with one bounded ``zlib`` call per member; anything unusual (a cut or
   corrupt member, trailing bytes, a body past ``DOWNLOAD_MAXSIZE``) goes to Scrapy's own
