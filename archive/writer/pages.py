@@ -233,7 +233,7 @@ class PageRecorder:
 
     def _body_of(self, job: PageJob, capture_id: int) -> bytes:
         """The job's decoded body; read back from the capture's record when the crawl process
-        did not send it (archive.writer.client.page_body_needed)."""
+        did not send it (archive.jobs.page_body_needed)."""
         if job.body is not None:
             return job.body
         self.stats["bodies_read_back"] += 1
