@@ -38,7 +38,7 @@ from archive.timeutil import iso, parse_iso, utcnow
 from archive.warc.cdxj import index_warc, make_line, merge_into_index, mime_of, rebuild_index
 from archive.warc.cdxj import ts_from_warc_date as _ts
 from archive.warc.scan import FileScan, ScannedRecord, scan_warc
-from archive.warc.writer import OPEN_SUFFIX
+from archive.warc.writer import OPEN_SUFFIX, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def _repair_file(home: Home, coll: str, scan: FileScan, actions: list[str]) -> F
                 actions.append(f"left {path.name}: {final.name} already exists (compare them)")
                 return None
             os.rename(path, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
             actions.append(f"closed {path.name} -> {final.name}")
             path = final
     rescan = scan_warc(path)
@@ -111,7 +111,7 @@ def cut_tail(path: Path, at: int, final_name: str, actions: list[str]) -> bool:
     torn = path.with_name(f"{final_name}.torn-{stamp}")
     if at == 0:
         os.rename(path, torn)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         actions.append(f"moved {path.name} aside as {torn.name}: it held no whole record")
         return False
     with open(path, "r+b") as fh:
@@ -125,7 +125,7 @@ def cut_tail(path: Path, at: int, final_name: str, actions: list[str]) -> bool:
         fh.truncate(at)
         fh.flush()
         os.fsync(fh.fileno())
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     actions.append(f"cut {len(tail)} torn bytes off {path.name} at offset {at}; "
                    f"kept them as {torn.name}")
     return True
@@ -230,11 +230,3 @@ def _delete_captures(db: sqlite_utils.Database, rows: list[dict]) -> list[str]:
         actions.append(f"deleted capture {row['id']} ({row['url']}): its record "
                        f"{row['warc_filename']}@{row['warc_offset']} does not exist")
     return actions
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

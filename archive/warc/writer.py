@@ -51,7 +51,7 @@ from archive.warc.http_message import (
 
 __all__ = ["COMPRESSIONS", "NOT_MODIFIED_PROFILE", "OPEN_SUFFIX", "REVISIT_PROFILE", "WARC_SUFFIX",
            "RecordLocation", "RevisitOf", "RotatingWarcWriter", "WrittenRecord",
-           "bracket_id", "gzip_compressor", "new_record_id", "sha256_digest"]
+           "bracket_id", "fsync_dir", "gzip_compressor", "new_record_id", "sha256_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ class RotatingWarcWriter:
             f.handle.flush()
             os.fsync(f.handle.fileno())
             os.rename(f.path, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         finally:
             f.handle.close()
         log.info("closed %s (%d records, %d bytes)", final.name, len(f.records), f.pos)
@@ -377,7 +377,8 @@ def warcinfo_member(filename: str, warcinfo: dict[str, str], *,
                             [body]))
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable (fsync the folder)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
