@@ -115,16 +115,16 @@ def _jaccard(a: set[str], b: set[str]) -> float:
 
 def classify(obs: Observation, rules: RuleSet | None = None) -> Verdict:
     """The verdict on one re-check answer (see the module docstring for the walk)."""
-    ruleset = rules if rules is not None else load_rules()
-    platform_rules = ruleset.rules_for(platform_for(obs.url, obs.platform))
     status = obs.status
-    if status is None:
+    if status is None:                 # the first two steps need no rules
         reason = _transport_reason(obs.error)
         return verdict("transient", reason, core_ref("transport", reason),
                        f"no HTTP response: {obs.error or 'nothing received'}", None)
     if status == 304:
         return verdict("alive", "not_modified", core_ref("http", "304"),
                        "304 Not Modified: unchanged since the last capture", status)
+    ruleset = rules if rules is not None else load_rules()
+    platform_rules = ruleset.rules_for(platform_for(obs.url, obs.platform))
     if 300 <= status < 400:
         location = obs.location or _header(obs.headers, "location")
         return judge_redirect(obs.url, location, status, platform_rules, obs.previous_title)

@@ -248,6 +248,8 @@ class FastPass(Generic[T, R]):
         runner = asyncio.ensure_future(self._run_all(results))
         try:
             while True:
+                while not results.empty():       # what is ready, without a wait
+                    yield results.get_nowait()
                 getter = asyncio.ensure_future(results.get())
                 done, _ = await asyncio.wait({getter, runner},
                                              return_when=asyncio.FIRST_COMPLETED)

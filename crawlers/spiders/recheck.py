@@ -83,8 +83,7 @@ class RecheckSpider(Spider):
 
     def not_modified(self, row: dict[str, Any], record_id: str) -> CheckItem:
         """The check of a 304 the fast path archived, with the classifier's verdict on it."""
-        verdict = classify(Observation(url=row["url"], status=304,
-                                       platform=platform_for(row["url"], row.get("platform"))))
+        verdict = classify(Observation(url=row["url"], status=304, platform=row.get("platform")))
         return CheckItem(row=row, verdict=verdict, status=304, record_id=record_id, page=None,
                          checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source")))
 
