@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import re
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ class CrawlConfig:
     requisites: bool = True        # fetch each captured page's images, stylesheets, scripts
     requisites_max: int = 50       # at most this many per page (and per stylesheet)
     requisites_refresh: str = "7d"   # a requisite archived more recently is not fetched again
+    ca_file: str = ""              # extra trust anchors (PEM); certificates are always verified
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         delay=crawl.get("delay", float, d.delay),
         extract=extract,
         warc_compression=compression,
+        ca_file=_ca_file(crawl, path),
     )
     recheck = _Section(path, "recheck.", top.data.get("recheck", {}))
     recheck.check_keys(set(RecheckConfig.__dataclass_fields__))
@@ -280,6 +283,24 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         operator=top.get("operator", str, ""), crawl=crawl_cfg, recheck=recheck_cfg,
         browser=browser_cfg, notify_urls=notify.strings("urls"), replay_base=replay_base,
     )
+
+
+def _ca_file(crawl: _Section, config_path: Path) -> str:
+    """``[crawl] ca_file``: a PEM file of trust anchors (relative to the config file's folder),
+    as an absolute path; "" when not set."""
+    value = crawl.get("ca_file", str, "")
+    if not value:
+        return ""
+    found = (config_path.parent / value).resolve()
+    if not found.is_file():
+        crawl.fail("ca_file", f"{value!r}: no such file", "give the path of a PEM file of CA "
+                   "certificates (relative to this file), or remove the key")
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(found))
+    except (ssl.SSLError, ValueError, UnicodeDecodeError) as exc:
+        crawl.fail("ca_file", f"{value!r} holds no PEM certificate ({exc})",
+                   "give a file of -----BEGIN CERTIFICATE----- blocks")
+    return str(found)
 
 
 def load_seeds(path: Path) -> list[Source]:

@@ -118,6 +118,7 @@ def crawl_settings(home: Home, config: Config) -> dict[str, Any]:
         "REQUISITES_REFRESH": crawl.requisites_refresh,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
         "SAFETY_ALLOW_PRIVATE_ADDRESSES": crawl.allow_private_addresses,
+        "SAFETY_CA_FILE": crawl.ca_file,
         "USER_AGENT": crawl.user_agent,
     }
 
@@ -127,8 +128,10 @@ def rendering_settings(config: Config, sources: list[Source]) -> dict[str, Any]:
     crawlers.browser.chromium.BrowserMissing when there is no Chromium)."""
     if not any(source.render == "browser" for source in sources):
         return {}
-    from crawlers.browser.chromium import browser_settings, find_chromium
+    from crawlers.browser.chromium import browser_settings, find_certutil, find_chromium
 
+    if config.crawl.ca_file:
+        find_certutil()
     b = config.browser
     return {**browser_settings(find_chromium(b.executable), timeout_s=b.timeout,
                                concurrency=b.concurrency), "BROWSER_WAIT_UNTIL": b.wait_until}

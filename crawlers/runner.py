@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from archive.writer.client import launch_writer
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler, CrawlerProcess
+    from scrapy.settings import Settings
 
 
 def offline_public_suffixes() -> None:
@@ -59,16 +61,32 @@ def skip_filtered_log_records(level: str | int) -> None:
         logging.getLogger(name).setLevel(level)
 
 
-def build(job: dict[str, Any],
-          writer_process: subprocess.Popen[bytes] | None = None) -> tuple[CrawlerProcess, Crawler]:
+def trust(settings: Settings, folder: Path) -> None:
+    """``SAFETY_CA_FILE``'s anchors for every client of this crawl (crawlers.tls): OpenSSL's
+    (Scrapy, the fast path) and, when pages render in the browser, Chromium's."""
+    from crawlers.tls import chromium_trust, install_trust_bundle
+
+    ca_file = settings.get("SAFETY_CA_FILE")
+    install_trust_bundle(ca_file, folder)
+    if settings.getbool("BROWSER_ENABLED"):
+        options = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
+        options["env"] = {**os.environ, **chromium_trust(ca_file, folder / "chromium")}
+        settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", options, priority="cmdline")
+
+
+def build(job: dict[str, Any], writer_process: subprocess.Popen[bytes] | None = None,
+          folder: Path | None = None) -> tuple[CrawlerProcess, Crawler]:
     """The crawl process and the crawler for ``job``, ready to ``start()``; ``writer_process``
-    (from :func:`archive.writer.client.launch_writer`) is the archive writer the crawl opens."""
+    (from :func:`archive.writer.client.launch_writer`) is the archive writer the crawl opens;
+    ``folder`` is where the crawl may keep files (the job's own folder)."""
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
     settings.update(job["settings"], priority="cmdline")
+    if settings.get("SAFETY_CA_FILE"):
+        trust(settings, folder or Path(tempfile.mkdtemp(prefix="memoryhole-trust-")))
     # the spider class is chosen here: Scrapy's spider loader need not import every spider
     settings.set("SPIDER_MODULES", [], priority="cmdline")
     process = CrawlerProcess(settings)
@@ -100,7 +118,7 @@ def main(argv: list[str]) -> int:
     writer = launch_writer() if job["settings"].get("ARCHIVE_HOME") else None
     try:
         offline_public_suffixes()
-        process, crawler = build(job, writer)
+        process, crawler = build(job, writer, Path(argv[0]).parent)
         process.start()
     finally:
         if writer is not None and writer.poll() is None and writer.stdin is not None:

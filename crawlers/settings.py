@@ -61,6 +61,7 @@ REQUISITES_REFRESH = "7d"           # a requisite the index holds from this rece
 
 SAFETY_ALLOW_PRIVATE_ADDRESSES = False   # loopback, private, link-local, reserved: refused
 SAFETY_ALLOWED_SCHEMES = ["http", "https"]
+SAFETY_CA_FILE = ""                 # extra trust anchors (PEM), beside the system's (crawlers.tls)
 
 # --- Scrapy: safety ----------------------------------------------------------------------------
 REMOTE_CONTROL_ENABLED = False      # a server that runs Python sent to it: never
@@ -68,6 +69,7 @@ TELNETCONSOLE_ENABLED = False
 DOWNLOAD_MAXSIZE = 50 * 1024 * 1024       # also bounds decompressed bodies (bombs)
 DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
 DOWNLOAD_FAIL_ON_DATALOSS = True          # a cut response is an error, never archived as whole
+DOWNLOAD_VERIFY_CERTIFICATES = True       # a forged certificate is no page (crawlers.tls)
 TWISTED_DNS_RESOLVER = "crawlers.resolver.GuardedResolver"
 
 # --- Scrapy: politeness ------------------------------------------------------------------------

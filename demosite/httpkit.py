@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import select
+import ssl
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
-from urllib.request import ProxyHandler, Request, build_opener
+from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def read_url_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
         raise ValueError("the process needs stdout=PIPE")
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     line = proc.stdout.readline().decode(errors="replace").strip() if ready else ""
-    if not line.startswith("http://"):
+    if not line.startswith(("http://", "https://")):
         proc.kill()
         proc.wait()
         raise RuntimeError(f"server did not start (exit code {proc.returncode}, said {line!r})")
@@ -157,16 +158,19 @@ class ServerProcess:
     module = ""
     root = PACKAGE_ROOT
 
-    def __init__(self, timeout: float = 30.0) -> None:
+    def __init__(self, timeout: float = 30.0, args: Sequence[str] = (),
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.timeout = timeout
+        self.args = list(args)                         # for ``python -m <module>``
         self.base = ""
         self.proc: subprocess.Popen[bytes] | None = None
-        self._opener = build_opener(ProxyHandler({}))  # loopback: never through a proxy
+        # loopback: never through a proxy; an HTTPS server's own CA when it has one
+        self._opener = build_opener(ProxyHandler({}), HTTPSHandler(context=ssl_context))
 
     def __enter__(self) -> Self:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.root), env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module],
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args],
                                      stdout=subprocess.PIPE, cwd=self.root, env=env)
         self.base = read_url_line(self.proc, self.timeout)
         logger.debug("%s started at %s (pid %s)", self.module, self.base, self.proc.pid)

@@ -16,6 +16,7 @@ import pytest
 if TYPE_CHECKING:
     from tests.support.mockserver import MockServer
     from tests.support.scriptserver import ScriptServer
+    from tests.support.tls import TlsFiles
     from tests.support.webhome import ServeProcess, WebHome
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +55,31 @@ def server() -> Iterator[ScriptServer]:
     from tests.support.scriptserver import ScriptServer
 
     with ScriptServer() as scripted:
+        yield scripted
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A test CA (give it as ``[crawl] ca_file``) and its certificate for 127.0.0.1."""
+    from tests.support.tls import make_tls_files
+
+    return make_tls_files(tmp_path_factory.mktemp("tls"), "trusted")
+
+
+@pytest.fixture(scope="session")
+def forged_tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A certificate for the same names from a CA nothing trusts (an interception's)."""
+    from tests.support.tls import make_tls_files
+
+    return make_tls_files(tmp_path_factory.mktemp("forged"), "forger")
+
+
+@pytest.fixture
+def https_server(tls: TlsFiles) -> Iterator[ScriptServer]:
+    """A scripted server of this test's own speaking HTTPS with the test CA's certificate."""
+    from tests.support.scriptserver import ScriptServer
+
+    with ScriptServer(tls=tls) as scripted:
         yield scripted
 
 

@@ -35,6 +35,16 @@ def find_chromium(configured: str | None = None) -> str:
                          "set [browser] executable (or $MEMORYHOLE_CHROMIUM) to its path")
 
 
+def find_certutil() -> str:
+    """NSS's certutil (Debian's libnss3-tools), which gives ``[crawl] ca_file``'s trust anchors
+    to Chromium (crawlers.tls)."""
+    found = shutil.which("certutil")
+    if found is None:
+        raise BrowserMissing('[crawl] ca_file with render = "browser" needs certutil to give the '
+                             "anchors to Chromium: apt-get install -y libnss3-tools")
+    return found
+
+
 def browser_settings(executable: str, *, timeout_s: float, concurrency: int) -> dict[str, Any]:
     """Scrapy settings that route ``meta["playwright"]`` requests through Chromium, at most
     ``concurrency`` pages at once (crawlers.spiders.rendered starts them one by one).

@@ -48,6 +48,7 @@ from archive.warc.http_message import HttpExchange
 from archive.writer.client import ArchiveWriter, WriterError
 from crawlers.extensions.archiving import ArchiveExtension
 from crawlers.safety import UrlPolicy
+from crawlers.tls import client_context
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class FastPathClient:
         self.stats = crawler.stats
         self.writer = writer
         self.policy = UrlPolicy.from_settings(settings)
+        self.ssl = client_context(settings.get("SAFETY_CA_FILE") or None)   # always verifying
         self.concurrency = max(1, settings.getint("CONCURRENT_REQUESTS"))
         self.per_host = max(1, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
         self.timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
@@ -136,7 +138,7 @@ class FastPathClient:
         if not self.policy.allow_private:
             resolver = PolicyResolver(resolver, self.policy)
         connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.per_host,
-                                         resolver=resolver, ssl=False)
+                                         resolver=resolver, ssl=self.ssl)
         return aiohttp.ClientSession(
             connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
             skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),

@@ -32,6 +32,7 @@ from crawlers.middlewares.recorder import RECORD_ID_META
 from crawlers.spiders.rendered import RenderedPages
 from crawlers.spiders.telegram import TelegramPages
 from crawlers.spiders.weibo import WeiboPages
+from crawlers.tls import failure_name
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
 
     def failed(self, failure: Any) -> None:
         request = failure.request
-        kind = failure.type.__name__ if failure.type else "Error"
+        kind = failure_name(failure)
         self.crawler.stats.inc_value("memoryhole/fetch_errors")
         self.crawler.stats.inc_value(f"memoryhole/fetch_errors/{kind}")
         logger.warning("fetch failed: %s: %s: %s", request.url, kind, failure.getErrorMessage())

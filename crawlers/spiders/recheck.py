@@ -37,6 +37,7 @@ from crawlers.fastpath.not_modified import NotModifiedClient
 from crawlers.items import CheckItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META, header_pairs
 from crawlers.spiders.news import _header
+from crawlers.tls import failure_name
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class RecheckSpider(Spider):
     def check_failed(self, failure: Any) -> Iterator[Any]:
         request = failure.request
         row = request.meta[CHECK_META]
-        error = failure.type.__name__ if failure.type else "Error"
+        error = failure_name(failure)
         observation = Observation(url=row["url"], status=None, error=error,
                                   platform=platform_for(row["url"], row.get("platform")))
         verdict = classify(observation)

@@ -13,6 +13,8 @@ path (soft 404) is one call away. ``If-None-Match`` equal to a response's ``ETag
 
 from __future__ import annotations
 
+import argparse
+import ssl
 import threading
 import time
 from collections import Counter
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from demosite.httpkit import QuietServer, RawHandler, ServerProcess, serve_main
+from tests.support.tls import TlsFiles
 
 NOT_FOUND = {"status": 404, "body": "<html><head><title>Not Found</title></head>"
              "<body><h1>Not Found</h1></body></html>"}
@@ -49,9 +52,21 @@ class ScriptState:
 
 
 class ScriptHTTPServer(QuietServer):
-    def __init__(self, address: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+    def __init__(self, address: tuple[str, int] = ("127.0.0.1", 0),
+                 tls: tuple[str, str] | None = None) -> None:
         super().__init__(address, ScriptHandler)
         self.state = ScriptState()
+        self.tls = tls is not None
+        if tls is not None:         # HTTPS with this chain and key; the handshake in the handler
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.socket = context.wrap_socket(self.socket, server_side=True,
+                                              do_handshake_on_connect=False)
+
+    @property
+    def base(self) -> str:
+        host, port = self.server_address[:2]
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
 
 class ScriptHandler(RawHandler):
@@ -107,10 +122,19 @@ class ScriptHandler(RawHandler):
 
 
 class ScriptServer(ServerProcess):
-    """``with ScriptServer() as s: s.script("/a", [{"status": 404}])``"""
+    """``with ScriptServer() as s: s.script("/a", [{"status": 404}])``. With ``tls`` it speaks
+    HTTPS with that certificate (tests.support.tls); ``port`` binds a chosen port (0: any)."""
 
     module = "tests.support.scriptserver"
     root = Path(__file__).resolve().parents[2]
+
+    def __init__(self, tls: TlsFiles | None = None, port: int = 0, timeout: float = 30.0) -> None:
+        args = ["--port", str(port)]
+        context = None
+        if tls is not None:
+            args += ["--tls", str(tls.cert), str(tls.key)]
+            context = ssl.create_default_context(cafile=str(tls.ca))
+        super().__init__(timeout, args, context)
 
     def script(self, path: str, responses: list[dict[str, Any]], cycle: bool = False) -> None:
         self.request("/_script", {"path": path, "responses": responses, "cycle": cycle})
@@ -129,7 +153,12 @@ class ScriptServer(ServerProcess):
 
 
 def main() -> None:
-    serve_main(ScriptHTTPServer(("127.0.0.1", 0)), "scriptserver")
+    parser = argparse.ArgumentParser(description="the scripted test server")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls", nargs=2, metavar=("CHAIN", "KEY"))
+    args = parser.parse_args()
+    serve_main(ScriptHTTPServer(("127.0.0.1", args.port), tuple(args.tls) if args.tls else None),
+               "scriptserver")
 
 
 if __name__ == "__main__":
