@@ -19,7 +19,7 @@ from archive.detect.state import DEFAULT_CONFIRM_AFTER, DEFAULT_CONFIRM_CHECKS, 
 from archive.platforms.registry import SOURCE_KINDS, SourceUrlError, check_source_url
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
-from archive.warc.writer import COMPRESSIONS
+from archive.warc.records import COMPRESSIONS
 
 RENDER_MODES = ("http", "browser")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

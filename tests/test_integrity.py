@@ -26,7 +26,8 @@ from archive.integrity.repair import repair_home
 from archive.timeutil import iso
 from archive.warc.cdxj import cdxj_lines, merge_into_index, read_index
 from archive.warc.http_message import HttpExchange
-from archive.warc.writer import RotatingWarcWriter, WrittenRecord
+from archive.warc.records import WrittenRecord
+from archive.warc.writer import RotatingWarcWriter
 from tests.test_warc_writer import T0, members, page, read_all, sample_exchanges
 
 COLL = "c"

@@ -20,7 +20,7 @@ from archive.home import Home
 from archive.integrity.check import check_home
 from archive.timeutil import timestamp14
 from archive.warc.cdxj import cdxj_lines, merge_into_index
-from archive.warc.writer import WrittenRecord
+from archive.warc.records import WrittenRecord
 from tests.support.helpers import free_port
 from tests.support.pywb_env import ensure_pywb_venv
 from tests.test_warc_writer import page, write_sample

@@ -17,7 +17,8 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.warc.http_message import HttpExchange, consistent_response_headers
-from archive.warc.writer import COMPRESSIONS, RevisitOf, RotatingWarcWriter, WrittenRecord
+from archive.warc.records import COMPRESSIONS, RevisitOf, WrittenRecord
+from archive.warc.writer import RotatingWarcWriter
 
 T0 = datetime(2026, 11, 22, 4, 0, 0, 123456, tzinfo=UTC)
 HTML = "<html><head><title>Қазақстан</title></head><body>{}</body></html>"

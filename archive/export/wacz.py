@@ -28,8 +28,8 @@ import archive
 from archive.home import Home
 from archive.timeutil import iso, utcnow
 from archive.warc.cdxj import parse_line
+from archive.warc.records import warcinfo_member
 from archive.warc.safepath import warc_in_collection
-from archive.warc.writer import warcinfo_member
 
 WACZ_VERSION = "1.1.1"
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}

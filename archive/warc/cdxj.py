@@ -38,7 +38,8 @@ import surt
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.timeutil import timestamp14
-from archive.warc.writer import OPEN_SUFFIX, WARC_SUFFIX, WrittenRecord
+from archive.warc.records import WrittenRecord
+from archive.warc.writer import OPEN_SUFFIX, WARC_SUFFIX
 
 log = logging.getLogger(__name__)
 

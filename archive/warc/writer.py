@@ -1,16 +1,7 @@
 """WARC 1.1 writing: gzip-per-record files that rotate by size (DESIGN.md "WARC records").
 
-Records are assembled as bytes here rather than with warcio's writer, which hard-codes gzip level 9
-(too slow for a crawl: NOTES.md). Each record is its own gzip member, so a reader can seek to any
-record and a crash tears at most the last one. Digests are ``sha256:<BASE32>``, the
-form warcio's checker verifies.
-
-Compression (``COMPRESSIONS``): ``fast``, the default, is Intel's ISA-L (python-isal) at its level
-3, much faster than zlib and a little bigger on plain HTML (BENCHMARKS.md "Timings of single
-steps"); on bodies that came gzip- or br-encoded, as most web pages do, there is nothing left to
-gain and all levels give the same size. ``balanced`` is zlib level 6 (what wget
-writes), ``small`` zlib level 9. Every choice writes ordinary gzip members that any WARC reader
-takes.
+Records are assembled as bytes (archive.warc.records) rather than with warcio's writer, which
+hard-codes gzip level 9 (too slow for a crawl: NOTES.md).
 
 The HTTP messages themselves are made by archive.warc.http_message (how a stored response is made
 self-consistent, how header text is encoded).
@@ -22,20 +13,14 @@ cannot lock. ``close()`` fsyncs it and renames it without ``.open``.
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import functools
-import hashlib
 import logging
 import os
 import threading
-import uuid
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from archive.timeutil import utcnow, warc_date
 from archive.warc.http_message import (
@@ -48,89 +33,26 @@ from archive.warc.http_message import (
     request_head,
     status_line,
 )
+from archive.warc.records import (
+    DEFAULT_COMPRESSION,
+    NOT_MODIFIED_PROFILE,
+    RecordLocation,
+    RevisitOf,
+    WrittenRecord,
+    bracket_id,
+    gzip_compressor,
+    new_record_id,
+    record_member,
+    sha256_digest,
+    warcinfo_fields,
+)
 
-__all__ = ["COMPRESSIONS", "NOT_MODIFIED_PROFILE", "OPEN_SUFFIX", "REVISIT_PROFILE", "WARC_SUFFIX",
-           "RecordLocation", "RevisitOf", "RotatingWarcWriter", "WrittenRecord",
-           "bracket_id", "fsync_dir", "gzip_compressor", "new_record_id", "sha256_digest"]
+__all__ = ["OPEN_SUFFIX", "WARC_SUFFIX", "RotatingWarcWriter", "fsync_dir"]
 
 log = logging.getLogger(__name__)
 
 OPEN_SUFFIX = ".open"
 WARC_SUFFIX = ".warc.gz"
-REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
-NOT_MODIFIED_PROFILE = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
-# name -> (compression library, level); see the module docstring
-COMPRESSIONS = {"fast": ("isal", 3), "balanced": ("zlib", 6), "small": ("zlib", 9)}
-DEFAULT_COMPRESSION = "fast"
-
-
-def gzip_compressor(compression: str) -> Callable[[], Any]:
-    """A maker of one gzip compressor (``compressobj`` API) per record, for a name of
-    ``COMPRESSIONS``. Without python-isal installed, ``fast`` falls back to zlib level 1."""
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"unknown WARC compression {compression!r}; "
-                         f"use one of {', '.join(COMPRESSIONS)}")
-    library, level = COMPRESSIONS[compression]
-    module: Any = zlib
-    if library == "isal":
-        try:
-            from isal import isal_zlib as module
-        except ImportError:
-            log.warning("python-isal is not installed; WARC compression %r uses zlib level 1 "
-                        "(pip install isal)", compression)
-            module, level = zlib, 1
-    return functools.partial(module.compressobj, level, module.DEFLATED, 31)
-
-
-@dataclass(frozen=True)
-class RecordLocation:
-    """Where a record lives: the file's final name (no ``.open``), the gzip member's span."""
-
-    filename: str
-    offset: int
-    length: int
-
-
-@dataclass(frozen=True)
-class RevisitOf:
-    """The earlier capture whose payload a revisit record points at."""
-
-    target_uri: str
-    target_date: datetime
-    payload_digest: str
-    profile: str = REVISIT_PROFILE    # or NOT_MODIFIED_PROFILE for a 304 answer
-
-
-@dataclass(frozen=True)
-class WrittenRecord:
-    """What was written: enough to index the record and to catalogue it."""
-
-    record_id: str
-    record_type: str
-    url: str
-    date: datetime
-    location: RecordLocation
-    payload_digest: str | None
-    status: int | None
-    mime: str | None
-
-
-def sha256_digest(*parts: bytes) -> str:
-    """``sha256:<BASE32>`` of the concatenated parts."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part)
-    return "sha256:" + base64.b32encode(h.digest()).decode("ascii")
-
-
-def new_record_id() -> str:
-    return f"<urn:uuid:{uuid.uuid4()}>"
-
-
-def bracket_id(record_id: str) -> str:
-    """``<urn:uuid:...>`` whether or not the brackets were given."""
-    record_id = record_id.strip()
-    return record_id if record_id.startswith("<") else f"<{record_id}>"
 
 
 def _aware(dt: datetime, what: str) -> datetime:
@@ -324,7 +246,7 @@ class RotatingWarcWriter:
                 f"{self._serial:05d}{WARC_SUFFIX}{OPEN_SUFFIX}")
         self._serial += 1
         f = _OpenFile(self.archive_dir / name, self._new_id())
-        fields, body = _warcinfo_record(f.final_name, self.warcinfo, f.warcinfo_id, now)
+        fields, body = warcinfo_fields(f.final_name, self.warcinfo, f.warcinfo_id, now)
         self._write_record(f, fields, "application/warc-fields", [body])
         self._file = f
         log.debug("opened %s", f.path)
@@ -332,7 +254,7 @@ class RotatingWarcWriter:
 
     def _write_record(self, f: _OpenFile, fields: list[tuple[str, str]], content_type: str,
                       block: list[bytes]) -> RecordLocation:
-        member = _member(self._compressor(), fields, content_type, block)
+        member = record_member(self._compressor(), fields, content_type, block)
         offset = f.pos
         for piece in member:
             if piece:
@@ -344,37 +266,6 @@ class RotatingWarcWriter:
         f.handle.flush()
         if f.pos >= self.max_bytes:
             self.close()
-
-
-def _member(comp: Any, fields: list[tuple[str, str]], content_type: str,
-            block: list[bytes]) -> list[bytes]:
-    """One record as the pieces of its gzip member (Block-Digest, type and length added)."""
-    length = sum(len(part) for part in block)
-    fields = [*fields, ("WARC-Block-Digest", sha256_digest(*block)),
-              ("Content-Type", content_type), ("Content-Length", str(length))]
-    head = b"WARC/1.1\r\n" + header_lines(fields) + CRLF
-    member = [comp.compress(head)]
-    member += [comp.compress(part) for part in block]
-    member += [comp.compress(CRLF + CRLF), comp.flush()]
-    return member
-
-
-def _warcinfo_record(filename: str, warcinfo: dict[str, str], record_id: str, when: datetime
-                     ) -> tuple[list[tuple[str, str]], bytes]:
-    info = dict(warcinfo)
-    info.setdefault("format", "WARC File Format 1.1")
-    fields = [("WARC-Type", "warcinfo"), ("WARC-Record-ID", record_id),
-              ("WARC-Date", warc_date(when)), ("WARC-Filename", filename)]
-    return fields, header_lines(list(info.items()))
-
-
-def warcinfo_member(filename: str, warcinfo: dict[str, str], *,
-                    compression: str = DEFAULT_COMPRESSION) -> bytes:
-    """A gzip member holding a warcinfo record for ``filename`` (to start a WARC that is
-    assembled from records copied byte for byte, such as an export)."""
-    fields, body = _warcinfo_record(filename, warcinfo, new_record_id(), utcnow())
-    return b"".join(_member(gzip_compressor(compression)(), fields, "application/warc-fields",
-                            [body]))
 
 
 def fsync_dir(path: Path) -> None:

@@ -24,7 +24,7 @@ from archive.timeutil import iso, parse_iso
 from archive.urlnorm import canonical_url, domain_of
 from archive.warc.http_message import HttpExchange
 from archive.warc.reader import RecordNotFound
-from archive.warc.writer import WrittenRecord
+from archive.warc.records import WrittenRecord
 
 if TYPE_CHECKING:
     import sqlite_utils

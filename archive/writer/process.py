@@ -42,7 +42,8 @@ from archive.platforms.registry import platform_for
 from archive.procexit import exit_at_once
 from archive.text.extract import fast_page_text
 from archive.warc.http_message import HttpExchange
-from archive.warc.writer import NOT_MODIFIED_PROFILE, RevisitOf, RotatingWarcWriter, WrittenRecord
+from archive.warc.records import NOT_MODIFIED_PROFILE, RevisitOf, WrittenRecord
+from archive.warc.writer import RotatingWarcWriter
 from archive.writer.checks import CheckRecorder
 from archive.writer.client import read_frame, write_frame
 from archive.writer.lists import ItemRecorder
