@@ -17,6 +17,7 @@ deletion. The trust anchors are the system's, plus those of ``[crawl] ca_file`` 
 
 from __future__ import annotations
 
+import _ssl
 import os
 import ssl
 import subprocess
@@ -102,3 +103,26 @@ def failure_name(failure: Any) -> str:
     if is_tls_failure(failure.value):
         return "TLSError"
     return failure.type.__name__ if failure.type else "Error"
+
+
+def twisted_certificates(certificate: Any) -> tuple[bytes, ...]:
+    """The DER of the certificate Scrapy gives a response (``response.certificate``, the
+    leaf: Scrapy's handler exposes no more of the chain); () for none."""
+    if certificate is None:
+        return ()
+    return (certificate.dump(),)
+
+
+def ssl_object_certificates(ssl_object: Any) -> tuple[bytes, ...]:
+    """The DER of the chain a Python ``ssl`` connection verified, leaf first (the leaf alone
+    where the interpreter does not give the chain); () for a plain connection."""
+    if ssl_object is None:
+        return ()
+    chain = getattr(getattr(ssl_object, "_sslobj", None), "get_verified_chain", None)
+    if chain is not None:
+        try:
+            return tuple(cert.public_bytes(_ssl.ENCODING_DER) for cert in chain())
+        except (ValueError, AttributeError, ssl.SSLError):
+            pass
+    leaf = ssl_object.getpeercert(binary_form=True)
+    return (leaf,) if leaf else ()

@@ -5,7 +5,9 @@ and the forger's come from trustme (tests.support.tls); every server is on 127.0
 
 from __future__ import annotations
 
+import hashlib
 import json
+import ssl
 
 import pytest
 
@@ -121,3 +123,42 @@ def test_chromium_verifies_and_takes_ca_file(tmp_home, https_server, tls, truste
         assert result.stats.get("memoryhole/fetch_errors/TLSError") == 1
         assert captured == []
         assert https_server.hits().get("/app", 0) == 0
+
+
+@pytest.mark.parametrize("fast_pages", [True, False], ids=["fastpath", "scrapy"])
+def test_the_certificate_is_archived_and_catalogued(tmp_home, https_server, tls, fast_pages):
+    """The server's certificate (PEM) goes into the WARC once per origin and file, as a metadata
+    record concurrent to the first response from it, with its SHA-256; every capture of an
+    https page names that fingerprint (history --format json)."""
+    configure(tmp_home, tls)
+    for path in ("/a", "/b"):
+        https_server.script(path, [page(path)])
+    crawl(tmp_home, [https_server.url("/a"), https_server.url("/b")],
+          FASTPATH_PAGES=fast_pages, CONCURRENT_REQUESTS=1)
+    leaf = ssl.PEM_cert_to_DER_cert(tls.cert.read_text().split("-----END CERTIFICATE-----")[0]
+                                    + "-----END CERTIFICATE-----\n")
+    fingerprint = hashlib.sha256(leaf).hexdigest()
+    records = all_records(tmp_home)
+    [metadata] = [r for r in records if r["type"] == "metadata"]
+    assert metadata["headers"].get_header("Content-Type") == "application/x-pem-file"
+    assert metadata["headers"].get_header("WARC-Memoryhole-Certificate-SHA256") == fingerprint
+    pems = metadata["raw"].decode("ascii").split("-----END CERTIFICATE-----")
+    assert ssl.PEM_cert_to_DER_cert(pems[0] + "-----END CERTIFICATE-----\n") == leaf
+    responses = {r["headers"].get_header("WARC-Record-ID"): r for r in records
+                 if r["type"] == "response"}
+    first = responses[metadata["headers"].get_header("WARC-Concurrent-To")]
+    assert first["uri"] == metadata["uri"]
+    for path in ("/a", "/b"):
+        history = json.loads(run_cli(tmp_home, "history", https_server.url(path), "--format",
+                                     "json").output)
+        assert [c["certificate_sha256"] for c in history["captures"]] == [fingerprint]
+
+
+def test_plain_http_has_no_certificate(tmp_home, server):
+    configure(tmp_home)
+    server.script("/a", [page("A")])
+    crawl(tmp_home, [server.url("/a")])
+    assert not [r for r in all_records(tmp_home) if r["type"] == "metadata"]
+    history = json.loads(run_cli(tmp_home, "history", server.url("/a"), "--format",
+                                 "json").output)
+    assert [c["certificate_sha256"] for c in history["captures"]] == [None]

@@ -197,6 +197,12 @@ def build_migrations() -> Migrations:
         # count changes all the time): its text changes are never diffs nor "changed" checks
         db["urls"].add_column("watch_text", int)
 
+    @migrations(name="0010_certificate_sha256")
+    def certificate_sha256(db: sqlite_utils.Database) -> None:
+        # the SHA-256 fingerprint of the server's certificate a capture came with (https; the
+        # certificates themselves are in the WARC, a metadata record per origin and file)
+        db["captures"].add_column("certificate_sha256", str)
+
     return migrations
 
 

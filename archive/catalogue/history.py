@@ -28,8 +28,8 @@ def url_history(db: Any, url: str) -> dict[str, Any]:
     captures = dict_rows(
         db,
         "SELECT id, captured_at, fetched_url, status, mime, is_revisit, via, title, collection,"
-        " warc_filename, warc_offset, warc_length, payload_digest, text_digest, meta FROM captures"
-        " WHERE url = ? ORDER BY captured_at, id", (key,),
+        " warc_filename, warc_offset, warc_length, payload_digest, text_digest, meta,"
+        " certificate_sha256 FROM captures WHERE url = ? ORDER BY captured_at, id", (key,),
     )
     diffs = dict_rows(
         db,

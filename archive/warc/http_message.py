@@ -46,6 +46,9 @@ class HttpExchange:
     reason: str = ""
     ip_address: str | None = None
     truncated: str | None = None
+    # the server's certificates as the client saw them (DER, leaf first; empty for http): the
+    # leaf on Scrapy's path, the verified chain on the fast path
+    peer_certificates: tuple[bytes, ...] = ()
 
 
 def encode_header_text(text: str) -> bytes:

@@ -16,6 +16,7 @@ import base64
 import functools
 import hashlib
 import logging
+import ssl
 import uuid
 import zlib
 from collections.abc import Callable
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
 NOT_MODIFIED_PROFILE = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
+# the metadata record of a server's certificates carries the leaf's SHA-256 fingerprint here
+CERTIFICATE_FIELD = "WARC-Memoryhole-Certificate-SHA256"
 # name -> (compression library, level); see the module docstring
 COMPRESSIONS = {"fast": ("isal", 3), "balanced": ("zlib", 6), "small": ("zlib", 9)}
 DEFAULT_COMPRESSION = "fast"
@@ -133,3 +136,13 @@ def warcinfo_member(filename: str, warcinfo: dict[str, str], *,
     fields, body = warcinfo_fields(filename, warcinfo, new_record_id(), utcnow())
     return b"".join(record_member(gzip_compressor(compression)(), fields, "application/warc-fields",
                             [body]))
+
+
+def certificate_sha256(certificates: tuple[bytes, ...]) -> str | None:
+    """The SHA-256 fingerprint (hex) of the leaf of ``certificates`` (DER, leaf first)."""
+    return hashlib.sha256(certificates[0]).hexdigest() if certificates else None
+
+
+def certificates_pem(certificates: tuple[bytes, ...]) -> bytes:
+    """DER certificates as one PEM block each, in their order."""
+    return b"".join(ssl.DER_cert_to_PEM_cert(der).encode("ascii") for der in certificates)

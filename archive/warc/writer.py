@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from archive.timeutil import utcnow, warc_date
 from archive.warc.http_message import (
@@ -34,12 +35,15 @@ from archive.warc.http_message import (
     status_line,
 )
 from archive.warc.records import (
+    CERTIFICATE_FIELD,
     DEFAULT_COMPRESSION,
     NOT_MODIFIED_PROFILE,
     RecordLocation,
     RevisitOf,
     WrittenRecord,
     bracket_id,
+    certificate_sha256,
+    certificates_pem,
     gzip_compressor,
     new_record_id,
     record_member,
@@ -69,6 +73,7 @@ class _OpenFile:
         self.final_name = path.name[: -len(OPEN_SUFFIX)]
         self.warcinfo_id = warcinfo_id
         self.records: list[WrittenRecord] = []
+        self.certified: set[str] = set()          # origins whose certificates are in the file
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self.handle: BinaryIO = os.fdopen(fd, "wb")
         fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -178,6 +183,10 @@ class RotatingWarcWriter:
             resp = WrittenRecord(resp_id, rtype, ex.url, date, resp_loc, digest, ex.status, mime)
             req = WrittenRecord(req_id, "request", ex.url, date, req_loc, None, None, None)
             f.records += [resp, req]
+            origin = _origin(ex.url)
+            if ex.peer_certificates and origin not in f.certified:
+                f.certified.add(origin)
+                f.records.append(self._write_certificates(f, ex, date, resp_id))
             self._after_write(f)
         return resp, req
 
@@ -262,6 +271,20 @@ class RotatingWarcWriter:
                 f.pos += len(piece)
         return RecordLocation(f.final_name, offset, f.pos - offset)
 
+    def _write_certificates(self, f: _OpenFile, ex: HttpExchange, date: datetime,
+                            response_id: str) -> WrittenRecord:
+        """The server's certificates (PEM, leaf first) as a metadata record concurrent to the
+        first response from its origin in this file, with the leaf's SHA-256 fingerprint."""
+        rid = self._new_id()
+        block = certificates_pem(ex.peer_certificates)
+        fields = [("WARC-Type", "metadata"), ("WARC-Record-ID", rid),
+                  ("WARC-Date", warc_date(date)), ("WARC-Target-URI", ex.url),
+                  ("WARC-Warcinfo-ID", f.warcinfo_id), ("WARC-Concurrent-To", response_id),
+                  (CERTIFICATE_FIELD, certificate_sha256(ex.peer_certificates))]
+        loc = self._write_record(f, fields, "application/x-pem-file", [block])
+        return WrittenRecord(rid, "metadata", ex.url, date, loc, None, None,
+                             "application/x-pem-file")
+
     def _after_write(self, f: _OpenFile) -> None:
         f.handle.flush()
         if f.pos >= self.max_bytes:
@@ -275,3 +298,8 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1].lower()}"

@@ -24,7 +24,7 @@ from archive.timeutil import iso, parse_iso
 from archive.urlnorm import canonical_url, domain_of
 from archive.warc.http_message import HttpExchange
 from archive.warc.reader import RecordNotFound
-from archive.warc.records import WrittenRecord
+from archive.warc.records import WrittenRecord, certificate_sha256
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 _CAPTURE_COLUMNS = (
     "url", "fetched_url", "captured_at", "status", "mime", "collection", "warc_filename",
     "warc_offset", "warc_length", "warc_record_id", "payload_digest", "is_revisit", "via",
-    "run_id",
+    "run_id", "certificate_sha256",
 )
 _INSERT_CAPTURE = (
     f"INSERT INTO captures ({', '.join(_CAPTURE_COLUMNS)}) "
@@ -79,6 +79,7 @@ class PageRecorder:
             self.key(ex.url), ex.url, iso(ex.date), ex.status, record.mime,
             self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
             record.payload_digest, int(record.record_type == "revisit"), via, run_id,
+            certificate_sha256(ex.peer_certificates),
         ))
         if len(self.inserted) >= _INSERTED_MEMO:      # ids of exchanges no check asked for
             self.inserted.clear()
@@ -89,7 +90,7 @@ class PageRecorder:
         self.conn.execute(_INSERT_CAPTURE, (
             self.key(record.url), record.url, iso(record.date), None, record.mime,
             self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
-            record.payload_digest, 0, "resource", run_id,
+            record.payload_digest, 0, "resource", run_id, None,
         ))
 
     def original_with_digest(self, fetched_url: str, digest: str) -> dict[str, Any] | None:

@@ -48,7 +48,7 @@ from archive.warc.http_message import HttpExchange
 from archive.writer.client import ArchiveWriter, WriterError
 from crawlers.extensions.archiving import ArchiveExtension
 from crawlers.safety import UrlPolicy
-from crawlers.tls import client_context
+from crawlers.tls import client_context, ssl_object_certificates
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +81,17 @@ class PolicyResolver(AbstractResolver):
 
 
 class PeerResponse(aiohttp.ClientResponse):
-    """Keeps the peer address: a response without a body releases its connection (and its
-    transport) before the caller could ask."""
+    """Keeps the peer address and certificates: a response without a body releases its
+    connection (and its transport) before the caller could ask."""
 
     peer: tuple[Any, ...] | None = None
+    certificates: tuple[bytes, ...] = ()
 
     async def start(self, connection: Any) -> aiohttp.ClientResponse:
         transport = connection.transport
-        self.peer = transport.get_extra_info("peername") if transport is not None else None
+        if transport is not None:
+            self.peer = transport.get_extra_info("peername")
+            self.certificates = ssl_object_certificates(transport.get_extra_info("ssl_object"))
         return await super().start(connection)
 
 
@@ -210,6 +213,7 @@ def exchange_from(response: aiohttp.ClientResponse, url: str, body: bytes) -> Ht
         request_headers=list(response.request_info.headers.items()),
         http_version=f"HTTP/{version.major}.{version.minor}" if version else "HTTP/1.1",
         ip_address=str(peer[0]) if peer else None,
+        peer_certificates=getattr(response, "certificates", ()),
     )
 
 

@@ -22,6 +22,7 @@ from archive.timeutil import utcnow
 from archive.warc.http_message import HttpExchange
 from archive.writer.client import WriterError
 from crawlers.extensions.archiving import ArchiveExtension
+from crawlers.tls import twisted_certificates
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class WarcRecorderMiddleware:
             request_body=request.body,
             http_version=response.protocol or "HTTP/1.1",
             ip_address=str(response.ip_address) if response.ip_address else None,
+            peer_certificates=twisted_certificates(response.certificate),
         )
         try:
             request.meta[RECORD_ID_META] = self.writer.submit_exchange(exchange)
