@@ -77,31 +77,44 @@ HOME_PROBE = probe_of(
 CASES: list[tuple[str, Observation, str, str | None, str]] = [
     # WeChat
     ("wechat-violation", fixture("wechat_violation.html", WECHAT), "missing", "censored",
-     "wechat/violation@1"),
+     "wechat/violation@2"),
     ("wechat-violation-legacy", fixture("wechat_violation_legacy.html", WECHAT), "missing",
-     "censored", "wechat/violation@1"),
+     "censored", "wechat/violation@2"),
     ("wechat-author", fixture("wechat_author_deleted.html", WECHAT), "missing", "author_deleted",
-     "wechat/publisher-deleted@1"),
+     "wechat/publisher-deleted@2"),
     ("wechat-privacy", fixture("wechat_privacy.html", WECHAT), "missing", "restricted",
-     "wechat/privacy@1"),
+     "wechat/privacy@2"),
     ("wechat-banned", fixture("wechat_account_banned.html", WECHAT), "missing", "account_gone",
-     "wechat/account-gone@1"),
+     "wechat/account-gone@2"),
     ("wechat-closed", fixture("wechat_account_closed.html", WECHAT), "missing", "account_gone",
-     "wechat/account-gone@1"),
+     "wechat/account-gone@2"),
     ("wechat-expired", fixture("wechat_expired.html", WECHAT), "missing", "unknown",
-     "wechat/expired-link@1"),
+     "wechat/expired-link@2"),
     ("wechat-migrated", fixture("wechat_migrated.html", WECHAT), "blocked", "account_migrated",
-     "wechat/account-migrated@1"),
+     "wechat/account-migrated@2"),
     ("wechat-captcha", fixture("wechat_captcha.html", WECHAT), "blocked", "captcha",
-     "wechat/captcha-link@1"),
+     "wechat/captcha-link@2"),
     ("wechat-client-only", fixture("wechat_client_only.html", WECHAT), "blocked", "client_only",
-     "wechat/client-only@1"),
+     "wechat/client-only@2"),
     ("wechat-unknown-notice", fixture("wechat_unknown_notice.html", WECHAT), "transient",
-     "unrecognized_notice", "wechat/unrecognized-notice@1"),
+     "unrecognized_notice", "wechat/unrecognized-notice@2"),
     ("wechat-article", fixture("wechat_article.html", WECHAT), "alive", None, "page/alive@1"),
+    # walls and notices a script writes: no element holds the words, the source does
+    ("wechat-verify-written", fixture("wechat_verify_written.html", WECHAT, had_text=True),
+     "blocked", "captcha", "wechat/captcha-notice@2"),
+    ("wechat-rate-limited-written", fixture("wechat_rate_limited_written.html", WECHAT,
+                                            had_text=True),
+     "transient", "rate_limited", "wechat/rate-limited@2"),
+    ("wechat-violation-written", fixture("wechat_violation_written.html", WECHAT),
+     "missing", "censored", "wechat/violation@2"),
+    # a page with no text and no article where an article was: never alive
+    ("news-empty-replacement", fixture("news_empty_replacement.html", PORTAL, had_text=True),
+     "transient", "empty_replacement", "page/empty-replacement@1"),
+    ("wechat-empty-replacement", fixture("news_empty_replacement.html", WECHAT, had_text=True),
+     "transient", "empty_replacement", "page/empty-replacement@1"),
     ("wechat-captcha-redirect",
      redirect(WECHAT, "https://mp.weixin.qq.com/mp/wappoc_appmsgcaptcha?poc_token=x&target_url=y"),
-     "blocked", "captcha", "wechat/captcha-redirect@1"),
+     "blocked", "captcha", "wechat/captcha-redirect@2"),
     # Weibo: the error page and the mobile JSON API
     ("weibo-censored", fixture("weibo_censored.html", WEIBO), "missing", "censored",
      "weibo/censored@1"),
@@ -515,3 +528,23 @@ def test_custom_ruleset_and_duplicate_platforms() -> None:
     assert isinstance(verdict, Verdict)
     with pytest.raises(RuleError, match="already defined"):
         build_rule_set([demo, demo])
+
+
+def test_an_empty_page_is_a_replacement_only_where_an_article_was() -> None:
+    """No text and no article container: a replacement when the last capture had text; a
+    page that never had any (a script-built app) stays alive; a WeChat page that still has its
+    article container (an article of images) is alive."""
+    assert classify(fixture("news_empty_replacement.html", PORTAL)).outcome == "alive"
+    images_only = (b'<html><body><div id="js_content"><img src="a.jpg"></div></body></html>')
+    obs = Observation(url=WECHAT, status=200, headers=HTML, body=images_only, had_text=True)
+    assert classify(obs).outcome == "alive"
+
+
+def test_words_in_a_live_article_s_scripts_are_not_a_wall() -> None:
+    """The source rules hold only where the article is absent: a live article whose scripts
+    carry the wall's words (an error handler) stays alive."""
+    article = body("wechat_article.html").replace(
+        b"</body>", "<script>var tips = '访问过于频繁 验证身份 此内容因违规无法查看';</script>"
+        "</body>".encode())
+    obs = Observation(url=WECHAT, status=200, headers=HTML, body=article, had_text=True)
+    assert classify(obs).outcome == "alive"

@@ -141,3 +141,33 @@ def test_wechat_articles_end_to_end(tmp_home: Path) -> None:
     tombstones = rows(tmp_home, "SELECT meta FROM captures WHERE url = ? ORDER BY id",
                       (server.url("/s/violation"),))
     assert tombstones[-1]["meta"] is None             # a tombstone is no article
+
+
+@pytest.mark.parametrize(("fixture", "outcome", "reason"), [
+    ("wechat_verify_written.html", "blocked", "captcha"),
+    ("wechat_rate_limited_written.html", "transient", "rate_limited"),
+    ("news_empty_replacement.html", "transient", "empty_replacement"),
+])
+def test_a_wall_written_by_script_never_replaces_the_article(tmp_home: Path, fixture: str,
+                                                              outcome: str, reason: str) -> None:
+    """A 200 page with no article and no visible text (its words written by a script, or none)
+    is never alive: not at a re-check, not at a crawl. It never becomes the last good capture
+    and no diff from the article to nothing is stored; its capture is kept as evidence."""
+    write_config(tmp_home, obey_robots=False, timeout=5)
+    with ScriptServer() as server:
+        server.script("/s/article", [{"status": 200, "body": modern_article(
+            "文章", "中亚观察", [])}])
+        url = server.url("/s/article")
+        seeds = tmp_home / "seeds.toml"
+        seeds.write_text('[[source]]\nname = "wx"\nkind = "wechat"\nurls = ["' + url + '"]\n',
+                         encoding="utf-8")
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        [good] = rows(tmp_home, "SELECT last_capture_id, last_text_digest FROM urls")
+        server.script("/s/article", [{"status": 200, "body": (DATA / fixture).read_text()}])
+        run_cli(tmp_home, "recheck", "--all")
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+    [check] = rows(tmp_home, "SELECT outcome, reason FROM checks")
+    assert (check["outcome"], check["reason"]) == (outcome, reason)
+    assert rows(tmp_home, "SELECT last_capture_id, last_text_digest FROM urls") == [good]
+    assert rows(tmp_home, "SELECT * FROM diffs") == []
+    assert len(rows(tmp_home, "SELECT id FROM captures WHERE url = ?", (url,))) == 3

@@ -15,8 +15,10 @@ The walk, first answer wins (DESIGN.md "Outcomes and reasons"):
    ``transient``.
 4. 2xx: a truncated body (or one that came with a transport error) and an empty body are
    ``transient``; then walls (captcha, risk control, challenge, login, geo), platform deletion
-   rules, platform fallbacks (a recognised error page with unknown wording: ``transient``),
-   the soft-404 probe, and ``alive``.
+   rules, platform fallbacks (a recognised error page with unknown wording: ``transient``), a
+   page with no text and no article container where an article was (``transient``/
+   empty_replacement: a wall or a replacement written by script), the soft-404 probe, and
+   ``alive``.
 
 Nothing reaches ``missing`` without a platform rule, a 404/410, a home/section/not-found
 redirect or a probe match; truncated, empty, 5xx, 429, 451, 401 and transport failures never
@@ -29,6 +31,7 @@ the built-in walk cite ``http/...``, ``transport/...``, ``body/...``, ``redirect
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -36,11 +39,12 @@ from email.utils import parsedate_to_datetime
 from types import MappingProxyType
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from archive.detect.css import Selector
 from archive.detect.match import Page, match_body
 from archive.detect.redirect import core_ref, judge_redirect, same_site, verdict
 from archive.detect.ruleset import PlatformRules, RuleSet, load_rules, normalise
 from archive.detect.verdict import Observation, SiteProbe, Verdict
-from archive.platforms.registry import platform_for
+from archive.platforms.registry import PLATFORMS, platform_for
 from archive.urlnorm import domain_of
 
 __all__ = ["classify", "is_probe_match", "probe_url"]
@@ -124,13 +128,14 @@ def classify(obs: Observation, rules: RuleSet | None = None) -> Verdict:
         return verdict("alive", "not_modified", core_ref("http", "304"),
                        "304 Not Modified: unchanged since the last capture", status)
     ruleset = rules if rules is not None else load_rules()
-    platform_rules = ruleset.rules_for(platform_for(obs.url, obs.platform))
+    platform = platform_for(obs.url, obs.platform)
+    platform_rules = ruleset.rules_for(platform)
     if 300 <= status < 400:
         location = obs.location or _header(obs.headers, "location")
         return judge_redirect(obs.url, location, status, platform_rules, obs.previous_title)
     page = Page(obs.body, _header(obs.headers, "content-type"))
     if 200 <= status < 300:
-        return _judge_page(obs, status, page, platform_rules)
+        return _judge_page(obs, status, page, platform_rules, platform)
     return _judge_error_status(obs, status, page, platform_rules)
 
 
@@ -166,7 +171,8 @@ def _judge_error_status(obs: Observation, status: int, page: Page,
                    f"HTTP {status}: unexpected status", status)
 
 
-def _judge_page(obs: Observation, status: int, page: Page, rules: PlatformRules) -> Verdict:
+def _judge_page(obs: Observation, status: int, page: Page, rules: PlatformRules,
+                platform: str) -> Verdict:
     if obs.truncated or obs.error:
         why = f"transport error {obs.error}" if obs.error else "body cut short"
         return verdict("transient", "truncated", core_ref("body", "truncated"),
@@ -180,6 +186,10 @@ def _judge_page(obs: Observation, status: int, page: Page, rules: PlatformRules)
                 return verdict(rule.outcome, rule.reason, rule.ref, f"HTTP {status}; {found}",
                                status)
     title, text = page.fast.title, page.fast.text
+    if obs.had_text and not text.strip() and not page.is_json and not _has_article(page, platform):
+        return verdict("transient", "empty_replacement", core_ref("page", "empty-replacement"),
+                       f"HTTP {status}; no text and no article where an article was (title "
+                       f"{title!r}): a page written by script, or a wall", status)
     if obs.probe is not None and _probe_applies(obs, title) and is_probe_match(text, title,
                                                                                obs.probe):
         return verdict("missing", "soft_404", core_ref("probe", "match"),
@@ -188,6 +198,20 @@ def _judge_page(obs: Observation, status: int, page: Page, rules: PlatformRules)
     seen = "a JSON answer" if page.is_json else f"title {title!r}, {len(text)} characters of text"
     return verdict("alive", None, core_ref("page", "alive"),
                    f"HTTP {status}; no rule matched ({seen})", status)
+
+
+def _has_article(page: Page, platform: str) -> bool:
+    """Whether the page holds what a live page of ``platform`` holds its article in (a
+    platform that names no such element: never)."""
+    known = PLATFORMS.get(platform)
+    if known is None or known.article_css is None:
+        return False
+    return bool(page.select(_selector(known.article_css)))
+
+
+@functools.lru_cache(maxsize=16)
+def _selector(css: str) -> Selector:
+    return Selector.compile(css)
 
 
 def _probe_applies(obs: Observation, title: str | None) -> bool:

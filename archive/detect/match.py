@@ -86,6 +86,11 @@ class Page:
         return decode_html(self.body, self.content_type)[0].casefold()
 
     @cached_property
+    def source_text(self) -> str:
+        """The decoded source normalised as wording is (scripts and attributes included)."""
+        return normalise(decode_html(self.body, self.content_type)[0])
+
+    @cached_property
     def tree(self) -> etree._Element | None:
         text = re.sub(r"^\s*<\?xml[^>]*\?>", "", decode_html(self.body, self.content_type)[0])
         text = text.replace("\x00", "")
@@ -150,9 +155,15 @@ def match_body(rule: Rule, page: Page, status: int) -> str | None:
     found: list[str] = []
     if rule.css_sel is not None:
         elements = page.select(rule.css_sel)
-        if not elements:
+        if rule.or_source and not any(_find_text(rule, normalise("".join(e.itertext())),
+                                                 rule.max_element_text) for e in elements):
+            needle = _find_text(rule, page.source_text)     # words a script wrote
+            if needle is None:
+                return None
+            found.append(f"the source holds {_snippet(needle)!r} (no element does)")
+        elif not elements:
             return None
-        if rule.has_text:
+        elif rule.has_text:
             slack = rule.max_element_text
             hit = next(((e, t) for e in elements
                         if (t := _find_text(rule, normalise("".join(e.itertext())), slack))),

@@ -30,6 +30,9 @@ Conditions (all given ones must hold; a list holds when any item does):
   headline that mentions it).
 * ``absent``: a selector list that must match nothing.
 * ``source_contains``: strings in the decoded HTML source (scripts and attributes included).
+* ``or_source = true``: with ``css``, ``text_contains`` and ``absent``, the wording may also
+  stand anywhere in the source when no selected element holds it: a notice a script writes
+  after load (``document.write``) leaves no element in the HTML, only its words.
 * ``max_text``: the page's fast text is at most this many characters. Wording searched in the
   whole page defaults to 2000, so an article *about* a deletion notice never reads as one.
 * ``json_any``: the body is JSON and one of these tables matches (keys are dotted paths from
@@ -98,7 +101,7 @@ DEFAULT_JSON_TEXT = ("msg", "message", "errmsg", "text", "data.msg", "data.text"
 _RULE_KEYS = frozenset({
     "id", "outcome", "reason", "stage", "css", "absent", "text_contains", "text_regex",
     "source_contains", "max_text", "max_element_text", "json_any", "json_text", "location_regex",
-    "status", "note",
+    "status", "note", "or_source",
 })
 _FILE_KEYS = frozenset({"version", "platform", "rule", "description"})
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -143,6 +146,7 @@ class Rule:
     location_regex: tuple[re.Pattern[str], ...] = ()
     status: frozenset[int] | None = None
     note: str = ""
+    or_source: bool = False
     css_sel: Selector | None = field(default=None, compare=False, repr=False)
     absent_sel: Selector | None = field(default=None, compare=False, repr=False)
 
@@ -320,13 +324,18 @@ def _parse_rule(raw: Any, platform: str, version: int, where: str) -> Rule:
     note = raw.get("note", "")
     if not isinstance(note, str):
         raise fail("note must be a string")
+    or_source = raw.get("or_source", False)
+    if not isinstance(or_source, bool) or (or_source and not (css and absent and text_contains)):
+        raise fail("or_source = true needs css, absent and text_contains")
+    if or_source and max_text is None:
+        max_text = DEFAULT_MAX_TEXT          # words in the source: only on a page of little text
     return Rule(
         platform=platform, id=rule_id, version=version, outcome=outcome, reason=reason,
         stage=stage, css=css, absent=absent, text_contains=text_contains, text_regex=text_regex,
         source_contains=source_contains, max_text=max_text, max_element_text=max_element_text,
         json_any=json_any,
         json_text=json_text, location_regex=location_regex, status=status, note=note,
-        css_sel=css_sel, absent_sel=absent_sel,
+        or_source=or_source, css_sel=css_sel, absent_sel=absent_sel,
     )
 
 

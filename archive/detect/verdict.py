@@ -34,6 +34,7 @@ class Observation:
     platform: str | None = None  # None -> by hostname, else "news"
     probe: SiteProbe | None = None
     previous_title: str | None = None  # of the last good capture
+    had_text: bool = False  # the last good capture had text (an article was there)
 
 
 @dataclass(frozen=True)

@@ -46,17 +46,20 @@ class Platform:
     check_url: Callable[[str], Any] | None = None   # raises ValueError("problem; fix")
     defaults: Mapping[str, int] = field(default_factory=dict)   # per-source keys left out
     capture_meta: MetaReader | None = None      # a 2xx capture's own metadata (captures.meta)
+    article_css: str | None = None              # what holds the article on a live page
 
 
 PLATFORMS: Mapping[str, Platform] = MappingProxyType({platform.name: platform for platform in (
     Platform(GENERIC_PLATFORM),
     Platform("telegram", hosts=("t.me", "telegram.me"), source_kind="telegram",
-             check_url=Channel.from_url, defaults=MappingProxyType({"max_pages": 3})),
+             check_url=Channel.from_url, defaults=MappingProxyType({"max_pages": 3}),
+             article_css=".tgme_widget_message, .tgme_page"),
     Platform("weibo", domains=("weibo.com", "weibo.cn"), source_kind="weibo",
              check_url=WeiboTarget.from_url,
              defaults=MappingProxyType({"max_pages": 3, "comment_pages": 1})),
     Platform("wechat", hosts=("mp.weixin.qq.com",), source_kind="wechat",
-             check_url=check_article_url, capture_meta=article_meta),
+             check_url=check_article_url, capture_meta=article_meta,
+             article_css="#js_content, .rich_media_content"),
 )})
 
 SOURCE_KINDS = GENERIC_KINDS + tuple(p.source_kind for p in PLATFORMS.values() if p.source_kind)

@@ -91,6 +91,11 @@ def text_digest(text: str) -> str:
     return _sha256(" ".join(_nfkc_without_zero_width(text).split()))
 
 
+def had_text(last_text_digest: str | None) -> bool:
+    """Whether a capture with this text digest had any text (an article was there)."""
+    return bool(last_text_digest) and last_text_digest != text_digest("")
+
+
 def _block_text_digest(text: str) -> str:
     """``text_digest(text)`` for a text made by ``_block_text``, whose lines are already
     whitespace-collapsed: unless NFKC or the zero-width removal changes something, collapsing

@@ -19,7 +19,7 @@ from archive.catalogue.captures import capture_body
 from archive.home import Home
 from archive.platforms.registry import meta_reader
 from archive.text.diffing import diff_texts
-from archive.text.extract import main_text
+from archive.text.extract import had_text, main_text
 from archive.timeutil import iso, parse_iso
 from archive.urlnorm import canonical_url, domain_of
 from archive.warc.http_message import HttpExchange
@@ -71,6 +71,12 @@ class PageRecorder:
                 self._canonical.clear()
             found = self._canonical[fetched_url] = canonical_url(fetched_url)
         return found
+
+    def had_text(self, fetched_url: str) -> bool:
+        """Whether the URL's last good capture had text (an article was there)."""
+        row = self.conn.execute("SELECT last_text_digest FROM urls WHERE url = ?",
+                                (self.key(fetched_url),)).fetchone()
+        return row is not None and had_text(row[0])
 
     def insert_capture(self, record: WrittenRecord, ex: HttpExchange, *, via: str,
                        run_id: int | None) -> None:

@@ -168,7 +168,8 @@ class WriterProcess:
         good = job.good
         if judge and good is None and 200 <= job.status < 300 and len(page.text) < SHORT_PAGE:
             verdict = classify(Observation(url=job.url, status=job.status, body=job.body,
-                                           platform=platform_for(job.url, job.platform)))
+                                           platform=platform_for(job.url, job.platform),
+                                           had_text=self._pages.had_text(job.url)))
             good = verdict.outcome == "alive"
             if not good:
                 self.stats[f"pages_not_alive/{verdict.reason}"] += 1

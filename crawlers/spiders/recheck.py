@@ -30,7 +30,7 @@ from archive.detect.classify import classify, probe_url
 from archive.detect.verdict import Observation, SiteProbe, Verdict
 from archive.home import Home
 from archive.platforms.registry import platform_for
-from archive.text.extract import fast_page_text
+from archive.text.extract import fast_page_text, had_text
 from archive.timeutil import utcnow
 from crawlers.fastpath.client import client_for
 from crawlers.fastpath.not_modified import NotModifiedClient
@@ -167,7 +167,7 @@ class RecheckSpider(Spider):
             url=row["url"], status=response.status, headers=header_pairs(response.headers),
             body=response.body, location=response.urljoin(location) if location else None,
             platform=platform_for(row["url"], row.get("platform")),
-            previous_title=row.get("title"),
+            previous_title=row.get("title"), had_text=had_text(row.get("last_text_digest")),
         )
 
     def _page_item(self, response: Response, row: dict[str, Any]) -> PageItem | None:
