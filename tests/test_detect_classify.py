@@ -107,6 +107,13 @@ CASES: list[tuple[str, Observation, str, str | None, str]] = [
      "transient", "rate_limited", "wechat/rate-limited@2"),
     ("wechat-violation-written", fixture("wechat_violation_written.html", WECHAT),
      "missing", "censored", "wechat/violation@2"),
+    # tombstones served with 200: the portals' wordings, in the page's main text
+    ("portal-deleted-page", fixture("portal_deleted_page.html", PORTAL), "missing", "unknown",
+     "news/deleted-notice@2"),
+    ("news-deleted-ru", fixture("news_deleted_ru.html", NEWS), "missing", "unknown",
+     "news/deleted-notice@2"),
+    ("news-not-found-kk", fixture("news_deleted_kk.html", NEWS), "missing", "soft_404",
+     "news/not-found-notice@2"),
     # a page with no text and no article where an article was: never alive
     ("news-empty-replacement", fixture("news_empty_replacement.html", PORTAL, had_text=True),
      "transient", "empty_replacement", "page/empty-replacement@1"),
@@ -186,34 +193,34 @@ CASES: list[tuple[str, Observation, str, str | None, str]] = [
      "blocked", "preview_unavailable", "telegram/preview-unavailable@1"),
     # Generic walls, on any platform
     ("cloudflare-challenge-403", fixture("cloudflare_challenge.html", NEWS, 403), "blocked",
-     "challenge", "news/cloudflare-challenge@1"),
+     "challenge", "news/cloudflare-challenge@2"),
     ("cloudflare-challenge-on-wechat", fixture("cloudflare_challenge.html", WECHAT), "blocked",
-     "challenge", "news/cloudflare-challenge@1"),
+     "challenge", "news/cloudflare-challenge@2"),
     ("cloudflare-blocked", fixture("cloudflare_blocked.html", NEWS, 403), "blocked", "challenge",
-     "news/cloudflare-blocked@1"),
+     "news/cloudflare-blocked@2"),
     ("captcha-page", fixture("captcha_page.html", NEWS), "blocked", "captcha",
-     "news/human-check@1"),
+     "news/human-check@2"),
     ("login-page", fixture("login_page.html", NEWS), "blocked", "login_wall",
-     "news/login-form@1"),
+     "news/login-form@2"),
     ("geo-page", fixture("news_geo_blocked.html", NEWS), "blocked", "geo_blocked",
-     "news/geo-unavailable@1"),
+     "news/geo-unavailable@2"),
     ("login-redirect", redirect(NEWS, "https://www.example.kz/login?next=%2F2020%2F04%2F14"),
-     "blocked", "login_wall", "news/login-redirect@1"),
+     "blocked", "login_wall", "news/login-redirect@2"),
     ("consent-redirect", redirect(NEWS, "https://consent.example.kz/?continue=x"), "blocked",
-     "consent_wall", "news/consent-redirect@1"),
+     "consent_wall", "news/consent-redirect@2"),
     # News and portals
     ("portal-censored-gbk", fixture("portal_censored_gbk.html", PORTAL), "missing", "censored",
-     "news/legal-block@1"),
+     "news/legal-block@2"),
     ("portal-censored-404", fixture("portal_censored_gbk.html", PORTAL, 404), "missing",
-     "censored", "news/legal-block@1"),
+     "censored", "news/legal-block@2"),
     ("portal-deleted", fixture("portal_deleted.html", PORTAL), "missing", "unknown",
-     "news/deleted-notice@1"),
+     "news/deleted-notice@2"),
     ("news-removed", fixture("news_removed.html", NEWS), "missing", "author_deleted",
-     "news/publisher-removed@1"),
+     "news/publisher-removed@2"),
     ("portal-not-found-200", fixture("portal_not_found.html", PORTAL), "missing", "soft_404",
-     "news/not-found-heading@1"),
+     "news/not-found-heading@2"),
     ("portal-not-found-plain-200", fixture("portal_not_found_plain.html", PORTAL), "missing",
-     "soft_404", "news/not-found-notice@1"),
+     "soft_404", "news/not-found-notice@2"),
     ("portal-home-probe-match", fixture("portal_home.html", PORTAL, probe=HOME_PROBE), "missing",
      "soft_404", "probe/match@1"),
     ("portal-article-probe", fixture("portal_article.html", PORTAL, probe=HOME_PROBE), "alive",
@@ -456,7 +463,7 @@ def test_platform_for(url: str, declared: str | None, platform: str) -> None:
 
 def test_unknown_declared_platform_uses_generic_rules() -> None:
     obs = replace(fixture("portal_deleted.html", PORTAL), platform="forum")
-    assert classify(obs).rule == "news/deleted-notice@1"
+    assert classify(obs).rule == "news/deleted-notice@2"
 
 
 # ------------------------------------------------------------------------------- rules as data

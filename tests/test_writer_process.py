@@ -84,7 +84,7 @@ def _missing_checks(home: Home, first: Any) -> list[Any]:
         items.append(("exchange", _exchange(404, b"<h1>Not found</h1>", when), record_id,
                       "http"))
         items.append(("check", CheckJob(url_id=url_id, url=URL, checked_at=when,
-                                        outcome="missing", reason="gone", rule="news/http@1",
+                                        outcome="missing", reason="gone", rule="news/http@2",
                                         detail="404 Not Found", http_status=404,
                                         record_id=record_id)))
     return items

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from archive.detect.collapse import COLLAPSE_RULE, collapse_of
 from archive.detect.state import Policy, UrlState, step
 from archive.jobs import CheckJob
 from archive.timeutil import iso, parse_iso
@@ -62,12 +63,16 @@ class CheckRecorder:
         (first_seen, state, streak, since, missing_reason, last_alive, transient, last_digest,
          count, item_id, watch_text) = row
         capture_id = self._capture_id(job.record_id)
-        outcome = job.outcome
+        outcome, reason, rule, detail = job.outcome, job.reason, job.rule, job.detail
         if outcome == "alive" and job.page is not None and last_digest and watch_text != 0 and \
                 job.page.page.text_digest != last_digest:
             outcome = "changed"
+            collapsed = collapse_of(self.pages.last_good_text(job.url_id), job.page.page.text)
+            if collapsed:                    # a tombstone in wording no rule knows
+                outcome, reason, rule = "missing", "unknown", COLLAPSE_RULE
+                detail = f"HTTP {job.http_status}; {collapsed}"
         if job.page is not None:
-            self.pages.record(job.page, good=job.outcome == "alive")
+            self.pages.record(job.page, good=outcome in ("alive", "changed"))
         current = UrlState(
             first_seen_at=parse_iso(first_seen or iso(job.checked_at)), state=state or "alive",
             missing_streak=streak or 0, missing_since=_dt(since),
@@ -76,7 +81,7 @@ class CheckRecorder:
         policy = self.policy
         if job.offsets:                   # the source's own schedule
             policy = policy.with_offsets(job.offsets)
-        transition = step(current, outcome, job.reason, job.checked_at, policy,
+        transition = step(current, outcome, reason, job.checked_at, policy,
                           retry_after=job.retry_after)
         new = transition.state
         stored_state = "missing" if transition.confirm else new.state
@@ -91,16 +96,15 @@ class CheckRecorder:
         self.conn.execute(
             "INSERT INTO checks (url, url_id, checked_at, outcome, http_status, reason, rule,"
             " detail, capture_id, vantage, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (job.url, job.url_id, iso(job.checked_at), outcome, job.http_status, job.reason,
-             job.rule, job.detail, capture_id, job.vantage, self.run_id))
+            (job.url, job.url_id, iso(job.checked_at), outcome, job.http_status, reason, rule,
+             detail, capture_id, job.vantage, self.run_id))
         self.stats["checks"] += 1
         self.stats[f"checks/{outcome}"] += 1
         if outcome == "transient" and job.http_status is None:
             self.stats["checks/transport_failures"] += 1
         if transition.confirm:
             self.pending.append(_Pending(job.url_id, job.url, job.checked_at, capture_id,
-                                         job.reason or "unknown", job.rule, job.http_status,
-                                         job.detail))
+                                         reason or "unknown", rule, job.http_status, detail))
         if transition.restore:
             self._restore(job, capture_id)
         if item_id is not None:

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from archive.catalogue.captures import capture_body
+from archive.detect.collapse import collapse_of
 from archive.home import Home
 from archive.platforms.registry import meta_reader
 from archive.text.diffing import diff_texts
@@ -72,6 +73,16 @@ class PageRecorder:
             found = self._canonical[fetched_url] = canonical_url(fetched_url)
         return found
 
+    def last_good_text(self, url_id: int) -> str | None:
+        """The text of the URL's last good capture."""
+        row = self.conn.execute("SELECT c.text FROM urls AS u JOIN captures AS c ON"
+                                " c.id = u.last_capture_id WHERE u.id = ?", (url_id,)).fetchone()
+        return row[0] if row else None
+
+    def _text_of(self, capture_id: int) -> str | None:
+        row = self.conn.execute("SELECT text FROM captures WHERE id = ?", (capture_id,)).fetchone()
+        return row[0] if row else None
+
     def had_text(self, fetched_url: str) -> bool:
         """Whether the URL's last good capture had text (an article was there)."""
         row = self.conn.execute("SELECT last_text_digest FROM urls WHERE url = ?",
@@ -122,12 +133,13 @@ class PageRecorder:
         return {"fetched_url": row[0], "captured_at_dt": parse_iso(row[1]),
                 "payload_digest": row[2]}
 
-    def record(self, job: PageJob, *, good: bool | None = None) -> None:
+    def record(self, job: PageJob, *, good: bool | None = None, crawled: bool = False) -> None:
         """Store a page's text on its capture, update the watched URL, diff if it changed.
 
         ``good`` says whether this is the page itself (default: a 2xx status); a re-check passes
         False for a 200 tombstone or not-found page, whose text is kept on its capture but which
-        never becomes the URL's last good capture."""
+        never becomes the URL's last good capture. A ``crawled`` page (not a re-check's) that
+        collapsed into a short notice (archive.detect.collapse) is not good either."""
         found = self.conn.execute(
             "SELECT id, captured_at, payload_digest FROM captures WHERE warc_record_id = ?",
             (job.record_id,),
@@ -164,6 +176,11 @@ class PageRecorder:
             self.stats["new_urls"] += 1
             return
         url_id, last_digest, last_capture_id, watch_text = row
+        if crawled and good and last_capture_id and last_digest != job.page.text_digest and \
+                watch_text != 0 and collapse_of(self._text_of(last_capture_id), text):
+            good = False                 # kept as evidence, never the last good capture
+            self.stats["pages_collapsed"] += 1
+            logger.info("%s collapsed into a short notice: not the page itself", job.url)
         updates: dict[str, Any] = {"last_captured_at": captured_at}
         if not job.watch_text and watch_text != 0:
             updates["watch_text"] = watch_text = 0

@@ -139,7 +139,7 @@ class WriterProcess:
         elif kind == "page":
             job = self._with_text(item[1], judge=True)
             self._begin()
-            self._pages.record(job, good=job.good)
+            self._pages.record(job, good=job.good, crawled=True)
             if job.requisites_limit and self.tell is not None:
                 self.tell(("requisites", job.url, list(job.page.requisites or ())))
         elif kind == "check":
