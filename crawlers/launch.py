@@ -123,10 +123,11 @@ def crawl_settings(home: Home, config: Config) -> dict[str, Any]:
     }
 
 
-def rendering_settings(config: Config, sources: list[Source]) -> dict[str, Any]:
-    """scrapy-playwright's settings when a source renders in the browser; else none (raises
-    crawlers.browser.chromium.BrowserMissing when there is no Chromium)."""
-    if not any(source.render == "browser" for source in sources):
+def rendering_settings(config: Config, sources: list[Source], *,
+                       needed: bool = False) -> dict[str, Any]:
+    """scrapy-playwright's settings when a source renders in the browser (or ``needed``); else
+    none (raises crawlers.browser.chromium.BrowserMissing when there is no Chromium)."""
+    if not needed and not any(source.render == "browser" for source in sources):
         return {}
     from crawlers.browser.chromium import browser_settings, find_certutil, find_chromium
 
@@ -266,7 +267,21 @@ def run_recheck(
     """Re-check watched URLs (``selection``: archive.catalogue.due.Selection fields) in a process of
     its own; the result's stats carry ``archive/checks/*`` and ``archive/deletions``."""
     offsets = {s.name: list(s.recheck_offsets) for s in (sources or []) if s.recheck_offsets}
+    # pages a browser rendered are re-checked in it when their HTTP answer cannot decide
+    browser = rendering_settings(config, sources or [], needed=_has_browser_captures(home))
     return run_crawl(home, config, [], [], on_progress=on_progress, kind="recheck",
-                     extra_settings=extra_settings,
+                     extra_settings={**browser, **(extra_settings or {})},
                      job_extra={"spider": "recheck", "selection": selection,
                                 "source_offsets": offsets})
+
+
+def _has_browser_captures(home: Home) -> bool:
+    if not home.db_path.exists():
+        return False
+    db = catalogue.open_existing(home.db_path)
+    try:
+        # the sources table is small; a browser source's pages are its browser captures
+        return db.execute("SELECT 1 FROM sources WHERE render = 'browser' LIMIT 1").fetchone() \
+            is not None
+    finally:
+        db.conn.close()

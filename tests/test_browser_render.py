@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -301,3 +302,36 @@ def test_chromium_is_found_config_first_then_the_env_then_the_path(
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     with pytest.raises(BrowserMissing, match="apt-get install -y chromium"):
         find_chromium(None)
+
+
+def test_a_browser_page_is_re_checked_in_the_browser() -> None:
+    """Its HTTP answer is a script shell ("Loading"): read as the page, it would replace the
+    rendered article. The re-check loads it in Chromium instead: alive while the script still
+    writes the story, and a deletion once the script writes a deletion notice."""
+    home = Path(tempfile.mkdtemp(prefix="mh-browser-recheck-")) / "home"
+    write_config(home, obey_robots=False, timeout=10)
+    with open(home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+        handle.write('[recheck]\nconfirm_after = "0s"\n')
+    with ScriptServer() as server:
+        _serve_app(server, ["/app.html"])
+        app = server.url("/app.html")
+        run_cli(home, "crawl", "--seeds", str(_seeds(home, [app])))
+        [good] = rows(home, "SELECT last_capture_id, last_text_digest FROM urls WHERE url = ?",
+                      (app,))
+        run_cli(home, "recheck", "--all")
+        [check] = rows(home, "SELECT outcome, capture_id FROM checks")
+        assert check["outcome"] == "alive"                   # the DOM, not the shell's text
+        [via] = rows(home, "SELECT via FROM captures WHERE id = ?", (check["capture_id"],))
+        assert via["via"] == "browser"
+        assert rows(home, "SELECT last_capture_id, last_text_digest FROM urls WHERE url = ?",
+                    (app,))[0]["last_text_digest"] == good["last_text_digest"]
+        assert rows(home, "SELECT * FROM diffs") == []
+        server.script("/api/story.json", [{"status": 200, "content_type": "application/json",
+                                           "body": json.dumps({"title": "",
+                                                               "text": "This page has been "
+                                                                       "deleted"})}])
+        run_cli(home, "recheck", "--all")
+        run_cli(home, "recheck", "--all")
+    [deletion] = json.loads(run_cli(home, "deletions", "--format", "json").output)
+    assert (deletion["url"], deletion["reason"]) == (app, "unknown")
+    assert deletion["evidence"]["rule"] == "news/deleted-notice@2"

@@ -13,7 +13,7 @@ from archive.urlnorm import canonical_url
 
 _COLUMNS = ("u.id", "u.url", "u.domain", "u.source", "u.platform", "u.etag", "u.last_modified",
             "u.last_text_digest", "u.first_seen_at", "u.state", "u.next_check_at", "c.title",
-            "u.last_capture_id")
+            "u.last_capture_id", "c.via")
 
 
 class UnknownUrl(LookupError):

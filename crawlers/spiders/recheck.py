@@ -37,13 +37,14 @@ from crawlers.fastpath.not_modified import NotModifiedClient
 from crawlers.items import CheckItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META, header_pairs
 from crawlers.spiders.news import _header
+from crawlers.spiders.rendered import RenderedPages
 from crawlers.tls import failure_name
 
 logger = logging.getLogger(__name__)
 
 CHECK_META = "memoryhole_check"
 
-class RecheckSpider(Spider):
+class RecheckSpider(RenderedPages, Spider):
     name = "recheck"
     # A 5xx is a transient check, re-checked on its own schedule; transport errors still get
     # Scrapy's quick retries, so that one dropped connection does not make a run degraded.
@@ -107,6 +108,12 @@ class RecheckSpider(Spider):
         if response.status == 304:
             yield self._item(row, verdict, response, None)
             return
+        if self._undecided_without_browser(row, verdict):
+            # the HTTP answer of a page a browser rendered says what a script-less reader saw:
+            # the check's answer is the page as the browser renders it (this one is evidence)
+            self.crawler.stats.inc_value("memoryhole/checks_in_browser")
+            yield from self.browser_requests([(row["url"], {"render": "browser"})], check=row)
+            return
         needs_probe = False
         if (verdict.outcome == "alive" and page is not None and observation.platform == "news"
                 and row.get("last_text_digest")):
@@ -128,6 +135,28 @@ class RecheckSpider(Spider):
             yield Request(probe_url(row["url"], secrets.token_hex(6)), callback=self.parse_probe,
                           errback=self.probe_failed, dont_filter=True,
                           meta={"probe_key": key, "handle_httpstatus_all": True})
+
+    def _undecided_without_browser(self, row: dict[str, Any], verdict: Verdict) -> bool:
+        """A URL whose last good capture was rendered in the browser, answered over HTTP with
+        a page that reads as alive (or as nothing): only the browser can tell."""
+        return row.get("via") == "browser" and self.crawler.settings.getbool(
+            "BROWSER_ENABLED") and (verdict.outcome == "alive"
+                                    or verdict.reason == "empty_replacement")
+
+    async def parse_rendered_check(self, response: Response) -> AsyncIterator[Any]:
+        """A re-check's page as the browser rendered it: the verdict is on its DOM."""
+        row = response.meta["browser_check"]
+        page = await self.rendered_page(response)
+        if page is None:
+            return
+        page.source, page.platform = row.get("source"), row.get("platform")
+        observation = Observation(
+            url=row["url"], status=page.status, headers=[("Content-Type", page.content_type)],
+            body=page.body, platform=platform_for(row["url"], row.get("platform")),
+            previous_title=row.get("title"), had_text=had_text(row.get("last_text_digest")))
+        yield CheckItem(row=row, verdict=classify(observation), status=page.status,
+                        record_id=page.record_id, page=page, checked_at=utcnow(),
+                        offsets=self.source_offsets.get(row.get("source")))
 
     def parse_probe(self, response: Response) -> Iterator[Any]:
         found = fast_page_text(response.body, _header(response.headers, b"Content-Type")) \
@@ -152,7 +181,7 @@ class RecheckSpider(Spider):
 
     def check_failed(self, failure: Any) -> Iterator[Any]:
         request = failure.request
-        row = request.meta[CHECK_META]
+        row = request.meta.get(CHECK_META) or request.meta["browser_check"]
         error = failure_name(failure)
         observation = Observation(url=row["url"], status=None, error=error,
                                   platform=platform_for(row["url"], row.get("platform")))

@@ -48,18 +48,22 @@ class RenderedPages:
         return source.get("render") == "browser" and self.crawler.settings.getbool(
             "BROWSER_ENABLED")
 
-    def browser_requests(self, jobs: list[tuple[str, dict[str, Any]]]) -> list[Request]:
+    def browser_requests(self, jobs: list[tuple[str, dict[str, Any]]],
+                         check: dict[str, Any] | None = None) -> list[Request]:
         """Queue ``jobs``; the requests that may start now. At most ``BROWSER_CONCURRENCY``
-        pages are open at once: each one done starts the next (:meth:`_page_done`)."""
+        pages are open at once: each one done starts the next (:meth:`_page_done`). With
+        ``check`` (a re-check's urls row) the page is that re-check's answer
+        (:meth:`parse_rendered_check`, in the re-check spider)."""
         if not hasattr(self, "_browser_queue"):
-            self._browser_queue: deque[tuple[str, dict[str, Any]]] = deque()
+            self._browser_queue: deque[tuple[str, dict[str, Any], dict[str, Any] | None]] = \
+                deque()
             self._in_flight = 0
             self._rendered = 0
             self._contexts = itertools.count(1)
             self._context: str | None = None            # the context new pages go to
             self._context_issued = 0
             self._context_pages: dict[str, int] = {}     # pages not done yet, per context
-        self._browser_queue.extend(jobs)
+        self._browser_queue.extend((url, source, check) for url, source in jobs)
         return self._next_browser_requests()
 
     def _next_browser_requests(self) -> list[Request]:
@@ -70,7 +74,8 @@ class RenderedPages:
             started.append(self.browser_request(*self._browser_queue.popleft()))
         return started
 
-    def browser_request(self, url: str, source: dict[str, Any]) -> Request:
+    def browser_request(self, url: str, source: dict[str, Any],
+                        check: dict[str, Any] | None = None) -> Request:
         if self._context is None or self._context_issued >= PAGES_PER_CONTEXT:
             self._context, self._context_issued = f"memoryhole-{next(self._contexts)}", 0
         context = self._context
@@ -86,9 +91,10 @@ class RenderedPages:
         async def finish(page: Any) -> None:        # still inside the download: the page
             await recorder.finish(page, SCREENSHOT_TIMEOUT_MS)   # closes right after it
 
-        return Request(url, callback=self.parse_rendered, errback=self.failed_rendered,
+        callback = self.parse_rendered if check is None else self.parse_rendered_check
+        return Request(url, callback=callback, errback=self.failed_rendered,
                        dont_filter=True, meta={
-                           "source": source, "playwright": True,
+                           "source": source, "playwright": True, "browser_check": check,
                            "playwright_context": context,
                            "playwright_page_init_callback": init_page,
                            "playwright_page_goto_kwargs": {
@@ -99,15 +105,24 @@ class RenderedPages:
 
     async def parse_rendered(self, response: Response) -> AsyncIterator[PageItem]:
         """The page, closed by now; its body is the DOM (scrapy-playwright's page content)."""
+        source = response.meta.get("source") or {}
+        page = await self.rendered_page(response)
+        if page is not None:
+            yield PageItem(url=response.url, status=page.status, record_id=page.record_id,
+                           body=page.body, content_type=page.content_type,
+                           source=source.get("name"), platform=source.get("platform"))
+
+    async def rendered_page(self, response: Response) -> PageItem | None:
+        """Count the page done, archive its screenshot and DOM beside the document's record;
+        the page as a PageItem of the DOM (None when the document was not recorded)."""
         meta = response.meta
         recorder: BrowserRecorder = meta["browser_recorder"]
-        source = meta.get("source") or {}
         stats = self.crawler.stats
         await self._page_done(recorder, meta["playwright_context"])
         if recorder.document is None:
             logger.warning("browser: %s: the document's response was not recorded", response.url)
             stats.inc_value("memoryhole/browser/no_document")
-            return
+            return None
         record_id, status = recorder.document
         writer = self.crawler.get_extension(ArchiveExtension).writer
         now = utcnow()
@@ -120,14 +135,17 @@ class RenderedPages:
         writer.submit_resource(f"urn:dom:{response.url}", "text/html; charset=utf-8", dom, now,
                              concurrent_to=record_id)
         stats.inc_value("memoryhole/browser/pages")
-        yield PageItem(url=response.url, status=status, record_id=record_id, body=dom,
-                       content_type="text/html; charset=utf-8", source=source.get("name"),
-                       platform=source.get("platform"))
+        return PageItem(url=response.url, status=status, record_id=record_id, body=dom,
+                        content_type="text/html; charset=utf-8")
 
-    async def failed_rendered(self, failure: Any) -> None:
+    async def failed_rendered(self, failure: Any) -> AsyncIterator[Any]:
         meta = failure.request.meta
         await self._page_done(meta["browser_recorder"], meta["playwright_context"])
-        self.failed(failure)
+        if meta.get("browser_check") is not None:
+            for item in self.check_failed(failure):     # a re-check's page that did not load
+                yield item
+        else:
+            self.failed(failure)
 
     def _after_page(self) -> None:
         self._rendered += 1
@@ -158,5 +176,5 @@ class RenderedPages:
                     await recorder.context.close()
                 except Exception as exc:  # noqa: BLE001 - already closed, browser gone
                     logger.debug("browser: closing a context: %s", exc)
-        for request in self._next_browser_requests():
+        for request in self._next_browser_requests():      # (url, source, check)
             self.crawler.engine.crawl(request)
