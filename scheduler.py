@@ -58,9 +58,9 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from archive.config import Source
 from archive.home import Home
 from archive.lock import run_in_progress, scheduler_lock
+from archive.seeds import Source
 from archive.timeutil import iso, parse_age, utcnow
 
 JOB_DEFAULTS = MappingProxyType({"coalesce": True, "max_instances": 1,

@@ -1,4 +1,4 @@
-"""Load and validate ``memoryhole.toml`` and seed files into dataclasses.
+"""Load and validate ``memoryhole.toml`` into dataclasses (seed files: archive.seeds).
 
 Validation happens once, at load. A problem raises :class:`ConfigError` whose message is one line
 naming the file, the key (and the line where TOML gives one) and the fix, so the CLI can print it
@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from archive.detect.state import DEFAULT_CONFIRM_AFTER, DEFAULT_CONFIRM_CHECKS, DEFAULT_OFFSETS
-from archive.platforms.registry import SOURCE_KINDS, SourceUrlError, check_source_url
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
 from archive.warc.records import COMPRESSIONS
 
 RENDER_MODES = ("http", "browser")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class ConfigError(ValueError):
@@ -57,6 +56,7 @@ class RecheckConfig:
     confirm_after: str = DEFAULT_CONFIRM_AFTER
     domain_budget: int = 1000        # at most this many re-checks of one domain per run
     fast_304: bool = True            # conditional GETs outside Scrapy; only 304s stay there
+    canaries: tuple[str, ...] = ()   # URLs that always answer as before: control checks
 
 
 @dataclass(frozen=True)
@@ -99,27 +99,7 @@ class Config:
         return found
 
 
-@dataclass(frozen=True)
-class Source:
-    name: str
-    kind: str
-    urls: tuple[str, ...]
-    schedule: str | None = None
-    platform: str | None = None
-    render: str = "http"
-    tags: tuple[str, ...] = ()
-    recheck_offsets: tuple[str, ...] | None = None
-    max_items: int | None = None
-    max_pages: int | None = None     # list kinds (telegram...): pages of older items to follow
-    comment_pages: int | None = None  # weibo: pages of each post's newest comments (0: none)
-    origin: str = ""                 # "file.toml" where it was defined
-
-    @property
-    def url(self) -> str:
-        return self.urls[0]
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -132,7 +112,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}; fix the syntax there") from None
 
 
-class _Section:
+class Section:
     """Typed access to one table of a TOML file, with errors naming file and key."""
 
     def __init__(self, path: Path, prefix: str, data: Any) -> None:
@@ -217,17 +197,17 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     """Load a config file; a missing optional file gives the defaults."""
     if path is None or (not required and not path.exists()):
         return Config(path=path)
-    top = _Section(path, "", _read_toml(path))
+    top = Section(path, "", read_toml(path))
     top.check_keys({"seeds", "collection", "operator", "crawl", "recheck", "browser", "notify",
                     "serve"})
     seeds = top.get("seeds", (list, str), [])
     if isinstance(seeds, str):
         seeds = [seeds]
     collection = top.get("collection", str, "main")
-    if not _NAME_RE.match(collection):
+    if not NAME_RE.match(collection):
         top.fail("collection", f"{collection!r} is not a valid name",
                  "use letters, digits, '-', '_' or '.'")
-    crawl = _Section(path, "crawl.", top.data.get("crawl", {}))
+    crawl = Section(path, "crawl.", top.data.get("crawl", {}))
     crawl.check_keys(set(CrawlConfig.__dataclass_fields__))
     d = CrawlConfig()
     extract = crawl.choice("extract", ("fast", "trafilatura"), d.extract)
@@ -252,7 +232,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         warc_compression=compression,
         ca_file=_ca_file(crawl, path),
     )
-    recheck = _Section(path, "recheck.", top.data.get("recheck", {}))
+    recheck = Section(path, "recheck.", top.data.get("recheck", {}))
     recheck.check_keys(set(RecheckConfig.__dataclass_fields__))
     r = RecheckConfig()
     recheck_cfg = RecheckConfig(
@@ -261,8 +241,9 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         confirm_after=recheck.duration("confirm_after", r.confirm_after),
         domain_budget=recheck.positive("domain_budget", int, r.domain_budget),
         fast_304=recheck.get("fast_304", bool, r.fast_304),
+        canaries=_canaries(recheck),
     )
-    browser = _Section(path, "browser.", top.data.get("browser", {}))
+    browser = Section(path, "browser.", top.data.get("browser", {}))
     browser.check_keys(set(BrowserConfig.__dataclass_fields__))
     b = BrowserConfig()
     wait_until = browser.choice("wait_until", WAIT_UNTIL, b.wait_until)
@@ -270,9 +251,9 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         executable=browser.get("executable", str, b.executable),
         timeout=browser.positive("timeout", float, b.timeout),
         concurrency=browser.positive("concurrency", int, b.concurrency), wait_until=wait_until)
-    notify = _Section(path, "notify.", top.data.get("notify", {}))
+    notify = Section(path, "notify.", top.data.get("notify", {}))
     notify.check_keys({"urls"})
-    serve = _Section(path, "serve.", top.data.get("serve", {}))
+    serve = Section(path, "serve.", top.data.get("serve", {}))
     serve.check_keys({"base_url"})
     replay_base = serve.get("base_url", str, Config.replay_base).rstrip("/")
     if not is_http_url(replay_base):
@@ -285,7 +266,16 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     )
 
 
-def _ca_file(crawl: _Section, config_path: Path) -> str:
+def _canaries(recheck: Section) -> tuple[str, ...]:
+    urls = recheck.strings("canaries")
+    for url in urls:
+        if not is_http_url(url):
+            recheck.fail("canaries", f"{url!r} is not an http(s) URL",
+                         "list full http:// or https:// URLs of pages that do not change")
+    return urls
+
+
+def _ca_file(crawl: Section, config_path: Path) -> str:
     """``[crawl] ca_file``: a PEM file of trust anchors (relative to the config file's folder),
     as an absolute path; "" when not set."""
     value = crawl.get("ca_file", str, "")
@@ -301,90 +291,3 @@ def _ca_file(crawl: _Section, config_path: Path) -> str:
         crawl.fail("ca_file", f"{value!r} holds no PEM certificate ({exc})",
                    "give a file of -----BEGIN CERTIFICATE----- blocks")
     return str(found)
-
-
-def load_seeds(path: Path) -> list[Source]:
-    """Every ``[[source]]`` of one seed file, validated."""
-    data = _read_toml(path)
-    top = _Section(path, "", data)
-    top.check_keys({"source"})
-    raw = data.get("source", [])
-    if not isinstance(raw, list) or not raw:
-        top.fail("source", "no [[source]] entries", "add at least one [[source]] table")
-    sources: list[Source] = []
-    names: set[str] = set()
-    for index, entry in enumerate(raw):
-        sources.append(_load_source(path, index, entry, names))
-    return sources
-
-
-def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
-    label = entry.get("name") if isinstance(entry, dict) else None
-    sec = _Section(path, f"source[{index}]{f' ({label})' if label else ''}.", entry)
-    sec.check_keys({"name", "kind", "url", "urls", "schedule", "platform", "render", "tags",
-                    "recheck_offsets", "max_items", "max_pages", "comment_pages"})
-    name = sec.get("name", str, None)
-    if name is None:
-        sec.fail("name", "missing", 'give every source a unique name = "..."')
-    if not _NAME_RE.match(name):
-        sec.fail("name", f"{name!r} is not a valid name", "use letters, digits, '-', '_' or '.'")
-    if name in names:
-        sec.fail("name", f"{name!r} is used twice", "give each source its own name")
-    names.add(name)
-    kind = sec.get("kind", str, "page")
-    if kind not in SOURCE_KINDS:
-        sec.fail("kind", f"unknown kind {kind!r}", f"use one of: {', '.join(SOURCE_KINDS)}")
-    urls = list(sec.strings("urls"))
-    single = sec.get("url", str, None)
-    if single:
-        urls.insert(0, single)
-    if not urls:
-        sec.fail("url", "missing", 'add url = "https://..." (or urls = [...] for kind "page")')
-    for url in urls:
-        if not is_http_url(url):
-            sec.fail("url", f"{url!r} is not an http(s) URL", "use a full http:// or https:// URL")
-    for url in urls:
-        try:
-            check_source_url(kind, url)
-        except SourceUrlError as exc:
-            sec.fail("url", exc.problem, exc.fix)
-    render = sec.choice("render", RENDER_MODES, "http")
-    schedule = sec.get("schedule", str, None)
-    if schedule is not None:
-        _validate_schedule(sec, schedule)
-    max_items = sec.get("max_items", int, None)
-    if max_items is not None and max_items <= 0:
-        sec.fail("max_items", "must be greater than 0", "use a positive number or remove it")
-    max_pages = sec.get("max_pages", int, None)
-    if max_pages is not None and max_pages <= 0:
-        sec.fail("max_pages", "must be greater than 0", "use a positive number or remove it")
-    comment_pages = sec.get("comment_pages", int, None)
-    if comment_pages is not None and comment_pages < 0:
-        sec.fail("comment_pages", "must not be negative", "use 0 (no comments) or more")
-    return Source(
-        name=name, kind=kind, urls=tuple(urls), schedule=schedule,
-        platform=sec.get("platform", str, None), render=render, tags=sec.strings("tags"),
-        recheck_offsets=sec.durations("recheck_offsets", None), max_items=max_items,
-        max_pages=max_pages, comment_pages=comment_pages,
-        origin=str(path),
-    )
-
-
-def _validate_schedule(sec: _Section, schedule: str) -> None:
-    text = schedule.strip()
-    if text.lower().startswith("every "):
-        try:
-            parse_age(text[6:])
-        except ValueError:
-            sec.fail("schedule", f"{schedule!r} is not a valid interval",
-                     'write it like "every 30m" or a crontab line "*/30 * * * *"')
-        return
-    # imported here: APScheduler (and asyncio with it) is slow to import and only a crontab
-    # schedule needs it
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        CronTrigger.from_crontab(text, timezone="UTC")
-    except ValueError as exc:
-        sec.fail("schedule", f"{schedule!r} is neither \"every N\" nor a crontab line ({exc})",
-                 'write it like "every 30m" or "*/30 * * * *"')

@@ -91,6 +91,10 @@ class CheckJob:
     retry_after: float | None = None
     offsets: tuple[str, ...] | None = None
     vantage: str = "default"
+    answer: str | None = None        # what was answered, comparable across URLs
+                                     # (archive.detect.run.answer_fingerprint)
+    probe_answer: str | None = None  # the soft-404 probe's answer, for a soft_404 verdict
+    control: bool = False            # a control check: last seen alive and unchanged
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ import click
 from rich.console import Console
 
 from archive.catalogue import db as catalogue
-from archive.config import ConfigError, Source, load_seeds
+from archive.config import ConfigError
 from archive.lock import HomeBusy, run_lock
+from archive.seeds import Source, load_seeds
 from archive.timeutil import iso, utcnow
 from archive.urlnorm import canonical_url, domain_of, is_http_url
 from cli.context import BadConfig, Context, pass_ctx

@@ -39,6 +39,8 @@ class CheckItem:
     page: PageItem | None
     checked_at: datetime
     offsets: list[str] | None = None
+    answer: str | None = None      # archive.detect.run.answer_fingerprint of the answer
+    probe_answer: str | None = None   # the soft-404 probe's, for a soft_404 verdict
 
 
 @dataclass

@@ -18,9 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from archive.catalogue import db as catalogue
-from archive.config import Config, Source
+from archive.catalogue.due import CANARIES
+from archive.config import Config
+from archive.detect.run import REASONS as DEGRADED_REASONS
 from archive.home import Home
+from archive.seeds import Source
 from archive.timeutil import iso, utcnow
+from archive.urlnorm import canonical_url, domain_of
 
 MB = 1024 * 1024
 ProgressCallback = Callable[[dict[str, int]], None]
@@ -76,8 +80,11 @@ class CrawlResult:
                 f"{c('archive/checks/blocked')}, transient {c('archive/checks/transient')}; "
                 f"deletions confirmed {c('archive/deletions')}, restored {c('archive/restored')}")
         if c("archive/degraded"):
-            text += (f"; DEGRADED run (most checks could not connect): "
-                     f"{c('archive/deletions_withheld')} deletion(s) left for a healthy run")
+            why = "; ".join(text for key, text in DEGRADED_REASONS.items()
+                            if c(f"archive/degraded/{key}"))
+            text += (f"; DEGRADED run ({why}): nothing confirmed, its checks count as "
+                     f"transient, {c('archive/deletions_withheld')} deletion(s) left for a "
+                     "healthy run")
         return text + f", {self.seconds:.1f} s"
 
     def error_lines(self, limit: int = 20) -> list[str]:
@@ -212,7 +219,7 @@ def run_crawl(
             "finished_at": iso(utcnow()),
             "status": "failed" if result.failed else "finished",
             "stats": json.dumps(stats, sort_keys=True),
-            "detail": result.summary(),
+            "detail": result.check_summary() if kind == "recheck" else result.summary(),
             "degraded": int(bool(stats.get("archive/degraded"))),
         })
     db.conn.close()
@@ -267,6 +274,7 @@ def run_recheck(
     """Re-check watched URLs (``selection``: archive.catalogue.due.Selection fields) in a process of
     its own; the result's stats carry ``archive/checks/*`` and ``archive/deletions``."""
     offsets = {s.name: list(s.recheck_offsets) for s in (sources or []) if s.recheck_offsets}
+    watch_canaries(home, config.recheck.canaries)
     # pages a browser rendered are re-checked in it when their HTTP answer cannot decide
     browser = rendering_settings(config, sources or [], needed=_has_browser_captures(home))
     return run_crawl(home, config, [], [], on_progress=on_progress, kind="recheck",
@@ -283,5 +291,23 @@ def _has_browser_captures(home: Home) -> bool:
         # the sources table is small; a browser source's pages are its browser captures
         return db.execute("SELECT 1 FROM sources WHERE render = 'browser' LIMIT 1").fetchone() \
             is not None
+    finally:
+        db.conn.close()
+
+
+def watch_canaries(home: Home, urls: tuple[str, ...]) -> None:
+    """The config's canaries as watched URLs of the source ``canaries``, due at once when new:
+    every re-check run checks them as controls (archive.catalogue.due)."""
+    if not urls or not home.db_path.exists():
+        return
+    db = catalogue.open_catalogue(home.db_path)
+    now = iso(utcnow())
+    try:
+        with catalogue.immediate(db):
+            for url in urls:
+                key = canonical_url(url)
+                db.execute("INSERT OR IGNORE INTO urls (url, domain, source, first_seen_at,"
+                           " next_check_at, state) VALUES (?, ?, ?, ?, ?, 'pending')",
+                           (key, domain_of(key), CANARIES, now, now))
     finally:
         db.conn.close()

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from archive.catalogue import db as catalogue
-from archive.config import load_config, load_seeds
+from archive.config import load_config
 from archive.home import Home
+from archive.seeds import load_seeds
 from archive.text.diffing import render_diff
 from demosite.site import DemoSite, demo_seeds_toml
 

@@ -87,4 +87,6 @@ def check_job(item: CheckItem) -> CheckJob:
         record_id=item.record_id, page=page_job(item.page) if item.page is not None else None,
         retry_after=verdict.retry_after,
         offsets=tuple(item.offsets) if item.offsets else None,
+        answer=item.answer, probe_answer=item.probe_answer,
+        control=bool(item.row.get("control")),
     )

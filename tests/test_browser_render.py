@@ -207,7 +207,7 @@ def test_browser_memory_stays_bounded_over_200_pages(tmp_path: Path) -> None:
     with ScriptServer() as server:
         server.script("/_default", [{"status": 200, "body": page}])
         urls = [server.url(p) for p in paths]
-        from archive.config import Source
+        from archive.seeds import Source
 
         source = Source(name="js", kind="page", urls=tuple(urls), render="browser")
         # "load", not "networkidle" (500 ms of quiet per page), and 4 pages at once: the test

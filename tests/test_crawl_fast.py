@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from archive.config import Source, load_config
+from archive.config import load_config
 from archive.home import Home
+from archive.seeds import Source
 from crawlers.launch import run_crawl
 from tests.support.helpers import all_records, rows, write_config
 

@@ -62,7 +62,7 @@ def test_every_subpackage_has_a_docstring():
 
 
 def test_example_seeds_are_valid():
-    from archive.config import load_seeds
+    from archive.seeds import load_seeds
 
     for path in sorted((ROOT / "seeds").glob("*.toml")):
         sources = load_seeds(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from archive.config import ConfigError, load_seeds
+from archive.config import ConfigError
 from archive.platforms.registry import (
     PLATFORMS,
     SOURCE_KINDS,
@@ -17,6 +17,7 @@ from archive.platforms.registry import (
     source_setting,
 )
 from archive.platforms.wechat import article_meta
+from archive.seeds import load_seeds
 
 
 @pytest.mark.parametrize(("url", "declared", "platform"), [

@@ -168,13 +168,24 @@ def test_degraded_run_confirms_nothing(tmp_home, server):
         server.script(path, [{"close": True}])     # our side: connections fail
     recheck(tmp_home)
     degraded = recheck(tmp_home)
-    assert "DEGRADED" in degraded.output and "deletions confirmed 0" in degraded.output
+    assert "DEGRADED run (most checks could not connect)" in degraded.output
+    assert "deletions confirmed 0" in degraded.output
     assert deletions(tmp_home) == []
-    runs = rows(tmp_home, "SELECT degraded FROM runs WHERE kind = 'recheck' ORDER BY id")
-    assert runs[-1]["degraded"] == 1
+    runs = rows(tmp_home, "SELECT degraded, detail FROM runs WHERE kind = 'recheck' ORDER BY id")
+    assert runs[-1]["degraded"] == 1 and "most checks could not connect" in runs[-1]["detail"]
+    # a degraded run's checks are no evidence: even the 404 counts as transient
+    dies = rows(tmp_home, "SELECT outcome, reason, detail FROM checks WHERE url = ?",
+                (server.url("/dies"),))
+    assert [(c["outcome"], c["reason"]) for c in dies] == [("transient", "degraded")] * 2
+    assert "classified missing/gone" in dies[0]["detail"]
+    [state] = rows(tmp_home, "SELECT state, missing_streak FROM urls WHERE url = ?",
+                   (server.url("/dies"),))
+    assert (state["state"], state["missing_streak"]) == ("alive", 0)
     for path in live:
         server.script(path, [article(path)])
-    healthy = recheck(tmp_home)
+    first = recheck(tmp_home)                 # healthy: the first missing check...
+    assert "deletions confirmed 0" in first.output, first.output
+    healthy = recheck(tmp_home)               # ...and the one that confirms it
     assert "deletions confirmed 1" in healthy.output, healthy.output
 
 

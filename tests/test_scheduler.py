@@ -24,9 +24,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 import scheduler
-from archive.config import Source
 from archive.home import Home
 from archive.lock import run_lock, scheduler_lock
+from archive.seeds import Source
 from tests.support.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ DAEMON = """
 import json, sys
 sys.path.insert(0, {root!r})
 from pathlib import Path
-from archive.config import Source
+from archive.seeds import Source
 from archive.home import Home
 from archive.lock import HomeBusy
 import scheduler

@@ -11,8 +11,9 @@ import ssl
 
 import pytest
 
-from archive.config import Source, load_config
+from archive.config import load_config
 from archive.home import Home
+from archive.seeds import Source
 from crawlers.launch import run_crawl
 from tests.support.helpers import all_records, rows, run_cli, write_config
 from tests.support.scriptserver import ScriptServer

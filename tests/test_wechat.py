@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from archive.config import ConfigError, load_seeds
+from archive.config import ConfigError
 from archive.platforms.wechat import NotAnArticle, article_meta, check_article_url
+from archive.seeds import load_seeds
 from demosite.pages import wechat_tombstone
 from tests.support.helpers import rows, run_cli, write_config
 from tests.support.scriptserver import ScriptServer

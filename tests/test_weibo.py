@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from archive.config import ConfigError, load_seeds
+from archive.config import ConfigError
 from archive.platforms.weibo import WeiboTarget, html_text, timeline_page, weibo_time
+from archive.seeds import load_seeds
 from tests.support.helpers import all_records, rows, run_cli, write_config
 from tests.support.weibosite import WeiboSite, timeline
 

@@ -1,5 +1,8 @@
 """Which watched URLs a re-check run visits: due ones (or all, or named ones), under a
-per-domain request budget that favours the youngest URLs (censors act fast: Zhu et al. 2013)."""
+per-domain request budget that favours the youngest URLs (censors act fast: Zhu et al. 2013),
+and its control checks: a few URLs last seen alive and unchanged, from as many sites as there
+are, and the config's canaries (source ``canaries``), whose answers tell whether the run can be
+believed (archive.detect.run)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,11 @@ _COLUMNS = ("u.id", "u.url", "u.domain", "u.source", "u.platform", "u.etag", "u.
             "u.last_capture_id", "c.via")
 
 
+CONTROLS = 3                 # control checks per run
+CANARIES = "canaries"        # the source of the config's [recheck] canaries
+_CANDIDATES = 200            # stable URLs looked at for controls
+
+
 class UnknownUrl(LookupError):
     """A URL asked for by name is not watched."""
 
@@ -27,11 +35,13 @@ class Selection:
     sources: tuple[str, ...] = ()
     limit: int | None = None
     domain_budget: int | None = None  # at most this many URLs of one domain per run
+    controls: int = CONTROLS          # control checks (none for named URLs)
 
 
-def _query(db: Any, where: str, params: list[Any]) -> list[dict[str, Any]]:
+def _query(db: Any, where: str, params: list[Any],
+           order: str = "u.next_check_at, u.id") -> list[dict[str, Any]]:
     sql = (f"SELECT {', '.join(_COLUMNS)} FROM urls u LEFT JOIN captures c"
-           f" ON c.id = u.last_capture_id WHERE {where} ORDER BY u.next_check_at, u.id")
+           f" ON c.id = u.last_capture_id WHERE {where} ORDER BY {order}")
     names = [c.split(".", 1)[1] for c in _COLUMNS]
     return [dict(zip(names, row, strict=True)) for row in db.execute(sql, params).fetchall()]
 
@@ -57,6 +67,36 @@ def select_urls(db: Any, selection: Selection, now: datetime) -> list[dict[str, 
         rows = apply_domain_budget(rows, selection.domain_budget)
     if selection.limit is not None:
         rows = rows[: selection.limit]
+    return with_controls(db, rows, selection.controls)
+
+
+def with_controls(db: Any, rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """``rows`` with their control checks marked (``row["control"]``): the canaries, and up to
+    ``count`` stable URLs (alive at their last check, unchanged, with a known digest), one per
+    site first. Controls not selected already are added at the end."""
+    if count <= 0:
+        return rows
+    stable = _query(db, "u.state = 'alive' AND u.check_count >= 1 AND u.missing_streak = 0"
+                        " AND u.transient_streak = 0 AND u.last_payload_digest IS NOT NULL AND"
+                        " u.item_id IS NULL", [],
+                    f"u.source IS '{CANARIES}' DESC, u.last_checked_at DESC LIMIT {_CANDIDATES}")
+    chosen: list[dict[str, Any]] = []
+    sites: set[str] = set()
+    for row in stable:                      # canaries first, then one per site
+        if row["source"] == CANARIES or (len(chosen) < count and row["domain"] not in sites):
+            chosen.append(row)
+            sites.add(row["domain"])
+    for row in stable:                      # fewer sites than controls: more of one site
+        if len(chosen) >= count:
+            break
+        if row not in chosen:
+            chosen.append(row)
+    by_id = {row["id"]: row for row in rows}
+    for row in chosen:
+        found = by_id.get(row["id"])
+        if found is None:
+            rows.append(found := row)
+        found["control"] = True
     return rows
 
 

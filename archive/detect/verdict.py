@@ -18,6 +18,7 @@ class SiteProbe:
     final_url: str | None
     title: str | None
     text: str  # fast text (archive.text.extract.fast_page_text)
+    answer: str | None = None  # archive.detect.run.answer_fingerprint of what it answered
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Re-check results into the catalogue: ``checks`` rows, the per-URL state, the deletion log.
 
 Runs in the archive writer process (archive.writer.process), after the response's capture row
-exists. Confirmations wait for the end of the run: a run in which most checks failed for transport
-reasons (our own network is down) is degraded and confirms nothing (DESIGN.md).
+exists. Confirmations wait for the end of the run: a run that turns out degraded (our own network
+is down, a captive portal or a middlebox answers for the sites: archive.detect.run) confirms
+nothing, and what its checks did to the URLs' state is undone (archive.writer.rollback).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from archive.catalogue.due import CANARIES
 from archive.detect.collapse import COLLAPSE_RULE, collapse_of
-from archive.detect.state import Policy, UrlState, step
+from archive.detect.run import RunEvidence
+from archive.detect.state import TRANSIENT_RETRY, Policy, UrlState, step
 from archive.jobs import CheckJob
-from archive.timeutil import iso, parse_iso
+from archive.timeutil import iso, parse_iso, utcnow
 from archive.writer.lists import item_checked, item_deleted, item_of_url
+from archive.writer.rollback import RunSnapshot
 
 if TYPE_CHECKING:
     from archive.writer.pages import PageRecorder
@@ -51,17 +55,21 @@ class CheckRecorder:
         self.stats = stats
         self.run_id = run_id
         self.pending: list[_Pending] = []
+        self.evidence = RunEvidence()
+        self.snapshot = RunSnapshot(conn)
+        self.soft_404s: list[tuple[int, str]] = []     # (url id, the probe's answer)
 
     def record(self, job: CheckJob) -> None:
         row = self.conn.execute(
             "SELECT first_seen_at, state, missing_streak, missing_since, missing_reason,"
             " last_alive_at, transient_streak, last_text_digest, check_count, item_id,"
-            " watch_text FROM urls WHERE id = ?", (job.url_id,)).fetchone()
+            " watch_text, domain, source FROM urls WHERE id = ?", (job.url_id,)).fetchone()
         if row is None:
             logger.warning("re-check of %s: not in the catalogue any more", job.url)
             return
         (first_seen, state, streak, since, missing_reason, last_alive, transient, last_digest,
-         count, item_id, watch_text) = row
+         count, item_id, watch_text, domain, source) = row
+        self.snapshot.keep(job.url_id)
         capture_id = self._capture_id(job.record_id)
         outcome, reason, rule, detail = job.outcome, job.reason, job.rule, job.detail
         if outcome == "alive" and job.page is not None and last_digest and watch_text != 0 and \
@@ -98,6 +106,11 @@ class CheckRecorder:
             " detail, capture_id, vantage, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (job.url, job.url_id, iso(job.checked_at), outcome, job.http_status, reason, rule,
              detail, capture_id, job.vantage, self.run_id))
+        self.evidence.add(url=job.url, site=domain or "", outcome=outcome, reason=reason,
+                          rule=rule, http_status=job.http_status, answer=job.answer,
+                          control=job.control, canary=source == CANARIES)
+        if reason == "soft_404" and job.probe_answer:
+            self.soft_404s.append((job.url_id, job.probe_answer))
         self.stats["checks"] += 1
         self.stats[f"checks/{outcome}"] += 1
         if outcome == "transient" and job.http_status is None:
@@ -121,29 +134,41 @@ class CheckRecorder:
         return found[0] if found else None
 
     def _restore(self, job: CheckJob, capture_id: int | None) -> None:
-        self.conn.execute(
-            "UPDATE deletions SET restored_at = ?, restored_capture_id = ? WHERE id = ("
-            "SELECT id FROM deletions WHERE url_id = ? AND restored_at IS NULL"
-            " ORDER BY detected_at DESC LIMIT 1)",
-            (iso(job.checked_at), capture_id, job.url_id))
+        found = self.conn.execute("SELECT id FROM deletions WHERE url_id = ? AND restored_at IS"
+                                  " NULL ORDER BY detected_at DESC LIMIT 1",
+                                  (job.url_id,)).fetchone()
+        if found is not None:
+            self.conn.execute("UPDATE deletions SET restored_at = ?, restored_capture_id = ?"
+                              " WHERE id = ?", (iso(job.checked_at), capture_id, found[0]))
+            self.snapshot.restored_deletion(job.url_id, found[0])
         self.conn.execute("UPDATE urls SET deleted_at = NULL WHERE id = ?", (job.url_id,))
         self.stats["restored"] += 1
         logger.info("restored: %s", job.url)
 
-    def degraded(self) -> bool:
-        """Most checks of this run failed for transport reasons: our side is broken."""
-        total = self.stats["checks"]
-        return total > 0 and self.stats["checks/transport_failures"] * 2 > total
-
     def finish(self) -> None:
-        """Confirm the deletions of this run, unless it was degraded."""
-        if self.degraded():
+        """Confirm the deletions of this run, unless it was degraded; a degraded run's state
+        changes are undone, and so are those of a soft-404 whose probe proved nothing."""
+        again = iso(utcnow() + TRANSIENT_RETRY)
+        reasons = self.evidence.reasons()
+        if reasons:
+            why = f"degraded run: {self.evidence.describe()}"
+            self.snapshot.undo(self.run_id, why, again)
             self.stats["degraded"] = 1
-            if self.pending:
-                logger.warning("degraded run: most checks failed to connect; %d deletion(s) "
-                               "left unconfirmed until a healthy run", len(self.pending))
+            for key in reasons:
+                self.stats[f"degraded/{key}"] = 1
             self.stats["deletions_withheld"] += len(self.pending)
+            logger.warning("%s: nothing confirmed, the run's checks count as transient "
+                           "(%d deletion(s) withheld)", why, len(self.pending))
+            self.pending.clear()
             return
+        unproven = {url_id for url_id, answer in self.soft_404s
+                    if answer in self.evidence.live_answers}
+        if unproven:
+            self.snapshot.undo(self.run_id, "the soft-404 probe was answered like a page known"
+                               " alive: it proves nothing", again, sorted(unproven),
+                               reason="probe_unreliable")
+            self.stats["checks/probe_unreliable"] += len(unproven)
+            self.pending = [p for p in self.pending if p.url_id not in unproven]
         for pending in self.pending:
             self._confirm(pending)
         self.pending.clear()

@@ -27,6 +27,7 @@ from scrapy.http import Response
 from archive.catalogue import db as catalogue
 from archive.catalogue.due import Selection, select_urls
 from archive.detect.classify import classify, probe_url
+from archive.detect.run import answer_fingerprint
 from archive.detect.verdict import Observation, SiteProbe, Verdict
 from archive.home import Home
 from archive.platforms.registry import platform_for
@@ -106,7 +107,7 @@ class RecheckSpider(RenderedPages, Spider):
         observation = self._observation(response, row)
         verdict = classify(observation)
         if response.status == 304:
-            yield self._item(row, verdict, response, None)
+            yield self._item(row, verdict, response, None, observation)
             return
         if self._undecided_without_browser(row, verdict):
             # the HTTP answer of a page a browser rendered says what a script-less reader saw:
@@ -120,12 +121,12 @@ class RecheckSpider(RenderedPages, Spider):
             page.page = fast_page_text(response.body, page.content_type)   # the writer reuses it
             needs_probe = page.page.text_digest != row["last_text_digest"]
         if not needs_probe:
-            yield self._item(row, verdict, response, page)
+            yield self._item(row, verdict, response, page, observation)
             return
         key = _folder(row["url"])
         if key in self.probes:
-            yield self._item(row, classify(_with_probe(observation, self.probes[key])),
-                             response, page)
+            probed = _with_probe(observation, self.probes[key])
+            yield self._item(row, classify(probed), response, page, probed)
             return
         pending = {"row": row, "observation": observation, "page": page,
                    "record_id": response.meta.get(RECORD_ID_META), "status": response.status}
@@ -154,15 +155,16 @@ class RecheckSpider(RenderedPages, Spider):
             url=row["url"], status=page.status, headers=[("Content-Type", page.content_type)],
             body=page.body, platform=platform_for(row["url"], row.get("platform")),
             previous_title=row.get("title"), had_text=had_text(row.get("last_text_digest")))
-        yield CheckItem(row=row, verdict=classify(observation), status=page.status,
-                        record_id=page.record_id, page=page, checked_at=utcnow(),
-                        offsets=self.source_offsets.get(row.get("source")))
+        yield self._check(row, classify(observation), observation, page.status, page.record_id,
+                          page)
 
     def parse_probe(self, response: Response) -> Iterator[Any]:
         found = fast_page_text(response.body, _header(response.headers, b"Content-Type")) \
             if response.status == 200 else None
+        location = _header(response.headers, b"Location")
         probe = SiteProbe(status=response.status, final_url=response.url,
-                          title=found.title if found else None, text=found.text if found else "")
+                          title=found.title if found else None, text=found.text if found else "",
+                          answer=answer_fingerprint(response.status, location, response.body))
         yield from self._release(response.meta["probe_key"], probe)
 
     def probe_failed(self, failure: Any) -> Iterator[Any]:
@@ -173,11 +175,9 @@ class RecheckSpider(RenderedPages, Spider):
         self.probes[key] = probe
         self.crawler.stats.inc_value("memoryhole/probes")
         for pending in self.waiting.pop(key, []):
-            verdict = classify(_with_probe(pending["observation"], probe))
-            yield CheckItem(row=pending["row"], verdict=verdict, status=pending["status"],
-                            record_id=pending["record_id"], page=pending["page"],
-                            checked_at=utcnow(),
-                            offsets=self.source_offsets.get(pending["row"].get("source")))
+            probed = _with_probe(pending["observation"], probe)
+            yield self._check(pending["row"], classify(probed), probed, pending["status"],
+                              pending["record_id"], pending["page"])
 
     def check_failed(self, failure: Any) -> Iterator[Any]:
         request = failure.request
@@ -211,10 +211,22 @@ class RecheckSpider(RenderedPages, Spider):
         )
 
     def _item(self, row: dict[str, Any], verdict: Verdict, response: Response,
-              page: PageItem | None) -> CheckItem:
-        return CheckItem(row=row, verdict=verdict, status=response.status,
-                         record_id=response.meta.get(RECORD_ID_META), page=page,
-                         checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source")))
+              page: PageItem | None, observation: Observation) -> CheckItem:
+        return self._check(row, verdict, observation, response.status,
+                           response.meta.get(RECORD_ID_META), page)
+
+    def _check(self, row: dict[str, Any], verdict: Verdict, observation: Observation,
+               status: int | None, record_id: str | None, page: PageItem | None) -> CheckItem:
+        """The check, with what was answered (and, for a soft-404, what the probe was) so the
+        archive writer can tell a portal's answers from the sites' (archive.detect.run)."""
+        probe = observation.probe
+        return CheckItem(
+            row=row, verdict=verdict, status=status, record_id=record_id, page=page,
+            checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source")),
+            answer=answer_fingerprint(observation.status, observation.location,
+                                      observation.body),
+            probe_answer=probe.answer if probe is not None and verdict.reason == "soft_404"
+            else None)
 
 
 def _folder(url: str) -> tuple[str, str]:

@@ -21,9 +21,9 @@ FIRST_PARTY = ("archive", "crawlers", "pipelines", "cli", "scheduler", "demosite
 
 # archive/ in layers. A module may import its own layer and the layers before it; the lateral
 # exceptions are listed in ARCHIVE_ALSO. "root" is archive/__init__ and its small shared modules,
-# but config.py, which validates a config with the rules of the parts that own them (the
-# platforms' URL checks, the WARC compressions, the re-check schedule's defaults) and so sits
-# after them.
+# but config.py and seeds.py, which validate a config and seed files with the rules of the
+# parts that own them (the platforms' URL checks, the WARC compressions, the re-check schedule's
+# defaults) and so sit after them.
 ARCHIVE_LAYERS = (
     ("root",),
     ("warc",),
@@ -231,6 +231,8 @@ def archive_layer(module: str) -> str:
     packages = {name for group in ARCHIVE_LAYERS for name in group} - {"root"}
     if len(parts) > 1 and parts[1] in packages:
         return parts[1]
+    if len(parts) == 2 and parts[1] == "seeds":      # seed files: validated like the config
+        return "config"
     return "root"
 
 
