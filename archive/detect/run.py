@@ -11,9 +11,10 @@ between memoryhole and the sites spoke instead of the sites:
   censorship sweep, not the network;
 - ``controls``: most control checks (URLs last seen alive and unchanged, and the config's
   ``canaries``) did not come back as they were, or a canary did not (the config promises they
-  do). A control that answers a deletion (404, 410,
-  a platform's deletion rule) is a deletion, not a network failure, and a platform's own wall is
-  the platform's: neither is counted.
+  do). A control that answers a deletion its status, its wording or its redirect proves (404,
+  410, a rule's notice) is a deletion, not a network failure, and a platform's own wall is the
+  platform's: neither is counted. What a network can make of any page is counted: a page that
+  changed or collapsed into another, a probe match, a wall, a failure.
 
 The soft-404 probe never counts when its answer is also the answer of a page known to be alive
 (a control, or a page that came back unchanged): a portal answers the probe like everything else.
@@ -75,8 +76,8 @@ class RunEvidence:
         if answer is not None and (control or outcome == "alive"):
             self.live_answers.add(answer)          # what a page known alive answered
         if control:
-            if outcome == "missing" and reason not in ("soft_404", "unknown", "redirected"):
-                return                                # a deletion, not the network
+            if outcome == "missing" and not rule.startswith(("page/", "probe/")):
+                return          # a deletion by status, wording or redirect: not the network
             if _platform_rule(rule):
                 return                                # the platform's own wall or notice
             self.controls += 1
