@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from parsel import Selector
 
+from archive.seeds import load_seeds
 from demosite.content import (
     FEED_PHASE1,
     FEED_PHASE2,
@@ -173,8 +174,7 @@ def test_demo_seeds_toml(site: DemoSite, tmp_path: Path) -> None:
     assert wechat["kind"] == "page" and wechat["platform"] == "wechat"
     assert wechat["urls"] == [site.url(w.path) for w in WECHAT_ARTICLES]
 
-    config = pytest.importorskip("archive.config")
     seeds = tmp_path / "demo-seeds.toml"
     seeds.write_text(text, encoding="utf-8")
-    loaded = config.load_seeds(seeds)
+    loaded = load_seeds(seeds)
     assert [s.name for s in loaded] == ["demo-news", "demo-wechat"]
