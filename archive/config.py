@@ -14,10 +14,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from archive.detect.state import DEFAULT_CONFIRM_AFTER, DEFAULT_CONFIRM_CHECKS, DEFAULT_OFFSETS
 from archive.timeutil import parse_age
-from archive.urlnorm import is_http_url
+from archive.urlnorm import is_http_url, without_credentials
 from archive.warc.records import COMPRESSIONS
 
 RENDER_MODES = ("http", "browser")
@@ -72,6 +73,24 @@ class BrowserConfig:
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle")
 
 
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+CONTROL = "default"              # the control vantage's name when it is the direct egress
+
+
+@dataclass(frozen=True)
+class Vantage:
+    """A place to re-check from: ``[[vantage]] name, proxy``. The proxy URL may carry
+    credentials: show it only as :attr:`shown`."""
+
+    name: str
+    proxy: str
+    control: bool = False
+
+    @property
+    def shown(self) -> str:
+        return without_credentials(self.proxy)
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None = None
@@ -83,6 +102,10 @@ class Config:
     browser: BrowserConfig = field(default_factory=BrowserConfig)
     notify_urls: tuple[str, ...] = ()
     replay_base: str = "http://127.0.0.1:8765"   # where `memoryhole serve` is reached
+    vantages: tuple[Vantage, ...] = ()
+
+    def vantage(self, name: str) -> Vantage | None:
+        return next((v for v in self.vantages if v.name == name), None)
 
     def seed_files(self) -> list[Path]:
         """The seed files the ``seeds`` globs name, relative to the config file's folder."""
@@ -199,7 +222,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         return Config(path=path)
     top = Section(path, "", read_toml(path))
     top.check_keys({"seeds", "collection", "operator", "crawl", "recheck", "browser", "notify",
-                    "serve"})
+                    "serve", "vantage"})
     seeds = top.get("seeds", (list, str), [])
     if isinstance(seeds, str):
         seeds = [seeds]
@@ -263,7 +286,42 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         path=path, seeds=tuple(seeds), collection=collection,
         operator=top.get("operator", str, ""), crawl=crawl_cfg, recheck=recheck_cfg,
         browser=browser_cfg, notify_urls=notify.strings("urls"), replay_base=replay_base,
+        vantages=_vantages(path, top.data.get("vantage", [])),
     )
+
+
+def _vantages(path: Path, raw: Any) -> tuple[Vantage, ...]:
+    """The ``[[vantage]]`` tables: unique names, an http(s) or socks5 proxy each (its
+    credentials never in an error), at most one control."""
+    if not isinstance(raw, list):
+        Section(path, "", {}).fail("vantage", "must be an array of tables",
+                                   "write each as [[vantage]]")
+    found: list[Vantage] = []
+    for index, entry in enumerate(raw):
+        sec = Section(path, f"vantage[{index}].", entry)
+        sec.check_keys({"name", "proxy", "control"})
+        name = sec.get("name", str, "")
+        if not NAME_RE.match(name) or name == CONTROL:
+            sec.fail("name", f"{name!r} is not a valid vantage name",
+                     f"use letters, digits, '-', '_' or '.' (not {CONTROL!r})")
+        if any(v.name == name for v in found):
+            sec.fail("name", f"{name!r} is used twice", "give each vantage its own name")
+        proxy = sec.get("proxy", str, "")
+        parts = urlsplit(proxy)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname or port is None:
+            sec.fail("proxy", f"{without_credentials(proxy) or 'nothing'} is not a proxy URL "
+                     "with a port", 'write it like "socks5://user:pass@host:1080" or '
+                     '"http://host:3128"')
+        control = sec.get("control", bool, False)
+        if control:
+            sec.fail("control", "a vantage as the control is not supported yet",
+                     "leave control out: the direct egress is the control")
+        found.append(Vantage(name, proxy, control))
+    return tuple(found)
 
 
 def _canaries(recheck: Section) -> tuple[str, ...]:

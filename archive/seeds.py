@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archive.config import NAME_RE, RENDER_MODES, Section, read_toml
+from archive.config import NAME_RE, RENDER_MODES, Config, ConfigError, Section, read_toml
 from archive.platforms.registry import SOURCE_KINDS, SourceUrlError, check_source_url
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url
@@ -30,6 +30,7 @@ class Source:
     max_items: int | None = None
     max_pages: int | None = None     # list kinds (telegram...): pages of older items to follow
     comment_pages: int | None = None  # weibo: pages of each post's newest comments (0: none)
+    vantages: tuple[str, ...] = ()   # also re-checked from these [[vantage]]s of the config
     origin: str = ""                 # "file.toml" where it was defined
 
     @property
@@ -56,7 +57,7 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
     label = entry.get("name") if isinstance(entry, dict) else None
     sec = Section(path, f"source[{index}]{f' ({label})' if label else ''}.", entry)
     sec.check_keys({"name", "kind", "url", "urls", "schedule", "platform", "render", "tags",
-                    "recheck_offsets", "max_items", "max_pages", "comment_pages"})
+                    "recheck_offsets", "max_items", "max_pages", "comment_pages", "vantages"})
     name = sec.get("name", str, None)
     if name is None:
         sec.fail("name", "missing", 'give every source a unique name = "..."')
@@ -99,7 +100,7 @@ def _load_source(path: Path, index: int, entry: Any, names: set[str]) -> Source:
         name=name, kind=kind, urls=tuple(urls), schedule=schedule,
         platform=sec.get("platform", str, None), render=render, tags=sec.strings("tags"),
         recheck_offsets=sec.durations("recheck_offsets", None), max_items=max_items,
-        max_pages=max_pages, comment_pages=comment_pages,
+        max_pages=max_pages, comment_pages=comment_pages, vantages=sec.strings("vantages"),
         origin=str(path),
     )
 
@@ -122,3 +123,16 @@ def _validate_schedule(sec: Section, schedule: str) -> None:
     except ValueError as exc:
         sec.fail("schedule", f"{schedule!r} is neither \"every N\" nor a crontab line ({exc})",
                  'write it like "every 30m" or "*/30 * * * *"')
+
+
+def check_vantages(sources: list[Source], config: Config) -> None:
+    """Every vantage a source names is a ``[[vantage]]`` of ``config`` (ConfigError naming the
+    seed file, the source and the fix otherwise)."""
+    known = {v.name for v in config.vantages}
+    for source in sources:
+        for name in source.vantages:
+            if name not in known:
+                raise ConfigError(
+                    f"{source.origin}: source {source.name!r}: vantages: no vantage {name!r}; "
+                    f"define it in {config.path or 'memoryhole.toml'} as [[vantage]] name = "
+                    f"{name!r} (known: {', '.join(sorted(known)) or 'none'})")

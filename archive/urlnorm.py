@@ -120,10 +120,20 @@ def replay_url(base: str, collection: str | None, timestamp: str | None, url: st
                *, modifier: str = "") -> str | None:
     """The one way memoryhole writes a replay URL (the deletion objects, the web UI's frames and
     pages, Memento, notifications): ``{base}/{collection}/{timestamp}{modifier}/{url}``, the
-    collection quoted and ``url`` as :func:`url_in_path` writes it. ``base`` is the UI's
-    ``.../replay`` or the replay origin; ``timestamp`` has 14 digits; ``modifier`` ``id_`` asks
-    the replay origin for the body as archived. None when a part is missing."""
+    collection quoted (``@`` kept: ``coll@kz`` is a vantage point's view) and ``url`` as
+    :func:`url_in_path` writes it. ``base`` is the UI's ``.../replay`` or the replay origin;
+    ``timestamp`` has 14 digits; ``modifier`` ``id_`` asks the replay origin for the body as
+    archived. None when a part is missing."""
     if not (collection and timestamp and url):
         return None
-    return (f"{base.rstrip('/')}/{quote(collection, safe='')}/{timestamp}{modifier}/"
+    return (f"{base.rstrip('/')}/{quote(collection, safe='@')}/{timestamp}{modifier}/"
             f"{url_in_path(url)}")
+
+
+def without_credentials(url: str) -> str:
+    """``url`` as it may be shown or logged: any ``user:password@`` removed (a proxy's, a
+    notification target's)."""
+    parts = _split(url)
+    if parts is None or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

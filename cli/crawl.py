@@ -14,7 +14,7 @@ from rich.console import Console
 from archive.catalogue import db as catalogue
 from archive.config import ConfigError
 from archive.lock import HomeBusy, run_lock
-from archive.seeds import Source, load_seeds
+from archive.seeds import Source, check_vantages, load_seeds
 from archive.timeutil import iso, utcnow
 from archive.urlnorm import canonical_url, domain_of, is_http_url
 from cli.context import BadConfig, Context, pass_ctx
@@ -33,6 +33,7 @@ def _load_sources(ctx: Context, seed_files: tuple[str, ...],
                                       f"{seen[source.name]}; give each source its own name")
                 seen[source.name] = str(path)
                 sources.append(source)
+        check_vantages(sources, ctx.config)
     except ConfigError as exc:
         raise BadConfig(str(exc)) from None
     if names:

@@ -1,5 +1,5 @@
-"""``memoryhole deletions``, ``history`` and ``diff``: the read side of the catalogue, thin over
-archive.catalogue and archive.export.formats."""
+"""``memoryhole deletions``, ``blocking``, ``history`` and ``diff``: the read side of the
+catalogue, thin over archive.catalogue and archive.export.formats."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from archive.catalogue.blocking import BlockFilter, query_blocks
 from archive.catalogue.deletions import (
     DEFAULT_REPLAY_BASE,
     REASONS,
     DeletionFilter,
     query_deletions,
 )
-from archive.export.formats import FORMATS, write_deletions
+from archive.export.formats import BLOCK_FORMATS, FORMATS, write_blocks, write_deletions
 from archive.timeutil import parse_time_or_age, utcnow
 from cli.context import BadConfig, Context, pass_ctx
 
@@ -145,4 +146,39 @@ def deletions(ctx: Context, since: str | None, until: str | None, source: str | 
         feed_title="memoryhole deletions" + (f" ({described})" if described else ""),
         empty_message="no deletions match " + described if flt.narrowed
         else "no deletions in the log yet")
+    click.echo(out.getvalue(), nl=False)
+
+
+@click.command()
+@click.option("--vantage", help="Only this vantage point (a [[vantage]] name).")
+@click.option("--since", help="Seen blocked at or after this time or age (e.g. 7d, 24h).")
+@click.option("--current", is_flag=True, help="Only blocks not seen lifted since.")
+@click.option("--format", "fmt", type=click.Choice(BLOCK_FORMATS), default="table",
+              show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="At most N blocks (latest seen).")
+@pass_ctx
+def blocking(ctx: Context, vantage: str | None, since: str | None, current: bool, fmt: str,
+             limit: int | None) -> None:
+    """What is blocked where: alive at the control, failing or walled at a vantage point."""
+    try:
+        flt = BlockFilter(vantage=vantage, since=parse_time_or_age(since) if since else None,
+                          current=current, limit=limit)
+    except ValueError as exc:
+        raise BadConfig(str(exc)) from None
+    replay_base = getattr(ctx.config, "replay_base", None) or DEFAULT_REPLAY_BASE
+    db = ctx.catalogue()
+    try:
+        rows = query_blocks(db, flt, replay_base=replay_base)
+    finally:
+        db.conn.close()
+    empty = "no blocks match" if flt.narrowed else "nothing blocked"
+    if vantage is not None and ctx.config.vantage(vantage) is None:
+        known = ", ".join(v.name for v in ctx.config.vantages) or "none"
+        empty = f"no blocks at {vantage!r}: not a vantage point in {ctx.config_path} " \
+                f"(configured: {known})"
+    elif not ctx.config.vantages and not rows:
+        empty = f"nothing blocked: {ctx.config_path} names no [[vantage]] to re-check from"
+    out = io.StringIO()
+    write_blocks(rows, fmt, out, console=_console() if fmt == "table" else None,
+                 empty_message=empty)
     click.echo(out.getvalue(), nl=False)

@@ -41,6 +41,7 @@ class CheckItem:
     offsets: list[str] | None = None
     answer: str | None = None      # archive.detect.run.answer_fingerprint of the answer
     probe_answer: str | None = None   # the soft-404 probe's, for a soft_404 verdict
+    vantage: str | None = None     # checked from this [[vantage]] (None: the control)
 
 
 @dataclass

@@ -280,7 +280,12 @@ def run_recheck(
     return run_crawl(home, config, [], [], on_progress=on_progress, kind="recheck",
                      extra_settings={**browser, **(extra_settings or {})},
                      job_extra={"spider": "recheck", "selection": selection,
-                                "source_offsets": offsets})
+                                "source_offsets": offsets,
+                                # proxy URLs with their credentials: in the job file only,
+                                # never in the settings (Scrapy logs those)
+                                "vantages": {v.name: v.proxy for v in config.vantages},
+                                "source_vantages": {s.name: list(s.vantages)
+                                                    for s in sources or [] if s.vantages}})
 
 
 def _has_browser_captures(home: Home) -> bool:

@@ -96,7 +96,9 @@ def build(job: dict[str, Any], writer_process: subprocess.Popen[bytes] | None = 
         crawler = process.create_crawler(RecheckSpider)
         crawler.writer_process = writer_process           # see ArchiveExtension.from_crawler
         process.crawl(crawler, selection=job.get("selection", {}),
-                      source_offsets=job.get("source_offsets", {}))
+                      source_offsets=job.get("source_offsets", {}),
+                      vantages=job.get("vantages", {}),
+                      source_vantages=job.get("source_vantages", {}))
     else:
         from crawlers.spiders.news import NewsSpider
 

@@ -15,25 +15,8 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from tests.support import webhome as wh
+from tests.support.helpers import http_get as get
 from tests.support.helpers import run_cli
-
-
-def get(base: str, path: str, headers: dict[str, str] | None = None
-        ) -> tuple[int, dict[str, str], bytes]:
-    """A GET with ``path`` sent exactly as given (no client-side normalisation)."""
-    parts = urlsplit(base)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
-        conn.putheader("Host", (headers or {}).pop("Host", parts.netloc))
-        for name, value in (headers or {}).items():
-            conn.putheader(name, value)
-        conn.endheaders()
-        response = conn.getresponse()
-        body = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-    finally:
-        conn.close()
 
 
 def text_of(base: str, path: str) -> str:

@@ -203,6 +203,21 @@ def build_migrations() -> Migrations:
         # certificates themselves are in the WARC, a metadata record per origin and file)
         db["captures"].add_column("certificate_sha256", str)
 
+    @migrations(name="0011_vantages")
+    def vantages(db: sqlite_utils.Database) -> None:
+        # the vantage point a capture was fetched from (NULL: the control); never the URL's
+        # last good capture, what a 304 or a diff refers to
+        db["captures"].add_column("vantage", str)
+        # what is blocked where: alive at the control and failing or walled at a vantage
+        # (archive.writer.vantages); one row per episode, open until the vantage sees it again
+        db["blocks"].create({
+            "id": int, "url": str, "url_id": int, "vantage": str, "first_blocked_at": str,
+            "last_blocked_at": str, "unblocked_at": str, "check_id": int, "capture_id": int,
+            "http_status": int, "reason": str, "rule": str, "detail": str,
+        }, pk="id")
+        db["blocks"].create_index(["url_id", "vantage"])
+        db["blocks"].create_index(["vantage", "last_blocked_at"])
+
     return migrations
 
 

@@ -29,7 +29,8 @@ def url_history(db: Any, url: str) -> dict[str, Any]:
         db,
         "SELECT id, captured_at, fetched_url, status, mime, is_revisit, via, title, collection,"
         " warc_filename, warc_offset, warc_length, payload_digest, text_digest, meta,"
-        " certificate_sha256 FROM captures WHERE url = ? ORDER BY captured_at, id", (key,),
+        " certificate_sha256, vantage FROM captures WHERE url = ? ORDER BY captured_at, id",
+        (key,),
     )
     diffs = dict_rows(
         db,
@@ -69,7 +70,7 @@ def _good_captures(db: Any, key: str) -> list[dict[str, Any]]:
     return dict_rows(
         db,
         "SELECT id, captured_at, status, text_digest FROM captures WHERE url = ? AND status"
-        " BETWEEN 200 AND 299 ORDER BY captured_at, id", (key,),
+        " BETWEEN 200 AND 299 AND vantage IS NULL ORDER BY captured_at, id", (key,),
     )
 
 

@@ -231,7 +231,8 @@ def _transport_reason(error: str | None) -> str:
     name = (error or "").lower()
     if not name:
         return "no_response"
-    for needle, reason in (("timeout", "timeout"), ("timedout", "timeout"), ("dns", "dns"),
+    for needle, reason in (("proxydown", "proxy_down"), ("timeout", "timeout"),
+                           ("timedout", "timeout"), ("dns", "dns"),
                            ("gaierror", "dns"), ("nameresolution", "dns"),
                            ("refused", "refused"), ("ssl", "tls"), ("tls", "tls"),
                            ("certificate", "tls"), ("connectionlost", "reset"),

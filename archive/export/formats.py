@@ -1,5 +1,5 @@
 """Writers for lists of deletion objects (archive.catalogue.deletions): table, json, jsonl, csv,
-atom.
+atom; and of block objects (archive.catalogue.blocking): table, json, jsonl, csv.
 
 Every machine format parses back to the same values:
 
@@ -47,6 +47,8 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 # Characters XML 1.0 cannot hold at all (even escaped); page titles sometimes carry them.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# What a terminal would act on (escape sequences, C1 controls, BiDi overrides): never printed.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _ENTRY_NAMESPACE = uuid.UUID("5b0c3a52-8d8e-5f0e-9a47-6d656d6f7279")  # fixed: ids stay stable
 
 
@@ -77,11 +79,12 @@ def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def write_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> None:
-    """A header row and one flat row per deletion (``CSV_COLUMNS``, then any extra keys)."""
+def write_csv(rows: Iterable[dict[str, Any]], out: IO[str],
+              columns: tuple[str, ...] = CSV_COLUMNS) -> None:
+    """A header row and one flat row per object (``columns``, then any extra keys)."""
     rows = [flatten(row) for row in rows]
-    extra = sorted({key for row in rows for key in row} - set(CSV_COLUMNS))
-    writer = csv.DictWriter(out, fieldnames=[*CSV_COLUMNS, *extra], restval="",
+    extra = sorted({key for row in rows for key in row} - set(columns))
+    writer = csv.DictWriter(out, fieldnames=[*columns, *extra], restval="",
                             extrasaction="ignore")
     writer.writeheader()
     for row in rows:
@@ -158,6 +161,12 @@ def write_atom(rows: list[dict[str, Any]], out: IO[str], *, feed_key: str,
     out.write("\n")
 
 
+def terminal_text(value: Any, **options: Any) -> Text:
+    """``value`` as rich Text for a terminal: control characters shown as U+FFFD, never acted
+    on (an archived page's title or a URL may carry an escape sequence), and no markup."""
+    return Text(_TERMINAL_UNSAFE.sub("\ufffd", "" if value is None else str(value)), **options)
+
+
 def write_table(rows: list[dict[str, Any]], console: Console, *,
                 empty_message: str = "no deletions") -> None:
     """A table for people, or ``empty_message`` when there is nothing to show."""
@@ -172,8 +181,10 @@ def write_table(rows: list[dict[str, Any]], console: Console, *,
         if row.get("item_id"):            # an item inside a list page: say which, and where
             where += f"\n(item {row['item_id']} of {row.get('parent_url') or '?'})"
         # Text(), not str: a URL or source with "[...]" must not be read as rich markup.
-        table.add_row(Text(row["detected_at"] or ""), Text(reason), Text(row.get("source") or "-"),
-                      Text(where, overflow="fold"), Text(row.get("last_seen_alive_at") or "-"))
+        table.add_row(terminal_text(row["detected_at"]), terminal_text(reason),
+                      terminal_text(row.get("source") or "-"),
+                      terminal_text(where, overflow="fold"),
+                      terminal_text(row.get("last_seen_alive_at") or "-"))
     console.print(table)
     console.print(f"{len(rows)} deletion(s)", highlight=False)
 
@@ -197,3 +208,43 @@ def write_deletions(rows: list[dict[str, Any]], fmt: str, out: IO[str], *,
         write_table(rows, console, empty_message=empty_message)
     else:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+BLOCK_FORMATS: tuple[str, ...] = ("table", "json", "jsonl", "csv")
+BLOCK_CSV_COLUMNS: tuple[str, ...] = (
+    "id", "url", "domain", "source", "vantage", "first_blocked_at", "last_blocked_at",
+    "unblocked_at", "replay_url", "evidence_reason", "evidence_http_status", "evidence_rule",
+    "evidence_detail", "evidence_check_id", "evidence_capture_id", "evidence_captured_at",
+    "evidence_warc_filename", "evidence_offset",
+)
+
+
+def write_blocks(rows: list[dict[str, Any]], fmt: str, out: IO[str], *,
+                 console: Console | None = None, empty_message: str = "nothing blocked") -> None:
+    """Write block objects (archive.catalogue.blocking) in ``fmt`` (one of ``BLOCK_FORMATS``);
+    ``table`` goes to ``console``."""
+    if fmt == "json":
+        write_json(rows, out)
+    elif fmt == "jsonl":
+        write_jsonl(rows, out)
+    elif fmt == "csv":
+        write_csv(rows, out, BLOCK_CSV_COLUMNS)
+    elif fmt == "table":
+        if console is None:
+            raise ValueError("the table format needs a rich Console")
+        if not rows:
+            console.print(empty_message, highlight=False, markup=False)
+            return
+        table = Table("vantage", "reason", "URL", "first blocked", "last blocked", "lifted",
+                      box=None)
+        for row in rows:
+            table.add_row(terminal_text(row["vantage"]),
+                          terminal_text(row["evidence"]["reason"] or "-"),
+                          terminal_text(row["url"], overflow="fold"),
+                          terminal_text(row["first_blocked_at"]),
+                          terminal_text(row["last_blocked_at"]),
+                          terminal_text(row.get("unblocked_at") or "-"))
+        console.print(table)
+        console.print(f"{len(rows)} block(s)", highlight=False)
+    else:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(BLOCK_FORMATS)}")

@@ -38,7 +38,7 @@ import surt
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.timeutil import timestamp14
-from archive.warc.records import WrittenRecord
+from archive.warc.records import VANTAGE_FIELD, WrittenRecord
 from archive.warc.writer import OPEN_SUFFIX, WARC_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class IndexEntry:
     offset: int
     length: int
     line: str
+    vantage: str | None = None      # a vantage point's capture (not pywb's; pywb ignores it)
 
 
 def surt_key(url: str) -> str:
@@ -86,14 +87,15 @@ def format_line(urlkey: str, timestamp: str, fields: list[tuple[str, str | None]
 
 
 def make_line(url: str, timestamp: str, rtype: str, mime: str | None, status: str | None,
-          digest: str | None, length: int, offset: int, filename: str) -> str:
+          digest: str | None, length: int, offset: int, filename: str,
+          vantage: str | None = None) -> str:
     if rtype == "revisit":
         mime = "warc/revisit"
     if digest and digest.startswith("sha1:"):
         digest = digest[len("sha1:"):]
     fields = [("url", url), ("mime", mime), ("status", status if rtype == "response" else None),
               ("digest", digest), ("length", str(length)), ("offset", str(offset)),
-              ("filename", filename)]
+              ("filename", filename), ("vantage", vantage)]
     return format_line(surt_key(url), timestamp, fields)
 
 
@@ -104,7 +106,7 @@ def cdxj_line(rec: WrittenRecord) -> str | None:
     status = str(rec.status) if rec.status is not None else None
     loc = rec.location
     return make_line(rec.url, timestamp14(rec.date), rec.record_type, mime_of(rec.mime), status,
-                 rec.payload_digest, loc.length, loc.offset, loc.filename)
+                 rec.payload_digest, loc.length, loc.offset, loc.filename, rec.vantage)
 
 
 def cdxj_lines(records: Iterable[WrittenRecord]) -> list[str]:
@@ -149,7 +151,8 @@ def index_warc(path: Path | str, filename: str | None = None) -> list[str]:
                 continue
             offset, length = it.get_record_offset(), it.get_record_length()
             lines.append(make_line(url, ts_from_warc_date(date), record.rec_type, mime, status,
-                               digest, length, offset, filename))
+                               digest, length, offset, filename,
+                               record.rec_headers.get_header(VANTAGE_FIELD)))
     return lines
 
 
@@ -170,6 +173,7 @@ def parse_line(line: str) -> IndexEntry:
             mime=data.get("mime"), status=int(status) if status and status.isdigit() else None,
             digest=data.get("digest"), filename=data["filename"],
             offset=int(data["offset"]), length=int(data["length"]), line=line,
+            vantage=data.get("vantage"),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not a CDXJ line: {line[:200]!r} ({exc})") from None

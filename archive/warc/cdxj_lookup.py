@@ -39,6 +39,23 @@ class Capture:
     def is_revisit(self) -> bool:
         return self.entry.mime == REVISIT_MIME
 
+    @property
+    def view(self) -> str:
+        """The collection as a replay URL names it: ``coll``, or ``coll@vantage`` for a
+        vantage point's capture (:func:`split_view`)."""
+        vantage = self.entry.vantage
+        return self.collection if vantage is None else f"{self.collection}{VIEW_SEPARATOR}{vantage}"
+
+
+VIEW_SEPARATOR = "@"      # never in a collection's or a vantage's name (config.NAME_RE)
+
+
+def split_view(name: str) -> tuple[str, str | None]:
+    """(collection, vantage) of a replay URL's collection part: ``coll@kz`` is collection
+    ``coll`` as vantage ``kz`` saw it (its captures only); ``coll`` is the control's."""
+    collection, _, vantage = name.partition(VIEW_SEPARATOR)
+    return collection, vantage or None
+
 
 def key_lines(index_path: Path | str, urlkey: str) -> list[str]:
     """The lines of ``index_path`` whose key is ``urlkey``, in index order."""
@@ -92,10 +109,17 @@ def captures_of(home: Home, url: str, collections: Iterable[str] | None = None
     return found
 
 
-def nearest(captures: list[Capture], timestamp: str, url: str | None = None
-            ) -> Capture | None:
+def nearest(captures: list[Capture], timestamp: str, url: str | None = None,
+            vantage: str | None = None) -> Capture | None:
     """The capture closest in time to ``timestamp`` (14 digits, or fewer: padded as pywb
-    does); a capture of exactly ``url`` is preferred to one of a URL with the same key."""
+    does); a capture of exactly ``url`` is preferred to one of a URL with the same key.
+
+    With ``vantage``, only that vantage point's captures; without, the control's are preferred
+    (a vantage's block page may share a second with the control's page)."""
+    if vantage is not None:
+        captures = [c for c in captures if c.entry.vantage == vantage]
+    else:
+        captures = [c for c in captures if c.entry.vantage is None] or captures
     if not captures:
         return None
     if url is not None:

@@ -49,6 +49,7 @@ class HttpExchange:
     # the server's certificates as the client saw them (DER, leaf first; empty for http): the
     # leaf on Scrapy's path, the verified chain on the fast path
     peer_certificates: tuple[bytes, ...] = ()
+    vantage: str | None = None      # re-checked from this [[vantage]] (through its proxy)
 
 
 def encode_header_text(text: str) -> bytes:
@@ -115,11 +116,17 @@ def status_line(ex: HttpExchange) -> str:
     return f"{ex.http_version} {ex.status} {reason}"
 
 
+# Request headers that carry the proxy's secret, never the site's business: never archived.
+PROXY_SECRET_HEADERS = ("proxy-authorization",)
+
+
 def request_head(ex: HttpExchange) -> bytes:
-    """``GET /path?query HTTP/1.1`` and the headers as sent, with a Host header ensured."""
+    """``GET /path?query HTTP/1.1`` and the headers as sent, with a Host header ensured and
+    the proxy's credentials (``PROXY_SECRET_HEADERS``) left out."""
     parts = urlsplit(ex.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = list(ex.request_headers)
+    headers = [(name, value) for name, value in ex.request_headers
+               if name.lower() not in PROXY_SECRET_HEADERS]
     if not find_headers(headers, "Host"):
         host = parts.netloc.rpartition("@")[2]
         headers.insert(0, ("Host", host))

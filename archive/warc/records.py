@@ -33,6 +33,8 @@ REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-dig
 NOT_MODIFIED_PROFILE = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
 # the metadata record of a server's certificates carries the leaf's SHA-256 fingerprint here
 CERTIFICATE_FIELD = "WARC-Memoryhole-Certificate-SHA256"
+# the vantage a record was fetched from, when not the direct egress
+VANTAGE_FIELD = "WARC-Memoryhole-Vantage"
 # name -> (compression library, level); see the module docstring
 COMPRESSIONS = {"fast": ("isal", 3), "balanced": ("zlib", 6), "small": ("zlib", 9)}
 DEFAULT_COMPRESSION = "fast"
@@ -87,6 +89,7 @@ class WrittenRecord:
     payload_digest: str | None
     status: int | None
     mime: str | None
+    vantage: str | None = None      # the vantage point it was fetched from; None: the control
 
 
 def sha256_digest(*parts: bytes) -> str:

@@ -38,6 +38,7 @@ from archive.warc.records import (
     CERTIFICATE_FIELD,
     DEFAULT_COMPRESSION,
     NOT_MODIFIED_PROFILE,
+    VANTAGE_FIELD,
     RecordLocation,
     RevisitOf,
     WrittenRecord,
@@ -149,8 +150,10 @@ class RotatingWarcWriter:
         else:
             digest = payload_digest or self.payload_digest(ex.body)
         common = [("WARC-Date", warc_date(date)), ("WARC-Target-URI", ex.url)]
-        if ex.ip_address:
+        if ex.ip_address:               # the server's: never a proxy's (its exchanges have none)
             common.append(("WARC-IP-Address", ex.ip_address))
+        if ex.vantage:
+            common.append((VANTAGE_FIELD, ex.vantage))
         if revisit_of is not None:
             if not not_modified and digest != revisit_of.payload_digest:
                 raise ValueError(
@@ -180,7 +183,8 @@ class RotatingWarcWriter:
             req_loc = self._write_record(f, req_fields, "application/http; msgtype=request",
                                          req_block)
             mime = mime_of(headers)
-            resp = WrittenRecord(resp_id, rtype, ex.url, date, resp_loc, digest, ex.status, mime)
+            resp = WrittenRecord(resp_id, rtype, ex.url, date, resp_loc, digest, ex.status, mime,
+                                 ex.vantage)
             req = WrittenRecord(req_id, "request", ex.url, date, req_loc, None, None, None)
             f.records += [resp, req]
             origin = _origin(ex.url)

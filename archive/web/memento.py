@@ -19,7 +19,7 @@ LINK_FORMAT = "application/link-format"
 
 def memento_url(replay_origin: str, capture: Capture, modifier: str = "") -> str:
     """The replay origin's URL of ``capture`` (``modifier`` ``id_``: its body as archived)."""
-    found = replay_url(replay_origin, capture.collection, capture.timestamp, capture.url,
+    found = replay_url(replay_origin, capture.view, capture.timestamp, capture.url,
                        modifier=modifier)
     assert found is not None          # an index line always has all three
     return found

@@ -1,6 +1,7 @@
 """The replay server: archived pages as they were, on an origin of their own.
 
 ``GET /{collection}/{timestamp}/{url}`` answers with the capture of ``url`` nearest that time
+(the control's; ``/{collection}@{vantage}/...``: what that vantage point was answered)
 (found in the CDXJ index, archive.warc.cdxj_lookup), its HTML and CSS rewritten so that everything
 they load comes from here (archive.web.rewrite); ``/{collection}/{timestamp}id_/{url}`` answers
 with the archived body as it was (decoded from its Content-Encoding). A request for another
@@ -39,7 +40,7 @@ from starlette.routing import Route
 from archive.home import Home
 from archive.timeutil import http_date
 from archive.urlnorm import is_http_url
-from archive.warc.cdxj_lookup import Capture, captures_of, nearest, original_of
+from archive.warc.cdxj_lookup import Capture, captures_of, nearest, original_of, split_view
 from archive.warc.reader import ArchivedResponse, RecordNotFound, read_response
 from archive.warc.safepath import SafePathError, collection_or_none, warc_in_collection
 from archive.web.memento import original_links
@@ -132,20 +133,21 @@ class ReplayServer:
             "latin-1"))
         if target is None:
             return self._text(404, "not a replay URL: use /{collection}/{timestamp}/{url}\n")
-        collection, timestamp, raw, url = target
+        view, timestamp, raw, url = target
+        collection, vantage = split_view(view)
         if collection_or_none(self.home, collection) is None:
             return self._text(404, "no such collection\n")
         if not is_http_url(url):
             return self._text(400, "not an http(s) URL\n")
         captures = captures_of(self.home, url, [collection])
-        chosen = nearest(captures, timestamp, url)
+        chosen = nearest(captures, timestamp, url, vantage)
         if chosen is None:
-            return self._text(404, f"{url} is not archived in {collection}; its timeline: "
+            return self._text(404, f"{url} is not archived in {view}; its timeline: "
                                    f"{self.timeline_url(url)}\n")
-        if chosen.timestamp != timestamp.ljust(14, "0")[:14]:
+        if chosen.timestamp != timestamp.ljust(14, "0")[:14] or chosen.view != view:
             mod = "id_" if raw else ""
             return self._secure(RedirectResponse(
-                f"/{collection}/{chosen.timestamp}{mod}/{chosen.url}", status_code=302))
+                f"/{chosen.view}/{chosen.timestamp}{mod}/{chosen.url}", status_code=302))
         try:
             return self._memento(chosen, captures, raw)
         except (RecordNotFound, SafePathError) as exc:

@@ -54,7 +54,7 @@ from archive.export.wacz import ExportError
 from archive.home import Home
 from archive.timeutil import http_date, parse_time_or_age, timestamp14, utcnow
 from archive.urlnorm import canonical_url, is_http_url, url_in_path
-from archive.warc.cdxj_lookup import captures_of, nearest
+from archive.warc.cdxj_lookup import captures_of, nearest, split_view
 from archive.warc.reader import RecordNotFound
 from archive.warc.safepath import collection_or_none
 from archive.web.memento import (
@@ -300,12 +300,13 @@ class WebUI:
         if target is None:
             return self._error(404, "Not a replay URL", "use /replay/{collection}/"
                                                          "{timestamp}/{url}")
-        collection, timestamp, _, url = target
+        view, timestamp, _, url = target
+        collection, vantage = split_view(view)
         if collection_or_none(self.home, collection) is None:
             return self._error(404, "No such collection", f"no collection {collection!r}")
-        chosen = nearest(captures_of(self.home, url, [collection]), timestamp, url)
+        chosen = nearest(captures_of(self.home, url, [collection]), timestamp, url, vantage)
         if chosen is None:
-            return self._error(404, "Not archived", f"{url} is not archived in {collection}")
+            return self._error(404, "Not archived", f"{url} is not archived in {view}")
         frame = memento_url(self.replay_origin, chosen)
         raw = memento_url(self.replay_origin, chosen, modifier="id_")
         captured = http_date(chosen.timestamp)

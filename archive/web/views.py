@@ -108,9 +108,10 @@ def timeline_events(history: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def good_captures(history: dict[str, Any]) -> list[dict[str, Any]]:
-    """Full captures with a 2xx status: what a diff can compare."""
-    return [c for c in history["captures"]
-            if not c["is_revisit"] and c["status"] and 200 <= c["status"] < 300]
+    """Full captures with a 2xx status from the control (a vantage's may be a block page):
+    what a diff can compare."""
+    return [c for c in history["captures"] if not c["is_revisit"] and c["status"]
+            and 200 <= c["status"] < 300 and c.get("vantage") is None]
 
 
 def side_by_side(conn: Any, home: Home, url: str, from_id: int, to_id: int

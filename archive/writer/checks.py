@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from archive.catalogue.due import CANARIES
+from archive.config import CONTROL
 from archive.detect.collapse import COLLAPSE_RULE, collapse_of
 from archive.detect.run import RunEvidence
 from archive.detect.state import TRANSIENT_RETRY, Policy, UrlState, step
@@ -22,6 +23,7 @@ from archive.jobs import CheckJob
 from archive.timeutil import iso, parse_iso, utcnow
 from archive.writer.lists import item_checked, item_deleted, item_of_url
 from archive.writer.rollback import RunSnapshot
+from archive.writer.vantages import VantageRecorder
 
 if TYPE_CHECKING:
     from archive.writer.pages import PageRecorder
@@ -58,6 +60,8 @@ class CheckRecorder:
         self.evidence = RunEvidence()
         self.snapshot = RunSnapshot(conn)
         self.soft_404s: list[tuple[int, str]] = []     # (url id, the probe's answer)
+        self.vantages = VantageRecorder(conn, stats, run_id)
+        self.control: dict[int, str] = {}               # url id -> the control's outcome
 
     def record(self, job: CheckJob) -> None:
         row = self.conn.execute(
@@ -69,8 +73,11 @@ class CheckRecorder:
             return
         (first_seen, state, streak, since, missing_reason, last_alive, transient, last_digest,
          count, item_id, watch_text, domain, source) = row
-        self.snapshot.keep(job.url_id)
         capture_id = self._capture_id(job.record_id)
+        if job.vantage != CONTROL:             # never the URL's state: archive.writer.vantages
+            self.vantages.record(job, capture_id, self.pages.last_good_text(job.url_id))
+            return
+        self.snapshot.keep(job.url_id)
         outcome, reason, rule, detail = job.outcome, job.reason, job.rule, job.detail
         if outcome == "alive" and job.page is not None and last_digest and watch_text != 0 and \
                 job.page.page.text_digest != last_digest:
@@ -106,6 +113,7 @@ class CheckRecorder:
             " detail, capture_id, vantage, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (job.url, job.url_id, iso(job.checked_at), outcome, job.http_status, reason, rule,
              detail, capture_id, job.vantage, self.run_id))
+        self.control[job.url_id] = outcome
         self.evidence.add(url=job.url, site=domain or "", outcome=outcome, reason=reason,
                           rule=rule, http_status=job.http_status, answer=job.answer,
                           control=job.control, canary=source == CANARIES)
@@ -172,6 +180,7 @@ class CheckRecorder:
         for pending in self.pending:
             self._confirm(pending)
         self.pending.clear()
+        self.vantages.finish(self.control)
 
     def _confirm(self, p: _Pending) -> None:
         row = self.conn.execute(

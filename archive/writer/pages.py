@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 _CAPTURE_COLUMNS = (
     "url", "fetched_url", "captured_at", "status", "mime", "collection", "warc_filename",
     "warc_offset", "warc_length", "warc_record_id", "payload_digest", "is_revisit", "via",
-    "run_id", "certificate_sha256",
+    "run_id", "certificate_sha256", "vantage",
 )
 _INSERT_CAPTURE = (
     f"INSERT INTO captures ({', '.join(_CAPTURE_COLUMNS)}) "
@@ -96,7 +96,7 @@ class PageRecorder:
             self.key(ex.url), ex.url, iso(ex.date), ex.status, record.mime,
             self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
             record.payload_digest, int(record.record_type == "revisit"), via, run_id,
-            certificate_sha256(ex.peer_certificates),
+            certificate_sha256(ex.peer_certificates), ex.vantage,
         ))
         if len(self.inserted) >= _INSERTED_MEMO:      # ids of exchanges no check asked for
             self.inserted.clear()
@@ -107,14 +107,14 @@ class PageRecorder:
         self.conn.execute(_INSERT_CAPTURE, (
             self.key(record.url), record.url, iso(record.date), None, record.mime,
             self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
-            record.payload_digest, 0, "resource", run_id, None,
+            record.payload_digest, 0, "resource", run_id, None, None,
         ))
 
     def original_with_digest(self, fetched_url: str, digest: str) -> dict[str, Any] | None:
         """The newest full (non-revisit) capture of this URL with the same payload."""
         row = self.conn.execute(
             "SELECT fetched_url, captured_at FROM captures WHERE url = ? AND payload_digest = ?"
-            " AND is_revisit = 0 ORDER BY id DESC LIMIT 1",
+            " AND is_revisit = 0 AND vantage IS NULL ORDER BY id DESC LIMIT 1",
             (self.key(fetched_url), digest),
         ).fetchone()
         if row is None:
@@ -125,7 +125,8 @@ class PageRecorder:
         """The newest 2xx response record of this URL (what a 304 says is unchanged)."""
         row = self.conn.execute(
             "SELECT fetched_url, captured_at, payload_digest FROM captures WHERE url = ?"
-            " AND is_revisit = 0 AND status BETWEEN 200 AND 299 ORDER BY id DESC LIMIT 1",
+            " AND is_revisit = 0 AND status BETWEEN 200 AND 299 AND vantage IS NULL"
+            " ORDER BY id DESC LIMIT 1",
             (self.key(fetched_url),),
         ).fetchone()
         if row is None:

@@ -370,14 +370,14 @@ def _robots_middleware(crawler: Any) -> RobotsTxtMiddleware | None:
     return next((mw for mw in middlewares if isinstance(mw, RobotsTxtMiddleware)), None)
 
 
-def client_for(client_class: type[C], crawler: Any) -> C | None:
-    """``client_class`` for this crawl, built on its archive writer; None (logged) when the
-    fast path is off."""
+def client_for(client_class: type[C], crawler: Any, **options: Any) -> C | None:
+    """``client_class`` for this crawl, built on its archive writer (with ``options``); None
+    (logged) when the fast path is off."""
     extension = crawler.get_extension(ArchiveExtension)
     if extension is None:
         return None
     try:
-        return client_class.from_crawler(crawler, extension.writer)
+        return client_class.from_crawler(crawler, extension.writer, **options)
     except NotConfigured as exc:
         logger.info("%s off, requests go through Scrapy: %s", client_class.__name__, exc)
         return None

@@ -35,6 +35,7 @@ from archive.text.extract import fast_page_text, had_text
 from archive.timeutil import utcnow
 from crawlers.fastpath.client import client_for
 from crawlers.fastpath.not_modified import NotModifiedClient
+from crawlers.fastpath.vantage import VantageClient
 from crawlers.items import CheckItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META, header_pairs
 from crawlers.spiders.news import _header
@@ -52,8 +53,12 @@ class RecheckSpider(RenderedPages, Spider):
     custom_settings = {"RETRY_HTTP_CODES": []}
 
     def __init__(self, selection: dict[str, Any] | None = None,
-                 source_offsets: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
+                 source_offsets: dict[str, list[str]] | None = None,
+                 vantages: dict[str, str] | None = None,
+                 source_vantages: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.vantages = vantages or {}                  # name -> proxy URL (a secret)
+        self.source_vantages = source_vantages or {}    # source -> vantage names
         self.selection = Selection(**{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in (selection or {}).items()})
         self.source_offsets = source_offsets or {}
@@ -64,6 +69,7 @@ class RecheckSpider(RenderedPages, Spider):
         db = catalogue.open_existing(Home(Path(self.settings.get("ARCHIVE_HOME"))).db_path)
         try:
             rows = select_urls(db, self.selection, utcnow())
+            everything = list(rows)
         finally:
             db.conn.close()
         self.crawler.stats.set_value("memoryhole/checks_selected", len(rows))
@@ -83,6 +89,20 @@ class RecheckSpider(RenderedPages, Spider):
             rows = [row for row in rows if id(row) in left or id(row) not in asked]
         for row in rows:
             yield self.check_request(row)
+        async for item in self.vantage_checks(everything):      # every URL selected
+            yield item
+
+    async def vantage_checks(self, rows: list[dict[str, Any]]) -> AsyncIterator[CheckItem]:
+        """The same URLs from each vantage their source names (crawlers.fastpath.vantage)."""
+        for name, proxy in self.vantages.items():
+            picked = [row for row in rows if name in self.source_vantages.get(row.get("source")
+                                                                              or "", ())]
+            client = client_for(VantageClient, self.crawler, name=name, proxy=proxy,
+                                offsets=self.source_offsets) if picked else None
+            if client is None:
+                continue
+            async for item in client.check_all(picked):
+                yield item
 
     def not_modified(self, row: dict[str, Any], record_id: str) -> CheckItem:
         """The check of a 304 the fast path archived, with the classifier's verdict on it."""

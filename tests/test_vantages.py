@@ -1,0 +1,187 @@
+"""Vantage points (``[[vantage]]``; a source's ``vantages``): the same URLs re-checked through
+each vantage's proxy, OONI's rule at the end of the run. Alive at the control and failing or
+walled at a vantage is ``blocked`` there, never a deletion; missing at both is a deletion the
+control confirms. Debian's tinyproxy (HTTP) and microsocks (SOCKS5), both with a password, and
+a censoring proxy of our own (tests.support.censor), all on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.helpers import (
+    all_records,
+    http_get,
+    rows,
+    run_cli,
+    warc_files,
+    write_config,
+)
+from tests.support.proxies import PASSWORD, USER, CensorProxy, Microsocks, Tinyproxy
+from tests.support.scriptserver import ScriptServer
+from tests.support.webhome import ServeProcess
+
+ARTICLE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+           + "<p>{title}: Kazakhstan and China signed a transit deal at Khorgos; traders from "
+             "Almaty and Urumqi expect more trucks at the border crossing this spring.</p>" * 8
+           + "</article></body></html>")
+
+
+def setup_home(home: Path, server: ScriptServer, proxy: str, paths: list[str],
+               ca_file: Path | None = None) -> list[str]:
+    values = {"obey_robots": False, "timeout": 3}
+    if ca_file is not None:
+        values["ca_file"] = str(ca_file)
+    write_config(home, **values)
+    with open(home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+        handle.write(f'seeds = ["seeds.toml"]\n[recheck]\nconfirm_after = "0s"\n'
+                     f'[[vantage]]\nname = "kz"\nproxy = "{proxy}"\n')
+    text = (home / "memoryhole.toml").read_text()      # seeds must come before any table
+    (home / "memoryhole.toml").write_text('seeds = ["seeds.toml"]\n' + text.replace(
+        'seeds = ["seeds.toml"]\n', ""))
+    urls = [server.url(p) for p in paths]
+    for path in paths:
+        server.script(path, [{"status": 200, "body": ARTICLE.format(title=path)}])
+    (home / "seeds.toml").write_text('[[source]]\nname = "watch"\nkind = "page"\nurls = '
+                                     + json.dumps(urls) + '\nvantages = ["kz"]\n')
+    run_cli(home, "crawl")
+    return urls
+
+
+def checks(home: Path, url: str) -> list[tuple[str, str, str | None]]:
+    """The URL's checks, run by run; within a run the control's before the vantages'."""
+    return [(c["vantage"], c["outcome"], c["reason"]) for c in rows(
+        home, "SELECT vantage, outcome, reason FROM checks WHERE url = ? "
+        "ORDER BY run_id, vantage = 'default' DESC, vantage, id", (url,))]
+
+
+CENSORED = {
+    "/block-page": ("block200", "geo_blocked"),
+    "/block-451": ("block451", "geo_blocked"),
+    "/reset": ("reset", "reset"),
+    "/timeout": ("hang", "timeout"),
+    "/notice": ("notice", "walled"),
+    "/redirect": ("redirect", "redirect_unclear"),   # to the censor's warning host
+}
+
+
+def test_the_decision_table(tmp_home: Path, tmp_path: Path) -> None:
+    with ScriptServer() as server, CensorProxy(tmp_path / "censor") as censor:
+        paths = [*CENSORED, "/ok", "/gone"]
+        urls = dict(zip(paths, setup_home(tmp_home, server, censor.base, paths), strict=True))
+        for path, (action, _reason) in CENSORED.items():
+            censor.censor(path, action)
+        server.script("/gone", [{"status": 404, "body": "<h1>Not Found</h1>"}])
+        run_cli(tmp_home, "recheck", "--all")
+        run_cli(tmp_home, "recheck", "--all")
+    for path, (_action, reason) in CENSORED.items():     # alive at the control: blocked
+        assert checks(tmp_home, urls[path])[-2:] == [
+            ("default", "alive", None), ("kz", "blocked", reason)], path
+    assert checks(tmp_home, urls["/ok"])[-2:] == [("default", "alive", None),
+                                                   ("kz", "alive", None)]
+    assert checks(tmp_home, urls["/gone"])[-2:] == [("default", "missing", "gone"),
+                                                     ("kz", "missing", "gone")]
+    [deletion] = json.loads(run_cli(tmp_home, "deletions", "--format", "json").output)
+    assert (deletion["url"], deletion["reason"]) == (urls["/gone"], "gone")
+    blocks = json.loads(run_cli(tmp_home, "blocking", "--format", "json").output)
+    assert {(b["url"], b["vantage"], b["evidence"]["reason"]) for b in blocks} == {
+        (urls[path], "kz", reason) for path, (_a, reason) in CENSORED.items()}
+    assert all(b["first_blocked_at"] < b["last_blocked_at"] for b in blocks)
+    replayable = {b["url"]: b["replay_url"] for b in blocks}
+    assert replayable[urls["/reset"]] is None                 # nothing came back to replay
+    shown = urlsplit(replayable[urls["/block-page"]]).path
+    assert shown.startswith("/replay/main@kz/")
+    table = run_cli(tmp_home, "blocking", "--vantage", "kz", "--current").output
+    assert urls["/notice"] in table and f"{len(CENSORED)} block(s)" in table
+    assert "not a vantage point" in run_cli(tmp_home, "blocking", "--vantage", "ru").output
+    rows_csv = list(csv.DictReader(io.StringIO(
+        run_cli(tmp_home, "blocking", "--format", "csv").output)))
+    assert {r["evidence_reason"] for r in rows_csv} == {r for _a, r in CENSORED.values()}
+    with ServeProcess(tmp_home) as served:   # the block page as the vantage saw it; the
+        frame = http_get(served.ui, shown)     # control's page under the plain collection
+        assert frame[0] == 200
+        memento = re.search(rf'src="{re.escape(served.replay)}(/main@kz/\d{{14}}/[^"]+)"',
+                            frame[2].decode()).group(1)
+        status, _, body = http_get(served.replay, memento)
+        assert status == 200 and b"not available in your country" in body
+        control = http_get(served.replay, memento.replace("/main@kz/", "/main/"))
+        if control[0] == 302:                # the control's capture is in another second
+            assert "/main/" in control[1]["location"]
+            control = http_get(served.replay, urlsplit(control[1]["location"]).path)
+        assert control[0] == 200 and b"Khorgos" in control[2]
+
+
+def test_a_vantage_whose_proxy_is_down_says_nothing(tmp_home: Path, tmp_path: Path) -> None:
+    with ScriptServer() as server:
+        [url] = setup_home(tmp_home, server, "http://127.0.0.1:9", ["/a"])
+        run_cli(tmp_home, "recheck", "--all")
+    assert checks(tmp_home, url)[-2:] == [("default", "alive", None),
+                                          ("kz", "transient", "proxy_down")]
+    assert json.loads(run_cli(tmp_home, "blocking", "--format", "json").output) == []
+
+
+@pytest.mark.parametrize("kind", ["tinyproxy", "microsocks"])
+def test_http_and_socks5_vantages_with_passwords(tmp_home: Path, tmp_path: Path,
+                                                 kind: str) -> None:
+    """Through a real proxy that wants a password: alive at both; every record of the vantage
+    names it and has no WARC-IP-Address; the password is nowhere: logs, WARCs, exports."""
+    proxy_class = Tinyproxy if kind == "tinyproxy" else Microsocks
+    with ScriptServer() as server, proxy_class(tmp_path / kind) as proxy:
+        [url] = setup_home(tmp_home, server, proxy.url, ["/a"])
+        run_cli(tmp_home, "recheck", "--all")
+    assert checks(tmp_home, url) == [("default", "alive", None), ("kz", "alive", None)]
+    records = [r for r in all_records(tmp_home)
+               if r["type"] in ("response", "revisit", "request")]
+    at_vantage = [r for r in records if r["headers"].get_header("WARC-Memoryhole-Vantage")]
+    assert {r["headers"].get_header("WARC-Memoryhole-Vantage") for r in at_vantage} == {"kz"}
+    assert len(at_vantage) == 2                # the response (a revisit: same page) and request
+    assert all(r["headers"].get_header("WARC-IP-Address") is None for r in at_vantage)
+    run_cli(tmp_home, "export", "csv", str(tmp_path / "d.csv"))
+    run_cli(tmp_home, "history", url, "--format", "json")
+    for path in [*warc_files(tmp_home), *(tmp_home / "logs").iterdir(),
+                 tmp_home / "memoryhole.db", tmp_path / "d.csv"]:
+        data = path.read_bytes() if path.suffix != ".gz" else _gunzip_all(path)
+        assert PASSWORD.encode() not in data, path
+        assert f"{USER}:".encode() not in data, path
+        assert base64.b64encode(f"{USER}:{PASSWORD}".encode()) not in data, path
+
+
+def _gunzip_all(path: Path) -> bytes:
+    import zlib
+
+    data, out = path.read_bytes(), b""
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += inflater.decompress(data)
+        data = inflater.unused_data
+    return out
+
+
+def test_tls_interception_at_a_vantage_is_a_block(tmp_home: Path, tmp_path: Path, tls,
+                                                  forged_tls) -> None:
+    with ScriptServer(tls=tls) as server, \
+            CensorProxy(tmp_path / "censor", forged=forged_tls) as censor:
+        [url] = setup_home(tmp_home, server, censor.base, ["/a"], ca_file=tls.ca)
+        censor.censor(server.base.split("://", 1)[1], "intercept")
+        run_cli(tmp_home, "recheck", "--all")
+    assert checks(tmp_home, url)[-2:] == [("default", "alive", None), ("kz", "blocked", "tls")]
+
+
+def test_vantage_config_is_checked_and_secrets_stay_out_of_errors(tmp_home: Path) -> None:
+    write_config(tmp_home)
+    with open(tmp_home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+        handle.write(f'[[vantage]]\nname = "kz"\nproxy = "ftp://{USER}:{PASSWORD}@h"\n')
+    bad = run_cli(tmp_home, "crawl", "http://127.0.0.1:9/", expect=2)
+    assert "vantage[0].proxy" in bad.output and PASSWORD not in bad.output
+    write_config(tmp_home)
+    (tmp_home / "seeds.toml").write_text('[[source]]\nname = "w"\nkind = "page"\n'
+                                         'url = "http://127.0.0.1:9/"\nvantages = ["ru"]\n')
+    bad = run_cli(tmp_home, "crawl", "--seeds", str(tmp_home / "seeds.toml"), expect=2)
+    assert "no vantage 'ru'" in bad.output
