@@ -101,6 +101,7 @@ class Config:
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
     browser: BrowserConfig = field(default_factory=BrowserConfig)
     notify_urls: tuple[str, ...] = ()
+    notify_blocks: bool = False       # [notify] blocks: announce new blocks at vantage points
     replay_base: str = "http://127.0.0.1:8765"   # where `memoryhole serve` is reached
     vantages: tuple[Vantage, ...] = ()
 
@@ -275,7 +276,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         timeout=browser.positive("timeout", float, b.timeout),
         concurrency=browser.positive("concurrency", int, b.concurrency), wait_until=wait_until)
     notify = Section(path, "notify.", top.data.get("notify", {}))
-    notify.check_keys({"urls"})
+    notify.check_keys({"urls", "blocks"})
     serve = Section(path, "serve.", top.data.get("serve", {}))
     serve.check_keys({"base_url"})
     replay_base = serve.get("base_url", str, Config.replay_base).rstrip("/")
@@ -285,7 +286,8 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     return Config(
         path=path, seeds=tuple(seeds), collection=collection,
         operator=top.get("operator", str, ""), crawl=crawl_cfg, recheck=recheck_cfg,
-        browser=browser_cfg, notify_urls=notify.strings("urls"), replay_base=replay_base,
+        browser=browser_cfg, notify_urls=notify.strings("urls"),
+        notify_blocks=notify.get("blocks", bool, False), replay_base=replay_base,
         vantages=_vantages(path, top.data.get("vantage", [])),
     )
 

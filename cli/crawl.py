@@ -183,14 +183,16 @@ def recheck(ctx: Context, mode: str, urls: tuple[str, ...], names: tuple[str, ..
 
 
 def _notify(ctx: Context) -> None:
-    """Send the notifications of confirmed deletions and restores (an outbox: none is lost)."""
+    """Send the notifications of confirmed deletions and restores, and of new blocks when
+    ``[notify] blocks`` says so (an outbox: none is lost)."""
     if not ctx.config.notify_urls:
         return
     from archive.export.notify import notify_deletions
 
     db = ctx.catalogue()
     try:
-        notify_deletions(db, list(ctx.config.notify_urls), replay_base=ctx.config.replay_base)
+        notify_deletions(db, list(ctx.config.notify_urls), replay_base=ctx.config.replay_base,
+                         blocks=ctx.config.notify_blocks)
     finally:
         db.conn.close()
 

@@ -4,12 +4,9 @@ rows are stamped only after a send, failures are retried, URLs with secrets neve
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,42 +15,9 @@ import pytest
 from archive.catalogue import db as catalogue
 from archive.catalogue.deletions import DeletionFilter, query_deletions
 from archive.export.notify import notify_deletions, pending_messages, redact
+from tests.support.endpoint import Endpoint
 
 REPLAY = "http://127.0.0.1:8765"
-
-
-class Endpoint:
-    """A local HTTP server that records apprise's json:// POSTs (path /slow answers late)."""
-
-    def __init__(self, port: int = 0) -> None:
-        received: list[dict[str, Any]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path.startswith("/slow"):
-                    time.sleep(2)
-                received.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                 **json.loads(body)})
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.received = received
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str = "/hook", auth: str = "") -> str:
-        return f"json://{auth}127.0.0.1:{self.port}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -216,3 +180,28 @@ def test_notification_links_are_the_deletion_objects_replay_urls(db, endpoint):
         "%E5%93%88%E8%90%A8%E5%85%8B%E6%96%AF%E5%9D%A6?%E6%A0%87%E9%A2%98="
         "%E5%9B%9E%E5%BD%92%20%E4%B8%AD%E5%9B%BD")
     assert f"Archived copy: {deletion['replay_url']}\n" in message + "\n"
+
+
+def test_new_blocks_are_announced_only_when_asked(db: Any, endpoint: Endpoint) -> None:
+    """``[notify] blocks``: a block still in force is announced once, with what the vantage
+    was answered; a lifted one never; without the switch none."""
+    db["captures"].insert({"id": 9, "url": "https://news.example/a", "collection": "main",
+                           "captured_at": "2026-11-06T01:02:03Z", "warc_filename": "c.warc.gz",
+                           "warc_record_id": "<urn:9>", "vantage": "kz"})
+    db["blocks"].insert_all([
+        {"id": 1, "url": "https://news.example/a", "vantage": "kz", "reason": "geo_blocked",
+         "first_blocked_at": "2026-11-06T01:02:03Z", "last_blocked_at": "2026-11-06T01:02:03Z",
+         "http_status": 451, "capture_id": 9, "detail": "alive at the control"},
+        {"id": 2, "url": "https://news.example/b", "vantage": "kz", "reason": "reset",
+         "first_blocked_at": "2026-11-06T01:00:00Z", "last_blocked_at": "2026-11-06T01:00:00Z",
+         "unblocked_at": "2026-11-06T02:00:00Z"},
+    ])
+    db.execute("UPDATE deletions SET notified_at = 'x', restore_notified_at = 'x'")
+    assert notify_deletions(db, [endpoint.url()], replay_base=REPLAY).sent == 0
+    assert notify_deletions(db, [endpoint.url()], replay_base=REPLAY, blocks=True).sent == 1
+    [message] = endpoint.received
+    assert message["title"] == "Blocked at kz (geo_blocked): https://news.example/a"
+    assert f"{REPLAY}/replay/main@kz/20261106010203/https://news.example/a" in message["message"]
+    assert db.execute("SELECT notified_at IS NOT NULL FROM blocks ORDER BY id").fetchall() == [
+        (1,), (0,)]
+    assert notify_deletions(db, [endpoint.url()], replay_base=REPLAY, blocks=True).sent == 0

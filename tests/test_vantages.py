@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.endpoint import Endpoint
 from tests.support.helpers import (
     all_records,
     http_get,
@@ -166,12 +167,19 @@ def _gunzip_all(path: Path) -> bytes:
 
 def test_tls_interception_at_a_vantage_is_a_block(tmp_home: Path, tmp_path: Path, tls,
                                                   forged_tls) -> None:
+    """A forged certificate at the vantage: blocked (tls); ``[notify] blocks`` announces it."""
+    endpoint = Endpoint()
     with ScriptServer(tls=tls) as server, \
             CensorProxy(tmp_path / "censor", forged=forged_tls) as censor:
         [url] = setup_home(tmp_home, server, censor.base, ["/a"], ca_file=tls.ca)
+        with open(tmp_home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+            handle.write(f'[notify]\nurls = ["{endpoint.url()}"]\nblocks = true\n')
         censor.censor(server.base.split("://", 1)[1], "intercept")
         run_cli(tmp_home, "recheck", "--all")
+    endpoint.close()
     assert checks(tmp_home, url)[-2:] == [("default", "alive", None), ("kz", "blocked", "tls")]
+    [message] = endpoint.received
+    assert message["title"] == f"Blocked at kz (tls): {url}"
 
 
 def test_vantage_config_is_checked_and_secrets_stay_out_of_errors(tmp_home: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from archive.timeutil import iso
 from archive.urlnorm import replay_url
-from archive.warc.cdxj_lookup import VIEW_SEPARATOR
+from archive.warc.cdxj_lookup import view_name
 
 _SELECT = (
     "SELECT b.id, b.url, u.domain, u.source, b.vantage, b.first_blocked_at, b.last_blocked_at,"
@@ -102,5 +102,5 @@ def _shape(row: tuple[Any, ...], base: str) -> dict[str, Any]:
                      "check_id": check_id, "capture_id": capture_id, "captured_at": captured_at,
                      "warc_filename": warc_filename, "offset": offset},
         "replay_url": None if capture_id is None else replay_url(
-            f"{base}/replay", f"{collection}{VIEW_SEPARATOR}{vantage}", stamp14, fetched),
+            f"{base}/replay", view_name(collection, vantage), stamp14, fetched),
     }

@@ -213,7 +213,7 @@ def build_migrations() -> Migrations:
         db["blocks"].create({
             "id": int, "url": str, "url_id": int, "vantage": str, "first_blocked_at": str,
             "last_blocked_at": str, "unblocked_at": str, "check_id": int, "capture_id": int,
-            "http_status": int, "reason": str, "rule": str, "detail": str,
+            "http_status": int, "reason": str, "rule": str, "detail": str, "notified_at": str,
         }, pk="id")
         db["blocks"].create_index(["url_id", "vantage"])
         db["blocks"].create_index(["vantage", "last_blocked_at"])

@@ -1,7 +1,10 @@
-"""Tell people about confirmed deletions and restores, through apprise (``[notify] urls``).
+"""Tell people about confirmed deletions and restores, through apprise (``[notify] urls``), and
+with ``[notify] blocks = true`` about new blocks at vantage points.
 
 The ``deletions`` table is the outbox: a deletion row whose ``notified_at`` is NULL has not been
-announced yet, nor a restore whose ``restored_at`` is set and ``restore_notified_at`` is NULL.
+announced yet, nor a restore whose ``restored_at`` is set and ``restore_notified_at`` is NULL;
+so is ``blocks``: a block still in force whose ``notified_at`` is NULL (a block lifted before it
+was announced is not announced).
 :func:`notify_deletions` sends one message per such row to every configured target and stamps
 the row only after every target took it, so a deletion is never lost while a notifier is down:
 the next call (the next run) sends it again. The price is that a healthy target may get a message
@@ -29,6 +32,7 @@ import sqlite_utils
 from archive.catalogue.db import dict_rows
 from archive.timeutil import iso, parse_iso, timestamp14, utcnow
 from archive.urlnorm import replay_url
+from archive.warc.cdxj_lookup import view_name
 
 DEFAULT_TIMEOUT = 10.0   # seconds to connect, and again to read, per message per target
 DEFAULT_BUDGET = 60.0    # seconds for one call; what is left waits for the next call
@@ -53,12 +57,14 @@ class Message:
     column: str          # the column stamped once every target took it
     title: str
     body: str
+    table: str = "deletions"     # the outbox it came from
 
 
 def notify_deletions(db: sqlite_utils.Database, urls: Sequence[str], *, replay_base: str,
-                     timeout: float = DEFAULT_TIMEOUT,
-                     budget: float = DEFAULT_BUDGET) -> NotifyResult:
-    """Send the pending deletion and restore messages to every apprise URL in ``urls``.
+                     timeout: float = DEFAULT_TIMEOUT, budget: float = DEFAULT_BUDGET,
+                     blocks: bool = False) -> NotifyResult:
+    """Send the pending deletion and restore messages (and with ``blocks`` those of new
+    blocks) to every apprise URL in ``urls``.
 
     Never raises: problems are logged (without the URLs) and reported in the result.
     Call it outside any open transaction on ``db``.
@@ -67,7 +73,7 @@ def notify_deletions(db: sqlite_utils.Database, urls: Sequence[str], *, replay_b
     if not urls:
         return result
     try:
-        messages = pending_messages(db, replay_base)
+        messages = pending_messages(db, replay_base, blocks=blocks)
         if messages:
             _send_all(db, messages, _targets(urls, timeout), result, budget)
     except Exception as exc:  # the caller's run must not fail because a message did not go
@@ -76,8 +82,10 @@ def notify_deletions(db: sqlite_utils.Database, urls: Sequence[str], *, replay_b
     return result
 
 
-def pending_messages(db: sqlite_utils.Database, replay_base: str) -> list[Message]:
-    """The messages still to send, deletions (oldest first), then restores."""
+def pending_messages(db: sqlite_utils.Database, replay_base: str, *,
+                     blocks: bool = False) -> list[Message]:
+    """The messages still to send, deletions (oldest first), then restores, then (with
+    ``blocks``) blocks still in force."""
     base = replay_base.rstrip("/")
     good = ("LEFT JOIN captures g ON g.id = d.last_good_capture_id "
             "LEFT JOIN captures r ON r.id = d.restored_capture_id")
@@ -94,6 +102,12 @@ def pending_messages(db: sqlite_utils.Database, replay_base: str) -> list[Messag
             db, f"SELECT {cols} FROM deletions d {good} WHERE d.restored_at IS NOT NULL "
                 "AND d.restore_notified_at IS NULL ORDER BY d.restored_at, d.id")
     ]
+    if blocks:
+        messages += [_block_message(row, base) for row in dict_rows(
+            db, "SELECT b.*, c.collection, c.captured_at, coalesce(c.fetched_url, c.url) AS"
+                " captured_url FROM blocks b LEFT JOIN captures c ON c.id = b.capture_id"
+                " WHERE b.notified_at IS NULL AND b.unblocked_at IS NULL"
+                " ORDER BY b.first_blocked_at, b.id")]
     return messages
 
 
@@ -152,6 +166,21 @@ def _restore_message(row: dict[str, Any], base: str) -> Message:
     return Message(row["id"], "restore_notified_at", f"Restored: {row['url']}", "\n".join(lines))
 
 
+def _block_message(row: dict[str, Any], base: str) -> Message:
+    view = view_name(row["collection"], row["vantage"]) if row.get("collection") else None
+    seen = _replay(base, view, row["captured_at"], row.get("captured_url") or row["url"])
+    lines = [f"Blocked at {row['vantage']}: {row['url']}", f"Reason: {row['reason']}"
+             + (f" (rule {row['rule']})" if row.get("rule") else ""),
+             f"First blocked: {row['first_blocked_at']}"]
+    if row.get("http_status"):
+        lines.append(f"HTTP status at {row['vantage']}: {row['http_status']}")
+    if row.get("detail"):
+        lines.append(f"Detail: {row['detail']}")
+    lines.append(f"What {row['vantage']} was answered: {seen or 'nothing to replay'}")
+    return Message(row["id"], "notified_at", f"Blocked at {row['vantage']} ({row['reason']}): "
+                   f"{row['url']}", "\n".join(lines), table="blocks")
+
+
 def _targets(urls: Sequence[str], timeout: float) -> list[tuple[str, Any]]:
     asset = apprise.AppriseAsset(storage_mode="memory")  # write nothing outside the home
     targets: list[tuple[str, Any]] = []
@@ -189,7 +218,7 @@ def _send_all(db: sqlite_utils.Database, messages: list[Message],
                                "on the next run", label, result.pending)
                 return
         with db.conn:
-            db.execute(f"UPDATE deletions SET {message.column} = ? "
+            db.execute(f"UPDATE {message.table} SET {message.column} = ? "
                        f"WHERE id = ? AND {message.column} IS NULL",
                        [iso(utcnow()), message.row_id])
         result.sent += 1

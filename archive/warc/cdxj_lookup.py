@@ -43,11 +43,15 @@ class Capture:
     def view(self) -> str:
         """The collection as a replay URL names it: ``coll``, or ``coll@vantage`` for a
         vantage point's capture (:func:`split_view`)."""
-        vantage = self.entry.vantage
-        return self.collection if vantage is None else f"{self.collection}{VIEW_SEPARATOR}{vantage}"
+        return view_name(self.collection, self.entry.vantage)
 
 
 VIEW_SEPARATOR = "@"      # never in a collection's or a vantage's name (config.NAME_RE)
+
+
+def view_name(collection: str, vantage: str | None) -> str:
+    """How a replay URL names ``collection`` as ``vantage`` saw it (None: the control)."""
+    return collection if vantage is None else f"{collection}{VIEW_SEPARATOR}{vantage}"
 
 
 def split_view(name: str) -> tuple[str, str | None]:
