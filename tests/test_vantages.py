@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import io
 import json
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -117,6 +118,16 @@ def test_the_decision_table(tmp_home: Path, tmp_path: Path) -> None:
             assert "/main/" in control[1]["location"]
             control = http_get(served.replay, urlsplit(control[1]["location"]).path)
         assert control[0] == 200 and b"Khorgos" in control[2]
+        status, _, page = http_get(served.ui, "/blocking?vantage=kz&current=1")
+        assert status == 200 and f"{len(CENSORED)} block(s)".encode() in page
+        assert all(html.escape(urls[path]).encode() in page for path in CENSORED)
+        status, _, page = http_get(served.ui, "/url?" + urlencode({"u": urls["/block-451"]}))
+        states = page.decode().split("Where it stands", 1)[1].split("</table>", 1)[0]
+        assert re.search(r"default \(control\).*?<strong>alive</strong>", states, re.S)
+        assert re.search(r"kz</td>.*?<strong>blocked</strong> \(geo_blocked\) · HTTP 451", states,
+                         re.S)
+        status, _, page = http_get(served.ui, "/url?" + urlencode({"u": urls["/ok"]}))
+        assert b"<strong>blocked</strong>" not in page and b"Where it stands" in page
 
 
 def test_a_vantage_whose_proxy_is_down_says_nothing(tmp_home: Path, tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 import archive
+from archive.catalogue.blocking import BlockFilter, query_blocks
 from archive.catalogue.db import connect, open_catalogue
 from archive.catalogue.deletions import REASONS, DeletionFilter, deletion_counts, query_deletions
 from archive.catalogue.history import NotInCatalogue, url_history
@@ -71,11 +72,13 @@ from archive.web.views import (
     side_by_side,
     timeline_events,
     url_deletions,
+    vantage_states,
 )
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PAGE_SIZE = 100
 API_LIMIT = 1000
+BLOCKS_SHOWN = 500       # the latest blocks the "blocked where" page lists
 FILTER_KEYS = ("q", "reason", "source", "domain", "since", "until")
 
 
@@ -124,6 +127,7 @@ class WebUI:
         routes = [
             Route("/", self.deletion_log), Route("/api/deletions", self.api_deletions),
             Route("/url", self.url_page), Route("/diff", self.diff_page),
+            Route("/blocking", self.blocking),
             Route("/static/ui.css", self.stylesheet),
             Route("/replay/{rest:path}", self.replay_frame),
             Route("/timemap/link/{rest:path}", self.timemap),
@@ -225,6 +229,21 @@ class WebUI:
         finally:
             db.conn.close()
 
+    def blocking(self, request: Request) -> Response:
+        """Blocked where: the blocks at vantage points, latest seen first (``?vantage=``)."""
+        vantage = request.query_params.get("vantage", "").strip() or None
+        current = request.query_params.get("current") == "1"
+        db = self._db()
+        try:
+            rows = query_blocks(db, BlockFilter(vantage=vantage, current=current,
+                                                limit=BLOCKS_SHOWN), replay_base=self.ui_origin)
+            vantages = [r[0] for r in db.execute("SELECT DISTINCT vantage FROM blocks"
+                                                 " ORDER BY vantage")]
+        finally:
+            db.conn.close()
+        return self._page("blocking.html", title="Blocked where", rows=rows, vantage=vantage,
+                          vantages=vantages, current=current, limit=BLOCKS_SHOWN)
+
     def url_page(self, request: Request) -> Response:
         url = request.query_params.get("u", "").strip()
         if not is_http_url(url):
@@ -236,10 +255,12 @@ class WebUI:
             except NotInCatalogue as exc:
                 return self._error(404, "Not in the catalogue", str(exc))
             deletions = url_deletions(db.conn, history["url"], self.replay_origin)
+            vantages = vantage_states(db.conn, history["url"])
         finally:
             db.conn.close()
         return self._page("url.html", title=history["url"], url=history["url"],
                           watch=history["watch"], events=timeline_events(history),
+                          vantages=vantages,
                           deletions=deletions, good_captures=good_captures(history),
                           timemap=f"/timemap/link/{url_in_path(history['url'])}")
 

@@ -12,11 +12,13 @@ from urllib.parse import urlencode
 
 from archive.catalogue.captures import capture_body
 from archive.catalogue.db import dict_rows
+from archive.config import CONTROL
 from archive.home import Home
 from archive.text.diffing import diff_texts
 from archive.text.extract import main_text
 from archive.timeutil import parse_iso, timestamp14
 from archive.urlnorm import replay_url
+from archive.warc.cdxj_lookup import view_name
 
 
 def stamp14(iso_text: str | None) -> str | None:
@@ -64,24 +66,28 @@ def timeline_events(history: dict[str, Any]) -> list[dict[str, Any]]:
         label = "unchanged (revisit)" if c["is_revisit"] else f"captured, HTTP {c['status']}"
         if c["status"] is None:
             label = f"captured ({c['via']})"
+        if c.get("vantage"):
+            label += f" at vantage {c['vantage']}"
         events.append({
             "kind": kind, "at": c["captured_at"], "label": label, "outcome": None,
             "details": " · ".join(x for x in (c["title"], c["mime"],
                                               f"{c['warc_filename']}@{c['warc_offset']}") if x),
-            "link": replay_url("/replay", c["collection"], stamp14(c["captured_at"]),
-                               c["fetched_url"] or url),
+            "link": replay_url("/replay", view_name(c["collection"], c.get("vantage")),
+                               stamp14(c["captured_at"]), c["fetched_url"] or url),
             "link_text": "replay",
         })
     for ch in history["checks"]:
         capture = captures.get(ch["capture_id"])
         events.append({
             "kind": "check", "at": ch["checked_at"], "outcome": ch["outcome"],
-            "label": f"check: {ch['outcome']}",
+            "label": f"check: {ch['outcome']}" + (
+                f" at vantage {ch['vantage']}" if ch["vantage"] not in (None, CONTROL) else ""),
             "details": " · ".join(str(x) for x in (
                 f"HTTP {ch['http_status']}" if ch["http_status"] else None, ch["reason"],
-                ch["rule"], ch["detail"], ch["vantage"]) if x),
-            "link": replay_url("/replay", capture["collection"], stamp14(capture["captured_at"]),
-                               capture["fetched_url"] or url) if capture else None,
+                ch["rule"], ch["detail"]) if x),
+            "link": replay_url("/replay", view_name(capture["collection"], capture.get("vantage")),
+                               stamp14(capture["captured_at"]), capture["fetched_url"] or url)
+            if capture else None,
             "link_text": "what it answered",
         })
     for d in history["diffs"]:
@@ -105,6 +111,29 @@ def timeline_events(history: dict[str, Any]) -> list[dict[str, Any]]:
                            "link": None, "link_text": ""})
     events.sort(key=lambda e: (e["at"] or "", e["kind"]))
     return events
+
+
+def vantage_states(conn: Any, key: str) -> list[dict[str, Any]]:
+    """Where the URL stands at each vantage point: the latest check from each (the control
+    first), its open block if any, and the link to what it was answered. Empty when the URL
+    was only ever checked from the control."""
+    found = dict_rows(conn, (
+        "SELECT coalesce(c.vantage, ?) AS vantage, c.checked_at, c.outcome, c.reason,"
+        " c.http_status, c.detail, p.collection, p.captured_at, p.vantage AS seen_at,"
+        " coalesce(p.fetched_url, p.url) AS fetched FROM checks AS c"
+        " LEFT JOIN captures AS p ON p.id = c.capture_id WHERE c.id IN"
+        " (SELECT max(id) FROM checks WHERE url = ? GROUP BY coalesce(vantage, ?))"),
+        (CONTROL, key, CONTROL))
+    if len(found) < 2:
+        return []
+    blocked = dict(conn.execute("SELECT vantage, min(first_blocked_at) FROM blocks WHERE url = ?"
+                                " AND unblocked_at IS NULL GROUP BY vantage", (key,)).fetchall())
+    for row in found:
+        row["blocked_since"] = blocked.get(row["vantage"])
+        row["link"] = replay_url("/replay", view_name(row["collection"], row["seen_at"]),
+                                 stamp14(row["captured_at"]), row["fetched"]) \
+            if row["collection"] else None
+    return sorted(found, key=lambda r: (r["vantage"] != CONTROL, r["vantage"]))
 
 
 def good_captures(history: dict[str, Any]) -> list[dict[str, Any]]:
