@@ -97,11 +97,29 @@ def is_tls_failure(error: Any) -> bool:
                                          "net::err_cert", "net::err_ssl"))
 
 
+# Chromium's network errors (Playwright's message) by the name the classifier reads.
+_CHROMIUM_ERRORS = (
+    ("net::err_proxy_connection_failed", "ProxyDown"),
+    ("net::err_connection_reset", "ConnectionResetError"),
+    ("net::err_connection_closed", "ConnectionResetError"),
+    ("net::err_empty_response", "ConnectionResetError"),
+    ("net::err_timed_out", "TimeoutError"),
+    ("net::err_connection_timed_out", "TimeoutError"),
+    ("net::err_name_not_resolved", "DNSLookupError"),
+    ("net::err_connection_refused", "ConnectionRefusedError"),
+)
+
+
 def failure_name(failure: Any) -> str:
     """What a failed fetch is called in counters, logs and a check's detail: ``TLSError`` for a
-    TLS failure (the classifier reads it as ``tls``), else the exception's class name."""
+    TLS failure (the classifier reads it as ``tls``), Chromium's network errors by what they
+    are (``ConnectionResetError``, ``ProxyDown``...), else the exception's class name."""
     if is_tls_failure(failure.value):
         return "TLSError"
+    text = str(failure.value).lower()
+    for sign, name in _CHROMIUM_ERRORS:
+        if sign in text:
+            return name
     return failure.type.__name__ if failure.type else "Error"
 
 

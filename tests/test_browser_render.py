@@ -5,7 +5,6 @@ guarded; its memory bounded over 200 pages; a clear error without Chromium."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import subprocess
 import tempfile
@@ -23,34 +22,13 @@ from archive.home import Home
 from crawlers.launch import run_crawl
 from crawlers.safety import UrlPolicy
 from tests.support.helpers import all_records, free_port, rows, run_cli, write_config
+from tests.support.jsapp import PNG, STORY, serve_app
 from tests.support.pywb_env import ensure_pywb_venv
 from tests.support.scriptserver import ScriptServer
 from tests.support.webhome import chromium_path
 
-STORY = {"title": "Built by script", "text": "Казахстан и Китай: текст из XHR"}
-APP = ('<!doctype html><html><head><meta charset="utf-8"><title>JS app</title>'
-       '<script src="/app.js"></script></head><body><h1>Loading</h1><div id="story"></div>'
-       '<img src="/img/1.png"></body></html>')
-APP_JS = ("fetch('/api/story.json').then(r => r.json()).then(d => {"
-          " document.getElementById('story').innerHTML = '<p>' + d.text + '</p>';"
-          " document.querySelector('h1').textContent = d.title; });")
 HOSTILE = ('<!doctype html><html><body><p>A page that asks for local files.</p>'
            '<img src="file:///etc/passwd"><iframe src="ftp://127.0.0.1/x"></iframe></body></html>')
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082")
-
-
-def _serve_app(server: ScriptServer, page_paths: list[str]) -> None:
-    for path in page_paths:
-        server.script(path, [{"status": 200, "body": APP}])
-    server.script("/app.js", [{"status": 200, "body": APP_JS,
-                               "content_type": "application/javascript"}])
-    server.script("/api/story.json", [{
-        "status": 200, "body": gzip.compress(json.dumps(STORY).encode()).decode("latin-1"),
-        "encoding": "latin-1", "content_type": "application/json",
-        "headers": [["Content-Encoding", "gzip"]]}])
-    server.script("/img/1.png", [{"status": 200, "body": PNG.decode("latin-1"),
-                                  "encoding": "latin-1", "content_type": "image/png"}])
 
 
 def _seeds(home: Path, urls: list[str]) -> Path:
@@ -67,7 +45,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
     home = tmp_path_factory.mktemp("rendered") / "home"
     write_config(home, obey_robots=False, timeout=10)
     with ScriptServer() as server:
-        _serve_app(server, ["/app.html"])
+        serve_app(server, ["/app.html"])
         server.script("/hostile.html", [{"status": 200, "body": HOSTILE}])
         app, hostile = server.url("/app.html"), server.url("/hostile.html")
         result = run_cli(home, "crawl", "--seeds", str(_seeds(home, [app, hostile])))
@@ -268,7 +246,7 @@ def test_an_edit_made_by_script_is_diffed_from_the_dom(tmp_path: Path) -> None:
     versions = [{"title": "Report", "text": paragraph + " Переговоры прошли успешно."},
                 {"title": "Report", "text": paragraph + " Переговоры отменены."}]
     with ScriptServer() as server:
-        _serve_app(server, ["/app.html"])
+        serve_app(server, ["/app.html"])
         server.script("/api/story.json", [{"status": 200, "body": json.dumps(v),
                                            "content_type": "application/json"}
                                           for v in versions])
@@ -313,7 +291,7 @@ def test_a_browser_page_is_re_checked_in_the_browser() -> None:
     with open(home / "memoryhole.toml", "a", encoding="utf-8") as handle:
         handle.write('[recheck]\nconfirm_after = "0s"\n')
     with ScriptServer() as server:
-        _serve_app(server, ["/app.html"])
+        serve_app(server, ["/app.html"])
         app = server.url("/app.html")
         run_cli(home, "crawl", "--seeds", str(_seeds(home, [app])))
         [good] = rows(home, "SELECT last_capture_id, last_text_digest FROM urls WHERE url = ?",

@@ -12,6 +12,7 @@ import html
 import io
 import json
 import re
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -26,9 +27,10 @@ from tests.support.helpers import (
     warc_files,
     write_config,
 )
+from tests.support.jsapp import serve_app
 from tests.support.proxies import PASSWORD, USER, CensorProxy, Microsocks, Tinyproxy
 from tests.support.scriptserver import ScriptServer
-from tests.support.webhome import ServeProcess
+from tests.support.webhome import ServeProcess, chromium_path
 
 ARTICLE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
            + "<p>{title}: Kazakhstan and China signed a transit deal at Khorgos; traders from "
@@ -155,6 +157,17 @@ def test_http_and_socks5_vantages_with_passwords(tmp_home: Path, tmp_path: Path,
     assert {r["headers"].get_header("WARC-Memoryhole-Vantage") for r in at_vantage} == {"kz"}
     assert len(at_vantage) == 2                # the response (a revisit: same page) and request
     assert all(r["headers"].get_header("WARC-IP-Address") is None for r in at_vantage)
+    if kind == "microsocks":      # the catalogue rebuilt from the WARCs knows the vantage
+        db = sqlite3.connect(tmp_home / "memoryhole.db")
+        with db:
+            db.execute("DELETE FROM captures WHERE vantage = 'kz'")
+        db.close()
+        (tmp_home / "collections" / "main" / "indexes" / "index.cdxj").unlink()
+        run_cli(tmp_home, "check", "--repair", expect=None)
+        assert rows(tmp_home, "SELECT count(*) AS n FROM captures WHERE vantage = 'kz'"
+                    " AND is_revisit = 1")[0]["n"] == 1
+        index = (tmp_home / "collections" / "main" / "indexes" / "index.cdxj").read_text()
+        assert index.count('"vantage": "kz"') == 1
     run_cli(tmp_home, "export", "csv", str(tmp_path / "d.csv"))
     run_cli(tmp_home, "history", url, "--format", "json")
     for path in [*warc_files(tmp_home), *(tmp_home / "logs").iterdir(),
@@ -204,3 +217,69 @@ def test_vantage_config_is_checked_and_secrets_stay_out_of_errors(tmp_home: Path
                                          'url = "http://127.0.0.1:9/"\nvantages = ["ru"]\n')
     bad = run_cli(tmp_home, "crawl", "--seeds", str(tmp_home / "seeds.toml"), expect=2)
     assert "no vantage 'ru'" in bad.output
+
+
+def _browser_home(home: Path, server: ScriptServer, proxy: str) -> str:
+    """A render = "browser" page whose story a script fetches, crawled, with vantage kz."""
+    write_config(home, obey_robots=False, timeout=10)
+    text = (home / "memoryhole.toml").read_text()
+    (home / "memoryhole.toml").write_text(
+        'seeds = ["seeds.toml"]\n' + text + '[recheck]\nconfirm_after = "0s"\n'
+        f'[[vantage]]\nname = "kz"\nproxy = "{proxy}"\n')
+    serve_app(server, ["/app.html"])
+    story = {"title": "Khorgos", "text": " ".join(
+        ["Kazakhstan and China signed a transit deal at Khorgos; traders from Almaty and "
+         "Urumqi expect more trucks at the border crossing this spring."] * 8)}
+    server.script("/api/story.json", [{"status": 200, "body": json.dumps(story),
+                                       "content_type": "application/json"}])
+    app = server.url("/app.html")
+    (home / "seeds.toml").write_text('[[source]]\nname = "js"\nkind = "page"\n'
+                                     f'render = "browser"\nurls = ["{app}"]\n'
+                                     'vantages = ["kz"]\n')
+    run_cli(home, "crawl")
+    return app
+
+
+def test_a_browser_page_is_loaded_in_chromium_through_the_vantage(tmp_home: Path,
+                                                                  tmp_path: Path) -> None:
+    """Its HTTP answer is a script shell that reads as alive everywhere; Chromium, through the
+    vantage's proxy, finds that the story's XHR is blocked there: blocked, not alive. Every
+    record the browser made there names the vantage; none has the proxy's address."""
+    chromium_path()
+    with ScriptServer() as server, CensorProxy(tmp_path / "censor") as censor:
+        app = _browser_home(tmp_home, server, censor.base)
+        censor.censor("/api/story.json", "block451")
+        run_cli(tmp_home, "recheck", "--all")
+    [control, vantage] = checks(tmp_home, app)
+    assert control == ("default", "alive", None)
+    assert vantage == ("kz", "blocked", "walled"), vantage      # the story never came
+    [block] = json.loads(run_cli(tmp_home, "blocking", "--format", "json").output)
+    assert block["evidence"]["rule"].startswith("page/collapse")
+    assert "collapsed" in block["evidence"]["detail"]
+    at_kz = [r for r in all_records(tmp_home)
+             if r["headers"].get_header("WARC-Memoryhole-Vantage") == "kz"]
+    assert any(r["type"] == "response" and r["uri"].endswith("/api/story.json")
+               and r["http"].get_statuscode() == "451" for r in at_kz)
+    assert {r["uri"].split(":", 1)[0] for r in at_kz if r["type"] == "resource"} == {"urn"}
+    assert all(r["headers"].get_header("WARC-IP-Address") is None for r in at_kz)
+    [captured] = rows(tmp_home, "SELECT via, vantage FROM captures WHERE id = (SELECT capture_id"
+                                " FROM checks WHERE vantage = 'kz')")
+    assert captured == {"via": "browser", "vantage": "kz"}
+
+
+def test_a_browser_page_through_a_proxy_that_wants_a_password(tmp_home: Path,
+                                                              tmp_path: Path) -> None:
+    """Chromium answers tinyproxy's 407 with the vantage's credentials: alive at both, and the
+    password is in no record."""
+    chromium_path()
+    with ScriptServer() as server, Tinyproxy(tmp_path / "tinyproxy") as proxy:
+        app = _browser_home(tmp_home, server, proxy.url)
+        run_cli(tmp_home, "recheck", "--all")
+    assert checks(tmp_home, app) == [("default", "alive", None), ("kz", "alive", None)]
+    [captured] = rows(tmp_home, "SELECT via FROM captures WHERE id = (SELECT capture_id"
+                                " FROM checks WHERE vantage = 'kz')")
+    assert captured["via"] == "browser"
+    for path in warc_files(tmp_home):
+        data = _gunzip_all(path)
+        assert PASSWORD.encode() not in data
+        assert base64.b64encode(f"{USER}:{PASSWORD}".encode()) not in data

@@ -121,3 +121,36 @@ def test_same_lines_as_pywbs_own_indexer(tmp_path: Path) -> None:
     assert theirs == ours, json.dumps({"theirs": theirs, "ours": ours}, indent=1)
     assert len(ours) == 6
     assert sorted(index_warc(path)) == sorted(cdxj_lines(written))
+
+
+def test_a_vantage_s_records_are_indexed_with_their_vantage(tmp_path: Path) -> None:
+    """``vantage`` in the index line, from the record written and from the file alike; a
+    request from a vantage keeps no proxy credentials."""
+    from datetime import UTC, datetime
+
+    from archive.warc.http_message import HttpExchange
+    from archive.warc.writer import RotatingWarcWriter
+
+    closed: list[Path] = []
+    writer = RotatingWarcWriter(tmp_path, max_bytes=10**9, warcinfo={"software": "t"},
+                                on_close=lambda p, recs: closed.append(p))
+    when = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    written = list(writer.write_exchange(HttpExchange(
+        "http://example.test/a", 451, [("Content-Type", "text/html")], b"<p>blocked</p>", when,
+        request_headers=[("Proxy-Authorization", "Basic c2VjcmV0"), ("Accept", "*/*")],
+        vantage="kz")))
+    written.append(writer.write_resource("urn:dom:http://example.test/a", "text/html", b"<p/>",
+                                         when, vantage="kz"))
+    writer.close()
+    lines = cdxj_lines(written)
+    assert sorted(lines) == sorted(index_warc(closed[0]))
+    assert {parse_line(line).vantage for line in lines} == {"kz"}
+    raw = gzip_text(closed[0])
+    assert "WARC-Memoryhole-Vantage: kz" in raw and "Accept: */*" in raw
+    assert "Proxy-Authorization" not in raw and "c2VjcmV0" not in raw
+
+
+def gzip_text(path: Path) -> str:
+    import gzip
+
+    return gzip.open(path).read().decode("latin-1")

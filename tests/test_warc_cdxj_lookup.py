@@ -8,7 +8,14 @@ from pathlib import Path
 
 from archive.home import Home
 from archive.warc.cdxj import make_line, merge_into_index, parse_line, surt_key
-from archive.warc.cdxj_lookup import Capture, captures_of, key_lines, nearest, original_of
+from archive.warc.cdxj_lookup import (
+    Capture,
+    captures_of,
+    key_lines,
+    nearest,
+    original_of,
+    split_view,
+)
 
 
 def _line(url: str, ts: str, digest: str = "sha256:AAAA", rtype: str = "response",
@@ -84,3 +91,21 @@ def test_original_of_a_revisit(tmp_path: Path) -> None:
     assert original_of([changed, revisit], revisit) is None
     later = cap("20260104000000", "sha256:OLD")
     assert original_of([revisit, later], revisit) == later
+
+
+def test_nearest_keeps_a_vantage_s_captures_apart() -> None:
+    """In one second, the control's page and a vantage's block page: the control's is replayed
+    unless the vantage's view is asked for; a view with no capture there finds nothing."""
+    def capture(vantage: str | None, offset: int) -> Capture:
+        return Capture("main", parse_line(make_line(
+            "http://example.test/a", "20261201080000", "response", "text/html", "200", "D",
+            10, offset, "f.warc.gz", vantage)))
+
+    control, blocked = capture(None, 0), capture("kz", 100)
+    both = [control, blocked]
+    assert nearest(both, "20261201080000") is control
+    assert nearest(both, "20261201080000", vantage="kz") is blocked
+    assert nearest([control], "20261201080000", vantage="kz") is None
+    assert nearest([blocked], "20261201080000") is blocked       # nothing else to show
+    assert (control.view, blocked.view) == ("main", "main@kz")
+    assert split_view("main@kz") == ("main", "kz") and split_view("main") == ("main", None)

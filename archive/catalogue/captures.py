@@ -19,16 +19,18 @@ def capture_body(conn: Any, home: Home, capture_id: int) -> tuple[bytes, str | N
     the server sent may hold none of it."""
     row = conn.execute(
         "SELECT url, collection, warc_filename, warc_offset, is_revisit, payload_digest,"
-        " captured_at, via, fetched_url, run_id FROM captures WHERE id = ?", (capture_id,),
+        " captured_at, via, fetched_url, run_id, vantage FROM captures WHERE id = ?",
+        (capture_id,),
     ).fetchone()
     if row is None:
         raise RecordNotFound(f"no capture {capture_id} in the catalogue")
-    url, collection, filename, offset, is_revisit, digest, captured_at, via, fetched, run = row
+    (url, collection, filename, offset, is_revisit, digest, captured_at, via, fetched, run,
+     vantage) = row
     if via == "browser":
         dom = conn.execute(
             "SELECT collection, warc_filename, warc_offset FROM captures WHERE url = ? AND"
-            " captured_at >= ? AND run_id IS ? ORDER BY captured_at, id LIMIT 1",
-            (f"urn:dom:{fetched or url}", captured_at, run)).fetchone()
+            " captured_at >= ? AND run_id IS ? AND vantage IS ? ORDER BY captured_at, id"
+            " LIMIT 1", (f"urn:dom:{fetched or url}", captured_at, run, vantage)).fetchone()
         if dom is not None:
             return read_response(home, *dom).decoded_body(), "text/html; charset=utf-8", \
                 captured_at

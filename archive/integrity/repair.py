@@ -141,7 +141,7 @@ def _lines_for(path: Path, scans: list[FileScan]) -> list[str]:
     scan = next((s for s in scans if s.path == path), None) or scan_warc(path)
     return [make_line(r.url, _ts(r.warc_date), r.record_type, mime_of(r.content_type),
                       str(r.status) if r.status is not None else None, r.payload_digest,
-                      r.length, r.offset, path.name)
+                      r.length, r.offset, path.name, r.vantage)
             for r in scan.records if r.url and r.record_type in ("response", "revisit",
                                                                   "resource")]
 
@@ -186,7 +186,7 @@ def _minimal_row(coll: str, filename: str, rec: ScannedRecord) -> dict:
         "warc_filename": filename, "warc_offset": rec.offset,
         "warc_length": rec.length, "warc_record_id": rec.record_id,
         "payload_digest": rec.payload_digest, "is_revisit": int(rec.record_type == "revisit"),
-        "via": "http",
+        "via": "http", "vantage": rec.vantage,
     }
 
 

@@ -23,6 +23,7 @@ from typing import BinaryIO
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from archive.warc.records import VANTAGE_FIELD
 from archive.warc.writer import OPEN_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class ScannedRecord:
     payload_digest: str | None
     status: int | None
     content_type: str | None
+    vantage: str | None = None        # WARC-Memoryhole-Vantage: fetched from a vantage point
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,7 @@ def _record_info(rec: object, offset: int, length: int) -> ScannedRecord:
         record_id=h.get_header("WARC-Record-ID") or "",
         url=h.get_header("WARC-Target-URI"), warc_date=h.get_header("WARC-Date"),
         payload_digest=h.get_header("WARC-Payload-Digest"), status=status, content_type=ctype,
+        vantage=h.get_header(VANTAGE_FIELD),
     )
 
 

@@ -202,8 +202,9 @@ class RotatingWarcWriter:
         date: datetime,
         *,
         concurrent_to: str | None = None,
+        vantage: str | None = None,
     ) -> WrittenRecord:
-        """Write a resource record (a screenshot, a rendered DOM)."""
+        """Write a resource record (a screenshot, a rendered DOM), made at ``vantage``."""
         date = _aware(date, "date")
         rid = self._new_id()
         digest = sha256_digest(data)
@@ -214,9 +215,12 @@ class RotatingWarcWriter:
                       ("WARC-Warcinfo-ID", f.warcinfo_id)]
             if concurrent_to:
                 fields.append(("WARC-Concurrent-To", bracket_id(concurrent_to)))
+            if vantage:
+                fields.append((VANTAGE_FIELD, vantage))
             fields.append(("WARC-Payload-Digest", digest))
             loc = self._write_record(f, fields, content_type, [data])
-            rec = WrittenRecord(rid, "resource", uri, date, loc, digest, None, content_type)
+            rec = WrittenRecord(rid, "resource", uri, date, loc, digest, None, content_type,
+                                vantage)
             f.records.append(rec)
             self._after_write(f)
         return rec

@@ -107,7 +107,7 @@ class PageRecorder:
         self.conn.execute(_INSERT_CAPTURE, (
             self.key(record.url), record.url, iso(record.date), None, record.mime,
             self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
-            record.payload_digest, 0, "resource", run_id, None, None,
+            record.payload_digest, 0, "resource", run_id, None, record.vantage,
         ))
 
     def original_with_digest(self, fetched_url: str, digest: str) -> dict[str, Any] | None:

@@ -207,10 +207,10 @@ class WriterProcess:
                          target_date=row["captured_at_dt"], payload_digest=digest)
 
     def _write_resource(self, uri: str, content_type: str, data: bytes, date: datetime,
-                        concurrent_to: str | None) -> None:
+                        concurrent_to: str | None, vantage: str | None = None) -> None:
         assert self._writer is not None and self._pages is not None
         record = self._writer.write_resource(uri, content_type, data, date,
-                                             concurrent_to=concurrent_to)
+                                             concurrent_to=concurrent_to, vantage=vantage)
         self._begin()
         self._pages.insert_resource(record, run_id=self.run_id)
         self.stats["resources"] += 1

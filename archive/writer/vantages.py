@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from archive.detect.collapse import collapse_of
+from archive.detect.collapse import COLLAPSE_RULE, collapse_of
 from archive.jobs import CheckJob
 from archive.timeutil import iso
 
@@ -92,13 +92,14 @@ class VantageRecorder:
         seen = check.walled or check.detail
         detail = f"alive at the control; at vantage {check.vantage}: {seen}"
         reason = check.reason or ("walled" if check.walled else "blocked")
-        self.conn.execute("UPDATE checks SET outcome = 'blocked', reason = ?, detail = ?"
-                          " WHERE id = ?", (reason, detail, check.check_id))
+        rule = COLLAPSE_RULE if check.walled else check.rule
+        self.conn.execute("UPDATE checks SET outcome = 'blocked', reason = ?, rule = ?,"
+                          " detail = ? WHERE id = ?", (reason, rule, detail, check.check_id))
         open_block = self.conn.execute(
             "SELECT id FROM blocks WHERE url_id = ? AND vantage = ? AND unblocked_at IS NULL",
             (check.url_id, check.vantage)).fetchone()
         values = (iso(check.checked_at), check.check_id, check.capture_id, check.http_status,
-                  reason, check.rule, detail)
+                  reason, rule, detail)
         if open_block:
             self.conn.execute("UPDATE blocks SET last_blocked_at = ?, check_id = ?, capture_id"
                               " = ?, http_status = ?, reason = ?, rule = ?, detail = ? WHERE"

@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -59,3 +60,19 @@ def browser_settings(executable: str, *, timeout_s: float, concurrency: int) -> 
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": int(timeout_s * 1000),
         "BROWSER_ENABLED": True,
     }
+
+
+def browser_proxy(proxy: str) -> dict[str, str] | None:
+    """Playwright's ``proxy`` of a browser context for a vantage's proxy URL; None when Chromium
+    cannot use it (a SOCKS5 proxy that wants a password: Chromium has no SOCKS authentication).
+    """
+    parts = urlsplit(proxy)
+    scheme = parts.scheme.lower()
+    socks = scheme.startswith("socks")
+    if socks and parts.username:
+        return None
+    address = parts.netloc.rsplit("@", 1)[-1]
+    found = {"server": f"{'socks5' if socks else scheme}://{address}"}
+    if parts.username:
+        found.update(username=unquote(parts.username), password=unquote(parts.password or ""))
+    return found

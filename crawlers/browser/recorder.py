@@ -45,8 +45,10 @@ _LOCAL_SCHEMES = ("data", "blob", "about")      # never reach the network
 class BrowserRecorder:
     """Records one rendered page's network responses (one instance per page)."""
 
-    def __init__(self, writer: Any, stats: Any, page_url: str, policy: UrlPolicy) -> None:
+    def __init__(self, writer: Any, stats: Any, page_url: str, policy: UrlPolicy,
+                 vantage: str | None = None) -> None:
         self.writer = writer
+        self.vantage = vantage          # loaded through this vantage's proxy (None: direct)
         self.stats = stats
         self.page_url = page_url
         self.policy = policy
@@ -125,7 +127,9 @@ class BrowserRecorder:
             url=response.url, status=response.status, response_headers=headers, body=body,
             date=utcnow(), method=request.method, request_headers=request_headers,
             request_body=request.post_data_buffer or b"", reason=response.status_text or "",
-            ip_address=server.get("ipAddress") if server else None, truncated=truncated)
+            # through a vantage's proxy the address connected to is the proxy's: none is kept
+            ip_address=server.get("ipAddress") if server and self.vantage is None else None,
+            truncated=truncated, vantage=self.vantage)
         record_id = self.writer.submit_exchange(exchange, via="browser")
         self.stats.inc_value("memoryhole/browser/responses")
         if (self.document is None and request.is_navigation_request()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import yarl
@@ -53,8 +53,8 @@ class VantageClient(FastPathClient):
         self.stats_prefix = f"vantage/{name}"
         parts = urlsplit(proxy)
         self.socks = parts.scheme.lower().startswith("socks")
-        self.auth = aiohttp.BasicAuth(parts.username or "", parts.password or "") \
-            if parts.username else None
+        self.auth = aiohttp.BasicAuth(unquote(parts.username or ""),
+                                      unquote(parts.password or "")) if parts.username else None
         # the proxy as aiohttp's proxy= wants it: credentials passed apart (never in a URL
         # that could reach a log)
         self.proxy_url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))

@@ -33,13 +33,14 @@ from archive.home import Home
 from archive.platforms.registry import platform_for
 from archive.text.extract import fast_page_text, had_text
 from archive.timeutil import utcnow
+from crawlers.browser.chromium import browser_proxy
 from crawlers.fastpath.client import client_for
 from crawlers.fastpath.not_modified import NotModifiedClient
 from crawlers.fastpath.vantage import VantageClient
 from crawlers.items import CheckItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META, header_pairs
 from crawlers.spiders.news import _header
-from crawlers.spiders.rendered import RenderedPages
+from crawlers.spiders.rendered import BrowserVantage, RenderedPages
 from crawlers.tls import failure_name
 
 logger = logging.getLogger(__name__)
@@ -92,8 +93,11 @@ class RecheckSpider(RenderedPages, Spider):
         async for item in self.vantage_checks(everything):      # every URL selected
             yield item
 
-    async def vantage_checks(self, rows: list[dict[str, Any]]) -> AsyncIterator[CheckItem]:
-        """The same URLs from each vantage their source names (crawlers.fastpath.vantage)."""
+    async def vantage_checks(self, rows: list[dict[str, Any]]
+                             ) -> AsyncIterator[CheckItem | Request]:
+        """The same URLs from each vantage their source names (crawlers.fastpath.vantage); a
+        page the browser rendered whose answer there cannot decide is loaded in Chromium
+        through the vantage's proxy, as the control's is directly."""
         for name, proxy in self.vantages.items():
             picked = [row for row in rows if name in self.source_vantages.get(row.get("source")
                                                                               or "", ())]
@@ -101,8 +105,22 @@ class RecheckSpider(RenderedPages, Spider):
                                 offsets=self.source_offsets) if picked else None
             if client is None:
                 continue
+            in_browser = browser_proxy(proxy)
             async for item in client.check_all(picked):
-                yield item
+                if not self._undecided_without_browser(item.row, item.verdict):
+                    yield item
+                elif in_browser is None:     # Chromium cannot use it: the HTTP answer stands
+                    self.crawler.stats.inc_value(f"vantage/{name}/no_browser")
+                    logger.warning("vantage %s: %s is a browser page, but Chromium cannot use "
+                                   "a SOCKS5 proxy with a password: judged on its HTTP answer",
+                                   name, item.row["url"])
+                    yield item
+                else:
+                    self.crawler.stats.inc_value(f"vantage/{name}/checks_in_browser")
+                    for request in self.browser_requests(
+                            [(item.row["url"], {"render": "browser"})], check=item.row,
+                            vantage=BrowserVantage(name, in_browser)):
+                        yield request
 
     def not_modified(self, row: dict[str, Any], record_id: str) -> CheckItem:
         """The check of a 304 the fast path archived, with the classifier's verdict on it."""
@@ -176,7 +194,7 @@ class RecheckSpider(RenderedPages, Spider):
             body=page.body, platform=platform_for(row["url"], row.get("platform")),
             previous_title=row.get("title"), had_text=had_text(row.get("last_text_digest")))
         yield self._check(row, classify(observation), observation, page.status, page.record_id,
-                          page)
+                          page, vantage=response.meta.get("browser_vantage"))
 
     def parse_probe(self, response: Response) -> Iterator[Any]:
         found = fast_page_text(response.body, _header(response.headers, b"Content-Type")) \
@@ -206,9 +224,12 @@ class RecheckSpider(RenderedPages, Spider):
         observation = Observation(url=row["url"], status=None, error=error,
                                   platform=platform_for(row["url"], row.get("platform")))
         verdict = classify(observation)
-        logger.info("check failed: %s: %s: %s", row["url"], error, failure.getErrorMessage())
+        vantage = request.meta.get("browser_vantage")
+        logger.info("check failed%s: %s: %s: %s", f" at vantage {vantage}" if vantage else "",
+                    row["url"], error, failure.getErrorMessage())
         yield CheckItem(row=row, verdict=verdict, status=None, record_id=None, page=None,
-                        checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source")))
+                        checked_at=utcnow(), offsets=self.source_offsets.get(row.get("source")),
+                        vantage=vantage)
 
     def _observation(self, response: Response, row: dict[str, Any]) -> Observation:
         location = _header(response.headers, b"Location")
@@ -236,7 +257,8 @@ class RecheckSpider(RenderedPages, Spider):
                            response.meta.get(RECORD_ID_META), page)
 
     def _check(self, row: dict[str, Any], verdict: Verdict, observation: Observation,
-               status: int | None, record_id: str | None, page: PageItem | None) -> CheckItem:
+               status: int | None, record_id: str | None, page: PageItem | None,
+               vantage: str | None = None) -> CheckItem:
         """The check, with what was answered (and, for a soft-404, what the probe was) so the
         archive writer can tell a portal's answers from the sites' (archive.detect.run)."""
         probe = observation.probe
@@ -246,7 +268,7 @@ class RecheckSpider(RenderedPages, Spider):
             answer=answer_fingerprint(observation.status, observation.location,
                                       observation.body),
             probe_answer=probe.answer if probe is not None and verdict.reason == "soft_404"
-            else None)
+            else None, vantage=vantage)
 
 
 def _folder(url: str) -> tuple[str, str]:

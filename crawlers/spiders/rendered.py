@@ -19,6 +19,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from scrapy import Request
@@ -39,6 +40,15 @@ SCREENSHOT_TIMEOUT_MS = 15_000
 PAGES_PER_CONTEXT = 10
 
 
+@dataclass(frozen=True)
+class BrowserVantage:
+    """A vantage point's name and Playwright's ``proxy`` for its contexts
+    (crawlers.browser.chromium.browser_proxy)."""
+
+    name: str
+    proxy: dict[str, str]
+
+
 class RenderedPages:
     """Mixed into the news spider: ``crawler`` is its."""
 
@@ -49,21 +59,24 @@ class RenderedPages:
             "BROWSER_ENABLED")
 
     def browser_requests(self, jobs: list[tuple[str, dict[str, Any]]],
-                         check: dict[str, Any] | None = None) -> list[Request]:
+                         check: dict[str, Any] | None = None,
+                         vantage: BrowserVantage | None = None) -> list[Request]:
         """Queue ``jobs``; the requests that may start now. At most ``BROWSER_CONCURRENCY``
         pages are open at once: each one done starts the next (:meth:`_page_done`). With
         ``check`` (a re-check's urls row) the page is that re-check's answer
-        (:meth:`parse_rendered_check`, in the re-check spider)."""
+        (:meth:`parse_rendered_check`, in the re-check spider); with ``vantage`` it is loaded
+        through that vantage's proxy, in contexts of its own."""
         if not hasattr(self, "_browser_queue"):
-            self._browser_queue: deque[tuple[str, dict[str, Any], dict[str, Any] | None]] = \
-                deque()
+            self._browser_queue: deque[tuple[str, dict[str, Any], dict[str, Any] | None,
+                                             BrowserVantage | None]] = deque()
             self._in_flight = 0
             self._rendered = 0
             self._contexts = itertools.count(1)
-            self._context: str | None = None            # the context new pages go to
-            self._context_issued = 0
+            self._context: dict[str | None, str] = {}   # vantage -> the context new pages go to
+            self._context_issued: dict[str, int] = {}   # pages given to each context
             self._context_pages: dict[str, int] = {}     # pages not done yet, per context
-        self._browser_queue.extend((url, source, check) for url, source in jobs)
+            self._context_vantage: dict[str, str | None] = {}
+        self._browser_queue.extend((url, source, check, vantage) for url, source in jobs)
         return self._next_browser_requests()
 
     def _next_browser_requests(self) -> list[Request]:
@@ -75,15 +88,20 @@ class RenderedPages:
         return started
 
     def browser_request(self, url: str, source: dict[str, Any],
-                        check: dict[str, Any] | None = None) -> Request:
-        if self._context is None or self._context_issued >= PAGES_PER_CONTEXT:
-            self._context, self._context_issued = f"memoryhole-{next(self._contexts)}", 0
-        context = self._context
-        self._context_issued += 1
+                        check: dict[str, Any] | None = None,
+                        vantage: BrowserVantage | None = None) -> Request:
+        key = vantage.name if vantage is not None else None
+        context = self._context.get(key)
+        if context is None or self._context_issued[context] >= PAGES_PER_CONTEXT:
+            context = f"memoryhole-{next(self._contexts)}" + (f"-{key}" if key else "")
+            self._context[key], self._context_issued[context] = context, 0
+            self._context_vantage[context] = key
+        self._context_issued[context] += 1
         self._context_pages[context] = self._context_pages.get(context, 0) + 1
         settings = self.crawler.settings
         recorder = BrowserRecorder(self.crawler.get_extension(ArchiveExtension).writer,
-                                   self.crawler.stats, url, UrlPolicy.from_settings(settings))
+                                   self.crawler.stats, url, UrlPolicy.from_settings(settings),
+                                   vantage=key)
 
         async def init_page(page: Any, _request: Request) -> None:
             await recorder.attach(page)
@@ -95,7 +113,11 @@ class RenderedPages:
         return Request(url, callback=callback, errback=self.failed_rendered,
                        dont_filter=True, meta={
                            "source": source, "playwright": True, "browser_check": check,
-                           "playwright_context": context,
+                           "browser_vantage": key, "playwright_context": context,
+                           # read when the context is made (its first page): the proxy's
+                           # password goes to Playwright, never into a log or a record
+                           "playwright_context_kwargs": {"proxy": vantage.proxy}
+                           if vantage is not None else {},
                            "playwright_page_init_callback": init_page,
                            "playwright_page_goto_kwargs": {
                                "wait_until": settings.get("BROWSER_WAIT_UNTIL")},
@@ -128,12 +150,13 @@ class RenderedPages:
         now = utcnow()
         if recorder.screenshot:
             writer.submit_resource(f"urn:screenshot:{response.url}", "image/png",
-                                 recorder.screenshot, now, concurrent_to=record_id)
+                                   recorder.screenshot, now, concurrent_to=record_id,
+                                   vantage=recorder.vantage)
         else:
             stats.inc_value("memoryhole/browser/no_screenshot")
         dom = response.body
         writer.submit_resource(f"urn:dom:{response.url}", "text/html; charset=utf-8", dom, now,
-                             concurrent_to=record_id)
+                               concurrent_to=record_id, vantage=recorder.vantage)
         stats.inc_value("memoryhole/browser/pages")
         return PageItem(url=response.url, status=status, record_id=record_id, body=dom,
                         content_type="text/html; charset=utf-8")
@@ -165,12 +188,16 @@ class RenderedPages:
         self._in_flight -= 1
         left = self._context_pages.get(context_name, 1) - 1
         self._context_pages[context_name] = left
-        filled = context_name != self._context or self._context_issued >= PAGES_PER_CONTEXT \
+        key = self._context_vantage.get(context_name)
+        filled = context_name != self._context.get(key) \
+            or self._context_issued.get(context_name, 0) >= PAGES_PER_CONTEXT \
             or not self._browser_queue
         if left <= 0 and filled:
             del self._context_pages[context_name]
-            if context_name == self._context:
-                self._context = None
+            self._context_issued.pop(context_name, None)
+            self._context_vantage.pop(context_name, None)
+            if context_name == self._context.get(key):
+                del self._context[key]
             if recorder.context is not None:
                 try:
                     await recorder.context.close()
