@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archive.detect.state import DEFAULT_CONFIRM_AFTER, DEFAULT_CONFIRM_CHECKS, DEFAULT_OFFSETS
+from archive.jobs import CONTROL
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url, without_credentials
 from archive.warc.records import COMPRESSIONS
@@ -74,7 +75,6 @@ WAIT_UNTIL = ("load", "domcontentloaded", "networkidle")
 
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
-CONTROL = "default"              # the control vantage's name when it is the direct egress
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,17 @@ class Config:
 
     def vantage(self, name: str) -> Vantage | None:
         return next((v for v in self.vantages if v.name == name), None)
+
+    @property
+    def control_vantage(self) -> Vantage | None:
+        """The vantage marked ``control = true`` (None: the direct egress is the control)."""
+        return next((v for v in self.vantages if v.control), None)
+
+    @property
+    def control_name(self) -> str:
+        """The control's name in check rows: its vantage's, else ``default``."""
+        control = self.control_vantage
+        return control.name if control is not None else CONTROL
 
     def seed_files(self) -> list[Path]:
         """The seed files the ``seeds`` globs name, relative to the config file's folder."""
@@ -294,7 +305,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
 
 def _vantages(path: Path, raw: Any) -> tuple[Vantage, ...]:
     """The ``[[vantage]]`` tables: unique names, an http(s) or socks5 proxy each (its
-    credentials never in an error), at most one control."""
+    credentials never in an error), at most one control (an http(s) proxy)."""
     if not isinstance(raw, list):
         Section(path, "", {}).fail("vantage", "must be an array of tables",
                                    "write each as [[vantage]]")
@@ -319,9 +330,14 @@ def _vantages(path: Path, raw: Any) -> tuple[Vantage, ...]:
                      "with a port", 'write it like "socks5://user:pass@host:1080" or '
                      '"http://host:3128"')
         control = sec.get("control", bool, False)
-        if control:
-            sec.fail("control", "a vantage as the control is not supported yet",
-                     "leave control out: the direct egress is the control")
+        if control and any(v.control for v in found):
+            sec.fail("control", "a second vantage marked control = true",
+                     "mark one vantage as the control")
+        if control and parts.scheme.lower() not in ("http", "https"):
+            sec.fail("control", f"the control's proxy must be an http(s) proxy, not "
+                     f"{parts.scheme}:// (the re-check's Scrapy requests go through it, and "
+                     "Scrapy speaks to HTTP proxies only)",
+                     "use an HTTP proxy at that place, or leave control out")
         found.append(Vantage(name, proxy, control))
     return tuple(found)
 

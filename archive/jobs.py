@@ -26,6 +26,9 @@ class PageText:
     requisites: tuple[str, ...] | None = None    # asked for with requisites_of; else None
 
 
+CONTROL = "default"      # the control's name in check rows when it is the direct egress
+
+
 @dataclass(frozen=True)
 class WriterSettings:
     collection: str = "main"
@@ -41,6 +44,8 @@ class WriterSettings:
     confirm_checks: int | None = None
     confirm_after: str | None = None
     log_file: str | None = None          # the writer process's log lines go here (default: stderr)
+    control_name: str = CONTROL          # the control's name in check rows (CONTROL, or the
+                                         # [[vantage]] with control = true)
     log_level: str = "INFO"
 
 
@@ -90,7 +95,7 @@ class CheckJob:
     page: PageJob | None = None      # a 2xx body: text, diff, change detection
     retry_after: float | None = None
     offsets: tuple[str, ...] | None = None
-    vantage: str = "default"
+    vantage: str | None = None       # a [[vantage]] that is not the control; None: the control
     answer: str | None = None        # what was answered, comparable across URLs
                                      # (archive.detect.run.answer_fingerprint)
     probe_answer: str | None = None  # the soft-404 probe's answer, for a soft_404 verdict

@@ -129,8 +129,14 @@ def check_vantages(sources: list[Source], config: Config) -> None:
     """Every vantage a source names is a ``[[vantage]]`` of ``config`` (ConfigError naming the
     seed file, the source and the fix otherwise)."""
     known = {v.name for v in config.vantages}
+    control = config.control_vantage
     for source in sources:
         for name in source.vantages:
+            if control is not None and name == control.name:
+                raise ConfigError(
+                    f"{source.origin}: source {source.name!r}: vantages: {name!r} is the control "
+                    f"(control = true in {config.path or 'memoryhole.toml'}): every re-check is "
+                    "made from it already; list only the other vantages")
             if name not in known:
                 raise ConfigError(
                     f"{source.origin}: source {source.name!r}: vantages: no vantage {name!r}; "

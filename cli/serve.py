@@ -42,6 +42,7 @@ def serve(ctx: Context, host: str, port: int, replay_port: int | None) -> None:
         err.print(message, highlight=False)
 
     try:
-        run_server(ctx.home, host, port, replay_port, on_ready=ready, on_progress=progress)
+        run_server(ctx.home, host, port, replay_port, on_ready=ready, on_progress=progress,
+                   control_name=ctx.config.control_name)
     except OSError as exc:
         raise click.ClickException(str(exc)) from None

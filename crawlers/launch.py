@@ -277,13 +277,21 @@ def run_recheck(
     watch_canaries(home, config.recheck.canaries)
     # pages a browser rendered are re-checked in it when their HTTP answer cannot decide
     browser = rendering_settings(config, sources or [], needed=_has_browser_captures(home))
+    control = config.control_vantage
+    # through a control vantage, every check goes through Scrapy (and its proxy): the fast
+    # path's conditional GETs would go out directly
+    through_control = {"ARCHIVE_CONTROL_NAME": config.control_name} | (
+        {"RECHECK_FAST_304": False} if control is not None else {})
     return run_crawl(home, config, [], [], on_progress=on_progress, kind="recheck",
-                     extra_settings={**browser, **(extra_settings or {})},
+                     extra_settings={**browser, **through_control, **(extra_settings or {})},
                      job_extra={"spider": "recheck", "selection": selection,
                                 "source_offsets": offsets,
                                 # proxy URLs with their credentials: in the job file only,
                                 # never in the settings (Scrapy logs those)
-                                "vantages": {v.name: v.proxy for v in config.vantages},
+                                "control_vantage": {"name": control.name, "proxy": control.proxy}
+                                if control is not None else None,
+                                "vantages": {v.name: v.proxy for v in config.vantages
+                                             if not v.control},
                                 "source_vantages": {s.name: list(s.vantages)
                                                     for s in sources or [] if s.vantages}})
 

@@ -98,7 +98,8 @@ def build(job: dict[str, Any], writer_process: subprocess.Popen[bytes] | None = 
         process.crawl(crawler, selection=job.get("selection", {}),
                       source_offsets=job.get("source_offsets", {}),
                       vantages=job.get("vantages", {}),
-                      source_vantages=job.get("source_vantages", {}))
+                      source_vantages=job.get("source_vantages", {}),
+                      control_vantage=job.get("control_vantage"))
     else:
         from crawlers.spiders.news import NewsSpider
 

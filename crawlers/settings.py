@@ -21,6 +21,8 @@ NEWSPIDER_MODULE = "crawlers.spiders"
 ARCHIVE_HOME = None                 # the home folder; required (set by crawlers.launch)
 ARCHIVE_COLLECTION = "main"         # collections/<coll>/ inside the home
 ARCHIVE_COMPRESSION = "fast"        # WARC gzip: fast (ISA-L) | balanced (zlib 6) | small (zlib 9)
+ARCHIVE_CONTROL_NAME = "default"    # the control's name in check rows: "default" (the direct
+                                    # egress) or the [[vantage]] with control = true
 ARCHIVE_CONFIRM_AFTER = schedule.DEFAULT_CONFIRM_AFTER    # missing checks this far apart...
 ARCHIVE_CONFIRM_CHECKS = schedule.DEFAULT_CONFIRM_CHECKS  # ...this many in a row: a deletion
 ARCHIVE_EXTRACT = "fast"            # text stored per capture: fast | trafilatura
@@ -100,6 +102,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.decompression.DecompressionMiddleware": 590,
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawlers.middlewares.robots.RobotsTxtMiddleware": 100,
+    "crawlers.middlewares.control_proxy.ControlProxyMiddleware": 740,
     "crawlers.middlewares.recorder.WarcRecorderMiddleware": 950,
 }
 EXTENSIONS = {

@@ -89,5 +89,5 @@ def check_job(item: CheckItem) -> CheckJob:
         offsets=tuple(item.offsets) if item.offsets else None,
         answer=item.answer, probe_answer=item.probe_answer,
         control=bool(item.row.get("control")) and item.vantage is None,
-        **({"vantage": item.vantage} if item.vantage else {}),
+        vantage=item.vantage,
     )

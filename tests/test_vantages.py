@@ -59,11 +59,12 @@ def setup_home(home: Path, server: ScriptServer, proxy: str, paths: list[str],
     return urls
 
 
-def checks(home: Path, url: str) -> list[tuple[str, str, str | None]]:
+def checks(home: Path, url: str, control: str = "default"
+           ) -> list[tuple[str, str, str | None]]:
     """The URL's checks, run by run; within a run the control's before the vantages'."""
     return [(c["vantage"], c["outcome"], c["reason"]) for c in rows(
         home, "SELECT vantage, outcome, reason FROM checks WHERE url = ? "
-        "ORDER BY run_id, vantage = 'default' DESC, vantage, id", (url,))]
+        "ORDER BY run_id, vantage = ? DESC, vantage, id", (url, control))]
 
 
 CENSORED = {
@@ -283,3 +284,97 @@ def test_a_browser_page_through_a_proxy_that_wants_a_password(tmp_home: Path,
         data = _gunzip_all(path)
         assert PASSWORD.encode() not in data
         assert base64.b64encode(f"{USER}:{PASSWORD}".encode()) not in data
+
+
+def test_a_vantage_as_the_control(tmp_home: Path, tmp_path: Path) -> None:
+    """``control = true``: every re-check goes through that vantage's proxy (tinyproxy, with a
+    password), its records say so and keep no address; it alone confirms deletions, and the
+    other vantages are held against it."""
+    with ScriptServer() as server, Tinyproxy(tmp_path / "tinyproxy") as proxy, \
+            CensorProxy(tmp_path / "censor") as censor:
+        urls = dict(zip(["/ok", "/block-page", "/gone"], setup_home(
+            tmp_home, server, censor.base, ["/ok", "/block-page", "/gone"]), strict=True))
+        with open(tmp_home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+            handle.write(f'[[vantage]]\nname = "ctl"\nproxy = "{proxy.url}"\ncontrol = true\n')
+        censor.censor("/block-page", "block200")
+        server.script("/gone", [{"status": 404, "body": "<h1>Not Found</h1>"}])
+        run_cli(tmp_home, "recheck", "--all")
+        run_cli(tmp_home, "recheck", "--all")
+    assert checks(tmp_home, urls["/ok"], "ctl")[-2:] == [("ctl", "alive", None),
+                                                         ("kz", "alive", None)]
+    assert checks(tmp_home, urls["/block-page"], "ctl")[-2:] == [
+        ("ctl", "alive", None), ("kz", "blocked", "geo_blocked")]
+    assert checks(tmp_home, urls["/gone"], "ctl")[-2:] == [("ctl", "missing", "gone"),
+                                                           ("kz", "missing", "gone")]
+    [deletion] = json.loads(run_cli(tmp_home, "deletions", "--format", "json").output)
+    assert deletion["url"] == urls["/gone"]
+    assert [b["vantage"] for b in json.loads(
+        run_cli(tmp_home, "blocking", "--format", "json").output)] == ["kz"]
+    records = [r for r in all_records(tmp_home) if r["type"] in ("response", "revisit")
+               and r["headers"].get_header("WARC-Memoryhole-Vantage") == "ctl"]
+    assert len(records) >= 6                      # 3 URLs, 2 runs, robots.txt besides
+    for record in records:
+        assert record["headers"].get_header("WARC-Memoryhole-Vantage-Is-Control") == "true"
+        assert record["headers"].get_header("WARC-IP-Address") is None
+        assert "tinyproxy" in (record["http"].get_header("Via") or "")   # it went through it
+    assert rows(tmp_home, "SELECT count(*) AS n FROM captures WHERE vantage = 'ctl'") == [
+        {"n": 0}]                           # the control's captures, as the direct ones are
+    with ServeProcess(tmp_home) as served:
+        page = http_get(served.ui, "/url?" + urlencode({"u": urls["/block-page"]}))[2].decode()
+    states = page.split("Where it stands", 1)[1].split("</table>", 1)[0]
+    assert re.search(r"ctl \(control\)</td>.*?<strong>alive</strong>", states, re.S)
+    assert re.search(r"<td>kz</td>.*?<strong>blocked</strong>", states, re.S)
+    index = (tmp_home / "collections" / "main" / "indexes" / "index.cdxj").read_text()
+    assert '"vantage": "ctl"' not in index and '"vantage": "kz"' in index
+    for path in [*warc_files(tmp_home), *(tmp_home / "logs").iterdir()]:
+        data = _gunzip_all(path) if path.suffix == ".gz" else path.read_bytes()
+        assert PASSWORD.encode() not in data, path
+        assert base64.b64encode(f"{USER}:{PASSWORD}".encode()) not in data, path
+
+
+@pytest.mark.parametrize(("table", "error"), [
+    ('[[vantage]]\nname = "a"\nproxy = "http://h:1"\ncontrol = true\n'
+     '[[vantage]]\nname = "b"\nproxy = "http://h:2"\ncontrol = true\n',
+     "vantage[1].control: a second vantage marked control = true"),
+    ('[[vantage]]\nname = "a"\nproxy = "socks5://h:1"\ncontrol = true\n',
+     "the control's proxy must be an http(s) proxy"),
+])
+def test_the_control_vantage_is_checked(tmp_home: Path, table: str, error: str) -> None:
+    write_config(tmp_home)
+    with open(tmp_home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+        handle.write(table)
+    assert error in run_cli(tmp_home, "crawl", "http://127.0.0.1:9/", expect=2).output
+
+
+def test_a_source_cannot_name_the_control_as_a_vantage(tmp_home: Path) -> None:
+    write_config(tmp_home)
+    with open(tmp_home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+        handle.write('[[vantage]]\nname = "ctl"\nproxy = "http://h:1"\ncontrol = true\n')
+    (tmp_home / "seeds.toml").write_text('[[source]]\nname = "w"\nkind = "page"\n'
+                                         'url = "http://127.0.0.1:9/"\nvantages = ["ctl"]\n')
+    bad = run_cli(tmp_home, "crawl", "--seeds", str(tmp_home / "seeds.toml"), expect=2)
+    assert "'ctl' is the control" in bad.output
+
+
+def test_a_browser_page_re_checked_through_the_control_vantage(tmp_home: Path,
+                                                               tmp_path: Path) -> None:
+    """With a control vantage, a browser page's re-check loads in Chromium through it too: its
+    records say so, its DOM is the control's (the URL stays alive, no vantage capture)."""
+    chromium_path()
+    with ScriptServer() as server, Tinyproxy(tmp_path / "tinyproxy") as proxy:
+        app = _browser_home(tmp_home, server, proxy.url)
+        config = (tmp_home / "memoryhole.toml").read_text()
+        (tmp_home / "memoryhole.toml").write_text(config.replace(
+            'name = "kz"', 'name = "ctl"\ncontrol = true'))
+        (tmp_home / "seeds.toml").write_text(
+            (tmp_home / "seeds.toml").read_text().replace('vantages = ["kz"]\n', ""))
+        run_cli(tmp_home, "recheck", "--all")
+    assert checks(tmp_home, app, "ctl") == [("ctl", "alive", None)]
+    [captured] = rows(tmp_home, "SELECT via, vantage FROM captures WHERE id = (SELECT capture_id"
+                                " FROM checks)")
+    assert captured == {"via": "browser", "vantage": None}
+    through = [r for r in all_records(tmp_home)
+               if r["headers"].get_header("WARC-Memoryhole-Vantage") == "ctl"]
+    assert {r["type"] for r in through} >= {"revisit", "resource"}    # the same page again
+    assert all(r["headers"].get_header("WARC-Memoryhole-Vantage-Is-Control") == "true"
+               for r in through)

@@ -38,7 +38,12 @@ import surt
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.timeutil import timestamp14
-from archive.warc.records import VANTAGE_FIELD, WrittenRecord
+from archive.warc.records import (
+    VANTAGE_CONTROL_FIELD,
+    VANTAGE_FIELD,
+    WrittenRecord,
+    indexed_vantage,
+)
 from archive.warc.writer import OPEN_SUFFIX, WARC_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -152,7 +157,9 @@ def index_warc(path: Path | str, filename: str | None = None) -> list[str]:
             offset, length = it.get_record_offset(), it.get_record_length()
             lines.append(make_line(url, ts_from_warc_date(date), record.rec_type, mime, status,
                                digest, length, offset, filename,
-                               record.rec_headers.get_header(VANTAGE_FIELD)))
+                               indexed_vantage(
+                                   record.rec_headers.get_header(VANTAGE_FIELD),
+                                   record.rec_headers.get_header(VANTAGE_CONTROL_FIELD))))
     return lines
 
 

@@ -50,6 +50,7 @@ class HttpExchange:
     # leaf on Scrapy's path, the verified chain on the fast path
     peer_certificates: tuple[bytes, ...] = ()
     vantage: str | None = None      # re-checked from this [[vantage]] (through its proxy)
+    vantage_is_control: bool = False   # ... which is the control (``control = true``)
 
 
 def encode_header_text(text: str) -> bytes:

@@ -35,6 +35,15 @@ NOT_MODIFIED_PROFILE = "http://netpreserve.org/warc/1.1/revisit/server-not-modif
 CERTIFICATE_FIELD = "WARC-Memoryhole-Certificate-SHA256"
 # the vantage a record was fetched from, when not the direct egress
 VANTAGE_FIELD = "WARC-Memoryhole-Vantage"
+# "true" when that vantage is the control (``[[vantage]] control = true``): the record is the
+# control's, as one with no vantage is
+VANTAGE_CONTROL_FIELD = "WARC-Memoryhole-Vantage-Is-Control"
+
+
+def indexed_vantage(vantage: str | None, is_control: str | bool | None) -> str | None:
+    """The vantage the index and the catalogue keep for a record: None for the control's
+    (direct, or through a control vantage), else the vantage's name."""
+    return None if is_control in (True, "true") else vantage
 # name -> (compression library, level); see the module docstring
 COMPRESSIONS = {"fast": ("isal", 3), "balanced": ("zlib", 6), "small": ("zlib", 9)}
 DEFAULT_COMPRESSION = "fast"

@@ -23,7 +23,7 @@ from typing import BinaryIO
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from archive.warc.records import VANTAGE_FIELD
+from archive.warc.records import VANTAGE_CONTROL_FIELD, VANTAGE_FIELD, indexed_vantage
 from archive.warc.writer import OPEN_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -267,7 +267,8 @@ def _record_info(rec: object, offset: int, length: int) -> ScannedRecord:
         record_id=h.get_header("WARC-Record-ID") or "",
         url=h.get_header("WARC-Target-URI"), warc_date=h.get_header("WARC-Date"),
         payload_digest=h.get_header("WARC-Payload-Digest"), status=status, content_type=ctype,
-        vantage=h.get_header(VANTAGE_FIELD),
+        vantage=indexed_vantage(h.get_header(VANTAGE_FIELD),
+                                h.get_header(VANTAGE_CONTROL_FIELD)),
     )
 
 

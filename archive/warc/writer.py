@@ -38,6 +38,7 @@ from archive.warc.records import (
     CERTIFICATE_FIELD,
     DEFAULT_COMPRESSION,
     NOT_MODIFIED_PROFILE,
+    VANTAGE_CONTROL_FIELD,
     VANTAGE_FIELD,
     RecordLocation,
     RevisitOf,
@@ -46,6 +47,7 @@ from archive.warc.records import (
     certificate_sha256,
     certificates_pem,
     gzip_compressor,
+    indexed_vantage,
     new_record_id,
     record_member,
     sha256_digest,
@@ -154,6 +156,8 @@ class RotatingWarcWriter:
             common.append(("WARC-IP-Address", ex.ip_address))
         if ex.vantage:
             common.append((VANTAGE_FIELD, ex.vantage))
+            if ex.vantage_is_control:
+                common.append((VANTAGE_CONTROL_FIELD, "true"))
         if revisit_of is not None:
             if not not_modified and digest != revisit_of.payload_digest:
                 raise ValueError(
@@ -184,7 +188,7 @@ class RotatingWarcWriter:
                                          req_block)
             mime = mime_of(headers)
             resp = WrittenRecord(resp_id, rtype, ex.url, date, resp_loc, digest, ex.status, mime,
-                                 ex.vantage)
+                                 indexed_vantage(ex.vantage, ex.vantage_is_control))
             req = WrittenRecord(req_id, "request", ex.url, date, req_loc, None, None, None)
             f.records += [resp, req]
             origin = _origin(ex.url)
@@ -203,6 +207,7 @@ class RotatingWarcWriter:
         *,
         concurrent_to: str | None = None,
         vantage: str | None = None,
+        vantage_is_control: bool = False,
     ) -> WrittenRecord:
         """Write a resource record (a screenshot, a rendered DOM), made at ``vantage``."""
         date = _aware(date, "date")
@@ -217,10 +222,12 @@ class RotatingWarcWriter:
                 fields.append(("WARC-Concurrent-To", bracket_id(concurrent_to)))
             if vantage:
                 fields.append((VANTAGE_FIELD, vantage))
+                if vantage_is_control:
+                    fields.append((VANTAGE_CONTROL_FIELD, "true"))
             fields.append(("WARC-Payload-Digest", digest))
             loc = self._write_record(f, fields, content_type, [data])
             rec = WrittenRecord(rid, "resource", uri, date, loc, digest, None, content_type,
-                                vantage)
+                                indexed_vantage(vantage, vantage_is_control))
             f.records.append(rec)
             self._after_write(f)
         return rec

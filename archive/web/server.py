@@ -24,6 +24,7 @@ import uvicorn
 from archive.catalogue.db import connect
 from archive.catalogue.search import SEARCH_CATCH_UP, pending, refresh_text_index
 from archive.home import Home
+from archive.jobs import CONTROL
 from archive.web.replay import make_replay_app
 from archive.web.ui import make_ui_app
 
@@ -111,8 +112,10 @@ def index_for_search(home: Home, on_progress: Callable[[str], None] | None = Non
 def serve(home: Home, host: str = "127.0.0.1", port: int = 8765,
           replay_port: int | None = None,
           on_ready: Callable[[Addresses], None] | None = None,
-          on_progress: Callable[[str], None] | None = None) -> None:
-    """Serve until SIGINT or SIGTERM; the text index catches up in the background."""
+          on_progress: Callable[[str], None] | None = None,
+          control_name: str = CONTROL) -> None:
+    """Serve until SIGINT or SIGTERM; the text index catches up in the background.
+    ``control_name`` is the control's vantage in check rows (the config's)."""
     ui_sock = _bind(host, port)
     try:
         replay_sock = _bind(host, replay_port if replay_port is not None else
@@ -124,7 +127,8 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = 8765,
     # a page of another site whose name resolves to 127.0.0.1 (DNS rebinding) gets nothing
     allowed = ["127.0.0.1", "localhost", "::1", "[::1]"] if is_loopback(host) else None
     ui_app = make_ui_app(home, ui_origin=addresses.ui_origin,
-                         replay_origin=addresses.replay_origin, allowed_hosts=allowed)
+                         replay_origin=addresses.replay_origin, allowed_hosts=allowed,
+                         control_name=control_name)
     replay_app = make_replay_app(home, replay_origin=addresses.replay_origin,
                                  ui_origin=addresses.ui_origin, allowed_hosts=allowed)
     indexer = threading.Thread(target=index_for_search, args=(home, on_progress),

@@ -53,6 +53,7 @@ from archive.catalogue.search import SEARCH_CATCH_UP, pending, refresh_text_inde
 from archive.export.evidence import evidence_bundle
 from archive.export.wacz import ExportError
 from archive.home import Home
+from archive.jobs import CONTROL
 from archive.timeutil import http_date, parse_time_or_age, timestamp14, utcnow
 from archive.urlnorm import canonical_url, is_http_url, url_in_path
 from archive.warc.cdxj_lookup import captures_of, nearest, split_view
@@ -116,8 +117,9 @@ class WebUI:
     """The UI origin's Starlette app (``app``) over one home."""
 
     def __init__(self, home: Home, *, ui_origin: str, replay_origin: str,
-                 allowed_hosts: list[str] | None = None) -> None:
+                 allowed_hosts: list[str] | None = None, control_name: str = CONTROL) -> None:
         self.home = home
+        self.control_name = control_name      # the control's vantage in check rows
         self.ui_origin = ui_origin.rstrip("/")
         self.replay_origin = replay_origin.rstrip("/")
         open_catalogue(home.db_path).conn.close()           # create or migrate it once
@@ -255,11 +257,12 @@ class WebUI:
             except NotInCatalogue as exc:
                 return self._error(404, "Not in the catalogue", str(exc))
             deletions = url_deletions(db.conn, history["url"], self.replay_origin)
-            vantages = vantage_states(db.conn, history["url"])
+            vantages = vantage_states(db.conn, history["url"], self.control_name)
         finally:
             db.conn.close()
         return self._page("url.html", title=history["url"], url=history["url"],
-                          watch=history["watch"], events=timeline_events(history),
+                          watch=history["watch"],
+                          events=timeline_events(history, self.control_name),
                           vantages=vantages,
                           deletions=deletions, good_captures=good_captures(history),
                           timemap=f"/timemap/link/{url_in_path(history['url'])}")
@@ -369,6 +372,6 @@ class WebUI:
 
 
 def make_ui_app(home: Home, *, ui_origin: str, replay_origin: str,
-                allowed_hosts: list[str] | None = None) -> Any:
+                allowed_hosts: list[str] | None = None, control_name: str = CONTROL) -> Any:
     return WebUI(home, ui_origin=ui_origin, replay_origin=replay_origin,
-                 allowed_hosts=allowed_hosts).app
+                 allowed_hosts=allowed_hosts, control_name=control_name).app

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 
 from archive.catalogue.captures import capture_body
 from archive.catalogue.db import dict_rows
-from archive.config import CONTROL
 from archive.home import Home
+from archive.jobs import CONTROL
 from archive.text.diffing import diff_texts
 from archive.text.extract import main_text
 from archive.timeutil import parse_iso, timestamp14
@@ -54,7 +54,7 @@ def url_deletions(conn: Any, key: str, replay_origin: str) -> list[dict[str, Any
     return found
 
 
-def timeline_events(history: dict[str, Any]) -> list[dict[str, Any]]:
+def timeline_events(history: dict[str, Any], control: str = CONTROL) -> list[dict[str, Any]]:
     """Captures, checks, diffs and deletions of one URL (archive.catalogue.history.url_history) as
     one
     list, oldest first."""
@@ -81,7 +81,7 @@ def timeline_events(history: dict[str, Any]) -> list[dict[str, Any]]:
         events.append({
             "kind": "check", "at": ch["checked_at"], "outcome": ch["outcome"],
             "label": f"check: {ch['outcome']}" + (
-                f" at vantage {ch['vantage']}" if ch["vantage"] not in (None, CONTROL) else ""),
+                f" at vantage {ch['vantage']}" if ch["vantage"] not in (None, control) else ""),
             "details": " · ".join(str(x) for x in (
                 f"HTTP {ch['http_status']}" if ch["http_status"] else None, ch["reason"],
                 ch["rule"], ch["detail"]) if x),
@@ -113,10 +113,11 @@ def timeline_events(history: dict[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
-def vantage_states(conn: Any, key: str) -> list[dict[str, Any]]:
-    """Where the URL stands at each vantage point: the latest check from each (the control
-    first), its open block if any, and the link to what it was answered. Empty when the URL
-    was only ever checked from the control."""
+def vantage_states(conn: Any, key: str, control: str = CONTROL) -> list[dict[str, Any]]:
+    """Where the URL stands at each vantage point: the latest check from each (the control,
+    named ``control`` in check rows, first and marked ``is_control``), its open block if any,
+    and the link to what it was answered. Empty when the URL was only ever checked from the
+    control."""
     found = dict_rows(conn, (
         "SELECT coalesce(c.vantage, ?) AS vantage, c.checked_at, c.outcome, c.reason,"
         " c.http_status, c.detail, p.collection, p.captured_at, p.vantage AS seen_at,"
@@ -130,10 +131,11 @@ def vantage_states(conn: Any, key: str) -> list[dict[str, Any]]:
                                 " AND unblocked_at IS NULL GROUP BY vantage", (key,)).fetchall())
     for row in found:
         row["blocked_since"] = blocked.get(row["vantage"])
+        row["is_control"] = row["vantage"] == control
         row["link"] = replay_url("/replay", view_name(row["collection"], row["seen_at"]),
                                  stamp14(row["captured_at"]), row["fetched"]) \
             if row["collection"] else None
-    return sorted(found, key=lambda r: (r["vantage"] != CONTROL, r["vantage"]))
+    return sorted(found, key=lambda r: (not r["is_control"], r["vantage"]))
 
 
 def good_captures(history: dict[str, Any]) -> list[dict[str, Any]]:

@@ -15,11 +15,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from archive.catalogue.due import CANARIES
-from archive.config import CONTROL
 from archive.detect.collapse import COLLAPSE_RULE, collapse_of
 from archive.detect.run import RunEvidence
 from archive.detect.state import TRANSIENT_RETRY, Policy, UrlState, step
-from archive.jobs import CheckJob
+from archive.jobs import CONTROL, CheckJob
 from archive.timeutil import iso, parse_iso, utcnow
 from archive.writer.lists import item_checked, item_deleted, item_of_url
 from archive.writer.rollback import RunSnapshot
@@ -50,8 +49,9 @@ def _dt(value: str | None) -> datetime | None:
 
 class CheckRecorder:
     def __init__(self, conn: Any, pages: PageRecorder, policy: Policy, stats: Counter[str],
-                 run_id: int | None) -> None:
+                 run_id: int | None, control_name: str = CONTROL) -> None:
         self.conn = conn
+        self.control_name = control_name        # the control's vantage in check rows
         self.pages = pages
         self.policy = policy
         self.stats = stats
@@ -74,7 +74,7 @@ class CheckRecorder:
         (first_seen, state, streak, since, missing_reason, last_alive, transient, last_digest,
          count, item_id, watch_text, domain, source) = row
         capture_id = self._capture_id(job.record_id)
-        if job.vantage != CONTROL:             # never the URL's state: archive.writer.vantages
+        if job.vantage is not None:            # never the URL's state: archive.writer.vantages
             self.vantages.record(job, capture_id, self.pages.last_good_text(job.url_id))
             return
         self.snapshot.keep(job.url_id)
@@ -112,7 +112,7 @@ class CheckRecorder:
             "INSERT INTO checks (url, url_id, checked_at, outcome, http_status, reason, rule,"
             " detail, capture_id, vantage, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (job.url, job.url_id, iso(job.checked_at), outcome, job.http_status, reason, rule,
-             detail, capture_id, job.vantage, self.run_id))
+             detail, capture_id, self.control_name, self.run_id))
         self.control[job.url_id] = outcome
         self.evidence.add(url=job.url, site=domain or "", outcome=outcome, reason=reason,
                           rule=rule, http_status=job.http_status, answer=job.answer,

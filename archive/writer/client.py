@@ -150,10 +150,13 @@ class ArchiveWriter:
         self._put(("check", job))
 
     def submit_resource(self, uri: str, content_type: str, data: bytes, date: datetime,
-                        concurrent_to: str | None = None, vantage: str | None = None) -> None:
+                        concurrent_to: str | None = None, vantage: str | None = None,
+                        vantage_is_control: bool = False) -> None:
         """Queue a resource record (a screenshot, a DOM); ``vantage`` names the vantage point
-        it was made at (None: the control)."""
-        self._put(("resource", uri, content_type, data, date, concurrent_to, vantage))
+        it was made at (None: the direct egress), ``vantage_is_control`` when it is the
+        control."""
+        self._put(("resource", uri, content_type, data, date, concurrent_to, vantage,
+                   vantage_is_control))
 
     def close(self) -> Counter[str]:
         """Wait until the writer process has written everything and exited; raise WriterError if it

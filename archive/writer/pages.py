@@ -96,7 +96,7 @@ class PageRecorder:
             self.key(ex.url), ex.url, iso(ex.date), ex.status, record.mime,
             self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
             record.payload_digest, int(record.record_type == "revisit"), via, run_id,
-            certificate_sha256(ex.peer_certificates), ex.vantage,
+            certificate_sha256(ex.peer_certificates), record.vantage,
         ))
         if len(self.inserted) >= _INSERTED_MEMO:      # ids of exchanges no check asked for
             self.inserted.clear()

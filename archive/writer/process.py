@@ -127,7 +127,8 @@ class WriterProcess:
                                      self.settings.confirm_after)
         self._pages = PageRecorder(self._db, self.home, self.settings, self.stats,
                                    first_recheck=policy.offsets[0])
-        self._checks = CheckRecorder(self._db.conn, self._pages, policy, self.stats, self.run_id)
+        self._checks = CheckRecorder(self._db.conn, self._pages, policy, self.stats, self.run_id,
+                                     self.settings.control_name)
         self._items = ItemRecorder(self._db.conn, self.stats,
                                    confirm_checks=policy.confirm_checks,
                                    confirm_after=policy.confirm_after)
@@ -207,10 +208,12 @@ class WriterProcess:
                          target_date=row["captured_at_dt"], payload_digest=digest)
 
     def _write_resource(self, uri: str, content_type: str, data: bytes, date: datetime,
-                        concurrent_to: str | None, vantage: str | None = None) -> None:
+                        concurrent_to: str | None, vantage: str | None = None,
+                        vantage_is_control: bool = False) -> None:
         assert self._writer is not None and self._pages is not None
         record = self._writer.write_resource(uri, content_type, data, date,
-                                             concurrent_to=concurrent_to, vantage=vantage)
+                                             concurrent_to=concurrent_to, vantage=vantage,
+                                             vantage_is_control=vantage_is_control)
         self._begin()
         self._pages.insert_resource(record, run_id=self.run_id)
         self.stats["resources"] += 1

@@ -32,7 +32,6 @@ from urllib.parse import urlsplit
 
 from archive.timeutil import utcnow
 from archive.warc.http_message import HttpExchange
-from crawlers.middlewares.recorder import SECRET_HEADERS
 from crawlers.safety import UrlPolicy
 
 logger = logging.getLogger(__name__)
@@ -46,9 +45,10 @@ class BrowserRecorder:
     """Records one rendered page's network responses (one instance per page)."""
 
     def __init__(self, writer: Any, stats: Any, page_url: str, policy: UrlPolicy,
-                 vantage: str | None = None) -> None:
+                 vantage: str | None = None, vantage_is_control: bool = False) -> None:
         self.writer = writer
         self.vantage = vantage          # loaded through this vantage's proxy (None: direct)
+        self.vantage_is_control = vantage_is_control
         self.stats = stats
         self.page_url = page_url
         self.policy = policy
@@ -118,8 +118,8 @@ class BrowserRecorder:
                     headers.append((ORIGINAL_CE_HEADER, value))
                 continue
             headers.append((name, value))
-        request_headers = [(p["name"], p["value"]) for p in await request.headers_array()
-                           if p["name"].lower() not in SECRET_HEADERS]
+        # the proxy's credentials are left out by the WARC writer (http_message.request_head)
+        request_headers = [(p["name"], p["value"]) for p in await request.headers_array()]
         if not any(name.lower() == "host" for name, _ in request_headers):
             request_headers.insert(0, ("Host", urlsplit(request.url).netloc.rsplit("@", 1)[-1]))
         server = await response.server_addr() if hasattr(response, "server_addr") else None
@@ -129,7 +129,8 @@ class BrowserRecorder:
             request_body=request.post_data_buffer or b"", reason=response.status_text or "",
             # through a vantage's proxy the address connected to is the proxy's: none is kept
             ip_address=server.get("ipAddress") if server and self.vantage is None else None,
-            truncated=truncated, vantage=self.vantage)
+            truncated=truncated, vantage=self.vantage,
+            vantage_is_control=self.vantage_is_control)
         record_id = self.writer.submit_exchange(exchange, via="browser")
         self.stats.inc_value("memoryhole/browser/responses")
         if (self.document is None and request.is_navigation_request()

@@ -56,6 +56,7 @@ class ArchiveExtension:
             confirm_after=settings.get("ARCHIVE_CONFIRM_AFTER"),
             log_file=settings.get("LOG_FILE"),
             log_level=settings.get("LOG_LEVEL"),
+            control_name=settings.get("ARCHIVE_CONTROL_NAME"),
         )
         run_id = settings.get("ARCHIVE_RUN_ID")
         writer = ArchiveWriter(Home(Path(home)), writer_settings,

@@ -27,7 +27,9 @@ from crawlers.tls import twisted_certificates
 logger = logging.getLogger(__name__)
 
 RECORD_ID_META = "memoryhole_record_id"
-SECRET_HEADERS = frozenset({"proxy-authorization"})   # never written to a WARC
+# a request sent through a vantage's proxy: (vantage name, whether it is the control); set by
+# crawlers.middlewares.control_proxy
+VANTAGE_META = "memoryhole_vantage"
 
 
 def header_pairs(headers: Any) -> list[tuple[str, str]]:
@@ -57,8 +59,9 @@ class WarcRecorderMiddleware:
     def process_response(self, request: Request, response: Response) -> Response:
         if request.meta.get("playwright"):
             return response     # the rendered DOM: the browser recorded what it received
-        request_headers = [(name, value) for name, value in header_pairs(request.headers)
-                           if name.lower() not in SECRET_HEADERS]
+        # the proxy's credentials are left out by the WARC writer (http_message.request_head)
+        request_headers = header_pairs(request.headers)
+        proxied = request.meta.get(VANTAGE_META)
         if not any(name.lower() == "host" for name, _ in request_headers):
             # Twisted sends the Host header after the request's own (tests/test_recheck_fast.py)
             netloc = urlsplit(request.url).netloc
@@ -73,8 +76,12 @@ class WarcRecorderMiddleware:
             request_headers=request_headers,
             request_body=request.body,
             http_version=response.protocol or "HTTP/1.1",
-            ip_address=str(response.ip_address) if response.ip_address else None,
+            # through a proxy, the address connected to is the proxy's: none is kept
+            ip_address=str(response.ip_address) if response.ip_address and not proxied
+            else None,
             peer_certificates=twisted_certificates(response.certificate),
+            vantage=proxied[0] if proxied else None,
+            vantage_is_control=bool(proxied and proxied[1]),
         )
         try:
             request.meta[RECORD_ID_META] = self.writer.submit_exchange(exchange)

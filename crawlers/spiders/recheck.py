@@ -56,8 +56,12 @@ class RecheckSpider(RenderedPages, Spider):
     def __init__(self, selection: dict[str, Any] | None = None,
                  source_offsets: dict[str, list[str]] | None = None,
                  vantages: dict[str, str] | None = None,
-                 source_vantages: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
+                 source_vantages: dict[str, list[str]] | None = None,
+                 control_vantage: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # {"name", "proxy"} of the [[vantage]] that is the control; None: the direct egress
+        # (crawlers.middlewares.control_proxy sends every request through it)
+        self.control_vantage = control_vantage
         self.vantages = vantages or {}                  # name -> proxy URL (a secret)
         self.source_vantages = source_vantages or {}    # source -> vantage names
         self.selection = Selection(**{k: tuple(v) if isinstance(v, list) else v
@@ -151,7 +155,8 @@ class RecheckSpider(RenderedPages, Spider):
             # the HTTP answer of a page a browser rendered says what a script-less reader saw:
             # the check's answer is the page as the browser renders it (this one is evidence)
             self.crawler.stats.inc_value("memoryhole/checks_in_browser")
-            yield from self.browser_requests([(row["url"], {"render": "browser"})], check=row)
+            yield from self.browser_requests([(row["url"], {"render": "browser"})], check=row,
+                                             vantage=self._control_in_browser())
             return
         needs_probe = False
         if (verdict.outcome == "alive" and page is not None and observation.platform == "news"
@@ -174,6 +179,15 @@ class RecheckSpider(RenderedPages, Spider):
             yield Request(probe_url(row["url"], secrets.token_hex(6)), callback=self.parse_probe,
                           errback=self.probe_failed, dont_filter=True,
                           meta={"probe_key": key, "handle_httpstatus_all": True})
+
+    def _control_in_browser(self) -> BrowserVantage | None:
+        """The control's vantage for the browser (None: the direct egress)."""
+        control = self.control_vantage
+        if control is None:
+            return None
+        proxy = browser_proxy(control["proxy"])
+        assert proxy is not None             # the control's is an HTTP proxy (archive.config)
+        return BrowserVantage(control["name"], proxy, is_control=True)
 
     def _undecided_without_browser(self, row: dict[str, Any], verdict: Verdict) -> bool:
         """A URL whose last good capture was rendered in the browser, answered over HTTP with

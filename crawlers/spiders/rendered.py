@@ -47,6 +47,7 @@ class BrowserVantage:
 
     name: str
     proxy: dict[str, str]
+    is_control: bool = False          # the [[vantage]] with control = true
 
 
 class RenderedPages:
@@ -101,7 +102,8 @@ class RenderedPages:
         settings = self.crawler.settings
         recorder = BrowserRecorder(self.crawler.get_extension(ArchiveExtension).writer,
                                    self.crawler.stats, url, UrlPolicy.from_settings(settings),
-                                   vantage=key)
+                                   vantage=key,
+                                   vantage_is_control=vantage is not None and vantage.is_control)
 
         async def init_page(page: Any, _request: Request) -> None:
             await recorder.attach(page)
@@ -113,7 +115,9 @@ class RenderedPages:
         return Request(url, callback=callback, errback=self.failed_rendered,
                        dont_filter=True, meta={
                            "source": source, "playwright": True, "browser_check": check,
-                           "browser_vantage": key, "playwright_context": context,
+                           # the check's vantage: None for the control's
+                           "browser_vantage": None if vantage is None or vantage.is_control
+                           else key, "playwright_context": context,
                            # read when the context is made (its first page): the proxy's
                            # password goes to Playwright, never into a log or a record
                            "playwright_context_kwargs": {"proxy": vantage.proxy}
@@ -151,12 +155,14 @@ class RenderedPages:
         if recorder.screenshot:
             writer.submit_resource(f"urn:screenshot:{response.url}", "image/png",
                                    recorder.screenshot, now, concurrent_to=record_id,
-                                   vantage=recorder.vantage)
+                                   vantage=recorder.vantage,
+                                   vantage_is_control=recorder.vantage_is_control)
         else:
             stats.inc_value("memoryhole/browser/no_screenshot")
         dom = response.body
         writer.submit_resource(f"urn:dom:{response.url}", "text/html; charset=utf-8", dom, now,
-                               concurrent_to=record_id, vantage=recorder.vantage)
+                               concurrent_to=record_id, vantage=recorder.vantage,
+                               vantage_is_control=recorder.vantage_is_control)
         stats.inc_value("memoryhole/browser/pages")
         return PageItem(url=response.url, status=status, record_id=record_id, body=dom,
                         content_type="text/html; charset=utf-8")
