@@ -9,7 +9,6 @@ import json
 import click
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from archive.catalogue.blocking import BlockFilter, query_blocks
 from archive.catalogue.deletions import (
@@ -18,7 +17,13 @@ from archive.catalogue.deletions import (
     DeletionFilter,
     query_deletions,
 )
-from archive.export.formats import BLOCK_FORMATS, FORMATS, write_blocks, write_deletions
+from archive.export.formats import (
+    BLOCK_FORMATS,
+    FORMATS,
+    terminal_text,
+    write_blocks,
+    write_deletions,
+)
 from archive.timeutil import parse_time_or_age, utcnow
 from cli.context import BadConfig, Context, pass_ctx
 
@@ -50,24 +55,29 @@ def history(ctx: Context, url: str, fmt: str) -> None:
         return
     console = _console()
     watch = data["watch"] or {}
-    console.print(f"[bold]{data['url']}[/bold]  source {watch.get('source') or '-'}, "
-                  f"state {watch.get('state') or '-'}, first seen {watch.get('first_seen_at')}, "
-                  f"next check {watch.get('next_check_at')}", highlight=False)
+    # every field through terminal_text: a title or URL is the archived page's, hostile
+    console.print(terminal_text(
+        f"{data['url']}  source {watch.get('source') or '-'}, state {watch.get('state') or '-'}, "
+        f"first seen {watch.get('first_seen_at')}, next check {watch.get('next_check_at')}"))
     meta = next((row["meta"] for row in reversed(data["captures"]) if row.get("meta")), None)
     if meta:                       # a platform page's own metadata (a WeChat article's)
-        console.print(Text(" · ".join(f"{key} {meta[key]}" for key in
-                                      ("account", "author", "published_at") if meta.get(key))))
+        console.print(terminal_text(" · ".join(f"{key} {meta[key]}" for key in (
+            "account", "author", "published_at") if meta.get(key))))
     table = Table("captured at", "status", "kind", "title", "WARC record", box=None)
     for row in data["captures"]:
-        table.add_row(row["captured_at"], str(row["status"] or "-"),
-                      "revisit" if row["is_revisit"] else row["via"], row["title"] or "",
-                      f"{row['warc_filename']}:{row['warc_offset']}")
+        kind = "revisit" if row["is_revisit"] else row["via"]
+        if row.get("vantage"):
+            kind += f" at {row['vantage']}"
+        table.add_row(*map(terminal_text, (
+            row["captured_at"], str(row["status"] or "-"), kind, row["title"] or "",
+            f"{row['warc_filename']}:{row['warc_offset']}")))
     console.print(table)
     if data["checks"]:
-        checks = Table("checked at", "outcome", "status", "reason", "rule", box=None)
+        checks = Table("checked at", "vantage", "outcome", "status", "reason", "rule", box=None)
         for row in data["checks"]:
-            checks.add_row(row["checked_at"], row["outcome"], str(row["http_status"] or "-"),
-                           row["reason"] or "", row["rule"] or "")
+            checks.add_row(*map(terminal_text, (
+                row["checked_at"], row.get("vantage") or "-", row["outcome"],
+                str(row["http_status"] or "-"), row["reason"] or "", row["rule"] or "")))
         console.print(checks)
     for row in data["diffs"]:
         console.print(f"changed at {row['created_at']}: +{row['added']} -{row['removed']} "
@@ -165,10 +175,9 @@ def blocking(ctx: Context, vantage: str | None, since: str | None, current: bool
                           current=current, limit=limit)
     except ValueError as exc:
         raise BadConfig(str(exc)) from None
-    replay_base = getattr(ctx.config, "replay_base", None) or DEFAULT_REPLAY_BASE
     db = ctx.catalogue()
     try:
-        rows = query_blocks(db, flt, replay_base=replay_base)
+        rows = query_blocks(db, flt, replay_base=ctx.config.replay_base)
     finally:
         db.conn.close()
     empty = "no blocks match" if flt.narrowed else "nothing blocked"

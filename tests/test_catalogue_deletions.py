@@ -464,6 +464,17 @@ def test_table(catalogue):
     assert console.file.getvalue().strip() == "nothing [here]"
 
 
+def test_table_prints_no_terminal_control_from_an_archived_url():
+    row = {"id": 1, "url": "https://example.org/a\x1b]0;pwned\x07[bold]b[/bold]\u202e",
+           "reason": "gone", "source": "s\x1b[2J", "detected_at": "2026-11-22T04:00:00Z",
+           "last_seen_alive_at": None, "restored_at": None, "item_id": None}
+    console = Console(file=io.StringIO(), width=250)
+    write_deletions([row], "table", io.StringIO(), console=console)
+    text = console.file.getvalue()
+    assert not {"\x1b", "\x07", "\u202e"} & set(text)
+    assert "[bold]b[/bold]" in text and "\ufffd]0;pwned" in text
+
+
 def test_unknown_format():
     with pytest.raises(ValueError, match="unknown format"):
         render([], "xml")

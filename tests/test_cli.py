@@ -140,3 +140,22 @@ def test_history_of_unknown_url_fails_cleanly(tmp_home, mockserver):
     run_cli(tmp_home, "crawl", mockserver.url("/plain/known"))
     result = run_cli(tmp_home, "history", "https://example.org/nope", expect=1)
     assert "not in the catalogue" in result.output
+
+
+def test_history_prints_no_escape_sequence_or_markup_from_a_page(tmp_home):
+    """An archived title is hostile: its escape sequences and rich markup reach the terminal
+    as text, never as instructions."""
+    from tests.support.scriptserver import ScriptServer
+
+    write_config(tmp_home, obey_robots=False)
+    title = "&#27;]0;pwned&#7; &#27;[31mred [bold]loud[/bold] &#x202e;evil"
+    with ScriptServer() as server:
+        server.script("/t", [{"status": 200, "body": f"<html><head><title>{title}</title>"
+                                                      "</head><body><p>x</p></body></html>"}])
+        url = server.url("/t")
+        run_cli(tmp_home, "crawl", url)
+    [stored] = rows(tmp_home, "SELECT title FROM captures WHERE url = ?", (url,))
+    assert "\x1b" in stored["title"]                    # the page's title, kept as it was
+    output = run_cli(tmp_home, "history", url).output
+    assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output
+    assert "[bold]loud[/bold]" in output                # markup shown, not applied
