@@ -95,6 +95,7 @@ def test_the_decision_table(tmp_home: Path, tmp_path: Path) -> None:
                                                      ("kz", "missing", "gone")]
     [deletion] = json.loads(run_cli(tmp_home, "deletions", "--format", "json").output)
     assert (deletion["url"], deletion["reason"]) == (urls["/gone"], "gone")
+    assert "at vantage kz: missing (gone, HTTP 404" in deletion["evidence"]["detail"]
     blocks = json.loads(run_cli(tmp_home, "blocking", "--format", "json").output)
     assert {(b["url"], b["vantage"], b["evidence"]["reason"]) for b in blocks} == {
         (urls[path], "kz", reason) for path, (_a, reason) in CENSORED.items()}

@@ -177,18 +177,18 @@ class CheckRecorder:
                                reason="probe_unreliable")
             self.stats["checks/probe_unreliable"] += len(unproven)
             self.pending = [p for p in self.pending if p.url_id not in unproven]
-        for pending in self.pending:
-            self._confirm(pending)
+        confirmed = {pending.url_id: self._confirm(pending) for pending in self.pending}
         self.pending.clear()
-        self.vantages.finish(self.control)
+        self.vantages.finish(self.control, confirmed)
 
-    def _confirm(self, p: _Pending) -> None:
+    def _confirm(self, p: _Pending) -> int:
+        """Log the deletion; its row id."""
         row = self.conn.execute(
             "SELECT domain, source, last_alive_at, missing_since, missing_streak,"
             " last_capture_id FROM urls WHERE id = ?", (p.url_id,)).fetchone()
         domain, source, last_alive, since, streak, last_good = row
         item_id, parent_url, item_text = item_of_url(self.conn, p.url_id)
-        self.conn.execute(
+        cursor = self.conn.execute(
             "INSERT INTO deletions (url, url_id, domain, source, reason, rule, http_status,"
             " detail, detected_at, last_seen_alive_at, first_seen_missing_at, confirmed_checks,"
             " evidence_capture_id, last_good_capture_id, item_id, parent_url, item_text)"
@@ -204,3 +204,4 @@ class CheckRecorder:
         self.stats["deletions"] += 1
         self.stats[f"deletions/{p.reason}"] += 1
         logger.warning("deletion confirmed: %s (%s, %s)", p.url, p.reason, p.rule)
+        return cursor.lastrowid

@@ -9,7 +9,8 @@ check is held against the control's check of the same URL in the same run:
   vantage, and a ``blocks`` row (first and last seen blocked, the evidence);
 - alive at both: an open block at that vantage ends (``unblocked_at``);
 - missing at the control: the vantage's check stays as it was (missing at both is a deletion
-  with evidence from both; the control's state machine confirms it);
+  with evidence from both: the control's state machine confirms it, and the deletion's detail
+  adds what each vantage was answered in that run);
 - the vantage's proxy down, or a 5xx the proxy itself may have made: no verdict on the site.
 """
 
@@ -73,11 +74,15 @@ class VantageRecorder:
             job.reason, job.rule, job.detail, job.http_status, capture_id, walled))
         self.stats[f"vantage/{job.vantage}/checks"] += 1
 
-    def finish(self, control: dict[int, str]) -> None:
+    def finish(self, control: dict[int, str], confirmed: dict[int, int] | None = None) -> None:
         """Hold each vantage check against ``control`` (url id -> the control's outcome in
-        this run)."""
+        this run); a deletion the control confirmed in this run (``confirmed``: url id ->
+        deletion id) gets the vantage's evidence in its detail."""
         for check in self.checks:
             at_control = control.get(check.url_id)
+            deletion = (confirmed or {}).get(check.url_id)
+            if deletion is not None:
+                self._witness(deletion, check)
             if at_control not in ("alive", "changed"):
                 continue                      # missing, unknown or not checked at the control
             if check.outcome == "alive" and check.walled is None:
@@ -113,6 +118,13 @@ class VantageRecorder:
             self.stats["blocks/new"] += 1
             logger.warning("blocked at vantage %s: %s (%s)", check.vantage, check.url, reason)
         self.stats[f"vantage/{check.vantage}/blocked"] += 1
+
+    def _witness(self, deletion_id: int, check: _VantageCheck) -> None:
+        status = f"HTTP {check.http_status}" if check.http_status else "no answer"
+        seen = f"at vantage {check.vantage}: {check.outcome}" + (
+            f" ({check.reason}, {status}, check {check.check_id})")
+        self.conn.execute("UPDATE deletions SET detail = coalesce(detail || '; ', '') || ?"
+                          " WHERE id = ?", (seen, deletion_id))
 
     def _unblock(self, check: _VantageCheck) -> None:
         found = self.conn.execute(
