@@ -34,8 +34,8 @@ from archive.text.markup_urls import is_html
 from archive.text.requisites import html_requisites
 from archive.timeutil import iso, parse_iso, timestamp14, utcnow
 from archive.warc.cdxj_lookup import captures_of, nearest, original_of
+from archive.warc.files import WARC_SUFFIX
 from archive.warc.reader import RecordNotFound
-from archive.warc.writer import WARC_SUFFIX
 
 
 def export_cdxj(home: Home, out: Path, db: Any | None = None, *, source: str | None = None,

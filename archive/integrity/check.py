@@ -23,8 +23,8 @@ import sqlite_utils
 
 from archive.home import Home
 from archive.warc.cdxj import INDEXED_TYPES, read_index
+from archive.warc.files import OPEN_SUFFIX, WARC_SUFFIX
 from archive.warc.scan import FileScan, ScannedRecord, scan_warc
-from archive.warc.writer import OPEN_SUFFIX, WARC_SUFFIX
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from archive.integrity.check import (
 from archive.timeutil import iso, parse_iso, utcnow
 from archive.warc.cdxj import index_warc, make_line, merge_into_index, mime_of, rebuild_index
 from archive.warc.cdxj import ts_from_warc_date as _ts
+from archive.warc.files import OPEN_SUFFIX, fsync_dir, rename_no_replace
 from archive.warc.scan import FileScan, ScannedRecord, scan_warc
-from archive.warc.writer import OPEN_SUFFIX, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,11 @@ def _repair_file(home: Home, coll: str, scan: FileScan, actions: list[str]) -> F
             if final.exists():
                 actions.append(f"left {path.name}: {final.name} already exists (compare them)")
                 return None
-            os.rename(path, final)
+            try:
+                rename_no_replace(path, final)
+            except FileExistsError:      # it appeared since the check above
+                actions.append(f"left {path.name}: {final.name} already exists (compare them)")
+                return None
             fsync_dir(final.parent)
             actions.append(f"closed {path.name} -> {final.name}")
             path = final

@@ -38,13 +38,13 @@ import surt
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.timeutil import timestamp14
+from archive.warc.files import OPEN_SUFFIX, WARC_SUFFIX
 from archive.warc.records import (
     VANTAGE_CONTROL_FIELD,
     VANTAGE_FIELD,
     WrittenRecord,
     indexed_vantage,
 )
-from archive.warc.writer import OPEN_SUFFIX, WARC_SUFFIX
 
 log = logging.getLogger(__name__)
 

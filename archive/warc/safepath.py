@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from archive.home import Home
-from archive.warc.writer import OPEN_SUFFIX
+from archive.warc.files import OPEN_SUFFIX
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,250}$")

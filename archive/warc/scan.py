@@ -23,8 +23,8 @@ from typing import BinaryIO
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from archive.warc.files import OPEN_SUFFIX
 from archive.warc.records import VANTAGE_CONTROL_FIELD, VANTAGE_FIELD, indexed_vantage
-from archive.warc.writer import OPEN_SUFFIX
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,14 @@ self-consistent, how header text is encoded).
 
 A file is ``<prefix>-<YYYYmmddHHMMSSffffff>-<pid>-<serial>.warc.gz.open`` while written, and the
 writer holds ``fcntl.flock(LOCK_EX)`` on it for its lifetime: ``check --repair`` skips files it
-cannot lock. ``close()`` fsyncs it and renames it without ``.open``.
+cannot lock. ``close()`` fsyncs it and renames it without ``.open``; a name already taken, as
+``.open`` or final, is never reused nor overwritten (the next serial is taken at open; a final
+name that appeared meanwhile leaves the file ``.open``).
+
+After a failed write (a full disk) the file may end in a torn record: it is never renamed, the
+writer refuses further writes, and ``check --repair`` cuts it back to its last whole record.
+:meth:`RotatingWarcWriter.sync` makes every whole record durable, file and folder entry, before
+a caller commits rows that point at them.
 """
 
 from __future__ import annotations
@@ -17,13 +24,21 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from archive.timeutil import utcnow, warc_date
+from archive.warc.files import (
+    OPEN_SUFFIX,
+    WARC_SUFFIX,
+    WarcWriteError,
+    fsync_dir,
+    rename_no_replace,
+)
 from archive.warc.http_message import (
     CRLF,
     HttpExchange,
@@ -54,12 +69,10 @@ from archive.warc.records import (
     warcinfo_fields,
 )
 
-__all__ = ["OPEN_SUFFIX", "WARC_SUFFIX", "RotatingWarcWriter", "fsync_dir"]
+__all__ = ["RotatingWarcWriter"]
 
 log = logging.getLogger(__name__)
 
-OPEN_SUFFIX = ".open"
-WARC_SUFFIX = ".warc.gz"
 
 
 def _aware(dt: datetime, what: str) -> datetime:
@@ -81,6 +94,9 @@ class _OpenFile:
         self.handle: BinaryIO = os.fdopen(fd, "wb")
         fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.pos = 0
+        self.broken: WarcWriteError | None = None    # a write failed: never renamed
+        self.synced = False                          # every byte written is on disk
+        self.entry_synced = False                    # the folder entry is on disk
 
 
 class RotatingWarcWriter:
@@ -113,6 +129,7 @@ class RotatingWarcWriter:
         self._serial = 0
         self._file: _OpenFile | None = None
         self._lock = threading.RLock()
+        self._deferred: BaseException | None = None     # on_close failed during a rotation
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -232,20 +249,59 @@ class RotatingWarcWriter:
             self._after_write(f)
         return rec
 
+    def sync(self) -> None:
+        """Make every whole record written so far durable: the open file's bytes and its folder
+        entry are fsynced (closed files were at their close). Call before committing rows that
+        point at records. Raises :class:`WarcWriteError` if the disk refuses."""
+        with self._lock:
+            f = self._file
+            if f is None or (f.synced and f.entry_synced):
+                return
+            with self._guard(f):
+                if f.broken is None:
+                    f.handle.flush()
+                os.fsync(f.handle.fileno())
+                if not f.entry_synced:
+                    fsync_dir(f.path.parent)
+            f.synced = f.entry_synced = True
+
     def close(self) -> None:
-        """Flush, fsync and rename the current file (if any), then call ``on_close``."""
+        """Flush, fsync and rename the current file (if any), then call ``on_close``.
+
+        A file a write failed on is closed and left ``.open`` instead; a final name another file
+        took meanwhile leaves it ``.open`` too (an error is logged and raised)."""
         with self._lock:
             f, self._file = self._file, None
+            deferred, self._deferred = self._deferred, None
         if f is None:
+            if deferred is not None:
+                raise deferred
             return
+        if f.broken is not None:
+            try:
+                f.handle.close()
+            except OSError:
+                pass                     # the torn tail is for check --repair
+            log.error("left %s open: %s; `memoryhole check --repair` cuts it back to its last "
+                      "whole record", f.path.name, f.broken.strerror)
+            raise f.broken
         final = f.path.with_name(f.final_name)
         try:
-            f.handle.flush()
-            os.fsync(f.handle.fileno())
-            os.rename(f.path, final)
+            with self._guard(f):
+                f.handle.flush()
+                os.fsync(f.handle.fileno())
+            try:
+                rename_no_replace(f.path, final)
+            except FileExistsError:
+                log.error("left %s open: %s exists already (another file took its name; "
+                          "compare them)", f.path.name, final.name)
+                raise
             fsync_dir(final.parent)
         finally:
-            f.handle.close()
+            try:
+                f.handle.close()
+            except OSError:
+                pass
         log.info("closed %s (%d records, %d bytes)", final.name, len(f.records), f.pos)
         if self.on_close is not None:
             self.on_close(final, list(f.records))
@@ -262,28 +318,55 @@ class RotatingWarcWriter:
         return new_record_id()
 
     def _ensure_open(self) -> _OpenFile:
+        if self._deferred is not None:          # a rotation's on_close failed: say so now
+            deferred, self._deferred = self._deferred, None
+            raise deferred
         if self._file is not None:
+            if self._file.broken is not None:
+                raise self._file.broken
             return self._file
         self.archive_dir.mkdir(parents=True, exist_ok=True)
         now = utcnow()
-        name = (f"{self.prefix}-{now.strftime('%Y%m%d%H%M%S%f')}-{os.getpid()}-"
-                f"{self._serial:05d}{WARC_SUFFIX}{OPEN_SUFFIX}")
-        self._serial += 1
-        f = _OpenFile(self.archive_dir / name, self._new_id())
+        while True:
+            final = (f"{self.prefix}-{now.strftime('%Y%m%d%H%M%S%f')}-{os.getpid()}-"
+                     f"{self._serial:05d}{WARC_SUFFIX}")
+            self._serial += 1
+            if (self.archive_dir / final).exists():
+                log.warning("%s exists already: taking the next name", final)
+                continue
+            try:
+                f = _OpenFile(self.archive_dir / (final + OPEN_SUFFIX), self._new_id())
+            except FileExistsError:
+                log.warning("%s%s exists already: taking the next name", final, OPEN_SUFFIX)
+                continue
+            break
+        self._file = f
         fields, body = warcinfo_fields(f.final_name, self.warcinfo, f.warcinfo_id, now)
         self._write_record(f, fields, "application/warc-fields", [body])
-        self._file = f
         log.debug("opened %s", f.path)
         return f
+
+    @contextmanager
+    def _guard(self, f: _OpenFile) -> Iterator[None]:
+        """A failed write or flush marks ``f`` broken and is raised as WarcWriteError."""
+        try:
+            yield
+        except WarcWriteError:
+            raise
+        except OSError as exc:
+            f.broken = WarcWriteError(exc, f.path)
+            raise f.broken from exc
 
     def _write_record(self, f: _OpenFile, fields: list[tuple[str, str]], content_type: str,
                       block: list[bytes]) -> RecordLocation:
         member = record_member(self._compressor(), fields, content_type, block)
         offset = f.pos
-        for piece in member:
-            if piece:
-                f.handle.write(piece)
-                f.pos += len(piece)
+        f.synced = False
+        with self._guard(f):
+            for piece in member:
+                if piece:
+                    f.handle.write(piece)
+                    f.pos += len(piece)
         return RecordLocation(f.final_name, offset, f.pos - offset)
 
     def _write_certificates(self, f: _OpenFile, ex: HttpExchange, date: datetime,
@@ -301,18 +384,15 @@ class RotatingWarcWriter:
                              "application/x-pem-file")
 
     def _after_write(self, f: _OpenFile) -> None:
-        f.handle.flush()
+        with self._guard(f):
+            f.handle.flush()
         if f.pos >= self.max_bytes:
-            self.close()
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in ``path`` durable (fsync the folder)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            try:
+                self.close()
+            except WarcWriteError:
+                raise
+            except Exception as exc:   # noqa: BLE001 - on_close (the index): the records are
+                self._deferred = exc   # written and returned; the next write or close raises
 
 
 def _origin(url: str) -> str:

@@ -4,9 +4,15 @@ archive.writer.client.ArchiveWriter; not a command for people).
 It reads length-prefixed pickles on stdin: first ``("open", home, settings, run_id)``, then
 ``exchange``, ``page``, ``check`` and ``resource`` items in the order the crawler made them, and
 ``("stop",)``. It answers on stdout: ``("handled", n)`` every few items, and
-``("done", counters, error)`` last, ``error`` being None unless the run broke. Records go to the
-WARC before their rows go to the catalogue, and rows are committed in batches. A page's fast text
-is extracted here, off the crawl process.
+``("done", counters, error)`` last, ``error`` being None unless the run broke (then it is one
+line naming the command that mends what is left). Records go to the WARC before their rows go
+to the catalogue, rows are committed in batches, and each commit comes after an fsync of the
+records its rows point at (RotatingWarcWriter.sync). A page's fast text is extracted here, off
+the crawl process.
+
+Each item is handled whole or not at all (a savepoint). When the run breaks (a full disk), the
+rows of the items handled whole are still committed if their records reach the disk, the WARC
+being written is left ``.open`` when a write to it failed, and no deletion is confirmed.
 
 The end of its input without a ``stop`` means the crawl process died: everything received is
 still written and committed and the WARC closed, but the run's pending deletion confirmations are
@@ -23,6 +29,7 @@ import logging
 import os
 import queue
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -46,6 +53,7 @@ from archive.warc.records import NOT_MODIFIED_PROFILE, RevisitOf, WrittenRecord
 from archive.warc.writer import RotatingWarcWriter
 from archive.writer.checks import CheckRecorder
 from archive.writer.client import read_frame, write_frame
+from archive.writer.failures import IndexWriteError, failure_line
 from archive.writer.lists import ItemRecorder
 from archive.writer.pages import PageRecorder
 
@@ -54,8 +62,6 @@ logger = logging.getLogger(__name__)
 _END = ("end",)      # the input ended without a stop: the crawl process is gone
 # Every this many items the writer process tells the crawl how far it is (ArchiveWriter.backlog).
 _REPORT_EVERY = 16
-
-
 class WriterProcess:
     """Handles the items of one run in order; :meth:`run` returns the counters."""
 
@@ -92,15 +98,14 @@ class WriterProcess:
                     self._commit()
                     continue
                 if item[0] == "stop":
-                    self._begin()
-                    self._checks.finish()
+                    self._whole(self._checks.finish)
                     break
                 if item is _END:
                     logger.error("the crawl process went away; what it sent is written, no "
                                  "deletion of this run is confirmed")
                     self.stats["interrupted"] = 1
                     break
-                self._handle(item)
+                self._whole(self._handle, item)
                 self.handled += 1
                 if self.report is not None and self.handled % _REPORT_EVERY == 0:
                     self.report(self.handled)
@@ -132,6 +137,23 @@ class WriterProcess:
         self._items = ItemRecorder(self._db.conn, self.stats,
                                    confirm_checks=policy.confirm_checks,
                                    confirm_after=policy.confirm_after)
+
+    def _whole(self, handler: Callable[..., None], *args: Any) -> None:
+        """Run ``handler`` in a savepoint: if it fails, its rows go and earlier items' stay."""
+        self._begin()
+        conn = self._db.conn
+        conn.execute("SAVEPOINT item")
+        try:
+            handler(*args)
+        except BaseException:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK TO item")
+                    conn.execute("RELEASE item")
+                except sqlite3.Error:
+                    logger.exception("could not take back the rows of the failed item")
+            raise
+        conn.execute("RELEASE item")
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
@@ -221,10 +243,14 @@ class WriterProcess:
     def _on_file_closed(self, path: Any, records: list[WrittenRecord]) -> None:
         from archive.warc.cdxj import cdxj_lines, merge_into_index  # warmed up by main()
 
-        merge_into_index(self.home.index_path(self.settings.collection), cdxj_lines(records))
+        index = self.home.index_path(self.settings.collection)
+        try:
+            merge_into_index(index, cdxj_lines(records))
+        except OSError as exc:
+            raise IndexWriteError(exc, index) from exc
         self.stats["warc_files"] += 1
 
-    # -- transactions: rows are committed in batches, always after their records are flushed --
+    # -- transactions: rows are committed in batches, always after their records are fsynced --
     def _begin(self) -> None:
         if not self._in_txn:
             self._db.conn.execute("BEGIN IMMEDIATE")
@@ -241,7 +267,21 @@ class WriterProcess:
 
     def _commit(self) -> None:
         if self._in_txn:
+            assert self._writer is not None
+            self._writer.sync()          # the records before the rows that point at them
             self._db.conn.execute("COMMIT")
+            self._in_txn = False
+
+    def _keep_whole_rows(self) -> None:
+        """After a failure: commit the rows of the items handled whole if their records reach
+        the disk; otherwise roll back (``check --repair`` adds rows for records it finds)."""
+        try:
+            self._commit()
+        except (OSError, sqlite3.Error) as exc:
+            logger.error("the rows of the last batch were not committed (%s); "
+                         "`memoryhole check --repair` adds rows for the records on disk", exc)
+            if self._db.conn.in_transaction:
+                self._db.conn.execute("ROLLBACK")
             self._in_txn = False
 
     def _shutdown(self, failed: bool) -> None:
@@ -249,11 +289,15 @@ class WriterProcess:
             if self._in_txn and not failed:
                 self._commit()
             elif self._in_txn:
-                self._db.conn.execute("ROLLBACK")
+                self._keep_whole_rows()
         finally:
             try:
                 if self._writer is not None:
                     self._writer.close()
+            except OSError:
+                if not failed:
+                    raise
+                logger.exception("closing the WARC after the failure")   # already reported
             finally:
                 if self._db is not None:
                     self._db.conn.close()
@@ -320,7 +364,7 @@ def main() -> int:
         process.run()
     except BaseException as exc:  # noqa: BLE001 - reported to the crawl process
         logger.exception("archive writer failed")
-        error = f"{type(exc).__name__}: {exc}"
+        error = failure_line(exc)
     answer(("done", dict(process.stats), error))
     return 1 if error else 0
 
