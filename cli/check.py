@@ -9,25 +9,38 @@ from typing import Any
 import click
 from rich.console import Console
 
+from archive.lock import DEFAULT_RUN_WAIT, HomeBusy, run_in_progress
 from cli.context import Context, pass_ctx
 
 
 @click.command()
 @click.option("--repair", is_flag=True, help="Truncate torn files, close them, re-index, and "
               "bring the catalogue in line with the WARCs.")
+@click.option("--wait", type=click.FloatRange(min=0), default=DEFAULT_RUN_WAIT,
+              show_default=True, help="With --repair: seconds to wait for a run in progress "
+              "(a repair holds the run lock).")
 @pass_ctx
-def check(ctx: Context, repair: bool) -> None:
+def check(ctx: Context, repair: bool, wait: float) -> None:
     """Verify that WARCs, index and catalogue agree."""
     from archive.integrity.check import check_home
     from archive.integrity.repair import repair_home
 
+    running = None if repair else run_in_progress(ctx.home)
+    if running is not None:
+        click.echo(f"a run is in progress ({running.describe()}): the files and rows it is "
+                   "writing may not agree until it ends", err=True)
     db = ctx.catalogue(must_exist=False) if ctx.home.db_path.exists() else None
     console = Console(stderr=True)
     with console.status("checking") if console.is_terminal else _nullcontext() as status:
         def progress(what: str, done: int, total: int) -> None:
             if status is not None:
                 status.update(f"checking {what} ({done}/{total})")
-        report = (repair_home if repair else check_home)(ctx.home, db, progress=progress)
+        try:
+            report = (repair_home(ctx.home, db, progress=progress, wait=wait) if repair
+                      else check_home(ctx.home, db, progress=progress))
+        except HomeBusy as exc:
+            raise click.ClickException(f"{exc} (a repair waits for runs to end: --wait)") \
+                from None
     for problem in report.problems:
         click.echo(f"{problem.kind}: {problem.path}: {problem.detail} (fix: {problem.fix})")
     click.echo(report.summary() if hasattr(report, "summary") else

@@ -9,12 +9,17 @@
 
 Damaged records in the middle of a file (bad gzip data, failed digests) are not touched: they
 are evidence as found, and the fresh check that ends a repair still reports them.
+
+A repair holds the home's run lock (archive.lock) from its scan to its last write, so no crawl or
+re-check writes meanwhile; it waits for a run in progress. Even so, a row is deleted only after
+its record is looked for again at that moment, and never when its file is newer than the scan.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import sqlite_utils
@@ -34,6 +39,7 @@ from archive.integrity.check import (
     try_lock,
     uncatalogued,
 )
+from archive.lock import DEFAULT_RUN_WAIT, run_lock
 from archive.timeutil import iso, parse_iso, utcnow
 from archive.warc.cdxj import index_warc, make_line, merge_into_index, mime_of, rebuild_index
 from archive.warc.cdxj import ts_from_warc_date as _ts
@@ -52,22 +58,34 @@ SOFT_CAPTURE_REFS = (
 
 
 def repair_home(home: Home, db: sqlite_utils.Database | None, *,
-                progress: Progress | None = None) -> CheckReport:
-    """Repair what can be repaired, then check again: the report lists both."""
+                progress: Progress | None = None, wait: float = DEFAULT_RUN_WAIT) -> CheckReport:
+    """Repair what can be repaired, then check again: the report lists both.
+
+    Holds the run lock throughout, waiting up to ``wait`` seconds for a run in progress
+    (:class:`archive.lock.HomeBusy` after that)."""
+    with run_lock(home, "repair", wait):
+        return _repair(home, db, progress)
+
+
+def _repair(home: Home, db: sqlite_utils.Database | None,
+            progress: Progress | None) -> CheckReport:
     actions: list[str] = []
+    touched: set[str] = set()          # files this repair changed (newer than its scan)
+    scanned_at = time.time()
     inv = scan_home(home, progress)
     for coll, scans in inv.scans.items():
         for i, scan in enumerate(scans):
             new = _repair_file(home, coll, scan, actions)
             if new is not None:
                 scans[i] = new
+                touched.add(new.final_name)
         scans[:] = [s for s in scans if s.path.exists()]
         if index_problems(home, coll, scans):
             count = rebuild_index(home.index_path(coll), home.archive_dir(coll),
                                   lambda p, scans=scans: _lines_for(p, scans))
             actions.append(f"rebuilt {home.index_path(coll)} ({count} lines)")
     if db is not None:
-        actions += repair_catalogue(db, inv)
+        actions += repair_catalogue(db, inv, home=home, scanned_at=scanned_at, touched=touched)
     for action in actions:
         log.warning("repaired: %s", action)
     report = check_home(home, db, progress=progress)
@@ -150,8 +168,14 @@ def _lines_for(path: Path, scans: list[FileScan]) -> list[str]:
                                                                   "resource")]
 
 
-def repair_catalogue(db: sqlite_utils.Database, inv: Inventory) -> list[str]:
-    """Point, delete or add ``captures`` rows so they match the records; returns the actions."""
+def repair_catalogue(db: sqlite_utils.Database, inv: Inventory, *, home: Home | None = None,
+                     scanned_at: float | None = None,
+                     touched: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Point, delete or add ``captures`` rows so they match the records; returns the actions.
+
+    With ``home`` and ``scanned_at`` (when the scan behind ``inv`` began), a row the scan did
+    not find is kept if its file changed since the scan (other than by this repair: the names
+    in ``touched``) or its record is found there now."""
     records = RecordIndex.of(inv)
     actions: list[str] = []
     with immediate(db):
@@ -168,7 +192,12 @@ def repair_catalogue(db: sqlite_utils.Database, inv: Inventory) -> list[str]:
                 actions.append(f"capture {row['id']} ({row['url']}): pointed at its record "
                                f"{name}@{rec.offset}")
             elif state == "missing":
-                gone.append(row)
+                kept = (_still_there(home, row, scanned_at, touched) if home is not None
+                        else None)
+                if kept:
+                    actions.append(f"kept capture {row['id']} ({row['url']}): {kept}")
+                else:
+                    gone.append(row)
         actions += _delete_captures(db, gone)
         added = 0
         for coll, scans in inv.scans.items():
@@ -180,6 +209,29 @@ def repair_catalogue(db: sqlite_utils.Database, inv: Inventory) -> list[str]:
         if added:
             actions.append(f"added {added} minimal captures rows for uncatalogued records")
     return actions
+
+
+def _still_there(home: Home, row: dict, scanned_at: float | None,
+                 touched: set[str] | frozenset[str]) -> str | None:
+    """Why a row the scan found no record for must stay, or None: its file is newer than the
+    scan, or reading the file again now finds its record at its offset."""
+    names = [row["warc_filename"], row["warc_filename"] + OPEN_SUFFIX]
+    colls = [row["collection"]] if row["collection"] else home.collections()
+    for coll in colls:
+        for name in names:
+            path = home.archive_dir(coll) / name
+            try:
+                mtime = path.stat().st_mtime
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if scanned_at is not None and mtime >= scanned_at and \
+                    row["warc_filename"] not in touched:
+                return f"{name} changed after the scan began; check again later"
+            rid = plain_id(row["warc_record_id"])
+            if any(r.offset == row["warc_offset"] and plain_id(r.record_id) == rid
+                   for r in scan_warc(path).records):
+                return f"its record is in {name} at {row['warc_offset']} (read again)"
+    return None
 
 
 def _minimal_row(coll: str, filename: str, rec: ScannedRecord) -> dict:
