@@ -8,11 +8,14 @@ bad config (one line naming the file, the key and the fix).
 from __future__ import annotations
 
 import logging
+import sqlite3
+import sys
 from pathlib import Path
 
 import click
 
 from archive.home import Home, resolve_home
+from archive.writer.failures import failure_line, is_storage_failure
 from cli import check, crawl, export, query, serve
 from cli.context import Context
 
@@ -42,4 +45,11 @@ for command in (crawl.crawl, crawl.add, crawl.recheck, crawl.schedule, query.his
 
 
 def main() -> None:
-    cli(prog_name="memoryhole")
+    """The command line; a full disk or a failing one ends it with one line naming the fix."""
+    try:
+        cli(prog_name="memoryhole")
+    except (OSError, sqlite3.Error) as exc:
+        if not is_storage_failure(exc):
+            raise
+        click.echo(f"Error: {failure_line(exc)}", err=True)
+        sys.exit(1)

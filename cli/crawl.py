@@ -96,7 +96,7 @@ def _run(ctx: Context, sources: list[Source], urls: list[str], *, extra_source: 
         click.echo(f"  {line}", err=True)
     click.echo(f"{label} run {result.run_id}: {result.summary()}")
     if result.failed:
-        raise click.ClickException(f"the crawl failed; see {result.log_path}")
+        raise click.ClickException(result.failure_line("crawl"))
 
 
 @click.command()
@@ -179,7 +179,7 @@ def recheck(ctx: Context, mode: str, urls: tuple[str, ...], names: tuple[str, ..
     click.echo(f"recheck run {result.run_id}: {result.check_summary()}")
     _notify(ctx)
     if result.failed:
-        raise click.ClickException(f"the re-check failed; see {result.log_path}")
+        raise click.ClickException(result.failure_line("re-check"))
 
 
 def _notify(ctx: Context) -> None:

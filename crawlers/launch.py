@@ -87,13 +87,33 @@ class CrawlResult:
                      "healthy run")
         return text + f", {self.seconds:.1f} s"
 
+    @property
+    def archive_failure(self) -> str | None:
+        """The archive writer's one line when it broke the run (it names the fix), else None."""
+        failure = self.stats.get("archive/failed")
+        return str(failure) if failure else None
+
+    def failure_line(self, what: str) -> str:
+        """The line a failed run ends with: the archive's own when it broke the run."""
+        if self.archive_failure:
+            return f"{self.archive_failure} (log: {self.log_path})"
+        return f"the {what} failed; see {self.log_path}"
+
     def error_lines(self, limit: int = 20) -> list[str]:
-        """The crawl log's failed fetches and errors, for the report."""
+        """The crawl log's failed fetches and errors, for the report: each once, and not the
+        echoes of an archive failure (:meth:`failure_line` gives that one)."""
         if self.log_path is None or not self.log_path.exists():
             return []
-        found = [line.split("] ", 1)[-1].rstrip() for line in
-                 self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-                 if "fetch failed:" in line or " ERROR: " in line or "refused " in line]
+        found: list[str] = []
+        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if "fetch failed:" not in line and " ERROR: " not in line and "refused " not in line:
+                continue
+            text = line.split("] ", 1)[-1].rstrip()
+            if self.archive_failure and ("archive writer failed" in text
+                                         or "not archived: " in text):
+                continue
+            if text not in found:
+                found.append(text)
         return found[:limit]
 
 

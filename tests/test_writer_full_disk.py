@@ -13,6 +13,8 @@ the writer process (tests.support.fulldisk).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
@@ -28,7 +30,9 @@ from archive.warc.http_message import HttpExchange
 from archive.warc.scan import scan_warc
 from archive.writer.client import ArchiveWriter, WriterError, launch_writer
 from tests.support.fulldisk import can_mount, file_size_limit, grow_tmpfs, small_tmpfs
-from tests.support.helpers import rows, run_cli, warc_files
+from tests.support.helpers import rows, run_cli, warc_files, write_config
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # MEMORYHOLE_TEST_NO_MOUNT=1 runs the file-size-limit variant where a tmpfs could be mounted
 MOUNT = can_mount() and not os.environ.get("MEMORYHOLE_TEST_NO_MOUNT")
@@ -196,3 +200,38 @@ def test_a_full_home_confirms_no_deletion_and_repair_loses_nothing(tmp_path: Pat
         assert _catalogued(home) == _whole_responses(home)
         assert rows(home.root, "SELECT id FROM deletions") == []
         run_cli(home.root, "check", expect=0)
+
+
+def test_a_crawl_on_a_full_disk_ends_with_one_clear_line(tmp_home: Path,
+                                                         fresh_mockserver: Any) -> None:
+    """`memoryhole crawl` as a user runs it: exit 1, one line naming the fix, no traceback, and
+    after repair every whole record has its row. (Under a file-size limit instead of a tmpfs,
+    the catalogue's journal reaches the limit first: the same one line, for the catalogue.)"""
+    write_config(tmp_home, concurrency=4)
+    feed = fresh_mockserver.url("/articles-feed.xml?n=400")
+    (tmp_home / "seeds.toml").write_text(
+        f'[[source]]\nname = "bulk"\nkind = "feed"\nurl = "{feed}"\n', encoding="utf-8")
+    home = Home(tmp_home)
+    home.ensure("main")
+    with _full(home, "archive", 256) as mounted:
+        with file_size_limit(256 * 1024) if not MOUNT else nullcontext():
+            crawl = subprocess.run(
+                [sys.executable, "-c", "from cli import main; main()", "--home",
+                 str(tmp_home), "crawl", "--seeds", str(tmp_home / "seeds.toml")],
+                cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert crawl.returncode == 1, crawl.stderr[-2000:]
+        said = crawl.stdout + crawl.stderr
+        assert "Traceback" not in said
+        lines = [line for line in said.splitlines() if "check --repair" in line]
+        assert len(lines) == 1, said[-3000:]
+        assert lines[0] == crawl.stderr.strip().splitlines()[-1]
+        if not MOUNT:             # the limit is hit by the catalogue's journal first
+            assert "disk I/O error writing the catalogue" in lines[0]
+            return
+        assert "the disk is full" in lines[0] and "log: " in lines[0]
+        assert warc_files(tmp_home, "*.warc.gz.open")
+        if mounted is not None:
+            grow_tmpfs(mounted, 64 * 1024)
+        run_cli(tmp_home, "check", "--repair", expect=0)
+        assert _catalogued(home) == _whole_responses(home)
+        assert rows(tmp_home, "SELECT id FROM deletions") == []

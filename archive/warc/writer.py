@@ -282,8 +282,8 @@ class RotatingWarcWriter:
                 f.handle.close()
             except OSError:
                 pass                     # the torn tail is for check --repair
-            log.error("left %s open: %s; `memoryhole check --repair` cuts it back to its last "
-                      "whole record", f.path.name, f.broken.strerror)
+            log.warning("left %s open: %s; `memoryhole check --repair` cuts it back to its "
+                        "last whole record", f.path.name, f.broken.strerror)
             raise f.broken
         final = f.path.with_name(f.final_name)
         try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from archive.warc.files import WarcWriteError
 
-__all__ = ["IndexWriteError", "failure_line"]
+__all__ = ["IndexWriteError", "failure_line", "is_storage_failure"]
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -20,6 +20,15 @@ class IndexWriteError(OSError):
     def __init__(self, cause: OSError, path: Any) -> None:
         super().__init__(cause.errno, cause.strerror or str(cause))
         self.path = path
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says the archive could not be written (a full disk, an I/O error), as
+    opposed to a fault in memoryhole itself."""
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        return "disk is full" in text or "disk I/O error" in text
+    return isinstance(exc, OSError) and exc.errno in (*_NO_SPACE, errno.EIO, errno.EROFS)
 
 
 def failure_line(exc: BaseException) -> str:

@@ -294,10 +294,10 @@ class WriterProcess:
             try:
                 if self._writer is not None:
                     self._writer.close()
-            except OSError:
+            except OSError as exc:
                 if not failed:
                     raise
-                logger.exception("closing the WARC after the failure")   # already reported
+                logger.warning("closing the WARC after the failure: %s", exc)   # reported
             finally:
                 if self._db is not None:
                     self._db.conn.close()
