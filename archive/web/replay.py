@@ -15,8 +15,10 @@ Archived content is hostile. Every answer here:
   popups) and may load only from this server (``default-src`` and the rest name this origin
   alone: no request reaches the live web); only the UI origin may frame it;
 - carries none of the archived response's headers but its type and, for redirects, its
-  rewritten Location. The archived headers are shown as ``X-Archive-Orig-*`` (Set-Cookie,
-  CSP, HSTS, X-Frame-Options included, as text that no browser acts on);
+  rewritten Location (non-ASCII percent-encoded). The archived headers are shown as
+  ``X-Archive-Orig-*`` (Set-Cookie, CSP, HSTS, X-Frame-Options included, as text that no browser
+  acts on), their bytes as archived (UTF-8 stays UTF-8) but control characters, shown as
+  ``\\xNN``;
 - is refused to a service worker's script fetch, and sends no Referer onwards.
 
 Collections are names checked against the home's folders, and WARC file names from the
@@ -50,6 +52,24 @@ _REPLAY_PATH_RE = re.compile(r"^/(?P<coll>[^/]+)/(?P<ts>\d{1,14})(?P<mod>id_)?/(
                              re.S)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _FOLDED_SCHEME_RE = re.compile(r"^(https?):/+", re.I)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def wire_text(value: str) -> str:
+    """An archived header value as a header of ours may carry it: control characters (a tab
+    aside) shown as ``\\xNN``, and text outside latin-1 sent as its UTF-8 bytes."""
+    value = _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    try:
+        value.encode("latin-1")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8").decode("latin-1")
+
+
+def wire_url(url: str) -> str:
+    """A URL for a Location header: ASCII, non-ASCII and spaces percent-encoded as UTF-8."""
+    return quote(_CONTROL_RE.sub("", url), safe=_URL_SAFE)
 
 
 def csp_for(replay_origin: str, ui_origin: str) -> str:
@@ -182,11 +202,11 @@ class ReplayServer:
         headers: dict[str, str] = {}
         location = record.header("Location")
         if 300 <= status < 400 and location:
-            headers["Location"] = rewriter(location)
+            headers["Location"] = wire_url(rewriter(location))
         response = Response(body, status_code=status, headers=headers,
-                            media_type=content_type or "application/octet-stream")
+                            media_type=wire_text(content_type or "application/octet-stream"))
         for name, value in record.headers:
-            response.headers.append(f"X-Archive-Orig-{name}", value)
+            response.headers.append(f"X-Archive-Orig-{wire_text(name)}", wire_text(value))
         response.headers["Memento-Datetime"] = http_date(chosen.timestamp)
         response.headers["Link"] = original_links(chosen.url, self.ui_origin)
         return self._secure(response)
