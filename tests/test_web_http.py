@@ -132,12 +132,16 @@ def test_replay_rewrites_neutralises_and_redirects_to_the_capture(web: wh.WebHom
     assert headers["referrer-policy"] == "no-referrer"
     assert "set-cookie" not in headers and "x-archive-orig-content-type" in headers
     assert headers["memento-datetime"].endswith(" GMT") and 'rel="timemap"' in headers["link"]
-    css_path = f"/main/{stamp}/{web.site.url('/static/site.css')}"
+    # rewritten URLs carry the replay server's key (replayed pages' own requests pass with it)
+    keyed = re.search(rb'href="/main/' + stamp.encode() + rb'\.([A-Za-z0-9_-]{16,})/', body)
+    assert keyed, body[:2000]
+    key = keyed.group(1).decode()
+    css_path = f"/main/{stamp}.{key}/{web.site.url('/static/site.css')}"
     assert f'href="{css_path}"'.encode() in body
-    assert f'src="/main/{stamp}/{web.site.url("/img/photo.png")}"'.encode() in body
+    assert f'src="/main/{stamp}.{key}/{web.site.url("/img/photo.png")}"'.encode() in body
     css = get(served.replay, css_path)
     assert css[0] in (200, 302)
-    image = get(served.replay, f"/main/{stamp}/{web.site.url('/img/photo.png')}")
+    image = get(served.replay, f"/main/{stamp}.{key}/{web.site.url('/img/photo.png')}")
     if image[0] == 302:
         image = get(served.replay, image[1]["location"])
     assert image[0] == 200 and image[2] == wh.PNG_RED

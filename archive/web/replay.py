@@ -19,7 +19,15 @@ Archived content is hostile. Every answer here:
   ``X-Archive-Orig-*`` (Set-Cookie, CSP, HSTS, X-Frame-Options included, as text that no browser
   acts on), their bytes as archived (UTF-8 stays UTF-8) but control characters, shown as
   ``\\xNN``;
-- is refused to a service worker's script fetch, and sends no Referer onwards.
+- is refused to a service worker's script fetch, and sends no Referer onwards;
+- is refused (403) to another site's page (archive.web.fetch_guard): a fetch, an image or a
+  script from elsewhere gets nothing, so no site can read the archive or probe what it holds.
+  Replayed pages are sandboxed, so their own requests look cross-site too: the URLs rewritten
+  into them carry this server's key (``/{collection}/{timestamp}.{key}/{url}``, random per
+  ``serve``), which lets them through; a browser's navigation to a URL without the key is
+  redirected to it, so that URLs a script builds relative to the page carry it as well. CORS
+  is answered only to a keyed request for a font or a (module) script, and only to the
+  sandboxed page's ``null`` origin or this origin.
 
 Collections are names checked against the home's folders, and WARC file names from the
 index are reduced to a name inside the collection's archive folder, symlinks resolved and
@@ -29,6 +37,7 @@ checked to stay there: no URL reads outside the home.
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -45,11 +54,13 @@ from archive.urlnorm import is_http_url
 from archive.warc.cdxj_lookup import Capture, captures_of, nearest, original_of, split_view
 from archive.warc.reader import ArchivedResponse, RecordNotFound, read_response
 from archive.warc.safepath import SafePathError, collection_or_none, warc_in_collection
+from archive.web.fetch_guard import cross_site_refusal
 from archive.web.memento import original_links
 from archive.web.rewrite import UrlRewriter, rewrite_css, rewrite_html
 
-_REPLAY_PATH_RE = re.compile(r"^/(?P<coll>[^/]+)/(?P<ts>\d{1,14})(?P<mod>id_)?/(?P<url>.+)$",
-                             re.S)
+_REPLAY_PATH_RE = re.compile(r"^/(?P<coll>[^/]+)/(?P<ts>\d{1,14})(?P<mod>id_)?"
+                             r"(?:\.(?P<key>[A-Za-z0-9_-]{1,64}))?/(?P<url>.+)$", re.S)
+_CORS_DESTINATIONS = ("font", "script")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _FOLDED_SCHEME_RE = re.compile(r"^(https?):/+", re.I)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -112,12 +123,20 @@ def replay_target(raw_path: str, query: str) -> tuple[str, str, bool, str] | Non
     return match.group("coll"), match.group("ts"), bool(match.group("mod")), url
 
 
+def replay_key(raw_path: str) -> str | None:
+    """The key in a replay path (``/{collection}/{timestamp}.{key}/{url}``), if any."""
+    match = _REPLAY_PATH_RE.match(raw_path)
+    return match.group("key") if match else None
+
+
 class ReplayServer:
-    """The Starlette app of the replay origin (``app``)."""
+    """The Starlette app of the replay origin (``app``); ``key`` lets replayed pages' own
+    requests through (random when not given)."""
 
     def __init__(self, home: Home, *, replay_origin: str, ui_origin: str,
-                 allowed_hosts: list[str] | None = None) -> None:
+                 allowed_hosts: list[str] | None = None, key: str | None = None) -> None:
         self.home = home
+        self.key = key or secrets.token_urlsafe(16)
         self.replay_origin = replay_origin.rstrip("/")
         self.ui_origin = ui_origin.rstrip("/")
         self.csp = csp_for(self.replay_origin, self.ui_origin)
@@ -132,7 +151,6 @@ class ReplayServer:
         headers["Content-Security-Policy"] = self.csp
         headers["X-Content-Type-Options"] = "nosniff"
         headers["Referrer-Policy"] = "no-referrer"
-        headers["Access-Control-Allow-Origin"] = "*"       # fonts, module scripts: CORS
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Cache-Control"] = "no-store"
         return response
@@ -147,6 +165,20 @@ class ReplayServer:
         if request.headers.get("service-worker"):
             return self._text(403, "service workers are not allowed in replay\n")
         raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        keyed = replay_key(raw_path) == self.key
+        refusal = None if keyed else cross_site_refusal(
+            request.headers, request.method, (self.replay_origin, self.ui_origin))
+        if refusal is not None:
+            return self._text(403, f"refused: {refusal}\n")
+        response = self._answer(request, raw_path, keyed)
+        origin = request.headers.get("origin")
+        if keyed and origin in ("null", self.replay_origin) and \
+                request.headers.get("sec-fetch-dest") in _CORS_DESTINATIONS:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    def _answer(self, request: Request, raw_path: str, keyed: bool) -> Response:
         if raw_path in ("", "/"):
             return self._text(200, "memoryhole replay server: /{collection}/{timestamp}/{url}\n")
         target = replay_target(raw_path, request.scope.get("query_string", b"").decode(
@@ -164,10 +196,13 @@ class ReplayServer:
         if chosen is None:
             return self._text(404, f"{url} is not archived in {view}; its timeline: "
                                    f"{self.timeline_url(url)}\n")
-        if chosen.timestamp != timestamp.ljust(14, "0")[:14] or chosen.view != view:
+        navigation = request.headers.get("sec-fetch-mode") == "navigate"
+        if chosen.timestamp != timestamp.ljust(14, "0")[:14] or chosen.view != view or (
+                navigation and not keyed):
             mod = "id_" if raw else ""
+            key = f".{self.key}" if keyed or navigation else ""
             return self._secure(RedirectResponse(
-                f"/{chosen.view}/{chosen.timestamp}{mod}/{chosen.url}", status_code=302))
+                f"/{chosen.view}/{chosen.timestamp}{mod}{key}/{chosen.url}", status_code=302))
         try:
             return self._memento(chosen, captures, raw)
         except (RecordNotFound, SafePathError) as exc:
@@ -192,7 +227,7 @@ class ReplayServer:
         except ValueError:          # an unknown Content-Encoding: the bytes as stored
             body = payload.body
         mime = (content_type or "").split(";", 1)[0].strip().lower()
-        rewriter = UrlRewriter(chosen.collection, chosen.timestamp, chosen.url)
+        rewriter = UrlRewriter(chosen.collection, chosen.timestamp, chosen.url, key=self.key)
         if not raw and mime in _HTML_TYPES:
             body, content_type = rewrite_html(body, content_type, rewriter), \
                 "text/html; charset=utf-8"
@@ -217,6 +252,6 @@ class ReplayServer:
 
 
 def make_replay_app(home: Home, *, replay_origin: str, ui_origin: str,
-                    allowed_hosts: list[str] | None = None) -> Any:
+                    allowed_hosts: list[str] | None = None, key: str | None = None) -> Any:
     return ReplayServer(home, replay_origin=replay_origin, ui_origin=ui_origin,
-                        allowed_hosts=allowed_hosts).app
+                        allowed_hosts=allowed_hosts, key=key).app

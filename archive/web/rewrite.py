@@ -42,10 +42,12 @@ _SKIP_SCHEMES = ("data:", "javascript:", "mailto:", "tel:", "about:", "blob:", "
 
 
 class UrlRewriter:
-    """Turns URLs found in a capture of ``page_url`` into replay paths at ``timestamp``."""
+    """Turns URLs found in a capture of ``page_url`` into replay paths at ``timestamp``, with
+    the replay server's ``key`` when given (archive.web.replay)."""
 
-    def __init__(self, collection: str, timestamp: str, page_url: str) -> None:
-        self.prefix = f"/{collection}/{timestamp}/"
+    def __init__(self, collection: str, timestamp: str, page_url: str,
+                 key: str | None = None) -> None:
+        self.prefix = f"/{collection}/{timestamp}{'.' + key if key else ''}/"
         self.base = page_url
 
     def __call__(self, value: str, base: str | None = None) -> str:

@@ -59,6 +59,7 @@ from archive.urlnorm import canonical_url, is_http_url, url_in_path
 from archive.warc.cdxj_lookup import captures_of, nearest, split_view
 from archive.warc.reader import RecordNotFound
 from archive.warc.safepath import collection_or_none
+from archive.web.fetch_guard import CrossSiteGuard
 from archive.web.memento import (
     LINK_FORMAT,
     memento_url,
@@ -136,7 +137,8 @@ class WebUI:
             Route("/timegate/{rest:path}", self.timegate),
             Route("/export/evidence", self.evidence),
         ]
-        middleware = [Middleware(SecurityHeaders, replay_origin=self.replay_origin)]
+        middleware = [Middleware(SecurityHeaders, replay_origin=self.replay_origin),
+                      Middleware(CrossSiteGuard, own_origins=(self.ui_origin,))]
         if allowed_hosts:
             middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
         self.app = Starlette(routes=routes, middleware=middleware,
