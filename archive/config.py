@@ -147,8 +147,14 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}; fix the syntax there") from None
 
 
+# Keys whose values may hold a password or a token (a proxy's credentials, a notification
+# service's token in its URL's path, Redis's password): an error about them never shows the value.
+SECRET_KEYS = frozenset({"notify.urls", "vantage.proxy", "cluster.redis"})
+
+
 class Section:
-    """Typed access to one table of a TOML file, with errors naming file and key."""
+    """Typed access to one table of a TOML file, with errors naming file and key (never the
+    value of a key in :data:`SECRET_KEYS`)."""
 
     def __init__(self, path: Path, prefix: str, data: Any) -> None:
         self.path, self.prefix = path, prefix
@@ -159,6 +165,12 @@ class Section:
     def fail(self, key: str, problem: str, fix: str) -> None:
         where = f"{self.prefix}{key}" or "file"
         raise ConfigError(f"{self.path}: {where}: {problem}; {fix}")
+
+    def shown(self, key: str, value: Any) -> str:
+        """``value`` as an error may show it: ``repr``, or nothing for a secret-bearing key."""
+        if re.sub(r"\[\d+\]", "", self.prefix) + key in SECRET_KEYS:
+            return "a value not shown here (it may hold a password or a token)"
+        return repr(value)
 
     def check_keys(self, allowed: set[str]) -> None:
         for key in self.data:
@@ -174,7 +186,8 @@ class Section:
         if isinstance(value, bool) and kind is not bool:
             self.fail(key, f"expected {_kind_name(kind)}, got a boolean", "change the value")
         if not isinstance(value, kind):
-            self.fail(key, f"expected {_kind_name(kind)}, got {value!r}", "change the value")
+            self.fail(key, f"expected {_kind_name(kind)}, got {self.shown(key, value)}",
+                      "change the value")
         return value
 
     def positive(self, key: str, kind: type, default: Any) -> Any:
@@ -186,7 +199,7 @@ class Section:
     def choice(self, key: str, choices: tuple[str, ...] | list[str], default: str) -> str:
         value = self.get(key, str, default)
         if value not in choices:
-            self.fail(key, f"unknown value {value!r}",
+            self.fail(key, f"unknown value {self.shown(key, value)}",
                       "use one of " + ", ".join(f'"{name}"' for name in choices))
         return value
 
@@ -195,7 +208,8 @@ class Section:
         try:
             parse_age(value)
         except ValueError:
-            self.fail(key, f"not a duration: {value!r}", "write it like 30s, 5m, 2h or 7d")
+            self.fail(key, f"not a duration: {self.shown(key, value)}",
+                      "write it like 30s, 5m, 2h or 7d")
         return value
 
     def durations(self, key: str, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -217,7 +231,8 @@ class Section:
         value = self.get(key, list, [])
         for item in value:
             if not isinstance(item, str):
-                self.fail(key, f"expected a list of strings, got {item!r}", "quote each item")
+                self.fail(key, f"expected a list of strings, got {self.shown(key, item)}",
+                          "quote each item")
         return tuple(value)
 
 

@@ -82,9 +82,14 @@ def build(job: dict[str, Any], writer_process: subprocess.Popen[bytes] | None = 
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
+    from crawlers import settings as project_settings
+
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
     settings.update(job["settings"], priority="cmdline")
+    off = {scheme: None for scheme in project_settings.DOWNLOAD_HANDLERS}
+    settings.set("DOWNLOAD_HANDLERS", {**settings.getdict("DOWNLOAD_HANDLERS"), **off},
+                 priority="cmdline")
     if settings.get("SAFETY_CA_FILE"):
         trust(settings, folder or Path(tempfile.mkdtemp(prefix="memoryhole-trust-")))
     # the spider class is chosen here: Scrapy's spider loader need not import every spider

@@ -32,15 +32,38 @@ class BlockedAddress(DNSLookupError):
     """A host resolved only to addresses memoryhole refuses to connect to."""
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")             # RFC 6052: IPv4 in the low bits
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")      # RFC 8215: a local translator
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one leads to: IPv4-mapped, 6to4, NAT64, Teredo's client or
+    IPv4-compatible (``::a.b.c.d``); None for a plain IPv6 address."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64 or int(ip) >> 32 == 0:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: str) -> bool:
-    """True for a globally routable unicast address (not private, loopback, link-local,
-    multicast, reserved, unspecified, shared (CGNAT) or a 6to4/IPv4-mapped private one)."""
+    """True for a globally routable unicast address: not private, loopback, link-local,
+    multicast, reserved, unspecified or shared (CGNAT), nor an IPv6 address that leads to such
+    an IPv4 one (IPv4-mapped, 6to4, NAT64, Teredo, IPv4-compatible) or to a local NAT64."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            ip = embedded
     return ip.is_global and not ip.is_multicast
 
 

@@ -73,6 +73,9 @@ DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
 DOWNLOAD_FAIL_ON_DATALOSS = True          # a cut response is an error, never archived as whole
 DOWNLOAD_VERIFY_CERTIFICATES = True       # a forged certificate is no page (crawlers.tls)
 TWISTED_DNS_RESOLVER = "crawlers.resolver.GuardedResolver"
+# Scrapy's handlers for schemes memoryhole never fetches: off, beside the scheme list of the
+# address guard (crawlers.runner keeps them off whatever a job's own DOWNLOAD_HANDLERS say)
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 
 # --- Scrapy: politeness ------------------------------------------------------------------------
 AUTOTHROTTLE_ENABLED = False

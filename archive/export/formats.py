@@ -79,16 +79,31 @@ def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell a spreadsheet cannot run: text that starts like a formula (``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return: an archived post's ``=HYPERLINK(...)``)
+    gets a leading ``'`` (OWASP's advice); numbers stay numbers, None becomes empty."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[str],
               columns: tuple[str, ...] = CSV_COLUMNS) -> None:
-    """A header row and one flat row per object (``columns``, then any extra keys)."""
+    """A header row and one flat row per object (``columns``, then any extra keys), each cell
+    through :func:`csv_cell`."""
     rows = [flatten(row) for row in rows]
     extra = sorted({key for row in rows for key in row} - set(columns))
     writer = csv.DictWriter(out, fieldnames=[*columns, *extra], restval="",
                             extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: "" if value is None else value for key, value in row.items()})
+        writer.writerow({key: csv_cell(value) for key, value in row.items()})
 
 
 def entry_id(row: Mapping[str, Any]) -> str:
