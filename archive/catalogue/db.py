@@ -278,6 +278,21 @@ def dict_rows(db: Any, sql: str, params: tuple[Any, ...] | list[Any] = ()
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def integrity_errors(db: Any, limit: int = 20) -> list[str]:
+    """What ``PRAGMA integrity_check`` says is wrong with the catalogue (at most ``limit``
+    messages); ``[]`` when it answers ``ok``. A file SQLite cannot read at all is one message.
+    ``db``: a sqlite-utils Database or a sqlite3 Connection. Reads every page: seconds per GB."""
+    try:
+        rows = [row[0] for row in db.execute(f"PRAGMA integrity_check({int(limit)})")]
+    except sqlite3.DatabaseError as exc:
+        return [f"SQLite cannot read it: {exc}"]
+    if rows == ["ok"]:
+        return []
+    # one message per line; SQLite heads them with the schema's name ("*** in database main ***")
+    return [line.strip() for row in rows for line in str(row).splitlines()
+            if line.strip() and not line.startswith("*** ")]
+
+
 @contextmanager
 def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""
