@@ -278,6 +278,25 @@ def dict_rows(db: Any, sql: str, params: tuple[Any, ...] | list[Any] = ()
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def copy_catalogue(src: Path | str, dst: Path | str) -> None:
+    """Copy the catalogue at ``src`` into ``dst`` (made, or overwritten in one transaction) with
+    SQLite's online backup API, in one step: a consistent snapshot while writers go on (WAL).
+    Never copy the file itself: a WAL database copied while it is written loses rows (NOTES.md).
+    A new ``dst`` is one file (journal mode DELETE); an existing one keeps its mode."""
+    new = not Path(dst).exists()
+    source = sqlite3.connect(str(src), timeout=BUSY_TIMEOUT_MS / 1000)
+    target = sqlite3.connect(str(dst), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        for conn in (source, target):
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        source.backup(target)
+        if new:
+            target.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        target.close()
+        source.close()
+
+
 def integrity_errors(db: Any, limit: int = 20) -> list[str]:
     """What ``PRAGMA integrity_check`` says is wrong with the catalogue (at most ``limit``
     messages); ``[]`` when it answers ``ok``. A file SQLite cannot read at all is one message.
