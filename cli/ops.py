@@ -1,7 +1,9 @@
-"""``memoryhole backup DEST``: looking after a home (thin over archive.integrity.backup)."""
+"""``memoryhole backup DEST`` and ``memoryhole doctor``: looking after a home and the machine it
+runs on (thin over archive.integrity.backup and archive.integrity.doctor)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -52,3 +54,23 @@ def backup(ctx: Context, dest: Path) -> None:
         if status is not None:
             status.stop()
     click.echo(report.summary())
+
+
+@click.command()
+@pass_ctx
+def doctor(ctx: Context) -> None:
+    """Check this machine: Chromium, CJK fonts, disk space, clock, pywb, vantage proxies."""
+    from archive.integrity.doctor import run_doctor
+    from crawlers.browser.chromium import BrowserMissing, find_chromium
+
+    config = ctx.config
+    chromium, problem = None, ""
+    try:
+        chromium = find_chromium(config.browser.executable or None)
+    except BrowserMissing as exc:
+        problem = str(exc)
+    findings = run_doctor(ctx.home, config, chromium=chromium, chromium_problem=problem)
+    for finding in findings:
+        click.echo(finding.line())
+    if any(f.status == "fail" for f in findings):
+        sys.exit(1)
