@@ -1,5 +1,5 @@
 """The ``memoryhole`` command: a thin click group over archive/ and crawlers/, one module per
-group of commands (crawl, query, check, export, serve). ``python -m cli`` runs it too.
+group of commands (crawl, query, check, export, serve, ops). ``python -m cli`` runs it too.
 
 Exit codes (DESIGN.md): 0 success; 1 the job ran but something failed (reported); 2 bad usage or
 bad config (one line naming the file, the key and the fix).
@@ -16,7 +16,7 @@ import click
 
 from archive.home import Home, resolve_home
 from archive.writer.failures import failure_line, is_storage_failure
-from cli import check, crawl, export, query, serve
+from cli import check, crawl, export, ops, query, serve
 from cli.context import Context
 
 logger = logging.getLogger("memoryhole")
@@ -40,7 +40,7 @@ def cli(ctx: click.Context, home: str | None, config_path: str | None) -> None:
 
 for command in (crawl.crawl, crawl.add, crawl.recheck, crawl.schedule, query.history,
                 query.diff, query.deletions, query.blocking, check.check, crawl.demo, export.export,
-                serve.serve):
+                serve.serve, ops.backup, ops.doctor):
     cli.add_command(command)
 
 

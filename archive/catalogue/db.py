@@ -278,6 +278,40 @@ def dict_rows(db: Any, sql: str, params: tuple[Any, ...] | list[Any] = ()
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def copy_catalogue(src: Path | str, dst: Path | str) -> None:
+    """Copy the catalogue at ``src`` into ``dst`` (made, or overwritten in one transaction) with
+    SQLite's online backup API, in one step: a consistent snapshot while writers go on (WAL).
+    Never copy the file itself: a WAL database copied while it is written loses rows (NOTES.md).
+    A new ``dst`` is one file (journal mode DELETE); an existing one keeps its mode."""
+    new = not Path(dst).exists()
+    source = sqlite3.connect(str(src), timeout=BUSY_TIMEOUT_MS / 1000)
+    target = sqlite3.connect(str(dst), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        for conn in (source, target):
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        source.backup(target)
+        if new:
+            target.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        target.close()
+        source.close()
+
+
+def integrity_errors(db: Any, limit: int = 20) -> list[str]:
+    """What ``PRAGMA integrity_check`` says is wrong with the catalogue (at most ``limit``
+    messages); ``[]`` when it answers ``ok``. A file SQLite cannot read at all is one message.
+    ``db``: a sqlite-utils Database or a sqlite3 Connection. Reads every page: seconds per GB."""
+    try:
+        rows = [row[0] for row in db.execute(f"PRAGMA integrity_check({int(limit)})")]
+    except sqlite3.DatabaseError as exc:
+        return [f"SQLite cannot read it: {exc}"]
+    if rows == ["ok"]:
+        return []
+    # one message per line; SQLite heads them with the schema's name ("*** in database main ***")
+    return [line.strip() for row in rows for line in str(row).splitlines()
+            if line.strip() and not line.startswith("*** ")]
+
+
 @contextmanager
 def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""

@@ -3,8 +3,9 @@
 For every collection, every ``*.warc.gz`` and ``*.warc.gz.open`` file is read member by member
 (:mod:`archive.warc.scan`: torn or corrupt gzip members, digests, HTTP lengths). A ``.open`` file
 whose writer is alive (it holds ``flock(LOCK_EX)`` on it) is skipped; one nobody holds is
-"unclosed". Then ``index.cdxj`` is compared with the records of the closed files, and the
-catalogue's ``captures`` rows with the records. Every :class:`Problem` names the command that
+"unclosed". Then ``index.cdxj`` is compared with the records of the closed files, the catalogue
+passes SQLite's ``PRAGMA integrity_check``, and its ``captures`` rows are compared with the
+records. Every :class:`Problem` names the command that
 fixes it; :func:`archive.integrity.repair.repair_home` is ``check --repair``.
 """
 
@@ -14,6 +15,7 @@ import fcntl
 import logging
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from archive.catalogue.db import integrity_errors
 from archive.home import Home
 from archive.warc.cdxj import INDEXED_TYPES, read_index
 from archive.warc.files import OPEN_SUFFIX, WARC_SUFFIX
@@ -161,7 +164,14 @@ def check_inventory(home: Home, db: sqlite_utils.Database | None, inv: Inventory
             report.problems += file_problems(home, scan)
         report.problems += index_problems(home, coll, scans)
     if db is not None:
-        report.problems += catalogue_problems(home, db, inv, report)
+        damaged = integrity_problems(home, db)
+        report.problems += damaged
+        try:
+            report.problems += catalogue_problems(home, db, inv, report)
+        except sqlite3.DatabaseError as exc:
+            if not damaged:
+                raise
+            log.warning("the catalogue could not be compared with the WARCs: %s", exc)
     for problem in report.problems:
         log.info("%s: %s: %s", problem.kind, problem.path, problem.detail)
     return report
@@ -229,6 +239,28 @@ def index_problems(home: Home, coll: str, scans: list[FileScan]) -> list[Problem
         parts.append(f"{len(missing)} records are not indexed (first: {first[0]}@{first[1]})")
     return [Problem("index-stale", str(index_path), "; ".join(parts),
                     fix_repair(home) + " (rebuilds the index)")]
+
+
+_INDEX_ONLY_RE = re.compile(r"(missing from|entries in|entry in) index ")
+
+
+def integrity_problems(home: Home, db: sqlite_utils.Database) -> list[Problem]:
+    """``PRAGMA integrity_check`` on the catalogue: one problem naming what SQLite found."""
+    errors = integrity_errors(db)
+    if not errors:
+        return []
+    db_path = home.db_path
+    if all(_INDEX_ONLY_RE.search(e) for e in errors):
+        fix = (f"stop crawls and re-checks, then rebuild the indexes (the rows are whole): "
+               f"sqlite3 {db_path} 'REINDEX' (Debian: apt-get install sqlite3); then run: "
+               f"memoryhole --home {home.root} check")
+    else:
+        fix = (f"stop crawls and re-checks; restore {db_path.name} from a backup (memoryhole "
+               f"backup DEST makes one), or salvage what SQLite can read: sqlite3 {db_path} "
+               f"'.recover' | sqlite3 {db_path}.recovered, then check it and move it in place")
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return [Problem("catalogue-corrupt", str(db_path),
+                    "PRAGMA integrity_check: " + "; ".join(errors[:3]) + more, fix)]
 
 
 def plain_id(record_id: str | None) -> str:
