@@ -9,10 +9,13 @@ Two ``flock`` locks live in the home folder:
 - ``HOME/scheduler.lock`` is held by the ``schedule`` daemon for its whole life. A second daemon
   does not wait: two schedulers on one job store run every job twice (NOTES.md).
 
-The holder writes ``{"pid", "kind", "since"}`` into the lock file so the one that is refused can
-say who holds it. ``flock`` locks belong to the open file and are released by the kernel when
-the process dies, however it dies, so a lock can never be left stale; the file's contents may
-be, which is why they are only read after a refused attempt.
+The holder writes ``{"pid", "kind", "since"}`` into the lock file so the one that is refused can say
+who holds it. The run lock is handed down: while it is held, ``MEMORYHOLE_RUN_LOCK_FD`` names its
+descriptor and the processes a run starts (the crawl process, the archive writer) keep it open
+(:func:`run_lock_fds` for ``pass_fds``), so the lock stays held until the last of them is gone, even
+when the command that took it was killed first. ``flock`` locks belong to the open file and are
+released by the kernel when the process dies, however it dies, so a lock can never be left stale;
+the file's contents may be, which is why they are only read after a refused attempt.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from archive.home import Home
 from archive.timeutil import iso, utcnow
 
 RUN_LOCK_NAME = "run.lock"
+RUN_LOCK_FD_ENV = "MEMORYHOLE_RUN_LOCK_FD"
 SCHEDULER_LOCK_NAME = "scheduler.lock"
 DEFAULT_RUN_WAIT = 600.0
 # Even with wait=0 keep trying this long: :func:`run_in_progress` takes the lock shared for an
@@ -71,8 +75,29 @@ def run_lock(home: Home, kind: str, wait: float = DEFAULT_RUN_WAIT) -> Iterator[
         return (f"another run is in progress in {home.root} ({holder.describe()}); "
                 "try again later")
 
-    with _hold(home.root / RUN_LOCK_NAME, kind, wait, busy):
-        yield
+    with _hold(home.root / RUN_LOCK_NAME, kind, wait, busy) as fd:
+        previous = os.environ.get(RUN_LOCK_FD_ENV)
+        os.environ[RUN_LOCK_FD_ENV] = str(fd)
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(RUN_LOCK_FD_ENV, None)
+            else:
+                os.environ[RUN_LOCK_FD_ENV] = previous
+
+
+def run_lock_fds() -> tuple[int, ...]:
+    """The run lock's descriptor when this process holds it or was handed it (for a child's
+    ``pass_fds``: the child keeps the lock held while it runs), else ()."""
+    value = os.environ.get(RUN_LOCK_FD_ENV, "")
+    if not value.isdigit():
+        return ()
+    try:
+        os.fstat(int(value))
+    except OSError:
+        return ()
+    return (int(value),)
 
 
 @contextmanager
@@ -117,7 +142,7 @@ def read_holder(path: Path) -> Holder:
 
 @contextmanager
 def _hold(path: Path, kind: str, wait: float,
-          busy_message: Callable[[Holder], str]) -> Iterator[None]:
+          busy_message: Callable[[Holder], str]) -> Iterator[int]:
     path.parent.mkdir(parents=True, exist_ok=True)
     # No O_TRUNC: the file may be another process's, and its contents say who holds it.
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -127,7 +152,7 @@ def _hold(path: Path, kind: str, wait: float,
         record = {"pid": os.getpid(), "kind": kind, "since": iso(utcnow())}
         os.pwrite(fd, json.dumps(record).encode("utf-8"), 0)
         try:
-            yield
+            yield fd
         finally:
             os.ftruncate(fd, 0)
     finally:

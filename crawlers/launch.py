@@ -22,6 +22,7 @@ from archive.catalogue.due import CANARIES
 from archive.config import Config
 from archive.detect.run import REASONS as DEGRADED_REASONS
 from archive.home import Home
+from archive.lock import run_lock_fds
 from archive.seeds import Source
 from archive.timeutil import iso, utcnow
 from archive.urlnorm import canonical_url, domain_of
@@ -259,8 +260,9 @@ def _run_process(job_file: Path, on_progress: ProgressCallback | None) -> int:
     env["MEMORYHOLE_PARENT_PID"] = str(os.getpid())
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p)
+    # the crawl process keeps the run lock held until it is gone (archive.lock)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                               env=env, text=True)
+                               env=env, text=True, pass_fds=run_lock_fds())
     try:
         assert process.stdout is not None
         for line in process.stdout:

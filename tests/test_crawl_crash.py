@@ -108,3 +108,67 @@ def test_killed_command_stops_its_crawl_cleanly(tmp_home, fresh_mockserver):
         except ProcessLookupError:
             pass
     run_cli(tmp_home, "check", expect=0)
+
+
+def test_the_run_lock_outlives_a_killed_command_until_its_crawl_is_gone(
+        tmp_home, fresh_mockserver):
+    """The command that took the run lock is killed while its crawl process and archive writer
+    still run (stopped here, to hold them there): the lock stays held until both are gone, so
+    no other run can start beside them."""
+    from archive.home import Home
+    from archive.lock import run_in_progress
+
+    write_config(tmp_home, concurrency=2)
+    feed = fresh_mockserver.url("/articles-feed.xml?n=3000")
+    (tmp_home / "seeds.toml").write_text(
+        f'[[source]]\nname = "bulk"\nkind = "feed"\nurl = "{feed}"\n', encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from cli import main; main()", "--home", str(tmp_home), "crawl",
+         "--seeds", str(tmp_home / "seeds.toml")],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    home = Home(tmp_home)
+    children: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not warc_files(tmp_home, "*.warc.gz.open"):
+            assert time.monotonic() < deadline, "the crawl never started writing"
+            time.sleep(0.05)
+        children = started_by(process.pid)
+        assert len(children) >= 2, children          # the crawl process and the writer
+        for pid in children:
+            os.kill(pid, signal.SIGSTOP)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        assert run_in_progress(home) is not None, "the lock went with the command"
+        for pid in children:
+            os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + 60
+        while _running(children):
+            held = run_in_progress(home) is not None
+            assert held or not _running(children), "released while the crawl still ran"
+            assert time.monotonic() < deadline, "the orphaned crawl kept running"
+            time.sleep(0.05)
+        assert run_in_progress(home) is None
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    run_cli(tmp_home, "check", "--repair", expect=0)
+
+
+def _running(pids: list[int]) -> bool:
+    """Whether any of ``pids`` still runs (a zombie does not)."""
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, IndexError):
+            continue
+        if state != "Z":
+            return True
+    return False

@@ -36,6 +36,7 @@ from typing import IO, Any
 
 from archive.home import Home
 from archive.jobs import CheckJob, ListJob, PageJob, WriterSettings
+from archive.lock import run_lock_fds
 from archive.warc.http_message import HttpExchange
 
 logger = logging.getLogger(__name__)
@@ -90,9 +91,11 @@ def launch_writer() -> subprocess.Popen[bytes]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     # A process group of its own: a Ctrl-C for the crawl must not kill the writer before it
     # has written what the crawl hands it while stopping.
+    # it keeps the run lock held until it is gone (archive.lock), like the crawl process
     process = subprocess.Popen(
         [sys.executable, "-m", "archive.writer.process"], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, env=env, close_fds=True, process_group=0)
+        stdout=subprocess.PIPE, env=env, close_fds=True, process_group=0,
+        pass_fds=run_lock_fds())
     assert process.stdin is not None
     _grow_pipe(process.stdin)
     return process
