@@ -80,9 +80,10 @@ class BrowserRecorder:
         page.on("response", self._on_response)
 
     async def finish(self, page: Any, screenshot_timeout_ms: float,
-                     max_size: tuple[int, int] = (4096, 16384)) -> None:
+                     max_size: tuple[int, int]) -> None:
         """Once loaded: wait for the bodies still being read, take the full-page screenshot,
-        clipped to ``max_size`` (width, height) CSS pixels from the top left."""
+        clipped to ``max_size`` (width, height; ``BROWSER_SCREENSHOT_MAX_*``) CSS pixels from
+        the top left."""
         await self.settled()
         width, height = max_size
         try:
