@@ -10,15 +10,14 @@ Every path applies this one :class:`UrlPolicy`:
   resolves to that the policy refuses, so the check is on the address actually connected to;
 - the fast path (crawlers.fastpath.client): the same URL check before each GET, and the same
   address check on every address its resolver returns;
-- the browser (crawlers.browser.recorder): the same URL check on every request the page makes,
-  and the address check on what its host names resolve to.
+- the browser: every connection Chromium makes goes through a proxy in the crawl process
+  (crawlers.browser.proxy) that applies the URL check and resolves the name itself, connecting to
+  an address the check allowed; the recorder's route guard refuses the URL before it is sent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -121,19 +120,3 @@ class UrlPolicy:
     def address_allowed(self, address: str) -> bool:
         """Whether a connection to ``address`` (an IP) may be made."""
         return self.allow_private or is_public_address(address)
-
-    async def host_allowed(self, host: str) -> bool:
-        """Whether every address ``host`` resolves to may be connected to (a lookup on the
-        running loop). A name that does not resolve here is let through: the client's own
-        lookup fails the same way."""
-        if self.allow_private:
-            return True
-        literal = literal_address(host)
-        if literal is not None:
-            return self.address_allowed(literal)
-        try:
-            found = await asyncio.get_running_loop().getaddrinfo(host, None,
-                                                                 type=socket.SOCK_STREAM)
-        except OSError:
-            return True
-        return all(self.address_allowed(info[4][0]) for info in found)

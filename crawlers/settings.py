@@ -39,6 +39,13 @@ BROWSER_ENABLED = False             # sources with render = "browser" load in Ch
                                     # with the PLAYWRIGHT_* settings, only when such a source runs)
 BROWSER_CONCURRENCY = 2             # pages rendered at once ([browser] concurrency)
 BROWSER_MEMORY_EVERY = 50           # log the browser's memory every this many pages
+BROWSER_PROXY_RESOLVER = "crawlers.browser.proxy.ProxyResolver"   # the name lookups of the
+                                    # proxy every connection of Chromium goes through
+                                    # (crawlers.browser.proxy), under the URL policy
+BROWSER_SCREENSHOT_MAX_HEIGHT = 16384   # a full-page screenshot is clipped to this many CSS
+BROWSER_SCREENSHOT_MAX_WIDTH = 4096     # pixels from the page's top left (a page can be made
+                                        # endlessly tall); the bodies Chromium received are
+                                        # bounded by DOWNLOAD_MAXSIZE, as Scrapy's are
 BROWSER_WAIT_UNTIL = "networkidle"  # when a page counts as loaded (Playwright's wait_until)
 
 PROGRESS_ENABLED = False            # JSON progress lines on stdout, for the parent process
@@ -68,7 +75,8 @@ SAFETY_CA_FILE = ""                 # extra trust anchors (PEM), beside the syst
 # --- Scrapy: safety ----------------------------------------------------------------------------
 REMOTE_CONTROL_ENABLED = False      # a server that runs Python sent to it: never
 TELNETCONSOLE_ENABLED = False
-DOWNLOAD_MAXSIZE = 50 * 1024 * 1024       # also bounds decompressed bodies (bombs)
+DOWNLOAD_MAXSIZE = 50 * 1024 * 1024       # also bounds decompressed bodies (bombs) and the
+                                          # bodies Chromium received (crawlers.browser)
 DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
 DOWNLOAD_FAIL_ON_DATALOSS = True          # a cut response is an error, never archived as whole
 DOWNLOAD_VERIFY_CERTIFICATES = True       # a forged certificate is no page (crawlers.tls)
@@ -112,6 +120,7 @@ EXTENSIONS = {
     "crawlers.extensions.archiving.ArchiveExtension": 0,
     "crawlers.extensions.requisites.RequisiteFollower": 5,
     "crawlers.extensions.progress.ProgressExtension": 10,
+    "crawlers.extensions.guard_proxy.BrowserGuardProxy": 20,     # only with BROWSER_ENABLED
 }
 ITEM_PIPELINES = {
     "pipelines.catalogue.CataloguePipeline": 800,

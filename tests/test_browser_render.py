@@ -19,6 +19,7 @@ import pytest
 
 from archive.config import load_config
 from archive.home import Home
+from crawlers.browser.proxy import ProxyResolver, Refused
 from crawlers.launch import run_crawl
 from crawlers.safety import UrlPolicy
 from tests.support.helpers import all_records, free_port, rows, run_cli, write_config
@@ -79,6 +80,8 @@ def test_the_browser_s_responses_screenshot_and_dom_are_archived(rendered) -> No
     (run,) = rows(home, "SELECT stats FROM runs")
     stats = json.loads(run["stats"])
     assert stats["memoryhole/browser/pages"] == 2
+    assert stats["memoryhole/browser/proxy/connections"] >= 5    # through the guard proxy
+    assert story["headers"].get_header("WARC-IP-Address") == "127.0.0.1"   # the address it used
     assert run_cli(home, "check").output.rstrip().endswith(": ok")   # WARCs, index, catalogue
 
 
@@ -126,14 +129,38 @@ def test_the_browser_s_own_requests_to_private_addresses_are_refused() -> None:
     assert refused.get("memoryhole/browser/blocked") == 1 and "exchanges" not in refused
 
 
-def test_private_addresses_are_refused_to_the_browser_unless_allowed() -> None:
+class _Names(ProxyResolver):
+    """The guard proxy's resolver with a fixed DNS: ``mixed.example`` has a private and a public
+    address, ``inside.example`` only a private one; other names do not resolve."""
+
+    async def lookup(self, host: str, port: int) -> list[str]:
+        found = {"mixed.example": ["10.0.0.7", "93.184.216.34"], "inside.example": ["10.0.0.7"]}
+        if host not in found:
+            raise OSError(f"{host}: Name or service not known")
+        return found[host]
+
+
+def test_the_guard_proxy_connects_only_to_addresses_the_policy_allows() -> None:
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(1) as pool:          # a loop of its own, beside Playwright's
-        for address, public in (("127.0.0.1", False), ("10.1.2.3", False),
-                                ("169.254.0.1", False), ("::1", False), ("93.184.216.34", True)):
-            assert pool.submit(asyncio.run, UrlPolicy().host_allowed(address)).result() is public
+    def addresses(host: str, allow: bool = False) -> list[str] | str:
+        async def ask() -> list[str] | str:
+            try:
+                return await _Names(UrlPolicy(allow_private=allow)).addresses(host, 80)
+            except Refused as refused:
+                return refused.refusal.reason
+        with ThreadPoolExecutor(1) as pool:          # a loop of its own, beside Playwright's
+            return pool.submit(asyncio.run, ask()).result()
+
+    for address in ("127.0.0.1", "10.1.2.3", "169.254.169.254", "::1"):
+        assert addresses(address) == "private_address", address
+        assert addresses(address, allow=True) == [address]
+    assert addresses("93.184.216.34") == ["93.184.216.34"]
+    assert addresses("mixed.example") == ["93.184.216.34"]      # the private one is dropped
+    assert addresses("inside.example") == "private_address"
+    assert addresses("nowhere.example") == "unresolved"          # never let through
+    assert addresses("nowhere.example", allow=True) == "unresolved"
 
 
 def _wayback(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -12,6 +12,7 @@ import pytest
 from scrapy.settings import Settings
 
 from crawlers.browser.recorder import BrowserRecorder
+from crawlers.extensions.guard_proxy import BrowserGuardProxy
 from crawlers.middlewares.guard import SafetyGuardMiddleware
 from crawlers.resolver import GuardedResolver
 from crawlers.safety import UrlPolicy
@@ -129,8 +130,9 @@ def test_the_one_url_policy(url, reason):
 
 
 def test_every_path_builds_the_policy_from_the_same_settings():
-    """The guard, the resolver, the fast path and the browser read one policy: a scheme left
-    out of SAFETY_ALLOWED_SCHEMES is refused by each (the browser's copy once ignored it)."""
+    """The guard, the resolver, the fast path and the browser (its recorder and its guard
+    proxy) read one policy: a scheme left out of SAFETY_ALLOWED_SCHEMES is refused by each (the
+    browser's copy once ignored it)."""
     settings = Settings({"SAFETY_ALLOWED_SCHEMES": ["https"],
                          "SAFETY_ALLOW_PRIVATE_ADDRESSES": True})
     policy = UrlPolicy.from_settings(settings)
@@ -140,6 +142,14 @@ def test_every_path_builds_the_policy_from_the_same_settings():
     assert SafetyGuardMiddleware.from_crawler(crawler).policy == policy
     reactor = SimpleNamespace(nameResolver=None)          # only read when a name is looked up
     assert GuardedResolver.from_crawler(crawler, reactor).policy == policy
+    settings.update({"BROWSER_ENABLED": True, "PLAYWRIGHT_LAUNCH_OPTIONS": {},
+                     "BROWSER_PROXY_RESOLVER": "crawlers.browser.proxy.ProxyResolver"})
+    browser = SimpleNamespace(settings=settings, stats=Counter(),
+                              signals=SimpleNamespace(connect=lambda *a, **k: None))
+    guard = BrowserGuardProxy.from_crawler(browser).proxy
+    guard.socket.close()
+    assert guard.policy == policy and guard.resolver.policy == policy
+    assert settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")["proxy"]["bypass"] == "<-loopback>"
 
 
 class _Stats(Counter):

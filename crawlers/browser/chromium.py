@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+# WebRTC sends UDP, which no HTTP proxy carries: only through the proxy (crawlers.browser.proxy)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage"]
+                 "--disable-dev-shm-usage", "--webrtc-ip-handling-policy=disable_non_proxied_udp"]
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 
@@ -72,7 +73,8 @@ def browser_proxy(proxy: str) -> dict[str, str] | None:
     if socks and parts.username:
         return None
     address = parts.netloc.rsplit("@", 1)[-1]
-    found = {"server": f"{'socks5' if socks else scheme}://{address}"}
+    # "<-loopback>": Chromium sends loopback and link-local addresses to the proxy too
+    found = {"server": f"{'socks5' if socks else scheme}://{address}", "bypass": "<-loopback>"}
     if parts.username:
         found.update(username=unquote(parts.username), password=unquote(parts.password or ""))
     return found

@@ -14,9 +14,16 @@ the length fixed, so every record stays consistent. When the page has settled, i
 screenshot (``urn:screenshot:<url>``, image/png) and its DOM (``urn:dom:<url>``, text/html)
 follow as resource records, concurrent to the document's record.
 
-Safety: the browser's own requests pass the crawl's URL policy (crawlers.safety): the configured
-schemes only (plus data:, blob: and about:, which never reach the network), and no private, loopback
-or link-local address unless ``allow_private_addresses``. Pages share a context a few at a time
+Safety: every connection Chromium makes goes through the crawl's guard proxy
+(crawlers.browser.proxy), which applies the URL policy (crawlers.safety) to the address actually
+connected to, redirect hops, popups and WebSockets included. The recorder's route guard refuses
+what needs no lookup (a scheme not configured, an IP literal or a loopback name) before the
+request is made; data:, blob: and about: never reach the network. Bodies are bounded by
+``DOWNLOAD_MAXSIZE`` as Scrapy's are: one declared (``Content-Length``) or received over it is
+not read, or not kept, and never recorded (``memoryhole/browser/too_big``); one Chromium no longer
+holds (its inspector evicts bodies of some 20 MB and more) is recorded empty with
+``WARC-Truncated``. The full-page screenshot is clipped to ``BROWSER_SCREENSHOT_MAX_HEIGHT`` by
+``BROWSER_SCREENSHOT_MAX_WIDTH`` CSS pixels. Pages share a context a few at a time
 (crawlers.spiders.rendered), closed after its last page, so a long run keeps no state and its memory
 stays bounded; ``[browser] concurrency`` pages at once.
 """
@@ -26,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,8 +54,15 @@ class BrowserRecorder:
     """Records one rendered page's network responses (one instance per page)."""
 
     def __init__(self, writer: Any, stats: Any, page_url: str, policy: UrlPolicy,
-                 vantage: str | None = None, vantage_is_control: bool = False) -> None:
+                 vantage: str | None = None, vantage_is_control: bool = False, *,
+                 max_body: int = 0, address_of: Callable[[str], str | None] | None = None
+                 ) -> None:
+        """``max_body``: bodies larger than this are not recorded (0: no limit);
+        ``address_of``: the address connected to for a URL (the guard proxy's
+        ``address_of``), else Chromium's own (direct connections)."""
         self.writer = writer
+        self.max_body = max_body
+        self.address_of = address_of
         self.vantage = vantage          # loaded through this vantage's proxy (None: direct)
         self.vantage_is_control = vantage_is_control
         self.stats = stats
@@ -63,32 +79,41 @@ class BrowserRecorder:
         await page.route("**/*", self._guard)
         page.on("response", self._on_response)
 
-    async def finish(self, page: Any, screenshot_timeout_ms: float) -> None:
-        """Once loaded: wait for the bodies still being read, take the full-page screenshot."""
+    async def finish(self, page: Any, screenshot_timeout_ms: float,
+                     max_size: tuple[int, int]) -> None:
+        """Once loaded: wait for the bodies still being read, take the full-page screenshot,
+        clipped to ``max_size`` (width, height; ``BROWSER_SCREENSHOT_MAX_*``) CSS pixels from
+        the top left."""
         await self.settled()
+        width, height = max_size
         try:
-            self.screenshot = await page.screenshot(full_page=True, type="png",
-                                                    timeout=screenshot_timeout_ms)
+            self.screenshot = await page.screenshot(
+                full_page=True, type="png", timeout=screenshot_timeout_ms,
+                clip={"x": 0, "y": 0, "width": width, "height": height})
         except Exception as exc:  # noqa: BLE001 - Playwright's errors: the records stay
             logger.warning("browser: %s: no screenshot (%s)", self.page_url, exc)
+            return
+        shot_width, shot_height = png_size(self.screenshot)
+        if shot_width >= width or shot_height >= height:      # the page may go on below
+            self.stats.inc_value("memoryhole/browser/screenshot_clipped")
 
     async def _guard(self, route: Any) -> None:
+        """The URL policy's refusals that need no lookup (schemes, IP literals, loopback
+        names); addresses are the guard proxy's (or, through a vantage, the vantage's)."""
         url = route.request.url
-        parts = urlsplit(url)
-        if parts.scheme in _LOCAL_SCHEMES:
+        if urlsplit(url).scheme in _LOCAL_SCHEMES:
             await route.continue_()
             return
         refusal = self.policy.refusal(url)
-        if refusal is not None and refusal.reason != "private_address":
-            self.stats.inc_value("memoryhole/browser/blocked")
-            await route.abort("blockedbyclient")
+        if refusal is None:
+            await route.continue_()
             return
-        if refusal is not None or not await self.policy.host_allowed(parts.hostname or ""):
-            self.stats.inc_value("memoryhole/browser/blocked")
+        self.stats.inc_value("memoryhole/browser/blocked")
+        if refusal.reason == "private_address":
             logger.warning("browser request to a private address refused: %s", url)
             await route.abort("addressunreachable")
-            return
-        await route.continue_()
+        else:
+            await route.abort("blockedbyclient")
 
     def _on_response(self, response: Any) -> None:
         task = asyncio.ensure_future(self._record(response))
@@ -100,16 +125,40 @@ class BrowserRecorder:
         if self.pending:
             await asyncio.wait(set(self.pending), timeout=timeout)
 
+    async def _body(self, response: Any) -> tuple[bytes, str | None] | None:
+        """The body as the browser has it and its ``WARC-Truncated`` reason; None when it is
+        over ``max_body`` (declared, received on the wire, or decoded): it is not recorded."""
+        if 300 <= response.status < 400:
+            return b"", None
+        limit = self.max_body
+        if limit:
+            declared = (response.headers.get("content-length") or "").strip()
+            size = int(declared) if declared.isdigit() else None
+            if size is None:            # no length given: what came over the wire, once done
+                try:
+                    size = (await response.request.sizes()).get("responseBodySize")
+                except Exception as exc:  # noqa: BLE001 - Playwright raises its own Error kinds
+                    logger.debug("no size for %s: %s", response.url, exc)
+            if size is not None and size > limit:
+                return None
+        try:
+            body = await response.body()
+        except Exception as exc:  # noqa: BLE001 - Playwright raises its own Error kinds
+            logger.debug("no body for %s: %s", response.url, exc)
+            return b"", "unspecified"
+        if limit and len(body) > limit:
+            return None
+        return body, None
+
     async def _record(self, response: Any) -> None:
         request = response.request
-        truncated = None
-        body = b""
-        if not 300 <= response.status < 400:
-            try:
-                body = await response.body()
-            except Exception as exc:  # noqa: BLE001 - Playwright raises its own Error kinds
-                truncated = "unspecified"
-                logger.debug("no body for %s: %s", response.url, exc)
+        read = await self._body(response)
+        if read is None:
+            self.stats.inc_value("memoryhole/browser/too_big")
+            logger.warning("browser: %s: the body is over the limit of %d bytes: not recorded",
+                           response.url, self.max_body)
+            return
+        body, truncated = read
         headers = []
         for pair in await response.headers_array():
             name, value = pair["name"], pair["value"]
@@ -122,14 +171,18 @@ class BrowserRecorder:
         request_headers = [(p["name"], p["value"]) for p in await request.headers_array()]
         if not any(name.lower() == "host" for name, _ in request_headers):
             request_headers.insert(0, ("Host", urlsplit(request.url).netloc.rsplit("@", 1)[-1]))
-        server = await response.server_addr() if hasattr(response, "server_addr") else None
+        if self.vantage is not None:    # through a vantage's proxy: the proxy's, none is kept
+            address = None
+        elif self.address_of is not None:   # through the guard proxy: the address it checked
+            address = self.address_of(response.url)
+        else:
+            server = await response.server_addr() if hasattr(response, "server_addr") else None
+            address = server.get("ipAddress") if server else None
         exchange = HttpExchange(
             url=response.url, status=response.status, response_headers=headers, body=body,
             date=utcnow(), method=request.method, request_headers=request_headers,
             request_body=request.post_data_buffer or b"", reason=response.status_text or "",
-            # through a vantage's proxy the address connected to is the proxy's: none is kept
-            ip_address=server.get("ipAddress") if server and self.vantage is None else None,
-            truncated=truncated, vantage=self.vantage,
+            ip_address=address, truncated=truncated, vantage=self.vantage,
             vantage_is_control=self.vantage_is_control)
         record_id = self.writer.submit_exchange(exchange, via="browser")
         self.stats.inc_value("memoryhole/browser/responses")
@@ -137,6 +190,11 @@ class BrowserRecorder:
                 and request.frame == request.frame.page.main_frame
                 and not 300 <= response.status < 400):
             self.document = (record_id, response.status)
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """Width and height of a PNG (its IHDR)."""
+    return struct.unpack(">II", png[16:24]) if len(png) >= 24 else (0, 0)
 
 
 def browser_rss_mb(root_pid: int | None = None) -> float:

@@ -3,7 +3,9 @@
 Each such page is a Scrapy request that scrapy-playwright runs in a page of its own, in a
 browser context it shares with at most ``PAGES_PER_CONTEXT`` pages. The spider keeps the
 pages queued and starts one when another is done: ``[browser] concurrency`` pages at once
-(Scrapy's download slots do not hold back scrapy-playwright's requests). Before it navigates, a
+(Scrapy's download slots do not hold back scrapy-playwright's requests). Chromium reaches the
+network only through the crawl's guard proxy (crawlers.extensions.guard_proxy), or a vantage's
+proxy for a page checked there; downloads are refused. Before it navigates, a
 :class:`~crawlers.browser.recorder.BrowserRecorder` is attached; once the page has loaded
 (``BROWSER_WAIT_UNTIL``), still inside the download, the recorder waits for the bodies still
 being read and takes the full-page screenshot; scrapy-playwright then closes the page and hands
@@ -29,6 +31,7 @@ from scrapy_playwright.page import PageMethod
 from archive.timeutil import utcnow
 from crawlers.browser.recorder import BrowserRecorder, browser_rss_mb
 from crawlers.extensions.archiving import ArchiveExtension
+from crawlers.extensions.guard_proxy import BrowserGuardProxy
 from crawlers.items import PageItem
 from crawlers.safety import UrlPolicy
 
@@ -100,16 +103,24 @@ class RenderedPages:
         self._context_issued[context] += 1
         self._context_pages[context] = self._context_pages.get(context, 0) + 1
         settings = self.crawler.settings
+        guard = self.crawler.get_extension(BrowserGuardProxy)
+        if guard is None:           # Chromium would connect wherever a page sends it
+            raise RuntimeError("pages render in Chromium only through the guard proxy: EXTENSIONS "
+                               "must have crawlers.extensions.guard_proxy.BrowserGuardProxy")
         recorder = BrowserRecorder(self.crawler.get_extension(ArchiveExtension).writer,
                                    self.crawler.stats, url, UrlPolicy.from_settings(settings),
                                    vantage=key,
-                                   vantage_is_control=vantage is not None and vantage.is_control)
+                                   vantage_is_control=vantage is not None and vantage.is_control,
+                                   max_body=settings.getint("DOWNLOAD_MAXSIZE"),
+                                   address_of=guard.proxy.address_of)
+        shot = (settings.getint("BROWSER_SCREENSHOT_MAX_WIDTH"),
+                settings.getint("BROWSER_SCREENSHOT_MAX_HEIGHT"))
 
         async def init_page(page: Any, _request: Request) -> None:
             await recorder.attach(page)
 
         async def finish(page: Any) -> None:        # still inside the download: the page
-            await recorder.finish(page, SCREENSHOT_TIMEOUT_MS)   # closes right after it
+            await recorder.finish(page, SCREENSHOT_TIMEOUT_MS, shot)   # closes right after it
 
         callback = self.parse_rendered if check is None else self.parse_rendered_check
         return Request(url, callback=callback, errback=self.failed_rendered,
@@ -119,9 +130,11 @@ class RenderedPages:
                            "browser_vantage": None if vantage is None or vantage.is_control
                            else key, "playwright_context": context,
                            # read when the context is made (its first page): the proxy's
-                           # password goes to Playwright, never into a log or a record
-                           "playwright_context_kwargs": {"proxy": vantage.proxy}
-                           if vantage is not None else {},
+                           # password goes to Playwright, never into a log or a record; without
+                           # one, the context uses Chromium's, the guard proxy. Downloads (a
+                           # file of any size, to disk) are refused
+                           "playwright_context_kwargs": {"accept_downloads": False, **(
+                               {"proxy": vantage.proxy} if vantage is not None else {})},
                            "playwright_page_init_callback": init_page,
                            "playwright_page_goto_kwargs": {
                                "wait_until": settings.get("BROWSER_WAIT_UNTIL")},

@@ -1,5 +1,9 @@
 """A DNS for tests: names ending in ``.test`` resolve to 127.0.0.1, through the real
-GuardedResolver, so the address guard is exercised on a host name without touching real DNS."""
+GuardedResolver, so the address guard is exercised on a host name without touching real DNS.
+
+For the browser's guard proxy (``BROWSER_PROXY_RESOLVER``), :class:`ProxyTestNames`: the same
+names, and besides them ``public.test`` (and names below it), a public site of the test's that
+happens to be at 127.0.0.1; any other name does not resolve (no real DNS in tests)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHostnameResolver, IHostResolution
 from zope.interface import implementer
 
+from crawlers.browser.proxy import ProxyResolver
 from crawlers.resolver import GuardedResolver
 from crawlers.safety import UrlPolicy
 
@@ -62,3 +67,17 @@ class AiohttpTestNames(AbstractResolver):
 
     async def close(self) -> None:
         await self.fallback.close()
+
+
+class ProxyTestNames(ProxyResolver):
+    """The guard proxy's lookups in tests (see the module's docstring)."""
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        if host == "public.test" or host.endswith(".public.test"):
+            return ["127.0.0.1"]              # taken as public: the test's "internet"
+        return await super().addresses(host, port)
+
+    async def lookup(self, host: str, port: int) -> list[str]:
+        if host.endswith(".test"):
+            return ["127.0.0.1"]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")

@@ -4,11 +4,13 @@
 The test sets ``POST /_script {"path": "/a", "responses": [...], "cycle": false}``; each request to
 the path takes the next response, and the last one repeats (or the list cycles). A response is
 ``{"status": 200, "body": "...", "headers": [["Name", "value"]], "close": false, "delay": 0}``;
-``"close": true`` drops the connection without an answer. ``GET /_requests`` gives, per path, the
-request line and headers (in order, as received) of every request to it; ``GET /_concurrency`` the
-most requests it held at once (from arrival until its answer starts). Paths with no script answer
-with the ``/_default`` script (a 404 page unless set), so a site that answers 200 to every unknown
-path (soft 404) is one call away. ``If-None-Match`` equal to a response's ``ETag`` gives a 304.
+``"close": true`` drops the connection without an answer; ``"repeat": n`` sends the body n
+times over, ``"chunked": true`` in chunks with no Content-Length (large hostile bodies).
+``GET /_requests`` gives, per path, the request line and headers (in order, as received) of every
+request to it; ``GET /_concurrency`` the most requests it held at once (from arrival until its
+answer starts). Paths with no script answer with the ``/_default`` script (a 404 page unless
+set), so a site that answers 200 to every unknown path (soft 404) is one call away.
+``If-None-Match`` equal to a response's ``ETag`` gives a 304.
 """
 
 from __future__ import annotations
@@ -117,8 +119,17 @@ class ScriptHandler(RawHandler):
             return self.send_head(304, [("ETag", etag)])
         body = answer.get("body", "")
         raw = body.encode(answer.get("encoding", "utf-8")) if isinstance(body, str) else body
+        raw *= int(answer.get("repeat", 1))
         ctype = answer.get("content_type", "text/html; charset=utf-8")
-        return self.send_raw(int(answer.get("status", 200)), raw, headers, ctype=ctype)
+        if not answer.get("chunked"):
+            return self.send_raw(int(answer.get("status", 200)), raw, headers, ctype=ctype)
+        self.send_head(int(answer.get("status", 200)),
+                       [("Content-Type", ctype), *headers, ("Transfer-Encoding", "chunked")])
+        for start in range(0, len(raw), 1 << 16):
+            chunk = raw[start:start + (1 << 16)]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        self.wfile.write(b"0\r\n\r\n")
+        return None
 
 
 class ScriptServer(ServerProcess):
