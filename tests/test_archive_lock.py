@@ -73,7 +73,8 @@ def test_second_run_is_refused_with_who_holds_it(tmp_home, hold):
     started = time.monotonic()
     with pytest.raises(HomeBusy) as info, run_lock(Home(tmp_home), "recheck", wait=0):
         pass
-    assert time.monotonic() - started < 2
+    # refused while the holder still held it (it holds for a minute): no waiting for it
+    assert holder.poll() is None and time.monotonic() - started < 30
     message = str(info.value)
     assert message.startswith(f"another run is in progress in {tmp_home} (pid {holder.pid}, "
                               "kind crawl, since ")
@@ -88,7 +89,7 @@ def test_a_waiting_run_gets_the_lock_when_the_holder_finishes(tmp_home, hold):
     with run_lock(Home(tmp_home), "recheck", wait=20):
         waited = time.monotonic() - started
         assert json.loads((tmp_home / "run.lock").read_text())["kind"] == "recheck"
-    assert 0.3 < waited < 10
+    assert waited > 0.3                 # it waited for the holder (the wait=20 bounds it)
 
 
 def test_killed_holder_leaves_no_stale_lock(tmp_home, hold):
@@ -109,7 +110,7 @@ def test_second_scheduler_is_refused_at_once(tmp_home, hold):
     started = time.monotonic()
     with pytest.raises(HomeBusy) as info, scheduler_lock(Home(tmp_home)):
         pass
-    assert time.monotonic() - started < 2
+    assert holder.poll() is None and time.monotonic() - started < 30   # at once, not waiting
     assert str(info.value).startswith(
         f"another scheduler is running for {tmp_home} (pid {holder.pid}, since ")
     # the run lock is a different lock: a crawl may run while the scheduler lives

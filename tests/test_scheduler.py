@@ -275,7 +275,7 @@ def test_shutdown_lets_runs_finish_within_the_grace_period(tmp_home, daemon):
     started = time.monotonic()
     code, err = _stop(proc)
     assert code == 0, err
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 20       # within the grace period, not after it
     log = _log(tmp_home)
     assert "source:a: end: exit code 0" in log and "SIGTERM" not in log.split("stopping")[1]
     assert len(_runs(tmp_home)) == 1  # nothing new started while stopping
@@ -289,7 +289,7 @@ def test_shutdown_terminates_then_kills_runs_after_the_grace_period(tmp_home, da
     started = time.monotonic()
     code, err = _stop(proc)
     assert code == 0, err
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 30       # a deadline: the log below gives the order
     log = _log(tmp_home)
     assert "source:stuck: end: killed by SIGTERM" in log
     assert "source:stubborn: did not stop after SIGTERM; sending SIGKILL" in log

@@ -8,9 +8,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+SLOW_SECONDS = 30          # far longer than any timeout a test gives apprise
 
 class Endpoint:
-    """A local HTTP server that records apprise's json:// POSTs (path /slow answers late)."""
+    """A local HTTP server that records apprise's json:// POSTs (path /slow answers after
+    :data:`SLOW_SECONDS`)."""
 
     def __init__(self, port: int = 0) -> None:
         received: list[dict[str, Any]] = []
@@ -19,7 +21,7 @@ class Endpoint:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.path.startswith("/slow"):
-                    time.sleep(2)
+                    time.sleep(SLOW_SECONDS)
                 received.append({"path": self.path, "auth": self.headers.get("Authorization"),
                                  **json.loads(body)})
                 self.send_response(200)
