@@ -315,3 +315,44 @@ def test_schedule_command_with_an_invalid_schedule_exits_2(tmp_home):
     result = run_cli(tmp_home, "schedule", expect=2)
     assert "seeds.toml: source[0] (x).schedule: 'every blue moon'" in result.output
     assert not (tmp_home / "scheduler.db").exists()
+
+
+def test_the_real_schedule_command_crawls_rechecks_and_stops(tmp_home, fresh_mockserver):
+    """`memoryhole schedule` as a user runs it, with its real launcher: each source's crawl is
+    a real `memoryhole crawl` (captures reach the catalogue), due re-checks run, the run lock
+    keeps them one at a time, and SIGTERM stops it with exit 0."""
+    from tests.support.helpers import rows, write_config
+
+    config = write_config(tmp_home, concurrency=2)
+    config.write_text('seeds = ["seeds.toml"]\n' + config.read_text(encoding="utf-8")
+                      + '[recheck]\noffsets = ["1s"]\n', encoding="utf-8")
+    feed = fresh_mockserver.url("/articles-feed.xml?n=5")
+    (tmp_home / "seeds.toml").write_text(
+        f'[[source]]\nname = "news"\nkind = "feed"\nurl = "{feed}"\nschedule = "every 2s"\n',
+        encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "--home", str(tmp_home), "schedule",
+                             "--recheck-every", "1"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        def done() -> bool:
+            try:
+                finished = rows(tmp_home, "SELECT kind FROM runs WHERE status != 'running'")
+            except sqlite3.Error:            # no catalogue yet, or not migrated yet
+                return False
+            return {"crawl", "recheck"} <= {r["kind"] for r in finished} and bool(
+                rows(tmp_home, "SELECT id FROM checks"))
+        _wait_for(done, timeout=120)
+        code, err = _stop(proc)
+        assert code == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    captures = rows(tmp_home, "SELECT url FROM captures")
+    assert len({c["url"] for c in captures}) >= 5
+    checks = rows(tmp_home, "SELECT outcome FROM checks")
+    assert checks and all(c["outcome"] == "alive" for c in checks)
+    runs = rows(tmp_home, "SELECT kind, status FROM runs")
+    assert {r["status"] for r in runs} <= {"finished", "running"}, runs
+    log = _log(tmp_home)
+    assert "source:news: end: exit code 0" in log and "recheck: end: exit code 0" in log
