@@ -263,6 +263,8 @@ CASES: list[tuple[str, Observation, str, str | None, str]] = [
      "redirect/not-found@1"),
     ("to-https", redirect(NEWS.replace("https:", "http:"), NEWS, 301), "alive", "moved",
      "redirect/same-page@1"),
+    ("to-itself", redirect(NEWS, NEWS + "#top", 302), "transient", "redirect_unclear",
+     "redirect/loop@1"),
     ("to-www-slash", redirect("https://example.kz/a/story", "https://www.example.kz/a/story/"),
      "alive", "moved", "redirect/same-page@1"),
     ("to-similar-slug",

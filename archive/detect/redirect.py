@@ -6,8 +6,9 @@ The re-check does not follow redirects; the ``Location`` is the evidence. In ord
    (passport.weibo.com, login.sina.com.cn, ``/login``...) are ``blocked``/login_wall, the Sina
    Visitor System a challenge, WeChat's ``wappoc_appmsgcaptcha`` a captcha, consent pages a
    consent wall.
-2. The same page (http/https, ``www.`` or not, trailing slash, ``index.html``, tracking
-   parameters): ``alive``/moved.
+2. A redirect to the very URL asked for (a loop: it never arrives) is ``transient``/
+   redirect_unclear (rule ``redirect/loop``). The same page otherwise (http/https, ``www.``
+   or not, trailing slash, ``index.html``, tracking parameters): ``alive``/moved.
 3. On the same site (same registrable domain, by a small heuristic: the last two labels, three
    under ``com.cn``-style second-level domains):
    a not-found page (``/404.html``, ``/notfound``, ``?code=404``) is ``missing``/soft_404;
@@ -26,7 +27,7 @@ The re-check does not follow redirects; the ``Location`` is the evidence. In ord
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
+from urllib.parse import parse_qsl, unquote, urldefrag, urljoin, urlsplit
 
 from archive.detect.match import match_location
 from archive.detect.ruleset import PlatformRules, normalise
@@ -116,6 +117,9 @@ def judge_redirect(url: str, location: str | None, status: int, rules: PlatformR
             return verdict(rule.outcome, rule.reason, rule.ref, f"HTTP {status}; {found}", status)
     src, dst = _Place(url), _Place(target)
     where = f"HTTP {status} to {target}"
+    if urldefrag(target)[0] == urldefrag(url)[0]:
+        return verdict("transient", "redirect_unclear", core_ref("redirect", "loop"),
+                       f"{where}: a redirect to itself (a loop)", status)
     if src.key == dst.key:
         return verdict("alive", "moved", core_ref("redirect", "same-page"),
                        f"{where}: the same page", status)

@@ -5,7 +5,8 @@ The test sets ``POST /_script {"path": "/a", "responses": [...], "cycle": false}
 the path takes the next response, and the last one repeats (or the list cycles). A response is
 ``{"status": 200, "body": "...", "headers": [["Name", "value"]], "close": false, "delay": 0}``;
 ``"close": true`` drops the connection without an answer; ``"repeat": n`` sends the body n
-times over, ``"chunked": true`` in chunks with no Content-Length (large hostile bodies).
+times over, ``"chunked": true`` in chunks with no Content-Length (large hostile bodies),
+``"drip": seconds`` one byte of the body every that many seconds after the head (slowloris).
 ``GET /_requests`` gives, per path, the request line and headers (in order, as received) of every
 request to it; ``GET /_concurrency`` the most requests it held at once (from arrival until its
 answer starts). Paths with no script answer with the ``/_default`` script (a 404 page unless
@@ -121,6 +122,18 @@ class ScriptHandler(RawHandler):
         raw = body.encode(answer.get("encoding", "utf-8")) if isinstance(body, str) else body
         raw *= int(answer.get("repeat", 1))
         ctype = answer.get("content_type", "text/html; charset=utf-8")
+        if answer.get("drip"):
+            self.send_head(int(answer.get("status", 200)),
+                           [("Content-Type", ctype), *headers,
+                            ("Content-Length", str(len(raw)))])
+            try:
+                for byte in raw:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(float(answer["drip"]))
+            except ConnectionError:           # the client gave up: that is the point
+                self.close_connection = True
+            return None
         if not answer.get("chunked"):
             return self.send_raw(int(answer.get("status", 200)), raw, headers, ctype=ctype)
         self.send_head(int(answer.get("status", 200)),
