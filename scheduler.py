@@ -25,6 +25,10 @@ finish, then SIGTERM to their whole process group (Scrapy's own process too, whi
 gracefully), then SIGKILL ``kill_after`` seconds (30) later; 45 + 30 stays under systemd's
 default 90 s stop timeout. A second Ctrl-C skips the grace. Runs start in a session of their
 own, so a Ctrl-C in the terminal reaches only the daemon, which decides. Exit code 0.
+
+Clock steps (archive.timeutil.watch_clock): forward, the skipped due times run once (coalesced);
+back, every job's next run is computed again from now, so a clock set back a day does not stall
+the schedule for a day. Both are logged.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from typing import Any, BinaryIO
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, EVENT_SCHEDULER_STARTED, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
@@ -61,12 +66,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from archive.home import Home
 from archive.lock import run_in_progress, scheduler_lock
 from archive.seeds import Source
-from archive.timeutil import iso, parse_age, utcnow
+from archive.timeutil import iso, parse_age, utcnow, watch_clock
 
 JOB_DEFAULTS = MappingProxyType({"coalesce": True, "max_instances": 1,
                                  "misfire_grace_time": None})
 GRACE_SECONDS = 45.0
 KILL_AFTER_SECONDS = 30.0
+CLOCK_CHECK_SECONDS = 10.0       # how often the wall clock is held against the monotonic one
 RECHECK_JOB = "recheck"
 DB_NAME = "scheduler.db"
 LOG_NAME = "scheduler.log"
@@ -199,7 +205,8 @@ def run_job(home: str, job_id: str, argv: list[str], launcher: Launcher = launch
 
 def run_daemon(home: Home, sources: Sequence[Source], *, config_path: Path | None = None,
                recheck_every: float = 60, launcher: Launcher = launch,
-               grace: float = GRACE_SECONDS, kill_after: float = KILL_AFTER_SECONDS) -> int:
+               grace: float = GRACE_SECONDS, kill_after: float = KILL_AFTER_SECONDS,
+               clock_check_every: float = CLOCK_CHECK_SECONDS) -> int:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C; return the exit code (0).
 
     Raises :class:`archive.lock.HomeBusy` at once if another scheduler runs for ``home``.
@@ -215,8 +222,14 @@ def run_daemon(home: Home, sources: Sequence[Source], *, config_path: Path | Non
         scheduler.add_listener(
             functools.partial(_on_started, scheduler, stop, home, specs, launcher, log_path),
             EVENT_SCHEDULER_STARTED)
+        watching = threading.Event()
+        watch_clock(watching, functools.partial(_on_clock_step, scheduler),
+                    every=clock_check_every)
         with _restored_signals():
-            scheduler.start(paused=True)  # _on_started syncs the jobs, then resumes
+            try:
+                scheduler.start(paused=True)  # _on_started syncs the jobs, then resumes
+            finally:
+                watching.set()
             executor.shutdown(wait=True)  # the running jobs, within grace + kill_after
         logger.info("scheduler stopped")
     return 1 if stop.failure else 0
@@ -276,6 +289,21 @@ def _on_signal(scheduler: BlockingScheduler, stop: _Stop, signum: int,
                          daemon=True).start()
     else:
         logger.warning("%s: stopping the running jobs now", signal.Signals(signum).name)
+
+
+def _on_clock_step(scheduler: BlockingScheduler, step: float) -> None:
+    """The wall clock stepped by ``step`` seconds: forward, what fell due runs once (coalesce);
+    back, each job's next run is computed again from now (an interval starts over)."""
+    logger.warning("the clock stepped %s by %.0f s%s", "forward" if step > 0 else "back",
+                   abs(step), "" if step > 0 else "; next runs computed again from now")
+    if step > 0:
+        return
+    for job in scheduler.get_jobs():
+        trigger = job.trigger
+        if isinstance(trigger, IntervalTrigger):
+            trigger = IntervalTrigger(seconds=trigger.interval.total_seconds(), timezone=UTC)
+        with contextlib.suppress(JobLookupError, SchedulerNotRunningError):
+            scheduler.reschedule_job(job.id, trigger=trigger)
 
 
 def _shutdown(scheduler: BlockingScheduler) -> None:

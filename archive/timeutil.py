@@ -1,4 +1,5 @@
-"""Time helpers: UTC ISO-8601 strings with a trailing ``Z``, WARC dates, and ages like ``7d``.
+"""Time helpers: UTC ISO-8601 strings with a trailing ``Z``, WARC dates, ages like ``7d``, and
+a watch for steps of the wall clock.
 
 Every timestamp memoryhole stores is UTC ISO-8601 with a trailing ``Z`` (DESIGN.md), so string
 comparison orders them correctly.
@@ -7,6 +8,9 @@ comparison orders them correctly.
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -77,3 +81,23 @@ def http_date(timestamp14: str) -> str:
     (``Tue, 01 Dec 2026 13:38:13 GMT``)."""
     moment = datetime.strptime(timestamp14.ljust(14, "0")[:14], "%Y%m%d%H%M%S")
     return format_datetime(moment.replace(tzinfo=UTC), usegmt=True)
+
+
+def watch_clock(stop: threading.Event, on_step: Callable[[float], None], *,
+                every: float = 10.0, threshold: float = 30.0) -> threading.Thread:
+    """Start a daemon thread that calls ``on_step(seconds)`` when the wall clock steps (NTP, a
+    resumed VM, a person): its advance over ``every`` seconds of the monotonic clock differs from
+    them by more than ``threshold`` (the step, + forward / - back). Ends when ``stop`` is set."""
+
+    def watch() -> None:
+        wall, mono = time.time(), time.monotonic()
+        while not stop.wait(every):
+            now_wall, now_mono = time.time(), time.monotonic()
+            step = (now_wall - wall) - (now_mono - mono)
+            wall, mono = now_wall, now_mono
+            if abs(step) > threshold:
+                on_step(step)
+
+    thread = threading.Thread(target=watch, name="memoryhole-clock-watch", daemon=True)
+    thread.start()
+    return thread

@@ -47,7 +47,9 @@ try:
     code = scheduler.run_daemon(
         Home(Path(spec["home"])), sources, recheck_every=spec.get("recheck_every", 3600),
         launcher=getattr(launchers, spec["launcher"]), grace=spec.get("grace", 45),
-        kill_after=spec.get("kill_after", 30))
+        kill_after=spec.get("kill_after", 30),
+        **({{"clock_check_every": spec["clock_check_every"]}}
+           if "clock_check_every" in spec else {{}}))
 except HomeBusy as exc:
     print(exc, file=sys.stderr)
     code = 1
@@ -113,11 +115,12 @@ def daemon(tmp_home: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     procs: list[subprocess.Popen[str]] = []
 
     def start(sources: list[tuple[str, str]], launcher: str = "record_launch",
-              **options: Any) -> subprocess.Popen[str]:
+              env: dict[str, str] | None = None, **options: Any) -> subprocess.Popen[str]:
         spec = {"home": str(tmp_home), "sources": sources, "launcher": launcher, **options}
         proc = subprocess.Popen([sys.executable, "-c", DAEMON.format(root=str(ROOT)),
                                  json.dumps(spec)], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})})
         procs.append(proc)
         return proc
 
@@ -356,3 +359,46 @@ def test_the_real_schedule_command_crawls_rechecks_and_stops(tmp_home, fresh_moc
     assert {r["status"] for r in runs} <= {"finished", "running"}, runs
     log = _log(tmp_home)
     assert "source:news: end: exit code 0" in log and "recheck: end: exit code 0" in log
+
+
+def test_a_scheduler_stopped_for_a_while_catches_up_once(tmp_home, daemon):
+    """SIGSTOP (a suspended laptop, a stalled VM) past several due times: on SIGCONT the job
+    runs once at once, coalesced, then on its schedule again."""
+    proc = daemon([("a", "every 1s")])
+    _wait_for(lambda: len(_runs(tmp_home)) >= 2)
+    proc.send_signal(signal.SIGSTOP)
+    stopped_at = time.time()
+    time.sleep(3.5)                    # the time it is stopped: due, due+1, due+2 are missed
+    count = len(_runs(tmp_home))
+    proc.send_signal(signal.SIGCONT)
+    _wait_for(lambda: len(_runs(tmp_home)) >= count + 3)
+    assert _stop(proc)[0] == 0
+    after = [r["t"] for r in _runs(tmp_home)[count:]]
+    assert after[0] - stopped_at < 3.5 + 5                      # caught up at once
+    assert all(after[i + 2] - after[i] > 0.5 for i in range(len(after) - 2)), after
+
+
+FAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))),
+                Path("/usr/lib/faketime/libfaketime.so.1"))
+
+
+@pytest.mark.parametrize("step", ["+1d", "-1d"])
+def test_a_clock_step_neither_stalls_nor_bursts_the_schedule(tmp_home, daemon, step):
+    """The wall clock steps a day forward or back under the running daemon (libfaketime, for
+    its process only; its monotonic clock runs on): the job keeps running every second, once
+    per due time, never a burst of the missed ones and never a day's stall."""
+    assert FAKETIME.exists(), "libfaketime is needed: apt-get install faketime (.ci/run does)"
+    tmp_home.mkdir(parents=True, exist_ok=True)
+    clock = tmp_home / "faketime"
+    clock.write_text("+0\n")
+    env = {"LD_PRELOAD": str(FAKETIME), "FAKETIME_TIMESTAMP_FILE": str(clock),
+           "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    proc = daemon([("a", "every 1s")], env=env, clock_check_every=0.5)
+    _wait_for(lambda: len(_runs(tmp_home)) >= 2)
+    count = len(_runs(tmp_home))
+    clock.write_text(step + "\n")
+    _wait_for(lambda: len(_runs(tmp_home)) >= count + 4, timeout=20)
+    assert _stop(proc)[0] == 0
+    after = [r["t"] for r in _runs(tmp_home)[count:]]            # the faked wall clock
+    assert all(after[i + 2] - after[i] > 0.5 for i in range(len(after) - 2)), after
+    assert "the clock stepped" in _log(tmp_home)
