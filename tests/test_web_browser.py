@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from tests.support import webhome as wh
 
-HOSTILE_KEYS = ["cookie", "storage", "top", "topnav", "api", "live", "liveimg", "sw"]
+HOSTILE_KEYS = ["cookie", "storage", "top", "topnav", "api", "live", "liveimg", "ws", "sw"]
 
 
 def shot(page: Any, name: str) -> None:

@@ -4,6 +4,7 @@ answers them, never a 500 (RELIABILITY.md point 13)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import quote, unquote
@@ -74,3 +75,41 @@ def test_a_utf8_location_is_percent_encoded(served: wh.ServeProcess) -> None:
     assert quote("新闻") in location
     original = headers["x-archive-orig-location"]
     assert original.encode("latin-1").decode("utf-8") == "/新闻/第二页?标题=边境"
+
+
+def test_a_revisit_replays_its_original_and_says_missing_without_it(tmp_path) -> None:
+    """The same page fetched twice: the second is a revisit (identical payload digest) that
+    replays the first's payload; with the original's WARC file gone, replay says it is missing
+    (a 404 naming why), never a 500 nor another body (RELIABILITY.md point 7)."""
+    from tests.support.helpers import all_records, warc_files
+
+    root = tmp_path / "home"
+    home = Home(root)
+    write_config(root)
+    url = f"{SITE}/twice"
+    body = "<html><body><article><p>两次抓取的同一篇文章。</p></article></body></html>".encode()
+    for hours in (2, 1):
+        writer = ArchiveWriter(home, WriterSettings())
+        writer.start()
+        record_id = writer.submit_exchange(HttpExchange(
+            url=url, status=200, body=body, date=utcnow() - timedelta(hours=hours),
+            response_headers=[("Content-Type", "text/html; charset=utf-8")],
+            request_headers=[("Host", "news.example.cn")]))
+        writer.submit_page(PageJob(record_id=record_id, url=url, status=200, body=body,
+                                   content_type="text/html"))
+        writer.close()
+    kinds = [(r["type"], r["headers"].get_header("WARC-Profile")) for r in all_records(root)
+             if r["type"] in ("response", "revisit")]
+    assert kinds == [("response", None), ("revisit", "http://netpreserve.org/warc/1.1/"
+                                                      "revisit/identical-payload-digest")]
+    first, second = warc_files(root)
+    with wh.ServeProcess(root) as served:
+        status, headers, _ = http_get(served.replay, f"/main/2099/{url}")
+        assert status == 302
+        revisit_path = re.sub(r"^/main/(\d{14})/", r"/main/\1id_/", headers["location"])
+        status, _, replayed = http_get(served.replay, revisit_path)
+        assert status == 200 and replayed == body
+        first.unlink()
+        status, _, said = http_get(served.replay, revisit_path)
+        assert status == 404 and (b"not archived" in said or b"unreadable" in said), said
+        assert second.exists()

@@ -142,3 +142,40 @@ def test_repair_never_overwrites_a_taken_final_name(tmp_path: Path) -> None:
     out = run_cli(home.root, "check", "--repair", expect=1)
     assert "already exists" in out.output
     assert final.read_bytes() == b"someone else's file" and current.exists()
+
+
+def test_rotation_at_1_mb_over_10_mb_with_taken_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """10 MB of answers into files of 1 MB, some of whose names were taken beforehand (closed
+    and open): no record or response/request pair is split across files, no file is
+    overwritten, every record rereads with its digests (RELIABILITY.md point 3)."""
+    now = utcnow()
+    monkeypatch.setattr(warc_writer, "utcnow", lambda: now)
+    stamp = now.strftime("%Y%m%d%H%M%S%f")
+    taken = {}
+    for serial, suffix in ((0, ""), (3, ""), (5, ".open"), (7, "")):
+        path = tmp_path / f"MH-{stamp}-{os.getpid()}-{serial:05d}.warc.gz{suffix}"
+        path.write_bytes(b"taken %d" % serial)
+        taken[path] = path.read_bytes()
+    writer = RotatingWarcWriter(tmp_path, max_bytes=1024 * 1024, warcinfo={"software": "test"})
+    for n in range(100):
+        ex = _exchange(n)
+        writer.write_exchange(HttpExchange(
+            url=ex.url, status=200, body=os.urandom(100_000),
+            date=ex.date, response_headers=ex.response_headers,
+            request_headers=ex.request_headers))
+    writer.close()
+    assert all(path.read_bytes() == data for path, data in taken.items())
+    written = sorted(p for p in tmp_path.glob("*.warc.gz") if p not in taken)
+    assert len(written) >= 9
+    responses = 0
+    for path in written:
+        records = read_records(path)
+        assert records[0]["type"] == "warcinfo"
+        assert records[0]["headers"].get_header("WARC-Filename") == path.name
+        ids = {r["headers"].get_header("WARC-Record-ID") for r in records}
+        for record in records[1:]:
+            assert record["headers"].get_header("WARC-Concurrent-To") in ids   # pair together
+        responses += sum(r["type"] == "response" for r in records)
+        assert path.stat().st_size < 1024 * 1024 + 200_000          # rotated at 1 MB
+    assert responses == 100

@@ -83,6 +83,11 @@ fetch("{ui}/api/deletions").then(function (x) {{ return x.text(); }}).then(
   function (e) {{ finish("api", "blocked:" + e.name); }});
 fetch("{live}/fetched").then(function () {{ finish("live", "REACHED"); }},
   function (e) {{ finish("live", "blocked:" + e.name); }});
+try {{
+  var ws = new WebSocket("{live}".replace(/^http/, "ws") + "/socket");
+  ws.onopen = function () {{ finish("ws", "REACHED"); }};
+  ws.onerror = function () {{ finish("ws", "blocked:error"); }};
+}} catch (e) {{ finish("ws", "blocked:" + e.name); }}
 var img = new Image(); img.onload = function () {{ finish("liveimg", "REACHED"); }};
 img.onerror = function () {{ finish("liveimg", "blocked"); }}; img.src = "{live}/scripted.png";
 try {{
