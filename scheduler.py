@@ -26,9 +26,8 @@ gracefully), then SIGKILL ``kill_after`` seconds (30) later; 45 + 30 stays under
 default 90 s stop timeout. A second Ctrl-C skips the grace. Runs start in a session of their
 own, so a Ctrl-C in the terminal reaches only the daemon, which decides. Exit code 0.
 
-Clock steps (archive.timeutil.watch_clock): forward, the skipped due times run once (coalesced);
-back, every job's next run is computed again from now, so a clock set back a day does not stall
-the schedule for a day. Both are logged.
+Clock steps (archive.timeutil.watch_clock) are logged; set back, each job's next run is computed
+again from now (no stall). A job still running when due again is skipped, and that is logged.
 """
 
 from __future__ import annotations
@@ -52,7 +51,12 @@ from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import Any, BinaryIO
 
-from apscheduler.events import EVENT_JOB_SUBMITTED, EVENT_SCHEDULER_STARTED, JobSubmissionEvent
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_SUBMITTED,
+    EVENT_SCHEDULER_STARTED,
+    JobSubmissionEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -208,9 +212,7 @@ def run_daemon(home: Home, sources: Sequence[Source], *, config_path: Path | Non
                grace: float = GRACE_SECONDS, kill_after: float = KILL_AFTER_SECONDS,
                clock_check_every: float = CLOCK_CHECK_SECONDS) -> int:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C; return the exit code (0).
-
-    Raises :class:`archive.lock.HomeBusy` at once if another scheduler runs for ``home``.
-    """
+    Raises :class:`archive.lock.HomeBusy` at once if another scheduler runs for ``home``."""
     with scheduler_lock(home), _daemon_log(home) as log_path:
         specs = job_specs(home, sources, config_path=config_path, recheck_every=recheck_every)
         stop = _Stop(grace, kill_after)
@@ -219,6 +221,7 @@ def run_daemon(home: Home, sources: Sequence[Source], *, config_path: Path | Non
                                                    "initargs": (stop,)})
         scheduler = new_scheduler(_DaemonScheduler, home, executor)
         scheduler.add_listener(functools.partial(_on_submitted, utcnow()), EVENT_JOB_SUBMITTED)
+        scheduler.add_listener(_on_overlap, EVENT_JOB_MAX_INSTANCES)
         scheduler.add_listener(
             functools.partial(_on_started, scheduler, stop, home, specs, launcher, log_path),
             EVENT_SCHEDULER_STARTED)
@@ -316,6 +319,11 @@ def _on_submitted(started_at: datetime, event: JobSubmissionEvent) -> None:
     if due < started_at:
         logger.info("%s: catching up, once, on the runs missed while the scheduler was "
                     "stopped (last due %s)", event.job_id, iso(due))
+
+
+def _on_overlap(event: JobSubmissionEvent) -> None:
+    logger.warning("%s: still running from its last start; the run due %s is skipped",
+                   event.job_id, iso(event.scheduled_run_times[-1]))
 
 
 def _wait(process: subprocess.Popen[bytes], stop: _Stop | None, job_id: str) -> int:

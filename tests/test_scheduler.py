@@ -402,3 +402,13 @@ def test_a_clock_step_neither_stalls_nor_bursts_the_schedule(tmp_home, daemon, s
     after = [r["t"] for r in _runs(tmp_home)[count:]]            # the faked wall clock
     assert all(after[i + 2] - after[i] > 0.5 for i in range(len(after) - 2)), after
     assert "the clock stepped" in _log(tmp_home)
+
+
+def test_a_run_still_going_when_its_job_falls_due_again_is_skipped_and_logged(tmp_home, daemon):
+    """A source's run takes longer than its interval: never two runs of it at once, and the
+    skipped due time is in the log (APScheduler's max-instances event)."""
+    proc = daemon([("a", "every 1s")], launcher="slow_launch")
+    _wait_for(lambda: "still running from its last start" in _log(tmp_home), timeout=30)
+    assert _stop(proc)[0] == 0
+    runs = [r["t"] for r in _runs(tmp_home)]
+    assert all(runs[i + 1] - runs[i] >= 1.9 for i in range(len(runs) - 1)), runs
