@@ -49,6 +49,8 @@ class CrawlConfig:
     requisites_max: int = 50       # at most this many per page (and per stylesheet)
     requisites_refresh: str = "7d"   # a requisite archived more recently is not fetched again
     ca_file: str = ""              # extra trust anchors (PEM); certificates are always verified
+    writer_queue_mb: float = 256   # the archive writer reads ahead at most this much; the crawl
+                                   # waits beyond (archive.writer.inbox)
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         extract=extract,
         warc_compression=compression,
         ca_file=_ca_file(crawl, path),
+        writer_queue_mb=crawl.positive("writer_queue_mb", float, d.writer_queue_mb),
     )
     recheck = Section(path, "recheck.", top.data.get("recheck", {}))
     recheck.check_keys(set(RecheckConfig.__dataclass_fields__))

@@ -111,6 +111,7 @@ def crawl_settings(home: Home, config: Config) -> dict[str, Any]:
         "ARCHIVE_RECHECK_OFFSETS": list(config.recheck.offsets),
         "ARCHIVE_WARC_MAX_BYTES": int(crawl.warc_max_mb * MB),
         "ARCHIVE_COMPRESSION": crawl.warc_compression,
+        "ARCHIVE_QUEUE_MAX_BYTES": int(crawl.writer_queue_mb * MB),
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "CONCURRENT_REQUESTS": crawl.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.per_domain,

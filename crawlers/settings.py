@@ -27,6 +27,9 @@ ARCHIVE_CONFIRM_AFTER = schedule.DEFAULT_CONFIRM_AFTER    # missing checks this 
 ARCHIVE_CONFIRM_CHECKS = schedule.DEFAULT_CONFIRM_CHECKS  # ...this many in a row: a deletion
 ARCHIVE_EXTRACT = "fast"            # text stored per capture: fast | trafilatura
 ARCHIVE_OPERATOR = ""               # warcinfo "operator"
+ARCHIVE_QUEUE_MAX_BYTES = 256 * 1024 * 1024   # the archive writer process reads ahead at most
+                                    # this many bytes of items (bodies); beyond, the crawl waits
+                                    # for it (archive.writer.inbox; [crawl] writer_queue_mb)
 ARCHIVE_RECHECK_OFFSETS = list(schedule.DEFAULT_OFFSETS)  # re-checks after a first capture
 ARCHIVE_RUN_ID = None               # the runs row of this crawl
 ARCHIVE_SHARE_TEXT_BACKLOG = 50     # from this many items waiting for the writer process on, the

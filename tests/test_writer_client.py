@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
 from archive.home import Home
@@ -109,3 +113,61 @@ def test_page_body_needed_only_where_the_writer_has_no_other_way() -> None:
     short = PageText("t", "x" * (SHORT_PAGE - 1), "sha256:0", "utf-8")
     assert page_body_needed(short)                                 # it may be a tombstone
     assert not page_body_needed(PageText("t", "x" * SHORT_PAGE, "sha256:0", "utf-8"))
+
+
+def _vm(pid: int, field: str) -> int:
+    """A VmRSS/VmHWM figure of a process, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def test_read_ahead_is_bounded_in_bytes_and_holds_the_crawl_back(tmp_path):
+    """The writer process reads ahead at most ``queue_bytes`` (plus about two items): while it
+    is stuck (the catalogue locked by another process), the crawl's submits wait instead of its
+    memory growing by every body submitted; nothing is dropped once it moves again."""
+    from archive.catalogue.db import open_catalogue
+
+    home = Home(tmp_path / "home")
+    home.ensure("main")
+    mib = 1024 * 1024
+    item, count, bound = 8 * mib, 40, 32 * mib
+    log = tmp_path / "writer.log"
+    writer = ArchiveWriter(home, WriterSettings(queue_bytes=bound, log_file=str(log)))
+    writer.start()
+    assert writer.pid is not None
+    writer.submit_exchange(_exchange("https://example.org/small", b"small"))
+    locker = open_catalogue(home.db_path).conn
+    deadline = time.monotonic() + 60
+    while not locker.execute("SELECT count(*) FROM captures").fetchone()[0]:
+        assert time.monotonic() < deadline, "the writer never started"
+        time.sleep(0.05)
+    start_hwm = _vm(writer.pid, "VmHWM")         # started, its first item written
+    locker.execute("BEGIN IMMEDIATE")            # the writer's next row waits for this
+    submitted: list[int] = []
+
+    def submit() -> None:
+        for n in range(count):
+            writer.submit_exchange(_exchange(f"https://example.org/big/{n}", bytes([n]) * item))
+            submitted.append(n)
+
+    submitter = threading.Thread(target=submit, daemon=True)
+    submitter.start()
+    deadline = time.monotonic() + 60
+    while "the crawl waits for it" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, ("the writer never held the crawl back", submitted)
+        assert submitter.is_alive(), "every item was taken in while the writer was stuck"
+        time.sleep(0.05)
+    held = len(submitted)
+    assert held < count // 2, held
+    grown = _vm(writer.pid, "VmHWM") - start_hwm
+    assert grown < bound + 4 * item, grown / mib
+    locker.execute("COMMIT")
+    submitter.join(timeout=60)
+    assert not submitter.is_alive() and len(submitted) == count
+    grown = _vm(writer.pid, "VmHWM") - start_hwm
+    stats = writer.close()
+    assert grown < bound + 4 * item, grown / mib
+    assert stats["records"] == count + 1 and stats["queue_waits"] >= 1
+    assert rows(home.root, "SELECT count(*) AS n FROM captures")[0]["n"] == count + 1
