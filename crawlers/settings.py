@@ -2,8 +2,9 @@
 
 Keep the groups alphabetical inside. Component settings carry a prefix: ``ARCHIVE_*`` for the
 archive writer and WARC recorder, ``SAFETY_*`` for the address guard, ``PROGRESS_*`` for progress
-reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the fast-path GETs, ``REQUISITES_*`` for page
-requisites, ``BROWSER_*`` for pages rendered in Chromium. ``crawlers.launch`` fills the per-run
+reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the fast-path GETs, ``NEWS_*`` for the news
+spider's feeds and sitemaps, ``REQUISITES_*`` for page requisites, ``BROWSER_*`` for pages
+rendered in Chromium. ``crawlers.launch`` fills the per-run
 values (home, run id, limits from ``memoryhole.toml``) on top of these when it starts a crawl
 process.
 """
@@ -43,6 +44,16 @@ BROWSER_ENABLED = False             # sources with render = "browser" load in Ch
 BROWSER_CONCURRENCY = 2             # pages rendered at once ([browser] concurrency)
 BROWSER_MEMORY_EVERY = 50           # log the browser's memory every this many pages
 BROWSER_WAIT_UNTIL = "networkidle"  # when a page counts as loaded (Playwright's wait_until)
+
+NEWS_FEED_MAX_ITEMS = 1000          # entries taken from one feed, in document order; the rest
+                                    # is not even parsed (crawlers.spiders.news; a source's
+                                    # max_items overrides it; [crawl] feed_max_items)
+NEWS_SITEMAP_MAX_ITEMS = 1000       # URLs taken from one sitemap (a source's max_items overrides
+                                    # it; [crawl] sitemap_max_items)
+NEWS_SITEMAP_MAX_FOLLOWED = 50      # sitemaps fetched for one source in a run, from its sitemap
+                                    # indexes and robots.txt ([crawl] sitemap_max_followed)
+NEWS_SITEMAP_MAX_DEPTH = 3          # a sitemap index nested this deep is not followed
+                                    # ([crawl] sitemap_max_depth)
 
 PROGRESS_ENABLED = False            # JSON progress lines on stdout, for the parent process
 PROGRESS_INTERVAL = 1.0             # seconds between progress lines
