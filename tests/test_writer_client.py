@@ -74,13 +74,25 @@ def _long_article(paragraph: str) -> bytes:
     return f"<html><head><title>Talks</title></head><body>{paras}</body></html>".encode()
 
 
-@pytest.mark.parametrize("extract", ["fast", "trafilatura"])
-def test_a_page_sent_without_its_body_is_read_back_for_its_diff(tmp_path, extract):
-    """The crawl process does not send the decoded body of a long page whose text it made
-    (page_body_needed); the writer reads it back from the gzip record it has just written when
-    the page changed (or for trafilatura), and the diff is the one the body gives."""
+def _encode(body: bytes, coding: str) -> bytes:
     import gzip
+    import zlib
 
+    import brotli
+    from backports import zstd
+
+    return {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
+            "zstd": zstd.compress}[coding](body)
+
+
+@pytest.mark.parametrize(("extract", "coding"), [
+    ("fast", "gzip"), ("trafilatura", "gzip"), ("fast", "deflate"), ("fast", "br"),
+    ("fast", "zstd")])
+def test_a_page_sent_without_its_body_is_read_back_for_its_diff(tmp_path, extract, coding):
+    """The crawl process does not send the decoded body of a long page whose text it made
+    (page_body_needed); the writer reads it back from the record it has just written (the body
+    as it came, in any coding the crawl accepts) when the page changed (or for trafilatura), and
+    the diff is the one the body gives."""
     home = Home(tmp_path / "home")
     writer = ArchiveWriter(home, WriterSettings(extract=extract))
     writer.start()
@@ -90,9 +102,9 @@ def test_a_page_sent_without_its_body_is_read_back_for_its_diff(tmp_path, extrac
         page = _page("", url, body).page
         assert page is not None and len(page.text) > 3000
         exchange = HttpExchange(
-            url=url, status=200, body=gzip.compress(body), date=utcnow(),
+            url=url, status=200, body=_encode(body, coding), date=utcnow(),
             response_headers=[("Content-Type", "text/html; charset=utf-8"),
-                              ("Content-Encoding", "gzip")],
+                              ("Content-Encoding", coding)],
             request_headers=[("Host", "example.org")])
         record_id = writer.submit_exchange(exchange)
         writer.submit_page(PageJob(record_id=record_id, url=url, status=200, body=None,
