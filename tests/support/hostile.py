@@ -8,7 +8,8 @@ Endpoints (``mib``: the inflated size of a bomb, default :data:`BOMB_MIB`):
   body of spaces after a small HTML head, ``N`` MiB once decoded, a few KB to 1 MB on the wire;
 - ``/hostile/turns/<coding>``: the article of ``/plain/turns-<coding>`` at version 0, the bomb of
   that coding from version 1 on (``MockServer.set_version``): a page that turns hostile;
-- ``/hostile/feed.xml?n=N``: RSS with ``N`` items linking to ``/articles/<i>``;
+- ``/hostile/feed.xml?n=N&distinct=D``: RSS with ``N`` items linking to ``/articles/<i mod D>``
+  (D: N unless given);
 - ``/hostile/index.xml?n=N&urls=K``: a sitemap index of ``N`` sitemaps
   ``/hostile/sitemap/<i>.xml?urls=K``, each listing ``K`` articles of its own;
 - ``/hostile/nested/<d>.xml``: a sitemap index listing ``/hostile/nested/<d+1>.xml``, for ever;
@@ -83,9 +84,10 @@ def build_bomb(coding: str, mib: int = BOMB_MIB) -> bytes:
     raise ValueError(f"no bomb in {coding!r}")
 
 
-def rss(base: str, count: int) -> bytes:
-    items = "".join(f"<item><title>Regional digest {n}</title><link>{base}/articles/{n}</link>"
-                    f"<guid>{base}/articles/{n}</guid></item>\n" for n in range(count))
+def rss(base: str, count: int, distinct: int) -> bytes:
+    items = "".join(f"<item><title>Regional digest {n}</title><link>{base}/articles/"
+                    f"{n % distinct}</link><guid>{base}/items/{n}</guid></item>\n"
+                    for n in range(count))
     return (f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
             f"<title>Hostile feed</title><link>{base}/</link><description>{count} items"
             f"</description>\n{items}</channel></rss>\n").encode()
@@ -120,7 +122,8 @@ def serve(handler: Any, name: str, query: dict[str, str], article: Callable[[str
         return handler.send_raw(200, body, [("Content-Encoding", rest)])
     if name == "feed.xml":
         count = min(int(query.get("n", "100000")), 1_000_000)
-        body = state.cached(("feed", count), lambda: rss(base, count))
+        distinct = max(1, min(int(query.get("distinct", count)), 100_000))
+        body = state.cached(("feed", count, distinct), lambda: rss(base, count, distinct))
         return handler.send_raw(200, body, ctype="application/rss+xml; charset=utf-8")
     if name == "index.xml":
         count, urls = int(query.get("n", "1000")), int(query.get("urls", "1"))
