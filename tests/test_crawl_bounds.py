@@ -10,7 +10,8 @@ from archive.config import ConfigError, load_config
 from archive.home import Home
 from archive.seeds import Source
 from crawlers.launch import crawl_settings, run_crawl
-from tests.support.helpers import write_config
+from crawlers.spiders.news import feed_entries
+from tests.support.helpers import memory_of, reset_peak_memory, write_config
 
 MIB = 1024 * 1024
 
@@ -125,3 +126,39 @@ def test_a_gzip_sitemap_file_that_is_a_bomb_is_refused(tmp_home, mockserver):
     assert result.stats.get("memoryhole/sitemaps/invalid") == 1
     assert not any(key.startswith("spider_exceptions") for key in result.stats)
     assert "cannot be decompressed" in _log(result)
+
+
+def _rss(count: int, description: str = "") -> bytes:
+    items = "".join(f"<item><title>t{n}</title><link>http://example.org/a/{n}</link>"
+                    f"<description>{description}</description></item>\n" for n in range(count))
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>x</title>'
+            f"{items}</channel></rss>").encode()
+
+
+def _atom(count: int) -> bytes:
+    entries = "".join(f'<entry><title>t{n}</title><link href="http://example.org/e/{n}"/>'
+                      f"<id>urn:e:{n}</id></entry>\n" for n in range(count))
+    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<title>x</title>{entries}</feed>").encode()
+
+
+def test_feed_entries_parses_only_the_entries_it_takes():
+    body = _rss(100_000)                                 # 7 MB; about 150 MB parsed whole
+    start = reset_peak_memory()
+    entries, more = feed_entries(body, "application/rss+xml", 20)
+    assert memory_of() - start < 16 * MIB, (memory_of() - start) / MIB
+    assert more and [e.link for e in entries] == [f"http://example.org/a/{n}" for n in range(20)]
+    entries, more = feed_entries(_atom(50), None, 20)
+    assert more and [e.link for e in entries] == [f"http://example.org/e/{n}" for n in range(20)]
+
+
+def test_feed_entries_within_the_bound_or_with_end_tags_in_their_text():
+    for count in (5, 20):
+        entries, more = feed_entries(_rss(count), None, 20)
+        assert len(entries) == count and not more
+    # "</item>" inside the entries' text: the cut moves on until 20 real entries are in it
+    tricky = _rss(100, "<![CDATA[ a list: </item></item></entry> ]]>")
+    entries, more = feed_entries(tricky, None, 20)
+    assert more and [e.link for e in entries] == [f"http://example.org/a/{n}" for n in range(20)]
+    entries, more = feed_entries(_rss(20, "<![CDATA[ </item> ]]>"), None, 20)
+    assert len(entries) == 20 and not more

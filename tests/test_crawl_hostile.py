@@ -14,24 +14,17 @@ import pytest
 from archive.text.extract import TEXT_MAX_HTML_BYTES, fast_page_text
 from archive.warc.reader import decode_content
 from crawlers.middlewares.decompression import DecompressionMiddleware
-from tests.support.helpers import all_records, rows, run_cli, write_config
+from tests.support.helpers import (
+    all_records,
+    memory_of,
+    reset_peak_memory,
+    rows,
+    run_cli,
+    write_config,
+)
 from tests.support.hostile import BOMB_MIB, CODINGS, build_bomb
 
 MIB = 1024 * 1024
-
-
-def _hwm() -> int:
-    """This process's peak RSS (VmHWM) in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
-
-
-def _reset_hwm() -> int:
-    """Reset this process's VmHWM to its RSS now (Linux clear_refs 5); that RSS."""
-    Path("/proc/self/clear_refs").write_text("5")
-    return _hwm()
 
 
 @pytest.mark.parametrize("coding", CODINGS)
@@ -40,14 +33,14 @@ def test_decoders_stop_at_the_limit_with_bounded_memory(coding):
     back a record stops at its limit, and neither holds more than a few times the limit."""
     bomb = build_bomb(coding)
     limit = 16 * MIB
-    start = _reset_hwm()
+    start = reset_peak_memory()
     with pytest.raises(ValueError, match="exceeded the specified maximum"):
         DecompressionMiddleware._decode(bomb, coding.encode(), limit)
-    assert _hwm() - start < 4 * limit, (_hwm() - start) / MIB
-    start = _reset_hwm()
+    assert memory_of() - start < 4 * limit, (memory_of() - start) / MIB
+    start = reset_peak_memory()
     decoded = decode_content(bomb, coding, limit)
     assert len(decoded) == limit and decoded.startswith(b"<!DOCTYPE html>")
-    assert _hwm() - start < 4 * limit, (_hwm() - start) / MIB
+    assert memory_of() - start < 4 * limit, (memory_of() - start) / MIB
 
 
 def test_the_text_of_a_huge_page_costs_a_bounded_parse():
@@ -56,9 +49,9 @@ def test_the_text_of_a_huge_page_costs_a_bounded_parse():
     paragraph = b"<p>Filler paragraph for maximum size tests.</p>\n"
     body = (b"<html><head><title>Big page</title></head><body>\n"
             + paragraph * (30 * MIB // len(paragraph)) + b"</body></html>\n")
-    start = _reset_hwm()
+    start = reset_peak_memory()
     page = fast_page_text(body, "text/html")
-    assert _hwm() - start < 24 * TEXT_MAX_HTML_BYTES, (_hwm() - start) / MIB
+    assert memory_of() - start < 24 * TEXT_MAX_HTML_BYTES, (memory_of() - start) / MIB
     assert page.title == "Big page"
     lines = page.text.splitlines()                  # the last one may be cut short
     assert set(lines[:-1]) == {"Filler paragraph for maximum size tests."}

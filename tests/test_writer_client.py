@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,7 @@ from archive.text.extract import fast_page_text
 from archive.timeutil import utcnow
 from archive.warc.http_message import HttpExchange
 from archive.writer.client import ArchiveWriter, WriterError
-from tests.support.helpers import all_records, rows
+from tests.support.helpers import all_records, memory_of, rows
 
 
 def _exchange(url: str, body: bytes) -> HttpExchange:
@@ -127,14 +126,6 @@ def test_page_body_needed_only_where_the_writer_has_no_other_way() -> None:
     assert not page_body_needed(PageText("t", "x" * SHORT_PAGE, "sha256:0", "utf-8"))
 
 
-def _vm(pid: int, field: str) -> int:
-    """A VmRSS/VmHWM figure of a process, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no {field} for {pid}")
-
-
 def test_read_ahead_is_bounded_in_bytes_and_holds_the_crawl_back(tmp_path):
     """The writer process reads ahead at most ``queue_bytes`` (plus about two items): while it
     is stuck (the catalogue locked by another process), the crawl's submits wait instead of its
@@ -155,7 +146,7 @@ def test_read_ahead_is_bounded_in_bytes_and_holds_the_crawl_back(tmp_path):
     while not locker.execute("SELECT count(*) FROM captures").fetchone()[0]:
         assert time.monotonic() < deadline, "the writer never started"
         time.sleep(0.05)
-    start_hwm = _vm(writer.pid, "VmHWM")         # started, its first item written
+    start_hwm = memory_of(writer.pid)         # started, its first item written
     locker.execute("BEGIN IMMEDIATE")            # the writer's next row waits for this
     submitted: list[int] = []
 
@@ -173,12 +164,12 @@ def test_read_ahead_is_bounded_in_bytes_and_holds_the_crawl_back(tmp_path):
         time.sleep(0.05)
     held = len(submitted)
     assert held < count // 2, held
-    grown = _vm(writer.pid, "VmHWM") - start_hwm
+    grown = memory_of(writer.pid) - start_hwm
     assert grown < bound + 4 * item, grown / mib
     locker.execute("COMMIT")
     submitter.join(timeout=60)
     assert not submitter.is_alive() and len(submitted) == count
-    grown = _vm(writer.pid, "VmHWM") - start_hwm
+    grown = memory_of(writer.pid) - start_hwm
     stats = writer.close()
     assert grown < bound + 4 * item, grown / mib
     assert stats["records"] == count + 1 and stats["queue_waits"] >= 1

@@ -70,6 +70,21 @@ def cut_after(body: bytes, entry_end: re.Pattern[bytes], count: int) -> bytes | 
     return None
 
 
+def feed_entries(body: bytes, content_type: str | None, limit: int) -> tuple[list[Any], bool]:
+    """The first ``limit`` entries of a feed (feedparser's) and whether it has more. Only the part
+    of ``body`` that holds them is parsed: up to the ``limit``-th entry end tag, twice as far
+    each time that part gives fewer entries (end tags inside a text), the whole only when it
+    holds no more than that."""
+    headers = {"content-type": content_type} if content_type else {}
+    count = limit
+    while True:
+        head = cut_after(body, _FEED_ENTRY_END, count)
+        parsed = feedparser.parse(head if head is not None else body, response_headers=headers)
+        if head is None or len(parsed.entries) >= limit:
+            return parsed.entries[:limit], head is not None or len(parsed.entries) > limit
+        count *= 2
+
+
 class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
     name = "news"
 
@@ -140,20 +155,15 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
     async def parse_feed(self, response: Response) -> AsyncIterator[Request | PageItem]:
         source = response.meta["source"]
         limit = self._max_items(source, "NEWS_FEED_MAX_ITEMS")
-        content_type = _header(response.headers, b"Content-Type")
-        headers = {"content-type": content_type} if content_type else {}
-        head = cut_after(response.body, _FEED_ENTRY_END, limit)
-        parsed = feedparser.parse(head if head is not None else response.body,
-                                  response_headers=headers)
-        if head is not None and len(parsed.entries) < limit:    # an end tag inside a text
-            parsed = feedparser.parse(response.body, response_headers=headers)
-        if head is not None or len(parsed.entries) > limit:
+        entries, more = feed_entries(response.body, _header(response.headers, b"Content-Type"),
+                                     limit)
+        if more:
             self._bound_hit("memoryhole/feeds/max_items_reached",
                             "feed %s (%s) lists more than %d entries: the first %d are taken "
                             "(raise max_items or [crawl] feed_max_items)",
                             response.url, source.get("name"), limit, limit)
         links = []
-        for entry in parsed.entries[:limit]:
+        for entry in entries:
             link = entry.get("link") or ""
             if not link:
                 for candidate in entry.get("links", []):
