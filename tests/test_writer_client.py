@@ -174,3 +174,33 @@ def test_read_ahead_is_bounded_in_bytes_and_holds_the_crawl_back(tmp_path):
     assert grown < bound + 4 * item, grown / mib
     assert stats["records"] == count + 1 and stats["queue_waits"] >= 1
     assert rows(home.root, "SELECT count(*) AS n FROM captures")[0]["n"] == count + 1
+
+
+def test_inbox_bounds_bytes_and_items_and_always_takes_one():
+    from archive.writer.inbox import Inbox
+
+    inbox = Inbox(max_items=3, max_bytes=100)
+    inbox.put_sized("huge", 500)                    # alone: past the bound, still taken
+    waiting = threading.Thread(target=inbox.put_sized, args=("next", 1), daemon=True)
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while inbox.waits < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert waiting.is_alive() and inbox.bytes == 500
+    assert inbox.get(timeout=5) == "huge"
+    waiting.join(timeout=10)
+    assert not waiting.is_alive() and inbox.bytes == 1
+    for n in range(2):
+        inbox.put_sized(n, 1)                       # 3 items: the count bound
+    assert inbox.waits == 1 and inbox.qsize() == 3
+    fourth = threading.Thread(target=inbox.put_sized, args=(2, 1), daemon=True)
+    fourth.start()
+    while inbox.waits < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert fourth.is_alive() and inbox.qsize() == 3
+    assert [inbox.get(timeout=1) for _ in range(2)] == ["next", 0]
+    fourth.join(timeout=10)
+    assert [inbox.get(timeout=1) for _ in range(2)] == [1, 2] and inbox.bytes == 0
+    assert inbox.peak_bytes == 500

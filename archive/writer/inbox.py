@@ -29,7 +29,7 @@ _LOG_EVERY_SECONDS = 60.0
 _MIB = 1024 * 1024
 
 
-class Inbox(queue.Queue):  # type: ignore[type-arg]
+class Inbox(queue.Queue[Any]):
     """A FIFO bounded by ``max_items`` and ``max_bytes`` (0: no bound). :meth:`put_sized` waits
     for room; :meth:`get` and :meth:`empty` are :class:`queue.Queue`'s. ``waits`` counts the times
     the input had to wait for room."""
