@@ -10,8 +10,9 @@ entries of a feed and ``NEWS_SITEMAP_MAX_ITEMS`` URLs of a sitemap are taken (a 
 ``max_items`` overrides both), in document order; at most ``NEWS_SITEMAP_MAX_FOLLOWED`` sitemaps
 are fetched for one source in a run (from its sitemap indexes and robots.txt) and indexes nested
 deeper than ``NEWS_SITEMAP_MAX_DEPTH`` are not followed. Only the part of a document that holds
-the entries taken is parsed (:func:`cut_after`): a feed of a million entries costs what its first
-thousand cost. Each bound that is hit is counted (``memoryhole/feeds/max_items_reached``,
+the entries taken is parsed (a feed: :func:`feed_entries`; a sitemap: Scrapy's streaming
+``Sitemap``, left after them): a feed of a million entries costs what its first thousand cost.
+Each bound that is hit is counted (``memoryhole/feeds/max_items_reached``,
 ``memoryhole/sitemaps/max_items_reached``, ``.../max_followed_reached``, ``.../too_deep``) and
 logged.
 
