@@ -49,6 +49,12 @@ class CrawlConfig:
     requisites_max: int = 50       # at most this many per page (and per stylesheet)
     requisites_refresh: str = "7d"   # a requisite archived more recently is not fetched again
     ca_file: str = ""              # extra trust anchors (PEM); certificates are always verified
+    writer_queue_mb: float = 256   # the archive writer reads ahead at most this much; the crawl
+                                   # waits beyond (archive.writer.inbox)
+    feed_max_items: int = 1000     # entries taken from one feed (a source's max_items overrides)
+    sitemap_max_items: int = 1000  # URLs taken from one sitemap (a source's max_items overrides)
+    sitemap_max_followed: int = 50   # sitemaps fetched for one source in a run (its indexes)
+    sitemap_max_depth: int = 3     # sitemap indexes nested this deep are not followed
 
 
 @dataclass(frozen=True)
@@ -281,6 +287,11 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         extract=extract,
         warc_compression=compression,
         ca_file=_ca_file(crawl, path),
+        writer_queue_mb=crawl.positive("writer_queue_mb", float, d.writer_queue_mb),
+        feed_max_items=crawl.positive("feed_max_items", int, d.feed_max_items),
+        sitemap_max_items=crawl.positive("sitemap_max_items", int, d.sitemap_max_items),
+        sitemap_max_followed=crawl.positive("sitemap_max_followed", int, d.sitemap_max_followed),
+        sitemap_max_depth=crawl.positive("sitemap_max_depth", int, d.sitemap_max_depth),
     )
     recheck = Section(path, "recheck.", top.data.get("recheck", {}))
     recheck.check_keys(set(RecheckConfig.__dataclass_fields__))

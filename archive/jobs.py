@@ -36,7 +36,8 @@ class WriterSettings:
     warcinfo: dict[str, str] = field(default_factory=dict)
     compression: str = "fast"             # archive.warc.writer.COMPRESSIONS
     extract: str = "fast"                # fast | trafilatura
-    queue_size: int = 1000
+    queue_size: int = 1000               # items the writer process reads ahead, at most...
+    queue_bytes: int = 256 * 1024 * 1024  # ...and bytes of them (archive.writer.inbox)
     commit_rows: int = 500
     commit_seconds: float = 1.0
     # the re-check schedule; None: its defaults (archive.detect.state)

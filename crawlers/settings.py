@@ -2,8 +2,9 @@
 
 Keep the groups alphabetical inside. Component settings carry a prefix: ``ARCHIVE_*`` for the
 archive writer and WARC recorder, ``SAFETY_*`` for the address guard, ``PROGRESS_*`` for progress
-reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the fast-path GETs, ``REQUISITES_*`` for page
-requisites, ``BROWSER_*`` for pages rendered in Chromium. ``crawlers.launch`` fills the per-run
+reporting, ``FASTPATH_*`` and ``RECHECK_*`` for the fast-path GETs, ``NEWS_*`` for the news
+spider's feeds and sitemaps, ``REQUISITES_*`` for page requisites, ``BROWSER_*`` for pages
+rendered in Chromium. ``crawlers.launch`` fills the per-run
 values (home, run id, limits from ``memoryhole.toml``) on top of these when it starts a crawl
 process.
 """
@@ -27,6 +28,9 @@ ARCHIVE_CONFIRM_AFTER = schedule.DEFAULT_CONFIRM_AFTER    # missing checks this 
 ARCHIVE_CONFIRM_CHECKS = schedule.DEFAULT_CONFIRM_CHECKS  # ...this many in a row: a deletion
 ARCHIVE_EXTRACT = "fast"            # text stored per capture: fast | trafilatura
 ARCHIVE_OPERATOR = ""               # warcinfo "operator"
+ARCHIVE_QUEUE_MAX_BYTES = 256 * 1024 * 1024   # the archive writer process reads ahead at most
+                                    # this many bytes of items (bodies); beyond, the crawl waits
+                                    # for it (archive.writer.inbox; [crawl] writer_queue_mb)
 ARCHIVE_RECHECK_OFFSETS = list(schedule.DEFAULT_OFFSETS)  # re-checks after a first capture
 ARCHIVE_RUN_ID = None               # the runs row of this crawl
 ARCHIVE_SHARE_TEXT_BACKLOG = 50     # from this many items waiting for the writer process on, the
@@ -47,6 +51,16 @@ BROWSER_SCREENSHOT_MAX_WIDTH = 4096     # pixels from the page's top left (a pag
                                         # endlessly tall); the bodies Chromium received are
                                         # bounded by DOWNLOAD_MAXSIZE, as Scrapy's are
 BROWSER_WAIT_UNTIL = "networkidle"  # when a page counts as loaded (Playwright's wait_until)
+
+NEWS_FEED_MAX_ITEMS = 1000          # entries taken from one feed, in document order; the rest
+                                    # is not even parsed (crawlers.spiders.news; a source's
+                                    # max_items overrides it; [crawl] feed_max_items)
+NEWS_SITEMAP_MAX_ITEMS = 1000       # URLs taken from one sitemap (a source's max_items overrides
+                                    # it; [crawl] sitemap_max_items)
+NEWS_SITEMAP_MAX_FOLLOWED = 50      # sitemaps fetched for one source in a run, from its sitemap
+                                    # indexes and robots.txt ([crawl] sitemap_max_followed)
+NEWS_SITEMAP_MAX_DEPTH = 3          # a sitemap index nested this deep is not followed
+                                    # ([crawl] sitemap_max_depth)
 
 PROGRESS_ENABLED = False            # JSON progress lines on stdout, for the parent process
 PROGRESS_INTERVAL = 1.0             # seconds between progress lines

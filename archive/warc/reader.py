@@ -7,11 +7,17 @@ with a hard output limit, so an archived decompression bomb cannot exhaust memor
 
 from __future__ import annotations
 
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import brotli
+
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:                                   # the backport Scrapy itself decodes zstd with
+    from backports import zstd
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.home import Home
@@ -80,7 +86,8 @@ def read_response(home: Home, collection: str, filename: str, offset: int) -> Ar
 
 
 def decode_content(body: bytes, encoding: str | None, limit: int = DEFAULT_DECODED_LIMIT) -> bytes:
-    """Undo gzip / deflate / br (in the order they were applied), stopping at ``limit`` bytes."""
+    """Undo gzip / deflate / br / zstd (in the order they were applied), stopping at ``limit``
+    bytes."""
     if not encoding:
         return body[:limit]
     for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
@@ -93,6 +100,8 @@ def decode_content(body: bytes, encoding: str | None, limit: int = DEFAULT_DECOD
                 body = _inflate(body, -zlib.MAX_WBITS, limit)
         elif coding == "br":
             body = _unbrotli(body, limit)
+        elif coding == "zstd":
+            body = _unzstd(body, limit)
         elif coding != "identity":
             raise ValueError(f"unsupported Content-Encoding {coding!r}")
     return body
@@ -108,3 +117,15 @@ def _unbrotli(data: bytes, limit: int) -> bytes:
     decompressor = brotli.Decompressor()
     out = decompressor.process(data, output_buffer_limit=limit)
     return out[:limit]
+
+
+def _unzstd(data: bytes, limit: int) -> bytes:
+    """Every zstd frame of ``data``, decoded, up to ``limit`` bytes."""
+    out = bytearray()
+    while data and len(out) < limit:
+        decompressor = zstd.ZstdDecompressor()
+        out += decompressor.decompress(data, max_length=limit - len(out))
+        if not decompressor.eof:
+            break
+        data = decompressor.unused_data
+    return bytes(out[:limit])

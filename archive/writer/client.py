@@ -9,10 +9,12 @@ one (BENCHMARKS.md). One process does all of it in order, so a page's text alway
 its capture row and reads see its own writes.
 
 This side (:class:`ArchiveWriter`) only hands items over: ``submit_*`` pickles the item into the
-writer process's stdin and returns. The writer process reads ahead into a queue of ``queue_size``
-items, so a ``submit_*`` waits only when the writer process is that far behind; a thread here takes
-the writer process's answers from its stdout. A failure in the writer process is raised by the next
-``submit_*`` and by :meth:`ArchiveWriter.close` as :class:`WriterError`. If the crawl process dies,
+writer process's stdin and returns. The writer process reads ahead into a queue of at most
+``queue_size`` items and ``queue_bytes`` bytes (archive.writer.inbox), so a ``submit_*`` waits (in
+its write to the full pipe) only when the writer process is that far behind: back-pressure on the
+crawl, nothing dropped. A thread here takes the writer process's answers from its stdout. A
+failure in the writer process is raised by the next ``submit_*`` and by
+:meth:`ArchiveWriter.close` as :class:`WriterError`. If the crawl process dies,
 the writer process sees the end of its input, writes everything it was given, closes its WARC file
 and exits; it confirms no deletion from such a cut-short run.
 """
@@ -62,6 +64,13 @@ def write_frame(stream: IO[bytes], message: Any) -> None:
 
 def read_frame(stream: IO[bytes]) -> Any:
     """The next message on ``stream``; ``None`` at its end (or at a frame cut short)."""
+    framed = read_sized_frame(stream)
+    return None if framed is None else framed[0]
+
+
+def read_sized_frame(stream: IO[bytes]) -> tuple[Any, int] | None:
+    """The next message on ``stream`` and the size of its frame in bytes; ``None`` at its end
+    (or at a frame cut short)."""
     head = stream.read(_FRAME.size)
     if len(head) < _FRAME.size:
         return None
@@ -69,7 +78,7 @@ def read_frame(stream: IO[bytes]) -> Any:
     data = stream.read(size)
     if len(data) < size:
         return None
-    return pickle.loads(data)
+    return pickle.loads(data), _FRAME.size + size
 
 
 def _grow_pipe(stream: IO[bytes]) -> None:
@@ -188,6 +197,11 @@ class ArchiveWriter:
     @property
     def failed(self) -> bool:
         return self._error is not None
+
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id (None before :meth:`start`)."""
+        return self._process.pid if self._process is not None else None
 
     def backlog(self) -> int:
         """Items submitted that the writer process has not handled yet (as of its last report, which

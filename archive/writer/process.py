@@ -52,8 +52,9 @@ from archive.warc.http_message import HttpExchange
 from archive.warc.records import NOT_MODIFIED_PROFILE, RevisitOf, WrittenRecord
 from archive.warc.writer import RotatingWarcWriter
 from archive.writer.checks import CheckRecorder
-from archive.writer.client import read_frame, write_frame
+from archive.writer.client import read_frame, read_sized_frame, write_frame
 from archive.writer.failures import IndexWriteError, failure_line
+from archive.writer.inbox import Inbox
 from archive.writer.lists import ItemRecorder
 from archive.writer.pages import PageRecorder
 
@@ -303,14 +304,16 @@ class WriterProcess:
                     self._db.conn.close()
 
 
-def _reader(stream: IO[bytes], into: queue.Queue[Any]) -> None:
-    """Move frames from ``stream`` onto ``into``; ``_END`` when the stream ends."""
+def _reader(stream: IO[bytes], into: Inbox) -> None:
+    """Move frames from ``stream`` onto ``into`` (waiting while it is full); ``_END`` when the
+    stream ends."""
     try:
         while True:
-            item = read_frame(stream)
-            if item is None:
+            framed = read_sized_frame(stream)
+            if framed is None:
                 break
-            into.put(item)
+            item, size = framed
+            into.put_sized(item, size)
             if item[0] == "stop":
                 return
     except BaseException:  # noqa: BLE001 - an unreadable frame ends the input like EOF
@@ -343,7 +346,7 @@ def main() -> int:
         return 2
     _, home, settings, run_id = opening
     _configure_logging(settings)
-    items: queue.Queue[Any] = queue.Queue(maxsize=settings.queue_size)
+    items = Inbox(settings.queue_size, settings.queue_bytes)
     threading.Thread(target=_reader, args=(inbox, items), name="memoryhole-writer-input",
                      daemon=True).start()
     # archive.warc.cdxj (surt, tldextract, requests: a fifth of the writer's start-up) is needed
@@ -365,6 +368,8 @@ def main() -> int:
     except BaseException as exc:  # noqa: BLE001 - reported to the crawl process
         logger.exception("archive writer failed")
         error = failure_line(exc)
+    if items.waits:                  # times the crawl was held back (archive.writer.inbox)
+        process.stats["queue_waits"] = items.waits
     answer(("done", dict(process.stats), error))
     return 1 if error else 0
 

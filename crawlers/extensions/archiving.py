@@ -51,6 +51,7 @@ class ArchiveExtension:
             warcinfo=warcinfo,
             compression=settings.get("ARCHIVE_COMPRESSION"),
             extract=settings.get("ARCHIVE_EXTRACT"),
+            queue_bytes=settings.getint("ARCHIVE_QUEUE_MAX_BYTES"),
             recheck_offsets=tuple(settings.getlist("ARCHIVE_RECHECK_OFFSETS")),
             confirm_checks=settings.getint("ARCHIVE_CONFIRM_CHECKS"),
             confirm_after=settings.get("ARCHIVE_CONFIRM_AFTER"),

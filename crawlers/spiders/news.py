@@ -5,6 +5,17 @@
 Feeds and sitemaps are archived too (the recorder sees every response) but only the pages they
 list become watched URLs. Every page request sees all statuses: a 404 or 410 page is evidence.
 
+Feeds and sitemaps are hostile input too, so each is bounded: at most ``NEWS_FEED_MAX_ITEMS``
+entries of a feed and ``NEWS_SITEMAP_MAX_ITEMS`` URLs of a sitemap are taken (a source's
+``max_items`` overrides both), in document order; at most ``NEWS_SITEMAP_MAX_FOLLOWED`` sitemaps
+are fetched for one source in a run (from its sitemap indexes and robots.txt) and indexes nested
+deeper than ``NEWS_SITEMAP_MAX_DEPTH`` are not followed. Only the part of a document that holds
+the entries taken is parsed (a feed: :func:`feed_entries`; a sitemap: Scrapy's streaming
+``Sitemap``, left after them): a feed of a million entries costs what its first thousand cost.
+Each bound that is hit is counted (``memoryhole/feeds/max_items_reached``,
+``memoryhole/sitemaps/max_items_reached``, ``.../max_followed_reached``, ``.../too_deep``) and
+logged.
+
 Page URLs first go out as fast-path GETs (crawlers.fastpath.pages), which archive the plain
 200s; the spider yields their PageItems, which go through the item pipeline like those of its
 own responses. Every other page becomes a Scrapy request. Each page captured with a 200, either
@@ -14,7 +25,10 @@ way, gets its requisites fetched (its PageItem says so; crawlers.extensions.requ
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from itertools import islice
 from typing import Any
 
 import feedparser
@@ -38,7 +52,38 @@ logger = logging.getLogger(__name__)
 
 # Every status reaches the callbacks except redirects, which RedirectMiddleware follows.
 PAGE_STATUSES = [s for s in range(100, 600) if s not in (301, 302, 303, 307, 308)]
-MAX_SITEMAP_DEPTH = 3
+# the end tag of a feed's entries (RSS item, RSS 1.0 item, Atom entry), any namespace prefix;
+# bytes, so that no encoding is guessed before the cut
+_FEED_ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+
+
+def cut_after(body: bytes, entry_end: re.Pattern[bytes], count: int) -> bytes | None:
+    """``body`` up to the end of its ``count``-th entry, when more entries follow; None when it
+    has no more than ``count`` (nothing to cut). What is cut off is never parsed; the parsers
+    (feedparser, lxml's recovering parser) read the entries of the open document that remains."""
+    found = 0
+    end = 0
+    for match in entry_end.finditer(body):
+        if found == count:
+            return body[:end]
+        found += 1
+        end = match.end()
+    return None
+
+
+def feed_entries(body: bytes, content_type: str | None, limit: int) -> tuple[list[Any], bool]:
+    """The first ``limit`` entries of a feed (feedparser's) and whether it has more. Only the part
+    of ``body`` that holds them is parsed: up to the ``limit``-th entry end tag, twice as far
+    each time that part gives fewer entries (end tags inside a text), the whole only when it
+    holds no more than that."""
+    headers = {"content-type": content_type} if content_type else {}
+    count = limit
+    while True:
+        head = cut_after(body, _FEED_ENTRY_END, count)
+        parsed = feedparser.parse(head if head is not None else body, response_headers=headers)
+        if head is None or len(parsed.entries) >= limit:
+            return parsed.entries[:limit], head is not None or len(parsed.entries) > limit
+        count *= 2
 
 
 class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
@@ -110,11 +155,16 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
 
     async def parse_feed(self, response: Response) -> AsyncIterator[Request | PageItem]:
         source = response.meta["source"]
-        content_type = _header(response.headers, b"Content-Type")
-        parsed = feedparser.parse(
-            response.body, response_headers={"content-type": content_type} if content_type else {})
+        limit = self._max_items(source, "NEWS_FEED_MAX_ITEMS")
+        entries, more = feed_entries(response.body, _header(response.headers, b"Content-Type"),
+                                     limit)
+        if more:
+            self._bound_hit("memoryhole/feeds/max_items_reached",
+                            "feed %s (%s) lists more than %d entries: the first %d are taken "
+                            "(raise max_items or [crawl] feed_max_items)",
+                            response.url, source.get("name"), limit, limit)
         links = []
-        for entry in parsed.entries:
+        for entry in entries:
             link = entry.get("link") or ""
             if not link:
                 for candidate in entry.get("links", []):
@@ -128,46 +178,89 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
             self.crawler.stats.inc_value("memoryhole/feeds/empty")
             logger.warning("feed %s (%s) lists no links", response.url, source.get("name"))
         self.crawler.stats.inc_value("memoryhole/feeds/parsed")
-        async for output in self.pages([(link, source) for link in self._limit(links, source)]):
+        async for output in self.pages([(link, source) for link in links]):
             yield output
 
     async def parse_sitemap(self, response: Response) -> AsyncIterator[Request | PageItem]:
         source = response.meta["source"]
         depth = response.meta.get("sitemap_depth", 0)
         if response.url.endswith("/robots.txt"):
-            for url in sitemap_urls_from_robots(response.text, base_url=response.url):
+            urls = list(sitemap_urls_from_robots(response.body, base_url=response.url))
+            for url in self._followed(urls, source, response.url):
                 yield self._sitemap_request(url, source, depth + 1)
             return
         body = response.body
         if body[:2] == b"\x1f\x8b":
-            body = gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
+            try:
+                body = gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
+            except (ValueError, OSError, EOFError) as exc:    # over the size limit, or broken
+                logger.warning("sitemap %s cannot be decompressed: %s", response.url, exc)
+                self.crawler.stats.inc_value("memoryhole/sitemaps/invalid")
+                return
+        # the entries are parsed as they are taken (Scrapy's Sitemap is an lxml iterparse): one
+        # past what can be used says there are more, and the rest is never parsed
         try:
             sitemap = Sitemap(body)
+            keep = (self._followed_left(source) if sitemap.type == "sitemapindex"
+                    else self._max_items(source, "NEWS_SITEMAP_MAX_ITEMS"))
+            locs = [entry["loc"] for entry in islice(sitemap, keep + 1) if entry.get("loc")]
         except Exception as exc:  # noqa: BLE001 - lxml raises many kinds on bad XML
             logger.warning("sitemap %s is not valid XML: %s", response.url, exc)
             self.crawler.stats.inc_value("memoryhole/sitemaps/invalid")
             return
-        locs = [entry["loc"] for entry in sitemap if entry.get("loc")]
+        cut = len(locs) > keep
+        locs = locs[:keep]
         if sitemap.type == "sitemapindex":
-            if depth >= MAX_SITEMAP_DEPTH:
-                logger.warning("sitemap index %s nested too deep; not followed", response.url)
+            if depth >= self.settings.getint("NEWS_SITEMAP_MAX_DEPTH"):
+                self._bound_hit("memoryhole/sitemaps/too_deep",
+                                "sitemap index %s (%s) is nested %d deep: not followed "
+                                "(raise [crawl] sitemap_max_depth)", response.url,
+                                source.get("name"), depth + 1)
                 return
-            for loc in locs:
-                yield self._sitemap_request(response.urljoin(loc), source, depth + 1)
+            urls = [response.urljoin(loc) for loc in locs]
+            for url in self._followed(urls, source, response.url, more=cut):
+                yield self._sitemap_request(url, source, depth + 1)
             return
+        if cut:
+            self._bound_hit("memoryhole/sitemaps/max_items_reached",
+                            "sitemap %s (%s) lists more than %d URLs: the first %d are taken "
+                            "(raise max_items or [crawl] sitemap_max_items)",
+                            response.url, source.get("name"), keep, keep)
         links = [response.urljoin(loc) for loc in locs]
-        chosen = self._limit([u for u in links if is_http_url(u)], source)
+        chosen = [u for u in links if is_http_url(u)]
         async for output in self.pages([(link, source) for link in chosen]):
             yield output
+
+    def _followed(self, urls: list[str], source: dict[str, Any], where: str,
+                  more: bool = False) -> list[str]:
+        """Those of ``urls`` (sitemaps) the source may still fetch in this run; counts them."""
+        left = self._followed_left(source)
+        taken = urls[:left]
+        self._sitemaps_followed[source.get("name")] += len(taken)
+        if more or len(urls) > left:
+            self._bound_hit("memoryhole/sitemaps/max_followed_reached",
+                            "%s (%s): sitemaps past the %d a source may fetch in a run are not "
+                            "followed (raise [crawl] sitemap_max_followed)", where,
+                            source.get("name"), self.settings.getint("NEWS_SITEMAP_MAX_FOLLOWED"))
+        return taken
+
+    def _followed_left(self, source: dict[str, Any]) -> int:
+        if not hasattr(self, "_sitemaps_followed"):
+            self._sitemaps_followed: Counter[str | None] = Counter()
+        most = self.settings.getint("NEWS_SITEMAP_MAX_FOLLOWED")
+        return max(0, most - self._sitemaps_followed[source.get("name")])
+
+    def _max_items(self, source: dict[str, Any], setting: str) -> int:
+        """A source's ``max_items``, else the crawl's bound for its kind (``setting``)."""
+        return max(1, source.get("max_items") or self.settings.getint(setting))
+
+    def _bound_hit(self, stat: str, message: str, *args: Any) -> None:
+        self.crawler.stats.inc_value(stat)
+        logger.warning(message, *args)
 
     def _sitemap_request(self, url: str, source: dict[str, Any], depth: int) -> Request:
         return Request(url, callback=self.parse_sitemap, errback=self.failed,
                        meta={"source": source, "sitemap_depth": depth})
-
-    @staticmethod
-    def _limit(links: list[str], source: dict[str, Any]) -> list[str]:
-        limit = source.get("max_items")
-        return links[:limit] if limit else links
 
     def parse_page(self, response: Response) -> Iterator[PageItem]:
         source = response.meta.get("source") or {}

@@ -128,3 +128,18 @@ def http_get(base: str, path: str, headers: dict[str, str] | None = None
         return response.status, {k.lower(): v for k, v in response.getheaders()}, body
     finally:
         conn.close()
+
+
+def memory_of(pid: int | str = "self", field: str = "VmHWM") -> int:
+    """A memory figure of a process from /proc (VmHWM: its peak RSS, VmRSS: now), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} for process {pid}")
+
+
+def reset_peak_memory() -> int:
+    """Reset this process's peak RSS (VmHWM) to its RSS now (Linux ``clear_refs`` 5), so that
+    what follows is measured alone; returns it."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return memory_of()

@@ -4,7 +4,8 @@
 ``http://127.0.0.1:PORT`` on one line and serves until killed; :class:`MockServer` runs it in
 a subprocess for tests. Responses are written as raw bytes, so tests control headers (duplicate
 ``Set-Cookie``), content and transfer encodings, lengths and early closes. Endpoints: see
-:meth:`Handler.route`; expected texts are the module constants. Nothing here ever contacts another
+:meth:`Handler.route`, and tests.support.hostile for the hostile site under ``/hostile/``;
+expected texts are the module constants. Nothing here ever contacts another
 host.
 """
 
@@ -12,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import random
-import struct
 import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
@@ -26,6 +26,7 @@ import brotli
 
 from demosite.httpkit import HTML, QuietServer, RawHandler, ServerProcess, serve_main
 from demosite.pages import news_page
+from tests.support import hostile
 
 PLAIN_BYLINE = "By our Almaty correspondent | Published 14 April 2020"
 PLAIN_PARAGRAPHS = (
@@ -84,8 +85,7 @@ ARTICLE_SENTENCES = (
 )
 
 LAST_MODIFIED_BASE = 1586851200  # 2020-04-14T08:00:00Z; each version adds one day
-BOMB_BLOCKS_MIB = 1024  # the bomb inflates to about 1 GiB of spaces (about 1 MB on the wire)
-BOMB_PREFIX = b"<!DOCTYPE html><html><head><title>bomb</title></head><body>"
+BOMB_BLOCKS_MIB = hostile.BOMB_MIB  # /bomb inflates to about 1 GiB of spaces (1 MB on the wire)
 TRUNCATED_DECLARED = 100_000
 TRUNCATED_SENT = 1_000
 ARTICLE_MAX = 100_000
@@ -118,27 +118,6 @@ def article_html(n: int) -> str:
     return news_page(f"Regional digest {n}", paragraphs, meta='<meta charset="utf-8">')
 
 
-def build_bomb(blocks_mib: int = BOMB_BLOCKS_MIB) -> bytes:
-    """A gzip member inflating to ``blocks_mib`` MiB of spaces, built without the inflated bytes.
-
-    Deflate caps the ratio near 1032:1, so 1 GiB costs about 1 MB on the wire. After a sync
-    flush, each further MiB of spaces compresses to the same bytes, which are repeated.
-    """
-    block = b" " * (1 << 20)
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    first = comp.compress(BOMB_PREFIX + block) + comp.flush(zlib.Z_SYNC_FLUSH)
-    steady = comp.compress(block) + comp.flush(zlib.Z_SYNC_FLUSH)
-    if comp.compress(block) + comp.flush(zlib.Z_SYNC_FLUSH) != steady:
-        raise RuntimeError("deflate output of repeated blocks is not periodic")
-    crc = zlib.crc32(BOMB_PREFIX + block)
-    for _ in range(blocks_mib - 1):
-        crc = zlib.crc32(block, crc)
-    size = (len(BOMB_PREFIX) + blocks_mib * len(block)) & 0xFFFFFFFF
-    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-    trailer = struct.pack("<II", crc, size)
-    return header + first + steady * (blocks_mib - 1) + comp.flush() + trailer
-
-
 class State:
     """Per-server mutable state: page versions and hit counts, guarded by one lock."""
 
@@ -146,19 +125,20 @@ class State:
         self.lock = threading.Lock()
         self.versions: dict[str, int] = {}
         self.hits: Counter[str] = Counter()
-        self._bomb_lock = threading.Lock()
-        self._bomb = b""
+        self._built_lock = threading.Lock()
+        self._built: dict[Hashable, bytes] = {}
 
     def version(self, path: str) -> int:
         with self.lock:
             return self.versions.get(path, 0)
 
-    def bomb(self) -> bytes:
-        """The gzip bomb, built once on first use (about 0.3 s) and kept (about 1 MB)."""
-        with self._bomb_lock:
-            if not self._bomb:
-                self._bomb = build_bomb()
-            return self._bomb
+    def cached(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
+        """What ``build`` makes, built once on first use (a bomb: up to a second or so) and
+        kept."""
+        with self._built_lock:
+            if key not in self._built:
+                self._built[key] = build()
+            return self._built[key]
 
 
 class MockHTTPServer(QuietServer):
@@ -203,6 +183,8 @@ class Handler(RawHandler):
             return self.send_page(int(name), "Moved", f"Moved to {target}", [("Location", target)])
         if kind == "articles" and name.isdigit() and int(name) <= ARTICLE_MAX:
             return self.send_raw(200, article_html(int(name)).encode())
+        if kind == "hostile":
+            return hostile.serve(self, name, query, lambda n: plain_html(n).encode())
         if kind == "private":
             return self.send_page(200, "Private page", "robots.txt forbids this page.")
         simple = {"/cookies": self.serve_cookies, "/big": self.serve_big, "/bomb": self.serve_bomb,
@@ -289,7 +271,9 @@ class Handler(RawHandler):
         self.wfile.write(tail)
 
     def serve_bomb(self, path: str, query: dict[str, str]) -> None:
-        self.send_raw(200, self.server.state.bomb(), [("Content-Encoding", "gzip")])
+        bomb = self.server.state.cached(("bomb", "gzip", BOMB_BLOCKS_MIB),
+                                        lambda: hostile.build_bomb("gzip", BOMB_BLOCKS_MIB))
+        self.send_raw(200, bomb, [("Content-Encoding", "gzip")])
 
     def serve_truncated(self, path: str, query: dict[str, str]) -> None:
         self.send_head(200, [("Content-Type", HTML), ("Content-Length", str(TRUNCATED_DECLARED))])
