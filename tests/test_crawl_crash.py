@@ -80,19 +80,9 @@ def test_sigkill_then_check_repair(tmp_home, fresh_mockserver):
 def test_killed_command_stops_its_crawl_cleanly(tmp_home, fresh_mockserver):
     """SIGKILL of `memoryhole crawl` alone: the Scrapy process it started gets SIGTERM, stops
     cleanly and closes its WARC (no crawl left running, nothing left open)."""
-    write_config(tmp_home, concurrency=2)
-    feed = fresh_mockserver.url("/articles-feed.xml?n=3000")
-    (tmp_home / "seeds.toml").write_text(
-        f'[[source]]\nname = "bulk"\nkind = "feed"\nurl = "{feed}"\n', encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from cli import main; main()", "--home", str(tmp_home), "crawl",
-         "--seeds", str(tmp_home / "seeds.toml")],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = _long_crawl(tmp_home, fresh_mockserver)
     try:
-        deadline = time.monotonic() + 60
-        while not warc_files(tmp_home, "*.warc.gz.open"):
-            assert time.monotonic() < deadline, "the crawl never started writing"
-            time.sleep(0.05)
+        _wait_until_writing(tmp_home)
         crawlers = started_by(process.pid)
         assert crawlers, "no crawl process found"
         os.kill(process.pid, signal.SIGKILL)
@@ -118,21 +108,11 @@ def test_the_run_lock_outlives_a_killed_command_until_its_crawl_is_gone(
     from archive.home import Home
     from archive.lock import run_in_progress
 
-    write_config(tmp_home, concurrency=2)
-    feed = fresh_mockserver.url("/articles-feed.xml?n=3000")
-    (tmp_home / "seeds.toml").write_text(
-        f'[[source]]\nname = "bulk"\nkind = "feed"\nurl = "{feed}"\n', encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from cli import main; main()", "--home", str(tmp_home), "crawl",
-         "--seeds", str(tmp_home / "seeds.toml")],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = _long_crawl(tmp_home, fresh_mockserver)
     home = Home(tmp_home)
     children: list[int] = []
     try:
-        deadline = time.monotonic() + 60
-        while not warc_files(tmp_home, "*.warc.gz.open"):
-            assert time.monotonic() < deadline, "the crawl never started writing"
-            time.sleep(0.05)
+        _wait_until_writing(tmp_home)
         children = started_by(process.pid)
         assert len(children) >= 2, children          # the crawl process and the writer
         for pid in children:
@@ -172,3 +152,22 @@ def _running(pids: list[int]) -> bool:
         if state != "Z":
             return True
     return False
+
+
+def _long_crawl(home: Path, server) -> subprocess.Popen:
+    """`memoryhole crawl` of a 3,000-article feed, in a session of its own."""
+    write_config(home, concurrency=2)
+    feed = server.url("/articles-feed.xml?n=3000")
+    (home / "seeds.toml").write_text(
+        f'[[source]]\nname = "bulk"\nkind = "feed"\nurl = "{feed}"\n', encoding="utf-8")
+    return subprocess.Popen(
+        [sys.executable, "-c", "from cli import main; main()", "--home", str(home), "crawl",
+         "--seeds", str(home / "seeds.toml")],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _wait_until_writing(home: Path) -> None:
+    deadline = time.monotonic() + 60
+    while not warc_files(home, "*.warc.gz.open"):
+        assert time.monotonic() < deadline, "the crawl never started writing"
+        time.sleep(0.05)
