@@ -184,3 +184,4 @@ def test_a_writer_killed_at_any_point_loses_nothing(tmp_path: Path, fault: str) 
                                 "NOT IN (SELECT id FROM captures)").fetchone()
         assert evidence == (0,)
     run_cli(home.root, "check", expect=0)
+    assert not list(home.indexes_dir("main").glob(".*.tmp")), "a half-written index was left"

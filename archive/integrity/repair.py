@@ -3,7 +3,8 @@
 - a WARC whose last gzip member is torn (a crawl was killed mid-write) is cut back to its last
   whole member; the cut bytes are kept beside it as ``<name>.torn-<time>``;
 - a ``.open`` file no writer holds is renamed to its final name and indexed;
-- a stale or missing ``index.cdxj`` is rebuilt from the closed WARC files;
+- a stale or missing ``index.cdxj`` is rebuilt from the closed WARC files, and the temporary
+  files of index rewrites that never finished are deleted;
 - ``captures`` rows are pointed at their record when it moved, deleted (and listed) when their
   record no longer exists, and minimal rows are added for response/revisit records with none.
 
@@ -41,7 +42,14 @@ from archive.integrity.check import (
 )
 from archive.lock import DEFAULT_RUN_WAIT, run_lock
 from archive.timeutil import iso, parse_iso, utcnow
-from archive.warc.cdxj import index_warc, make_line, merge_into_index, mime_of, rebuild_index
+from archive.warc.cdxj import (
+    index_warc,
+    make_line,
+    merge_into_index,
+    mime_of,
+    rebuild_index,
+    remove_stale_temporaries,
+)
 from archive.warc.cdxj import ts_from_warc_date as _ts
 from archive.warc.files import OPEN_SUFFIX, fsync_dir, rename_no_replace
 from archive.warc.scan import FileScan, ScannedRecord, scan_warc
@@ -80,6 +88,8 @@ def _repair(home: Home, db: sqlite_utils.Database | None,
                 scans[i] = new
                 touched.add(new.final_name)
         scans[:] = [s for s in scans if s.path.exists()]
+        for stale in remove_stale_temporaries(home.index_path(coll)):
+            actions.append(f"deleted {stale.name}: a rewrite of the index that never finished")
         if index_problems(home, coll, scans):
             count = rebuild_index(home.index_path(coll), home.archive_dir(coll),
                                   lambda p, scans=scans: _lines_for(p, scans))

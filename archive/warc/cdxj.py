@@ -47,6 +47,7 @@ from archive.warc.records import (
 )
 
 log = logging.getLogger(__name__)
+_TMP_SUFFIX = ".tmp"            # a rewrite's temporary file: .<index name>.<random>.tmp
 
 INDEXED_TYPES = ("response", "revisit", "resource")
 LOCK_SUFFIX = ".lock"
@@ -207,6 +208,20 @@ def index_lock(index_path: Path | str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def remove_stale_temporaries(index_path: Path | str) -> list[Path]:
+    """Delete the temporary files of rewrites of ``index_path`` that never finished (a writer
+    killed mid-merge); taken under the index lock, so none of them is being written. Returns
+    what was deleted."""
+    index_path = Path(index_path)
+    if not index_path.parent.is_dir():
+        return []
+    with index_lock(index_path):
+        stale = sorted(index_path.parent.glob(f".{index_path.name}.*{_TMP_SUFFIX}"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+    return stale
+
+
 def merge_into_index(index_path: Path | str, lines: Iterable[str]) -> int:
     """Merge ``lines`` into the sorted index at ``index_path``; returns the index's line count.
 
@@ -266,7 +281,7 @@ def _old_lines(index_path: Path) -> Iterator[str]:
 def _rewrite(index_path: Path, combine: Callable[[Iterable[str]], Iterable[str]],
              read_old: bool = True) -> int:
     index_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{index_path.name}.", suffix=".tmp",
+    fd, tmp = tempfile.mkstemp(prefix=f".{index_path.name}.", suffix=_TMP_SUFFIX,
                                dir=index_path.parent)
     count = 0
     try:
