@@ -392,3 +392,6 @@ def test_a_browser_page_re_checked_through_the_control_vantage(tmp_home: Path,
     assert {r["type"] for r in through} >= {"revisit", "resource"}    # the same page again
     assert all(r["headers"].get_header("WARC-Memoryhole-Vantage-Is-Control") == "true"
                for r in through)
+    assert all(r["headers"].get_header("WARC-IP-Address") is None for r in through)
+    logs = "".join(path.read_text(errors="replace") for path in (tmp_home / "logs").iterdir())
+    assert "browser: vantage ctl through a guard proxy at 127.0.0.1:" in logs   # chained
