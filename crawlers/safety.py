@@ -12,7 +12,9 @@ Every path applies this one :class:`UrlPolicy`:
   address check on every address its resolver returns;
 - the browser: every connection Chromium makes goes through a proxy in the crawl process
   (crawlers.browser.proxy) that applies the URL check and resolves the name itself, connecting to
-  an address the check allowed; the recorder's route guard refuses the URL before it is sent.
+  an address the check allowed (through a vantage, a guard proxy chained to the vantage's proxy
+  applies the URL check, and the name resolves at the vantage); the recorder's route guard
+  refuses the URL before it is sent.
 """
 
 from __future__ import annotations

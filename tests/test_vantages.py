@@ -269,22 +269,35 @@ def test_a_browser_page_is_loaded_in_chromium_through_the_vantage(tmp_home: Path
     assert captured == {"via": "browser", "vantage": "kz"}
 
 
-def test_a_browser_page_through_a_proxy_that_wants_a_password(tmp_home: Path,
-                                                              tmp_path: Path) -> None:
-    """Chromium answers tinyproxy's 407 with the vantage's credentials: alive at both, and the
-    password is in no record."""
+@pytest.mark.parametrize("kind", ["tinyproxy", "microsocks"])
+def test_a_browser_page_through_a_proxy_that_wants_a_password(tmp_home: Path, tmp_path: Path,
+                                                              kind: str) -> None:
+    """HTTP (tinyproxy) or SOCKS5 (microsocks), with a password: Chromium goes through the
+    vantage's guard proxy, which alone holds the credentials (Chromium has no SOCKS5
+    authentication): alive at both, the vantage's capture is the browser's, and the password is
+    in no record and no log."""
     chromium_path()
-    with ScriptServer() as server, Tinyproxy(tmp_path / "tinyproxy") as proxy:
+    proxies = {"tinyproxy": Tinyproxy, "microsocks": Microsocks}
+    with ScriptServer() as server, proxies[kind](tmp_path / kind) as proxy:
         app = _browser_home(tmp_home, server, proxy.url)
         run_cli(tmp_home, "recheck", "--all")
     assert checks(tmp_home, app) == [("default", "alive", None), ("kz", "alive", None)]
-    [captured] = rows(tmp_home, "SELECT via FROM captures WHERE id = (SELECT capture_id"
-                                " FROM checks WHERE vantage = 'kz')")
-    assert captured["via"] == "browser"
-    for path in warc_files(tmp_home):
-        data = _gunzip_all(path)
-        assert PASSWORD.encode() not in data
-        assert base64.b64encode(f"{USER}:{PASSWORD}".encode()) not in data
+    [captured] = rows(tmp_home, "SELECT via, vantage FROM captures WHERE id = (SELECT "
+                                "capture_id FROM checks WHERE vantage = 'kz')")
+    assert captured == {"via": "browser", "vantage": "kz"}
+    at_kz = [r for r in all_records(tmp_home)
+             if r["headers"].get_header("WARC-Memoryhole-Vantage") == "kz"]
+    assert {r["type"] for r in at_kz} >= {"revisit", "resource"}      # the same page again
+    assert any(r["uri"].endswith("/api/story.json") and r["type"] in ("response", "revisit")
+               for r in at_kz)                                          # its XHR too
+    assert all(r["headers"].get_header("WARC-IP-Address") is None for r in at_kz)
+    logs = "".join(path.read_text(errors="replace") for path in (tmp_home / "logs").iterdir())
+    assert "browser: vantage kz through a guard proxy at 127.0.0.1:" in logs
+    assert "no_browser" not in logs
+    for path in [*warc_files(tmp_home), *(tmp_home / "logs").iterdir()]:
+        data = _gunzip_all(path) if path.suffix == ".gz" else path.read_bytes()
+        assert PASSWORD.encode() not in data, path
+        assert base64.b64encode(f"{USER}:{PASSWORD}".encode()) not in data, path
 
 
 def test_a_vantage_as_the_control(tmp_home: Path, tmp_path: Path) -> None:
@@ -379,3 +392,6 @@ def test_a_browser_page_re_checked_through_the_control_vantage(tmp_home: Path,
     assert {r["type"] for r in through} >= {"revisit", "resource"}    # the same page again
     assert all(r["headers"].get_header("WARC-Memoryhole-Vantage-Is-Control") == "true"
                for r in through)
+    assert all(r["headers"].get_header("WARC-IP-Address") is None for r in through)
+    logs = "".join(path.read_text(errors="replace") for path in (tmp_home / "logs").iterdir())
+    assert "browser: vantage ctl through a guard proxy at 127.0.0.1:" in logs   # chained

@@ -7,7 +7,6 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 # WebRTC sends UDP, which no HTTP proxy carries: only through the proxy (crawlers.browser.proxy)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -61,20 +60,3 @@ def browser_settings(executable: str, *, timeout_s: float, concurrency: int) -> 
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": int(timeout_s * 1000),
         "BROWSER_ENABLED": True,
     }
-
-
-def browser_proxy(proxy: str) -> dict[str, str] | None:
-    """Playwright's ``proxy`` of a browser context for a vantage's proxy URL; None when Chromium
-    cannot use it (a SOCKS5 proxy that wants a password: Chromium has no SOCKS authentication).
-    """
-    parts = urlsplit(proxy)
-    scheme = parts.scheme.lower()
-    socks = scheme.startswith("socks")
-    if socks and parts.username:
-        return None
-    address = parts.netloc.rsplit("@", 1)[-1]
-    # "<-loopback>": Chromium sends loopback and link-local addresses to the proxy too
-    found = {"server": f"{'socks5' if socks else scheme}://{address}", "bypass": "<-loopback>"}
-    if parts.username:
-        found.update(username=unquote(parts.username), password=unquote(parts.password or ""))
-    return found

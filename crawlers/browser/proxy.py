@@ -24,9 +24,10 @@ out alone on its connection (``Connection: close`` both ways; hop-by-hop headers
 RFC 9110), so no request reaches a host other than the one checked. Bodies stream through in
 bounded chunks.
 
-A page loaded through a vantage's proxy (crawlers.spiders.rendered) has that proxy in its
-context instead: names resolve at the vantage; the URL policy (the recorder's route guard) is
-what holds here.
+A page loaded through a vantage (crawlers.spiders.rendered) has a guard proxy of its own in its
+context, chained to the vantage's proxy (``upstream``, crawlers.browser.upstream): the same URL
+policy on every connection, then the destination through the vantage's proxy, which resolves
+the names there (none is looked up here, and no address is known: :meth:`address_of` says None).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from crawlers.browser.upstream import Upstream
 from crawlers.safety import Refusal, UrlPolicy, literal_address
 
 logger = logging.getLogger(__name__)
@@ -131,10 +133,12 @@ def _header(named: list[tuple[str, bytes]], name: str) -> str | None:
     return None
 
 
-def _closing_head(start: bytes, named: list[tuple[str, bytes]]) -> bytes:
-    """The head with the proxy's hop-by-hop headers replaced by ``Connection: close``."""
+def _closing_head(start: bytes, named: list[tuple[str, bytes]], extra: tuple[bytes, ...] = ()
+                  ) -> bytes:
+    """The head with the proxy's hop-by-hop headers replaced by ``Connection: close`` (and
+    ``extra`` lines: an upstream proxy's)."""
     kept = [line for key, line in named if key not in _HOP_BY_HOP]
-    return b"\r\n".join([start, *kept, b"Connection: close"]) + b"\r\n\r\n"
+    return b"\r\n".join([start, *kept, *extra, b"Connection: close"]) + b"\r\n\r\n"
 
 
 def _split_authority(authority: str) -> tuple[str, int]:
@@ -164,14 +168,18 @@ def _plain_url(target: str) -> tuple[str, str, int, str]:
 class GuardProxy:
     """The proxy server (see the module's docstring). :meth:`listen` binds it (synchronous, so
     its address is known before Chromium is launched); :meth:`start` serves on the running
-    loop."""
+    loop. With ``upstream`` every connection goes through that vantage's proxy (``resolver``
+    unused), counted under ``stats_prefix`` and logged with ``where``."""
 
     def __init__(self, policy: UrlPolicy, resolver: ProxyResolver, stats: Any, *,
-                 connect_timeout: float = 30.0) -> None:
+                 connect_timeout: float = 30.0, upstream: Upstream | None = None,
+                 stats_prefix: str = _STATS, where: str = "") -> None:
         self.policy = policy
         self.resolver = resolver
         self.stats = stats
         self.connect_timeout = connect_timeout
+        self.upstream = upstream
+        self.prefix, self.where = stats_prefix, where
         self.socket: socket.socket | None = None
         self.server: asyncio.AbstractServer | None = None
         self.handlers: set[asyncio.Task[Any]] = set()
@@ -240,49 +248,60 @@ class GuardProxy:
             url, path = f"https://{target}/", ""
         else:
             url, host, port, path = _plain_url(target)
-        self.stats.inc_value(f"{_STATS}/connections")
+        self.stats.inc_value(f"{self.prefix}/connections")
         try:
             refusal = self.policy.refusal(url)
             if refusal is not None:
                 raise Refused(refusal.reason, refusal.why)
             if not tunnel and urlsplit(url).scheme != "http":
                 raise Refused("scheme", "only http goes as a plain request; https is tunnelled")
-            addresses = await self.resolver.addresses(host, port)
+            # through a vantage, the name resolves there
+            addresses = [] if self.upstream else await self.resolver.addresses(host, port)
         except Refused as refused:
             self._refused(url, refused.refusal, writer, tunnel)
             return
-        connection = await self._connect(addresses, port)
+        connection = await self._connect(addresses, host, port, tunnel)
         if connection is None:
-            self.stats.inc_value(f"{_STATS}/unreachable")
+            self.stats.inc_value(f"{self.prefix}/unreachable")
             if tunnel:
                 writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             return
         address, up_reader, up_writer = connection
-        self.connected.setdefault((host, port), set()).add(address)
+        if address is not None:
+            self.connected.setdefault((host, port), set()).add(address)
         self.streams.add(up_writer)
         try:
             if tunnel:
                 writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 await self._splice(reader, writer, up_reader, up_writer)
-            else:
-                await self._forward(method, path, version, named, reader, writer, up_reader,
-                                    up_writer)
+            else:               # to an HTTP proxy: in absolute form, with its credentials
+                to_proxy = self.upstream is not None and self.upstream.forwards_plain
+                await self._forward(f"{method} {url if to_proxy else path} {version}", named,
+                                    reader, writer, up_reader, up_writer,
+                                    tuple(self.upstream.proxy_headers()) if to_proxy else ())
         finally:
             up_writer.close()
             self.streams.discard(up_writer)
 
     def _refused(self, url: str, refusal: Refusal, writer: asyncio.StreamWriter,
                  tunnel: bool) -> None:
-        self.stats.inc_value(f"{_STATS}/refused")
-        self.stats.inc_value(f"{_STATS}/refused/{refusal.reason}")
-        logger.warning("browser: connection refused: %s (%s)", url, refusal.why)
+        self.stats.inc_value(f"{self.prefix}/refused")
+        self.stats.inc_value(f"{self.prefix}/refused/{refusal.reason}")
+        logger.warning("browser%s: connection refused: %s (%s)", self.where, url, refusal.why)
         if tunnel:
             writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
 
-    async def _connect(self, addresses: list[str], port: int
-                       ) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter] | None:
+    async def _connect(self, addresses: list[str], host: str, port: int, tunnel: bool
+                       ) -> tuple[str | None, asyncio.StreamReader, asyncio.StreamWriter] | None:
         """A connection to the first of ``addresses`` that takes one (the checked addresses:
-        the host name is never looked up again)."""
+        the host name is never looked up again); through the upstream proxy, its connection
+        (no address known)."""
+        if self.upstream is not None:
+            try:
+                return None, *await self.upstream.open(host, port, tunnel)
+            except OSError as exc:          # UpstreamFailed: its message has no credentials
+                logger.warning("browser%s: %s", self.where, exc)
+                return None
         for address in addresses:
             try:
                 up_reader, up_writer = await asyncio.wait_for(
@@ -294,17 +313,17 @@ class GuardProxy:
             return address, up_reader, up_writer
         return None
 
-    async def _forward(self, method: str, path: str, version: str,
-                       named: list[tuple[str, bytes]], reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter, up_reader: asyncio.StreamReader,
-                       up_writer: asyncio.StreamWriter) -> None:
-        """One plain request and its answer."""
+    async def _forward(self, request_line: str, named: list[tuple[str, bytes]],
+                       reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter,
+                       extra: tuple[bytes, ...]) -> None:
+        """One plain request (with ``extra`` header lines) and its answer."""
         if _header(named, "transfer-encoding") is not None:
             raise _Broken("a request body without Content-Length")   # Chromium sends none
         length = _header(named, "content-length") or "0"
         if not length.isdigit():
             raise _Broken("bad Content-Length")
-        up_writer.write(_closing_head(f"{method} {path} {version}".encode("latin-1"), named))
+        up_writer.write(_closing_head(request_line.encode("latin-1"), named, extra))
         await _copy(reader, up_writer, int(length))
         while True:
             head = await _read_head(up_reader)

@@ -99,7 +99,8 @@ class BrowserRecorder:
 
     async def _guard(self, route: Any) -> None:
         """The URL policy's refusals that need no lookup (schemes, IP literals, loopback
-        names); addresses are the guard proxy's (or, through a vantage, the vantage's)."""
+        names); addresses are the guard proxy's (through a vantage, the chained guard proxy
+        checks the URL and the vantage resolves the name)."""
         url = route.request.url
         if urlsplit(url).scheme in _LOCAL_SCHEMES:
             await route.continue_()

@@ -33,7 +33,6 @@ from archive.home import Home
 from archive.platforms.registry import platform_for
 from archive.text.extract import fast_page_text, had_text
 from archive.timeutil import utcnow
-from crawlers.browser.chromium import browser_proxy
 from crawlers.fastpath.client import client_for
 from crawlers.fastpath.not_modified import NotModifiedClient
 from crawlers.fastpath.vantage import VantageClient
@@ -101,7 +100,7 @@ class RecheckSpider(RenderedPages, Spider):
                              ) -> AsyncIterator[CheckItem | Request]:
         """The same URLs from each vantage their source names (crawlers.fastpath.vantage); a
         page the browser rendered whose answer there cannot decide is loaded in Chromium
-        through the vantage's proxy, as the control's is directly."""
+        through a guard proxy chained to the vantage's proxy, as the control's is directly."""
         for name, proxy in self.vantages.items():
             picked = [row for row in rows if name in self.source_vantages.get(row.get("source")
                                                                               or "", ())]
@@ -109,21 +108,14 @@ class RecheckSpider(RenderedPages, Spider):
                                 offsets=self.source_offsets) if picked else None
             if client is None:
                 continue
-            in_browser = browser_proxy(proxy)
             async for item in client.check_all(picked):
                 if not self._undecided_without_browser(item.row, item.verdict):
-                    yield item
-                elif in_browser is None:     # Chromium cannot use it: the HTTP answer stands
-                    self.crawler.stats.inc_value(f"vantage/{name}/no_browser")
-                    logger.warning("vantage %s: %s is a browser page, but Chromium cannot use "
-                                   "a SOCKS5 proxy with a password: judged on its HTTP answer",
-                                   name, item.row["url"])
                     yield item
                 else:
                     self.crawler.stats.inc_value(f"vantage/{name}/checks_in_browser")
                     for request in self.browser_requests(
                             [(item.row["url"], {"render": "browser"})], check=item.row,
-                            vantage=BrowserVantage(name, in_browser)):
+                            vantage=BrowserVantage(name, proxy)):
                         yield request
 
     def not_modified(self, row: dict[str, Any], record_id: str) -> CheckItem:
@@ -185,9 +177,7 @@ class RecheckSpider(RenderedPages, Spider):
         control = self.control_vantage
         if control is None:
             return None
-        proxy = browser_proxy(control["proxy"])
-        assert proxy is not None             # the control's is an HTTP proxy (archive.config)
-        return BrowserVantage(control["name"], proxy, is_control=True)
+        return BrowserVantage(control["name"], control["proxy"], is_control=True)
 
     def _undecided_without_browser(self, row: dict[str, Any], verdict: Verdict) -> bool:
         """A URL whose last good capture was rendered in the browser, answered over HTTP with

@@ -4,8 +4,9 @@ Each such page is a Scrapy request that scrapy-playwright runs in a page of its 
 browser context it shares with at most ``PAGES_PER_CONTEXT`` pages. The spider keeps the
 pages queued and starts one when another is done: ``[browser] concurrency`` pages at once
 (Scrapy's download slots do not hold back scrapy-playwright's requests). Chromium reaches the
-network only through the crawl's guard proxy (crawlers.extensions.guard_proxy), or a vantage's
-proxy for a page checked there; downloads are refused. Before it navigates, a
+network only through the crawl's guard proxy (crawlers.extensions.guard_proxy), or, for a page
+checked at a vantage, through a guard proxy chained to the vantage's proxy; downloads are
+refused. Before it navigates, a
 :class:`~crawlers.browser.recorder.BrowserRecorder` is attached; once the page has loaded
 (``BROWSER_WAIT_UNTIL``), still inside the download, the recorder waits for the bodies still
 being read and takes the full-page screenshot; scrapy-playwright then closes the page and hands
@@ -21,7 +22,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from scrapy import Request
@@ -45,11 +46,11 @@ PAGES_PER_CONTEXT = 10
 
 @dataclass(frozen=True)
 class BrowserVantage:
-    """A vantage point's name and Playwright's ``proxy`` for its contexts
-    (crawlers.browser.chromium.browser_proxy)."""
+    """A vantage point's name and proxy URL (a secret: its contexts go through a guard proxy
+    chained to it, crawlers.extensions.guard_proxy)."""
 
     name: str
-    proxy: dict[str, str]
+    proxy: str = field(repr=False)
     is_control: bool = False          # the [[vantage]] with control = true
 
 
@@ -129,12 +130,13 @@ class RenderedPages:
                            # the check's vantage: None for the control's
                            "browser_vantage": None if vantage is None or vantage.is_control
                            else key, "playwright_context": context,
-                           # read when the context is made (its first page): the proxy's
-                           # password goes to Playwright, never into a log or a record; without
-                           # one, the context uses Chromium's, the guard proxy. Downloads (a
-                           # file of any size, to disk) are refused
+                           # read when the context is made (its first page): a vantage's
+                           # guard proxy, chained to its proxy (whose password stays in this
+                           # process); without one, the context uses Chromium's, the crawl's
+                           # guard proxy. Downloads (a file of any size, to disk) are refused
                            "playwright_context_kwargs": {"accept_downloads": False, **(
-                               {"proxy": vantage.proxy} if vantage is not None else {})},
+                               {"proxy": guard.vantage_proxy(key, vantage.proxy)}
+                               if vantage is not None else {})},
                            "playwright_page_init_callback": init_page,
                            "playwright_page_goto_kwargs": {
                                "wait_until": settings.get("BROWSER_WAIT_UNTIL")},

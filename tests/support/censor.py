@@ -11,7 +11,8 @@ The rules file (read again on every request) maps a path (plain http requests) o
 - ``intercept`` (CONNECT): terminate TLS itself with the certificate of ``--forged CHAIN KEY``
   (an interception whose certificate does not verify).
 
-Nothing is forwarded anywhere but 127.0.0.1.
+Nothing is forwarded anywhere but 127.0.0.1: the censor's machine, whose DNS takes every name
+ending in ``.test`` for it (the tests' "public" names, tests.support.fakedns).
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ class CensorHandler(BaseHTTPRequestHandler):
         action = self.server.rule(parts.path)
         if self._censor(action):
             return
-        if parts.hostname not in ("127.0.0.1", "localhost"):
+        if not _here(parts.hostname or ""):
             return self._answer(502, "only 127.0.0.1 here")
-        with socket.create_connection((parts.hostname, parts.port or 80), timeout=30) as up:
+        with socket.create_connection(("127.0.0.1", parts.port or 80), timeout=30) as up:
             target = parts.path + (f"?{parts.query}" if parts.query else "")
             head = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
             head += [f"{k}: {v}" for k, v in self.headers.items()
@@ -91,9 +92,9 @@ class CensorHandler(BaseHTTPRequestHandler):
             return
         if self._censor(action):
             return
-        if host not in ("127.0.0.1", "localhost"):
+        if not _here(host):
             return self._answer(502, "only 127.0.0.1 here")
-        up = socket.create_connection((host, int(port)), timeout=30)
+        up = socket.create_connection(("127.0.0.1", int(port)), timeout=30)
         self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         self._relay(self.connection, up)
         self.close_connection = True
@@ -146,6 +147,11 @@ class CensorHandler(BaseHTTPRequestHandler):
             return
         finally:
             b.close()
+
+
+def _here(host: str) -> bool:
+    """Whether ``host`` is the censor's own machine (127.0.0.1 by its DNS)."""
+    return host in ("127.0.0.1", "localhost") or host.endswith(".test")
 
 
 def main() -> None:
