@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the suite runs on both cores of CI's machine (pytest-xdist); TEST_WORKERS=0 runs it in one
+TEST_WORKERS ?= 2
 # every package `make venv` installs, pinned: installs are the same on every machine until
 # `make lock` refreshes it
 LOCK := requirements.lock
@@ -24,7 +26,7 @@ demo: venv
 
 test: venv
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 lint: venv
 	$(BIN)/ruff check .
