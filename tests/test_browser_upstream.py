@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -72,7 +73,9 @@ def test_tunnels_and_plain_requests_through_a_vantage(tmp_path: Path, kind: str,
         for path in ("/tunnelled", "/plain"):
             site.script(path, [{"status": 200, "body": f"served {path}"}])
         base = site.url("/").rstrip("/")
-        answers, stats = asyncio.run(_through(proxy.url, base, allow_private))
+        with ThreadPoolExecutor(1) as pool:   # a loop of its own: Playwright's may be running here
+            answers, stats = pool.submit(asyncio.run, _through(proxy.url, base,
+                                                               allow_private)).result()
         hits = site.hits()
     tunnel, plain = answers[:2]
     if allow_private:
