@@ -104,7 +104,10 @@ def test_a_repair_during_a_real_crawl_waits_and_loses_nothing(tmp_home: Path,
             assert time.monotonic() < deadline, "the crawl never started writing"
             time.sleep(0.02)
         repair = run_cli(tmp_home, "check", "--repair", "--wait", "120", expect=0)
-        assert crawl.poll() is not None, "the repair did not wait for the crawl"
+        # the crawl's run row is finished inside its run lock: the repair got the lock after it
+        # (the command itself may still be printing its summary)
+        (run,) = rows(tmp_home, "SELECT status FROM runs WHERE kind = 'crawl'")
+        assert run["status"] != "running", "the repair did not wait for the crawl"
     finally:
         crawl.wait(timeout=120)
     assert crawl.returncode == 0
