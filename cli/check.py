@@ -19,11 +19,20 @@ from cli.context import Context, pass_ctx
 @click.option("--wait", type=click.FloatRange(min=0), default=DEFAULT_RUN_WAIT,
               show_default=True, help="With --repair: seconds to wait for a run in progress "
               "(a repair holds the run lock).")
+@click.option("--compact-index", is_flag=True, help="Merge each collection's index files into "
+              "one (index.cdxj) first; crawls may run meanwhile.")
 @pass_ctx
-def check(ctx: Context, repair: bool, wait: float) -> None:
+def check(ctx: Context, repair: bool, wait: float, compact_index: bool) -> None:
     """Verify that WARCs, index and catalogue agree."""
     from archive.integrity.check import check_home
     from archive.integrity.repair import repair_home
+    from archive.warc.cdxj_tiers import compact_index as compact
+
+    if compact_index:
+        for collection in ctx.home.collections():
+            lines = compact(ctx.home.index_path(collection))
+            click.echo(f"compacted the index of {collection}: {lines} lines in "
+                       f"{ctx.home.index_path(collection)}", err=True)
 
     running = None if repair else run_in_progress(ctx.home)
     if running is not None:

@@ -7,7 +7,15 @@ import brotli
 import pytest
 
 from tests.support import mockserver as ms
-from tests.support.helpers import all_records, gunzip, responses_for, rows, run_cli, write_config
+from tests.support.helpers import (
+    all_records,
+    gunzip,
+    index_text,
+    responses_for,
+    rows,
+    run_cli,
+    write_config,
+)
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["fastpath", "scrapy"])
@@ -138,7 +146,7 @@ def test_catalogue_rows_point_at_their_records(crawled):
 
 def test_index_lists_every_response(crawled):
     home, _ = crawled
-    index = (home / "collections" / "main" / "indexes" / "index.cdxj").read_text()
+    index = index_text(home)
     lines = [line for line in index.splitlines() if line]
     responses = [r for r in all_records(home) if r["type"] in ("response", "revisit")]
     assert len(lines) == len(responses)

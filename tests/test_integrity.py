@@ -24,7 +24,8 @@ from archive.home import Home
 from archive.integrity.check import check_home
 from archive.integrity.repair import repair_home
 from archive.timeutil import iso
-from archive.warc.cdxj import cdxj_lines, merge_into_index, read_index
+from archive.warc.cdxj import cdxj_lines, merge_into_index
+from archive.warc.cdxj_tiers import read_entries
 from archive.warc.http_message import HttpExchange
 from archive.warc.records import WrittenRecord
 from archive.warc.writer import RotatingWarcWriter
@@ -229,7 +230,7 @@ def test_index_missing_and_stale(home: Home, db: sqlite_utils.Database) -> None:
     assert check_home(home, db).kinds() == ["index-missing"]
     fixed = repair_home(home, db)
     assert fixed.ok and any("rebuilt" in a for a in fixed.repaired)
-    assert sorted(e.line for e in read_index(index)) == sorted(cdxj_lines(written))
+    assert sorted(e.line for e in read_entries(index)) == sorted(cdxj_lines(written))
 
 
 def test_repair_cuts_torn_open_file_and_fixes_catalogue(home: Home,
@@ -266,7 +267,7 @@ def test_repair_cuts_torn_open_file_and_fixes_catalogue(home: Home,
     assert any(a.startswith("closed ") for a in report.repaired)
     assert any("deleted capture" in a for a in report.repaired)
     assert any("added 1 minimal captures rows" in a for a in report.repaired)
-    indexed = {(e.filename, e.offset) for e in read_index(home.index_path(COLL))}
+    indexed = {(e.filename, e.offset) for e in read_entries(home.index_path(COLL))}
     assert {(final.name, m[0]) for m in found[1:-2:2]} <= indexed
     added = db.execute("select url, via, is_revisit, mime, status from captures "
                        "where collection = ? and warc_filename = ? and text is null "

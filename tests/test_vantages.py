@@ -22,6 +22,8 @@ from tests.support.endpoint import Endpoint
 from tests.support.helpers import (
     all_records,
     http_get,
+    index_text,
+    remove_index,
     rows,
     run_cli,
     warc_files,
@@ -164,11 +166,11 @@ def test_http_and_socks5_vantages_with_passwords(tmp_home: Path, tmp_path: Path,
         with db:
             db.execute("DELETE FROM captures WHERE vantage = 'kz'")
         db.close()
-        (tmp_home / "collections" / "main" / "indexes" / "index.cdxj").unlink()
+        remove_index(tmp_home)
         run_cli(tmp_home, "check", "--repair", expect=None)
         assert rows(tmp_home, "SELECT count(*) AS n FROM captures WHERE vantage = 'kz'"
                     " AND is_revisit = 1")[0]["n"] == 1
-        index = (tmp_home / "collections" / "main" / "indexes" / "index.cdxj").read_text()
+        index = index_text(tmp_home)
         assert index.count('"vantage": "kz"') == 1
     run_cli(tmp_home, "export", "csv", str(tmp_path / "d.csv"))
     run_cli(tmp_home, "history", url, "--format", "json")
@@ -338,7 +340,7 @@ def test_a_vantage_as_the_control(tmp_home: Path, tmp_path: Path) -> None:
     states = page.split("Where it stands", 1)[1].split("</table>", 1)[0]
     assert re.search(r"ctl \(control\)</td>.*?<strong>alive</strong>", states, re.S)
     assert re.search(r"<td>kz</td>.*?<strong>blocked</strong>", states, re.S)
-    index = (tmp_home / "collections" / "main" / "indexes" / "index.cdxj").read_text()
+    index = index_text(tmp_home)
     assert '"vantage": "ctl"' not in index and '"vantage": "kz"' in index
     for path in [*warc_files(tmp_home), *(tmp_home / "logs").iterdir()]:
         data = _gunzip_all(path) if path.suffix == ".gz" else path.read_bytes()

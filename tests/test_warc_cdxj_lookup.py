@@ -11,11 +11,11 @@ from archive.warc.cdxj import make_line, merge_into_index, parse_line, surt_key
 from archive.warc.cdxj_lookup import (
     Capture,
     captures_of,
-    key_lines,
     nearest,
     original_of,
     split_view,
 )
+from archive.warc.cdxj_tiers import key_lines
 
 
 def _line(url: str, ts: str, digest: str = "sha256:AAAA", rtype: str = "response",

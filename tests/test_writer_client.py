@@ -13,7 +13,7 @@ from archive.text.extract import fast_page_text
 from archive.timeutil import utcnow
 from archive.warc.http_message import HttpExchange
 from archive.writer.client import ArchiveWriter, WriterError
-from tests.support.helpers import all_records, memory_of, rows
+from tests.support.helpers import all_records, index_text, memory_of, rows
 
 
 def _exchange(url: str, body: bytes) -> HttpExchange:
@@ -50,7 +50,7 @@ def test_writer_writes_records_rows_and_revisits(tmp_path):
     types = [r["type"] for r in all_records(home.root)]
     assert types == ["warcinfo", "response", "request", "revisit", "request", "revisit",
                      "request"]
-    assert home.index_path("main").read_text().count("\n") == 3
+    assert index_text(home.root).count("\n") == 3
 
 
 def test_writer_failure_is_raised_not_swallowed(tmp_path):

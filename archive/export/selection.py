@@ -34,6 +34,7 @@ from archive.text.markup_urls import is_html
 from archive.text.requisites import html_requisites
 from archive.timeutil import iso, parse_iso, timestamp14, utcnow
 from archive.warc.cdxj_lookup import captures_of, nearest, original_of
+from archive.warc.cdxj_tiers import read_lines
 from archive.warc.files import WARC_SUFFIX
 from archive.warc.reader import RecordNotFound
 
@@ -49,14 +50,7 @@ def export_cdxj(home: Home, out: Path, db: Any | None = None, *, source: str | N
         if db is None:
             raise ValueError("filtering by source or time needs the catalogue")
         keep = _selected_records(db, source, since)
-    streams = []
-    handles = []
-    for collection in home.collections():
-        index = home.index_path(collection)
-        if index.exists():
-            handle = open(index, encoding="utf-8")  # noqa: SIM115 - closed below
-            handles.append(handle)
-            streams.append(handle)
+    streams = [read_lines(home.index_path(collection)) for collection in home.collections()]
     count = 0
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -75,8 +69,8 @@ def export_cdxj(home: Home, out: Path, db: Any | None = None, *, source: str | N
         Path(tmp).unlink(missing_ok=True)
         raise
     finally:
-        for handle in handles:
-            handle.close()
+        for stream in streams:
+            stream.close()
     return count
 
 

@@ -42,7 +42,8 @@ from archive.integrity.check import (
     warc_files,
     writer_alive,
 )
-from archive.warc.cdxj import index_warc, read_index, rebuild_index
+from archive.warc.cdxj import index_warc
+from archive.warc.cdxj_tiers import read_entries, rebuild_tiered_index
 from archive.warc.files import OPEN_SUFFIX, WARC_SUFFIX, fsync_dir
 from archive.warc.scan import FileScan, scan_warc
 
@@ -360,16 +361,15 @@ def _index(target: Home, coll: str, copied_now: set[str]) -> None:
     """Rebuild DEST's index for its WARC files (see the module's docstring)."""
     index_path = target.index_path(coll)
     earlier: dict[str, list[str]] = {}
-    if index_path.exists():
-        for entry in read_index(index_path):
-            earlier.setdefault(entry.filename, []).append(entry.line)
+    for entry in read_entries(index_path):
+        earlier.setdefault(entry.filename, []).append(entry.line)
 
     def lines_for(path: Path) -> list[str]:
         if path.name not in copied_now and path.name in earlier:
             return earlier[path.name]
         return index_warc(path, path.name)
 
-    rebuild_index(index_path, target.archive_dir(coll), lines_for)
+    rebuild_tiered_index(index_path, target.archive_dir(coll), index_file=lines_for)
 
 
 def _copy_small(home: Home, target: Home, path: Path) -> None:

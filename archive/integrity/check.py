@@ -25,7 +25,8 @@ import sqlite_utils
 
 from archive.catalogue.db import integrity_errors
 from archive.home import Home
-from archive.warc.cdxj import INDEXED_TYPES, read_index
+from archive.warc.cdxj import INDEXED_TYPES
+from archive.warc.cdxj_tiers import index_files, read_entries
 from archive.warc.files import OPEN_SUFFIX, WARC_SUFFIX
 from archive.warc.scan import FileScan, ScannedRecord, scan_warc
 
@@ -205,10 +206,11 @@ def expected_index(scans: list[FileScan]) -> dict[tuple[str, int], ScannedRecord
 
 
 def index_problems(home: Home, coll: str, scans: list[FileScan]) -> list[Problem]:
-    """Compare ``index.cdxj`` with the closed WARC files of one collection."""
+    """Compare the index (all its files: archive.warc.cdxj_tiers) with the closed WARC files
+    of one collection."""
     index_path = home.index_path(coll)
     expected = expected_index(scans)
-    if not index_path.exists():
+    if not index_files(index_path):
         if not expected:
             return []
         return [Problem("index-missing", str(index_path),
@@ -217,7 +219,7 @@ def index_problems(home: Home, coll: str, scans: list[FileScan]) -> list[Problem
     seen: set[tuple[str, int]] = set()
     wrong: list[str] = []
     try:
-        for entry in read_index(index_path):
+        for entry in read_entries(index_path):
             key = (entry.filename, entry.offset)
             rec = expected.get(key)
             if rec is None:

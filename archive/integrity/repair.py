@@ -45,12 +45,11 @@ from archive.timeutil import iso, parse_iso, utcnow
 from archive.warc.cdxj import (
     index_warc,
     make_line,
-    merge_into_index,
     mime_of,
-    rebuild_index,
     remove_stale_temporaries,
 )
 from archive.warc.cdxj import ts_from_warc_date as _ts
+from archive.warc.cdxj_tiers import add_to_index, rebuild_tiered_index
 from archive.warc.files import OPEN_SUFFIX, fsync_dir, rename_no_replace
 from archive.warc.scan import FileScan, ScannedRecord, scan_warc
 
@@ -91,8 +90,8 @@ def _repair(home: Home, db: sqlite_utils.Database | None,
         for stale in remove_stale_temporaries(home.index_path(coll)):
             actions.append(f"deleted {stale.name}: a rewrite of the index that never finished")
         if index_problems(home, coll, scans):
-            count = rebuild_index(home.index_path(coll), home.archive_dir(coll),
-                                  lambda p, scans=scans: _lines_for(p, scans))
+            count = rebuild_tiered_index(home.index_path(coll), home.archive_dir(coll),
+                                         index_file=lambda p, scans=scans: _lines_for(p, scans))
             actions.append(f"rebuilt {home.index_path(coll)} ({count} lines)")
     if db is not None:
         actions += repair_catalogue(db, inv, home=home, scanned_at=scanned_at, touched=touched)
@@ -130,7 +129,7 @@ def _repair_file(home: Home, coll: str, scan: FileScan, actions: list[str]) -> F
             path = final
     rescan = scan_warc(path)
     if path != scan.path:
-        merge_into_index(home.index_path(coll), _lines_for(path, [rescan]))
+        add_to_index(home.index_path(coll), _lines_for(path, [rescan]))
     return rescan
 
 

@@ -14,8 +14,10 @@ numbers are strings; empty values are left out; ``filename`` is relative to the 
 Non-GET requests are indexed under their plain URL (pywb appends ``__wb_method=...`` to the key
 of POST/PUT captures; memoryhole captures with GET).
 
-The index stays sorted. :func:`merge_into_index` merges new lines into it under an ``fcntl``
-lock on ``index.cdxj.lock`` and replaces it atomically, so concurrent writers never lose lines.
+Each index file stays sorted. :func:`merge_into_index` merges new lines into one file under an
+``fcntl`` lock on ``index.cdxj.lock`` and replaces it atomically, so concurrent writers never
+lose lines. A collection's index is several such files, merged in tiers: archive.warc.cdxj_tiers
+(what the writer, repair, lookups and exports use).
 """
 
 from __future__ import annotations
@@ -196,14 +198,19 @@ def read_index(path: Path | str) -> Iterator[IndexEntry]:
 
 
 @contextmanager
-def index_lock(index_path: Path | str) -> Iterator[None]:
-    """Hold the lock that serialises every rewrite of ``index_path``."""
+def index_lock(index_path: Path | str, wait: bool = True) -> Iterator[bool]:
+    """Hold the lock that serialises every rewrite of ``index_path``; without ``wait``, yield
+    False at once when another process holds it (and hold nothing)."""
     index_path = Path(index_path)
     index_path.parent.mkdir(parents=True, exist_ok=True)
     with open(index_path.with_name(index_path.name + LOCK_SUFFIX), "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -216,7 +223,7 @@ def remove_stale_temporaries(index_path: Path | str) -> list[Path]:
     if not index_path.parent.is_dir():
         return []
     with index_lock(index_path):
-        stale = sorted(index_path.parent.glob(f".{index_path.name}.*{_TMP_SUFFIX}"))
+        stale = sorted(index_path.parent.glob(f".{index_path.stem}*{_TMP_SUFFIX}"))
         for path in stale:
             path.unlink(missing_ok=True)
     return stale
@@ -251,6 +258,47 @@ def rebuild_index(index_path: Path | str, archive_dir: Path | str,
             lines.update(index_file(path))
         new = sorted(lines)
         return _rewrite(index_path, lambda old: new, read_old=False)
+
+
+def rewrite_index_file(path: Path | str, lines: Iterable[str]) -> int:
+    """Write sorted ``lines`` as the whole file ``path`` (aside, then renamed into place; equal
+    neighbours written once); returns the line count."""
+    return _rewrite(Path(path), lambda old: lines, read_old=False)
+
+
+def file_key_lines(index_path: Path | str, urlkey: str) -> list[str]:
+    """The lines of the one sorted file ``index_path`` whose key is ``urlkey``, in its order
+    (a binary search: the file is never read whole)."""
+    prefix = (urlkey + " ").encode("utf-8")
+    try:
+        handle = open(index_path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return []
+    with handle:
+        def line_at(pos: int) -> tuple[int, bytes]:
+            """The first line that starts at ``pos`` or after it (b"" past the end)."""
+            handle.seek(max(pos - 1, 0))
+            if pos:
+                handle.readline()          # up to the first newline at pos - 1 or after
+            return handle.tell(), handle.readline()
+
+        # the smallest position whose next line is >= prefix (or past the end): the lines are
+        # sorted, so that predicate only turns from false to true as the position grows
+        lo, hi = 0, os.fstat(handle.fileno()).st_size
+        while lo < hi:
+            mid = (lo + hi) // 2
+            start, line = line_at(mid)
+            if line and line < prefix:
+                lo = start + 1
+            else:
+                hi = mid
+        start, line = line_at(lo)
+        found = []
+        while line.startswith(prefix):
+            found.append(line.decode("utf-8").rstrip("\n"))
+            line = handle.readline()
+        return found
+
 
 
 class _Unsorted(Exception):

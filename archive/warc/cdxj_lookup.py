@@ -9,13 +9,12 @@ are indexed when their file closes, as pywb sees them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from archive.home import Home
 from archive.warc.cdxj import IndexEntry, parse_line, surt_key
+from archive.warc.cdxj_tiers import key_lines
 
 REVISIT_MIME = "warc/revisit"
 
@@ -59,39 +58,6 @@ def split_view(name: str) -> tuple[str, str | None]:
     ``coll`` as vantage ``kz`` saw it (its captures only); ``coll`` is the control's."""
     collection, _, vantage = name.partition(VIEW_SEPARATOR)
     return collection, vantage or None
-
-
-def key_lines(index_path: Path | str, urlkey: str) -> list[str]:
-    """The lines of ``index_path`` whose key is ``urlkey``, in index order."""
-    prefix = (urlkey + " ").encode("utf-8")
-    try:
-        handle = open(index_path, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        return []
-    with handle:
-        def line_at(pos: int) -> tuple[int, bytes]:
-            """The first line that starts at ``pos`` or after it (b"" past the end)."""
-            handle.seek(max(pos - 1, 0))
-            if pos:
-                handle.readline()          # up to the first newline at pos - 1 or after
-            return handle.tell(), handle.readline()
-
-        # the smallest position whose next line is >= prefix (or past the end): the lines are
-        # sorted, so that predicate only turns from false to true as the position grows
-        lo, hi = 0, os.fstat(handle.fileno()).st_size
-        while lo < hi:
-            mid = (lo + hi) // 2
-            start, line = line_at(mid)
-            if line and line < prefix:
-                lo = start + 1
-            else:
-                hi = mid
-        start, line = line_at(lo)
-        found = []
-        while line.startswith(prefix):
-            found.append(line.decode("utf-8").rstrip("\n"))
-            line = handle.readline()
-        return found
 
 
 def captures_of(home: Home, url: str, collections: Iterable[str] | None = None

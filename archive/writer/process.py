@@ -242,11 +242,12 @@ class WriterProcess:
         self.stats["resources"] += 1
 
     def _on_file_closed(self, path: Any, records: list[WrittenRecord]) -> None:
-        from archive.warc.cdxj import cdxj_lines, merge_into_index  # warmed up by main()
+        from archive.warc.cdxj import cdxj_lines  # warmed up by main()
+        from archive.warc.cdxj_tiers import add_to_index
 
         index = self.home.index_path(self.settings.collection)
         try:
-            merge_into_index(index, cdxj_lines(records))
+            add_to_index(index, cdxj_lines(records))
         except OSError as exc:
             raise IndexWriteError(exc, index) from exc
         self.stats["warc_files"] += 1
@@ -351,7 +352,7 @@ def main() -> int:
                      daemon=True).start()
     # archive.warc.cdxj (surt, tldextract, requests: a fifth of the writer's start-up) is needed
     # only when a WARC file closes; importing it meanwhile keeps it off the crawl's start
-    threading.Thread(target=importlib.import_module, args=("archive.warc.cdxj",),
+    threading.Thread(target=importlib.import_module, args=("archive.warc.cdxj_tiers",),
                      name="memoryhole-writer-warmup", daemon=True).start()
 
     def answer(message: tuple[Any, ...]) -> None:

@@ -143,3 +143,20 @@ def reset_peak_memory() -> int:
     what follows is measured alone; returns it."""
     Path("/proc/self/clear_refs").write_text("5")
     return memory_of()
+
+
+def index_text(home: Path, collection: str = "main") -> str:
+    """The whole index of a collection (every file of it: archive.warc.cdxj_tiers), a line
+    each, sorted."""
+    from archive.warc.cdxj_tiers import read_lines
+
+    path = home / "collections" / collection / "indexes" / "index.cdxj"
+    return "".join(line + "\n" for line in read_lines(path))
+
+
+def remove_index(home: Path, collection: str = "main") -> None:
+    """Delete every file of a collection's index (as if it had been lost)."""
+    from archive.warc.cdxj_tiers import index_files
+
+    for path in index_files(home / "collections" / collection / "indexes" / "index.cdxj"):
+        path.unlink()
