@@ -132,3 +132,14 @@ def test_run_without_nginx_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(bench.run, "nginx_available", lambda: False)
     assert bench.run.main(["--pages", "1"]) == 2
     assert "apt-get install -y nginx" in capsys.readouterr().err
+
+
+def test_index_tiers_bench_runs_and_measures_writes() -> None:
+    from archive.warc.cdxj import merge_into_index
+    from archive.warc.cdxj_tiers import add_to_index
+    from bench.index_tiers import run
+
+    one_times, one_written = run(2_000, 3, 20, merge_into_index)
+    tier_times, tier_written = run(2_000, 3, 20, add_to_index)
+    assert len(one_times) == len(tier_times) == 3
+    assert min(one_written) > 10 * max(tier_written)      # the whole index against its lines
