@@ -130,6 +130,15 @@ def replay_url(base: str, collection: str | None, timestamp: str | None, url: st
             f"{url_in_path(url)}")
 
 
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of ``url``, lower-cased, without credentials; None when it has
+    no scheme or host (or cannot be parsed)."""
+    parts = _split(url)
+    if parts is None or not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()
+
+
 def without_credentials(url: str) -> str:
     """``url`` as it may be shown or logged: any ``user:password@`` removed (a proxy's, a
     notification target's)."""

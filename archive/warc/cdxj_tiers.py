@@ -21,6 +21,7 @@ miss one, and readers drop duplicates (:func:`read_lines`, :func:`key_lines`).
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import os
 import re
@@ -72,9 +73,14 @@ def _tier_files(index_path: Path, tier: int) -> list[Path]:
                   if (m := _TIER_RE.match(p.name)) and int(m.group(1)) == tier)
 
 
-def _tier_name(tier: int, serial: list[int]) -> str:
-    serial[0] += 1
-    return f"index-t{tier}-{utcnow().strftime('%Y%m%d%H%M%S%f')}-{os.getpid()}-{serial[0]}.cdxj"
+def _new_tier_file(folder: Path, tier: int) -> Path:
+    """A name no file of ``folder`` has: ``index-t<tier>-<time>-<pid>-<n>.cdxj``."""
+    stamp = f"index-t{tier}-{utcnow().strftime('%Y%m%d%H%M%S%f')}-{os.getpid()}"
+    for n in itertools.count(1):
+        path = folder / f"{stamp}-{n}.cdxj"
+        if not path.exists():
+            return path
+    raise AssertionError("unreachable")
 
 
 def read_lines(index_path: Path | str) -> Iterator[str]:
@@ -117,11 +123,7 @@ def add_to_index(index_path: Path | str, lines: Iterable[str]) -> int:
     new = sorted({line.rstrip("\n") for line in lines if line.strip()})
     if not new:
         return 0
-    serial = [0]
-    target = index_path.parent / _tier_name(0, serial)
-    while target.exists():
-        target = index_path.parent / _tier_name(0, serial)
-    rewrite_index_file(target, new)
+    rewrite_index_file(_new_tier_file(index_path.parent, 0), new)
     merge_full_tiers(index_path, wait=False)
     return len(new)
 
@@ -140,7 +142,7 @@ def merge_full_tiers(index_path: Path | str, *, wait: bool = True) -> list[str]:
             if len(inputs) <= FILES_PER_TIER:
                 continue
             if tier + 1 < TIERS:
-                target = index_path.parent / _tier_name(tier + 1, [0])
+                target = _new_tier_file(index_path.parent, tier + 1)
                 count = _merge_files(inputs, target)
             else:               # the last tier goes into the base
                 target = index_path

@@ -29,9 +29,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urlsplit
 
 from archive.timeutil import utcnow, warc_date
+from archive.urlnorm import origin_of
 from archive.warc.files import (
     OPEN_SUFFIX,
     WARC_SUFFIX,
@@ -208,7 +208,7 @@ class RotatingWarcWriter:
                                  indexed_vantage(ex.vantage, ex.vantage_is_control))
             req = WrittenRecord(req_id, "request", ex.url, date, req_loc, None, None, None)
             f.records += [resp, req]
-            origin = _origin(ex.url)
+            origin = origin_of(ex.url) or ex.url
             if ex.peer_certificates and origin not in f.certified:
                 f.certified.add(origin)
                 f.records.append(self._write_certificates(f, ex, date, resp_id))
@@ -394,7 +394,3 @@ class RotatingWarcWriter:
             except Exception as exc:   # noqa: BLE001 - on_close (the index): the records are
                 self._deferred = exc   # written and returned; the next write or close raises
 
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1].lower()}"

@@ -18,21 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+
+from archive.urlnorm import origin_of
 
 __all__ = ["CrossSiteGuard", "cross_site_refusal"]
 
 _REFUSED_BODY = b"cross-site request refused (memoryhole serves only its own pages)\n"
-
-
-def _origin_of(url: str) -> str | None:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.netloc:
-        return None
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def cross_site_refusal(headers: Mapping[str, str], method: str,
@@ -48,7 +39,7 @@ def cross_site_refusal(headers: Mapping[str, str], method: str,
     if headers.get("sec-fetch-mode") == "navigate" and method in ("GET", "HEAD"):
         return None
     if site == "same-site":
-        referer = _origin_of(headers.get("referer", ""))
+        referer = origin_of(headers.get("referer", ""))
         if (origin is not None and origin.lower() in ours) or referer in ours:
             return None
     return f"a {site} {headers.get('sec-fetch-dest', 'request')} from another site"

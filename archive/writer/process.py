@@ -162,7 +162,6 @@ class WriterProcess:
             self._write_exchange(*item[1:])
         elif kind == "page":
             job = self._with_text(item[1], judge=True)
-            self._begin()
             self._pages.record(job, good=job.good, crawled=True)
             if job.requisites_limit and self.tell is not None:
                 self.tell(("requisites", job.url, list(job.page.requisites or ())))
@@ -170,12 +169,10 @@ class WriterProcess:
             job: CheckJob = item[1]
             if job.page is not None:
                 job = replace(job, page=self._with_text(job.page, judge=False))
-            self._begin()
             self._checks.record(job)
         elif kind == "resource":
             self._write_resource(*item[1:])
         elif kind == "list":
-            self._begin()
             self._items.record(item[1])
         else:
             raise ValueError(f"unknown writer item {kind!r}")
@@ -207,7 +204,6 @@ class WriterProcess:
         revisit = self._find_revisit(ex, digest)
         response, _request = self._writer.write_exchange(ex, record_id=record_id,
                                                          revisit_of=revisit, payload_digest=digest)
-        self._begin()
         self._pages.insert_capture(response, ex, via=via, run_id=self.run_id)
         self.stats["responses"] += 1
         self.stats["revisits" if revisit else "records"] += 1
@@ -237,7 +233,6 @@ class WriterProcess:
         record = self._writer.write_resource(uri, content_type, data, date,
                                              concurrent_to=concurrent_to, vantage=vantage,
                                              vantage_is_control=vantage_is_control)
-        self._begin()
         self._pages.insert_resource(record, run_id=self.run_id)
         self.stats["resources"] += 1
 

@@ -30,6 +30,8 @@ from python_socks import ProxyError, ProxyTimeoutError, ProxyType
 from python_socks.async_.asyncio import Proxy
 from python_socks.async_.asyncio.v2 import Proxy as TlsProxy
 
+from archive.urlnorm import without_credentials
+
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
@@ -50,7 +52,7 @@ class Upstream:
             raise ValueError("a vantage's proxy is an http(s) or socks5 URL with a port")
         self.socks = scheme.startswith("socks")
         self.host, self.port = parts.hostname, parts.port
-        self.label = f"{scheme}://{parts.netloc.rpartition('@')[2]}"
+        self.label = without_credentials(proxy_url)
         self.tls = (tls or ssl.create_default_context()) if scheme == "https" else None
         self.timeout, self.limit = timeout, limit
         self._user = unquote(parts.username) if parts.username else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import yarl
@@ -57,7 +57,7 @@ class VantageClient(FastPathClient):
                                       unquote(parts.password or "")) if parts.username else None
         # the proxy as aiohttp's proxy= wants it: credentials passed apart (never in a URL
         # that could reach a log)
-        self.proxy_url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+        self.proxy_url = without_credentials(proxy)
 
     @classmethod
     def from_crawler(cls, crawler: Any, writer: ArchiveWriter, name: str = "", proxy: str = "",
