@@ -340,3 +340,43 @@ def test_a_browser_page_is_re_checked_in_the_browser() -> None:
     [deletion] = json.loads(run_cli(home, "deletions", "--format", "json").output)
     assert (deletion["url"], deletion["reason"]) == (app, "unknown")
     assert deletion["evidence"]["rule"] == "news/deleted-notice@2"
+
+
+class _ClosedPageMessage:
+    """A Playwright request or response whose page scrapy-playwright has closed (the navigation
+    failed after a redirect hop): its raw headers can no longer be asked for."""
+
+    def __init__(self, url: str, headers: dict[str, str], **fields: Any) -> None:
+        self.url, self.headers = url, headers
+        self.__dict__.update(fields)
+
+    async def headers_array(self) -> list[dict[str, str]]:
+        raise RuntimeError("Target page, context or browser has been closed")
+
+
+def test_a_redirect_hop_is_recorded_after_its_page_closed() -> None:
+    """The hop's record uses the headers its event carried when its page is already closed."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crawlers.browser.recorder import BrowserRecorder
+
+    submitted = []
+    writer = type("Writer", (), {"submit_exchange": lambda self, exchange, via: (
+        submitted.append(exchange) or "<urn:uuid:1>")})()
+    stats = type("Stats", (), {"inc_value": lambda self, key, count=1: None})()
+    url = "https://93.184.216.34/moved"
+    request = _ClosedPageMessage(url, {"user-agent": "t"}, method="GET", post_data_buffer=None,
+                                 is_navigation_request=lambda: True, frame=None)
+    response = _ClosedPageMessage(url, {"location": "http://127.0.0.1/x"}, status=302,
+                                  status_text="Found", request=request)
+    recorder = BrowserRecorder(writer, stats, url, UrlPolicy(frozenset({"https"})),
+                               address_of=lambda _url: "93.184.216.34")
+    request.frame = type("Frame", (), {})()
+    request.frame.page = type("Page", (), {"main_frame": None})()
+    with ThreadPoolExecutor(1) as pool:     # a loop of its own: another test's may be running
+        pool.submit(asyncio.run, recorder._record(response)).result()
+    (exchange,) = submitted
+    assert exchange.status == 302
+    assert ("location", "http://127.0.0.1/x") in exchange.response_headers
+    assert ("user-agent", "t") in exchange.request_headers

@@ -161,15 +161,14 @@ class BrowserRecorder:
             return
         body, truncated = read
         headers = []
-        for pair in await response.headers_array():
-            name, value = pair["name"], pair["value"]
+        for name, value in await _header_pairs(response):
             if name.lower() in _HOP_HEADERS:
                 if name.lower() == "content-encoding":
                     headers.append((ORIGINAL_CE_HEADER, value))
                 continue
             headers.append((name, value))
         # the proxy's credentials are left out by the WARC writer (http_message.request_head)
-        request_headers = [(p["name"], p["value"]) for p in await request.headers_array()]
+        request_headers = await _header_pairs(request)
         if not any(name.lower() == "host" for name, _ in request_headers):
             request_headers.insert(0, ("Host", urlsplit(request.url).netloc.rsplit("@", 1)[-1]))
         if self.vantage is not None:    # through a vantage's proxy: the proxy's, none is kept
@@ -191,6 +190,17 @@ class BrowserRecorder:
                 and request.frame == request.frame.page.main_frame
                 and not 300 <= response.status < 400):
             self.document = (record_id, response.status)
+
+
+async def _header_pairs(message: Any) -> list[tuple[str, str]]:
+    """A Playwright request's or response's headers as sent on the wire; once its page is
+    closed (a navigation that failed after a redirect hop: scrapy-playwright closes the page at
+    once), the headers its event carried, so the hop is still recorded."""
+    try:
+        return [(p["name"], p["value"]) for p in await message.headers_array()]
+    except Exception as exc:  # noqa: BLE001 - Playwright raises its own Error kinds
+        logger.debug("browser: %s: the headers its event carried (%s)", message.url, exc)
+        return list(message.headers.items())
 
 
 def png_size(png: bytes) -> tuple[int, int]:

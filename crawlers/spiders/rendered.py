@@ -184,7 +184,9 @@ class RenderedPages:
 
     async def failed_rendered(self, failure: Any) -> AsyncIterator[Any]:
         meta = failure.request.meta
-        await self._page_done(meta["browser_recorder"], meta["playwright_context"])
+        recorder: BrowserRecorder = meta["browser_recorder"]
+        await recorder.settled()           # a redirect hop's record, before its context goes
+        await self._page_done(recorder, meta["playwright_context"])
         if meta.get("browser_check") is not None:
             for item in self.check_failed(failure):     # a re-check's page that did not load
                 yield item
