@@ -12,6 +12,30 @@ from archive.home import Home
 from archive.warc.reader import RecordNotFound, read_response
 
 
+def text_sql(alias: str) -> tuple[str, str]:
+    """(expression, join) for the text of the capture aliased ``alias`` in a query: its own, or
+    that of the capture it names (``text_capture_id``, migration 0012), joined as
+    ``<alias>_text``."""
+    return (f"coalesce({alias}.text, {alias}_text.text)",
+            f"LEFT JOIN captures AS {alias}_text ON {alias}_text.id = {alias}.text_capture_id")
+
+
+def capture_text(conn: Any, capture_id: int) -> str | None:
+    """The extracted text of a capture (None when it has none or is not catalogued)."""
+    text, join = text_sql("c")
+    row = conn.execute(f"SELECT {text} FROM captures AS c {join} WHERE c.id = ?",
+                       (capture_id,)).fetchone()
+    return row[0] if row else None
+
+
+def text_holder(conn: Any, capture_id: int) -> tuple[int, str | None] | None:
+    """(id, text) of the capture that holds ``capture_id``'s text: itself, or the one it
+    names."""
+    return conn.execute(
+        "SELECT t.id, t.text FROM captures AS c JOIN captures AS t ON"
+        " t.id = coalesce(c.text_capture_id, c.id) WHERE c.id = ?", (capture_id,)).fetchone()
+
+
 def capture_body(conn: Any, home: Home, capture_id: int) -> tuple[bytes, str | None, str]:
     """(decoded body, Content-Type, captured_at) of a capture, following a revisit to the
     record that holds the payload. For a page rendered in the browser, the body is the DOM it

@@ -216,6 +216,15 @@ def build_migrations() -> Migrations:
             "http_status": int, "reason": str, "rule": str, "detail": str, "notified_at": str,
         }, pk="id")
         db["blocks"].create_index(["url_id", "vantage"])
+
+    @migrations(name="0012_text_from_capture")
+    def text_from_capture(db: sqlite_utils.Database) -> None:
+        # a capture whose text is the same as its URL's last good capture's keeps no copy: it
+        # names the capture that holds the text (archive.catalogue.captures.text_sql); an
+        # unchanged re-check then adds a few hundred bytes, not the page's text and its index
+        db["captures"].add_column("text_capture_id", int)
+        db.execute("CREATE INDEX idx_captures_text_capture_id ON captures (text_capture_id)"
+                   " WHERE text_capture_id IS NOT NULL")
         db["blocks"].create_index(["vantage", "last_blocked_at"])
 
     return migrations

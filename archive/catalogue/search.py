@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from archive.catalogue.captures import text_sql
 from archive.catalogue.db import immediate
 
 BATCH = 500
@@ -65,16 +66,21 @@ def short_words(text: str) -> list[str]:
 
 def text_condition(text: str, id_column: str) -> tuple[str, list[Any]]:
     """A WHERE condition (and its parameters) for "the capture whose id is ``id_column`` holds
-    every word of ``text``": the index for long words, the text itself for short ones."""
+    every word of ``text``" in its title or its text (its own, or the text of the capture it
+    names: archive.catalogue.captures.text_sql): the index for long words, the text itself for
+    short ones."""
     parts: list[str] = []
     params: list[Any] = []
     if query := fts_query(text):
-        parts.append(f"{id_column} IN (SELECT rowid FROM captures_fts WHERE captures_fts"
-                     " MATCH ?)")
-        params.append(query)
+        matches = "SELECT rowid FROM captures_fts WHERE captures_fts MATCH ?"
+        parts.append(f"({id_column} IN ({matches}) OR EXISTS (SELECT 1 FROM captures AS s"
+                     f" WHERE s.id = {id_column} AND s.text_capture_id IN ({matches})))")
+        params += [query, query]
+    own_text, join = text_sql("s")
     for word in short_words(text):
-        parts.append(f"EXISTS (SELECT 1 FROM captures AS s WHERE s.id = {id_column} AND"
-                     " instr(lower(coalesce(s.title, '') || ' ' || coalesce(s.text, '')), ?))")
+        parts.append(f"EXISTS (SELECT 1 FROM captures AS s {join} WHERE s.id = {id_column} AND"
+                     f" instr(lower(coalesce(s.title, '') || ' ' || coalesce({own_text}, '')),"
+                     " ?))")
         params.append(word)
     return " AND ".join(parts) or "1", params
 

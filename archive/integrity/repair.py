@@ -264,13 +264,35 @@ def _canonical(url: str) -> str:
     return canonical_url(url)
 
 
+def _hand_texts_on(db: sqlite_utils.Database, ids: list[int]) -> list[str]:
+    """Captures about to be deleted may hold the text of later ones (``text_capture_id``): the
+    oldest of those that stay takes the text, and the others name it instead."""
+    if "text_capture_id" not in db["captures"].columns_dict:
+        return []
+    going = set(ids)
+    actions = []
+    for holder in ids:
+        heirs = [row[0] for row in db.execute(
+            "SELECT id FROM captures WHERE text_capture_id = ? ORDER BY id", (holder,))
+            if row[0] not in going]
+        if not heirs:
+            continue
+        db.execute("UPDATE captures SET text = (SELECT text FROM captures WHERE id = ?),"
+                   " text_capture_id = NULL WHERE id = ?", (holder, heirs[0]))
+        db.execute("UPDATE captures SET text_capture_id = ? WHERE text_capture_id = ?",
+                   (heirs[0], holder))
+        actions.append(f"moved the text of capture {holder} to capture {heirs[0]}, "
+                       f"which {len(heirs) - 1} later captures share")
+    return actions
+
+
 def _delete_captures(db: sqlite_utils.Database, rows: list[dict]) -> list[str]:
     """Delete capture rows whose record is gone, and what refers to them; list each one."""
     if not rows:
         return []
     ids = [row["id"] for row in rows]
     marks = ",".join("?" * len(ids))
-    actions = []
+    actions = _hand_texts_on(db, ids)
     for table in db.tables:
         for fk in table.foreign_keys:
             if fk.other_table != "captures":

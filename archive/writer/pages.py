@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from archive.catalogue.captures import capture_body
+from archive.catalogue.captures import capture_body, capture_text, text_holder
 from archive.detect.collapse import collapse_of
 from archive.home import Home
 from archive.platforms.registry import meta_reader
@@ -75,13 +75,20 @@ class PageRecorder:
 
     def last_good_text(self, url_id: int) -> str | None:
         """The text of the URL's last good capture."""
-        row = self.conn.execute("SELECT c.text FROM urls AS u JOIN captures AS c ON"
-                                " c.id = u.last_capture_id WHERE u.id = ?", (url_id,)).fetchone()
-        return row[0] if row else None
+        row = self.conn.execute("SELECT last_capture_id FROM urls WHERE id = ?",
+                                (url_id,)).fetchone()
+        return capture_text(self.conn, row[0]) if row and row[0] is not None else None
 
     def _text_of(self, capture_id: int) -> str | None:
-        row = self.conn.execute("SELECT text FROM captures WHERE id = ?", (capture_id,)).fetchone()
-        return row[0] if row else None
+        return capture_text(self.conn, capture_id)
+
+    def _same_text(self, last_capture_id: int | None, text: str) -> int | None:
+        """The id of the capture holding the text of the URL's last good capture when it is
+        ``text`` itself (an unchanged page: the new capture keeps no copy), else None."""
+        if not text or last_capture_id is None:
+            return None
+        holder = text_holder(self.conn, last_capture_id)
+        return holder[0] if holder is not None and holder[1] == text else None
 
     def had_text(self, fetched_url: str) -> bool:
         """Whether the URL's last good capture had text (an article was there)."""
@@ -160,17 +167,21 @@ class PageRecorder:
                                job.url, exc)
         if good is None:
             good = 200 <= job.status < 300
-        self.conn.execute(
-            "UPDATE captures SET title = ?, text = ?, text_digest = ?, encoding = ?, meta = ?"
-            " WHERE id = ?",
-            (job.page.title, text, job.page.text_digest, job.page.encoding,
-             self._meta(job, capture_id) if good else None, capture_id),
-        )
-        self.stats["pages"] += 1
         url = self.key(job.url)
         row = self.conn.execute(
             "SELECT id, last_text_digest, last_capture_id, watch_text FROM urls WHERE url = ?",
             (url,)).fetchone()
+        text_from = self._same_text(row[2] if row else None, text)
+        self.conn.execute(
+            "UPDATE captures SET title = ?, text = ?, text_digest = ?, encoding = ?, meta = ?,"
+            " text_capture_id = ? WHERE id = ?",
+            (job.page.title, None if text_from else text, job.page.text_digest,
+             job.page.encoding, self._meta(job, capture_id) if good else None, text_from,
+             capture_id),
+        )
+        self.stats["pages"] += 1
+        if text_from:
+            self.stats["pages_text_shared"] += 1
         if row is None:
             self._insert_url(job, url, captured_at, capture_id if good else None,
                              payload_digest if good else None)
