@@ -82,6 +82,13 @@ def history(ctx: Context, url: str, fmt: str) -> None:
     for row in data["diffs"]:
         console.print(f"changed at {row['created_at']}: +{row['added']} -{row['removed']} "
                       f"lines, similarity {row['similarity']:.2f}", highlight=False)
+    for item in data["items"]:
+        console.print(terminal_text(
+            f"item {item['item_id']} of {item['parent_url']} ({item['state']}): "
+            f"{len(item['versions'])} version(s)"), highlight=False)
+        for version in item["versions"]:
+            console.print(terminal_text(f"  {version['seen_at']}  {version['text']}"),
+                          highlight=False)
     for row in data["deletions"]:
         restored = f", restored {row['restored_at']}" if row["restored_at"] else ""
         console.print(f"[bold red]deleted[/bold red] ({row['reason']}, {row['rule']}): detected "

@@ -39,3 +39,29 @@ def test_the_archive_writer_gets_a_big_page_cache(tmp_path: Path) -> None:
         assert WRITER_CACHE_MIB >= 64
     finally:
         worker._shutdown(False)
+
+
+def test_items_listed_before_item_versions_start_with_their_text(tmp_path: Path) -> None:
+    """Migration 0013 on a catalogue whose items were listed before it: each item with a text
+    gets that text as its first version, seen at its last listing."""
+    import sqlite3
+
+    from archive.catalogue.db import open_catalogue
+
+    path = tmp_path / "memoryhole.db"
+    db = open_catalogue(path)
+    db["items"].insert_all([
+        {"parent_url": "https://t.me/s/kz", "item_id": "kz/1", "state": "present",
+         "text": "Сообщение 1", "last_seen_at": "2026-11-01T00:00:00Z", "last_capture_id": 7},
+        {"parent_url": "https://t.me/s/kz", "item_id": "kz/2", "state": "present"}])
+    db.conn.close()
+    conn = sqlite3.connect(path)                # as a catalogue made before 0013 was
+    with conn:
+        conn.execute("DROP TABLE item_versions")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0013_item_versions'")
+    conn.close()
+    db = open_catalogue(path)
+    assert [dict(r) for r in db["item_versions"].rows] == [
+        {"id": 1, "item_row_id": 1, "seen_at": "2026-11-01T00:00:00Z", "capture_id": 7,
+         "text": "Сообщение 1"}]
+    db.conn.close()

@@ -299,3 +299,43 @@ def test_a_down_preview_or_embed_page_is_never_a_deletion(tmp_home: Path) -> Non
         run_cli(tmp_home, "recheck", "--url", site.url("/kzreport/13?embed=1"))
         deletions = json.loads(run_cli(tmp_home, "deletions", "--format", "json").output)
     assert [(d["item_id"], d["reason"]) for d in deletions] == [("kzreport/13", "gone")]
+
+
+def test_an_edited_message_keeps_every_version(tmp_home: Path) -> None:
+    """A message edited between two crawls keeps both texts, oldest first, in `history` (the
+    channel's, and the message's own when it is watched) and on the web UI's timeline page,
+    escaped; an unedited message keeps one version."""
+    from tests.support.helpers import http_get
+    from tests.support.webhome import ServeProcess
+
+    _configure(tmp_home)
+    with TelegramSite() as site:
+        messages = _messages()
+        site.channel("kzreport", messages, title="KZ Report", per_page=20)
+        seeds = _seeds(tmp_home, site)
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        edited = next(m for m in messages if m["id"] == 8)
+        edited["text"] = "Сообщение 8 (исправлено): <b>новости</b>"
+        site.channel("kzreport", messages, title="KZ Report", per_page=20)
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))       # listed again, unchanged
+        channel = site.url("/s/kzreport")
+    versions = rows(tmp_home, "SELECT i.item_id, v.text FROM item_versions AS v JOIN items AS i"
+                              " ON i.id = v.item_row_id ORDER BY i.seq, v.seen_at, v.id")
+    assert [v["text"] for v in versions if v["item_id"] == "kzreport/8"] == [
+        "Сообщение 8: новости Казахстана\nline two of 8",
+        "Сообщение 8 (исправлено): <b>новости</b>"]
+    assert [v["item_id"] for v in versions].count("kzreport/9") == 1
+    # the channel's history lists its edited messages (the list is a capture, not watched)
+    history = json.loads(run_cli(tmp_home, "history", channel, "--format", "json").output)
+    (item,) = history["items"]
+    assert item["item_id"] == "kzreport/8" and len(item["versions"]) == 2
+    assert item["versions"][0]["seen_at"] < item["versions"][1]["seen_at"]
+    table = run_cli(tmp_home, "history", channel).output
+    assert "item kzreport/8" in table and "исправлено" in table
+    with ServeProcess(tmp_home) as served:
+        status, _, body = http_get(served.ui, "/url?u=" + channel)
+    page = body.decode()
+    assert status == 200 and "Item versions" in page and "исправлено" in page
+    assert "line two of 8" in page
+    assert "&lt;b&gt;новости" in page and "<b>новости" not in page     # the text is escaped

@@ -216,6 +216,7 @@ def build_migrations() -> Migrations:
             "http_status": int, "reason": str, "rule": str, "detail": str, "notified_at": str,
         }, pk="id")
         db["blocks"].create_index(["url_id", "vantage"])
+        db["blocks"].create_index(["vantage", "last_blocked_at"])
 
     @migrations(name="0012_text_from_capture")
     def text_from_capture(db: sqlite_utils.Database) -> None:
@@ -225,7 +226,19 @@ def build_migrations() -> Migrations:
         db["captures"].add_column("text_capture_id", int)
         db.execute("CREATE INDEX idx_captures_text_capture_id ON captures (text_capture_id)"
                    " WHERE text_capture_id IS NOT NULL")
-        db["blocks"].create_index(["vantage", "last_blocked_at"])
+
+    @migrations(name="0013_item_versions")
+    def item_versions(db: sqlite_utils.Database) -> None:
+        # every text an item was listed with (archive.writer.lists): an edited message or
+        # comment keeps each version, from the capture that first showed it; items listed
+        # before this migration start with the text they had then, seen at their last listing
+        db["item_versions"].create({
+            "id": int, "item_row_id": int, "seen_at": str, "capture_id": int, "text": str,
+        }, pk="id", foreign_keys=[("item_row_id", "items", "id")])
+        db["item_versions"].create_index(["item_row_id", "seen_at"])
+        db.execute("INSERT INTO item_versions (item_row_id, seen_at, capture_id, text)"
+                   " SELECT id, last_seen_at, last_capture_id, text FROM items"
+                   " WHERE text IS NOT NULL")
 
     return migrations
 

@@ -55,7 +55,29 @@ def url_history(db: Any, url: str) -> dict[str, Any]:
         row["is_revisit"] = bool(row["is_revisit"])
         row["meta"] = json.loads(row["meta"]) if row["meta"] else None
     return {"url": key, "watch": watched[0] if watched else None, "captures": captures,
-            "checks": checks, "diffs": diffs, "deletions": deletions}
+            "checks": checks, "diffs": diffs, "deletions": deletions,
+            "items": item_histories(db, key, watched[0] if watched else None)}
+
+
+def item_histories(db: Any, key: str, watch: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The versions of the items of one URL: the item it is (a message or post watched at its
+    own URL), and the items of the list it is that were edited (listed with more than one
+    text), each with every text it was listed with, oldest first."""
+    found = dict_rows(
+        db,
+        "SELECT i.id, i.item_id, i.parent_url, i.state, i.first_seen_at, i.last_seen_at"
+        " FROM items AS i WHERE i.parent_url = ? AND (SELECT count(*) FROM item_versions AS v"
+        " WHERE v.item_row_id = i.id) > 1 ORDER BY i.seq, i.id", (key,))
+    if watch and watch.get("item_id") and watch.get("parent_url"):
+        found += dict_rows(
+            db, "SELECT id, item_id, parent_url, state, first_seen_at, last_seen_at FROM items"
+                " WHERE parent_url = ? AND item_id = ?",
+            (watch["parent_url"], watch["item_id"]))
+    for item in found:
+        item["versions"] = dict_rows(
+            db, "SELECT seen_at, capture_id, text FROM item_versions WHERE item_row_id = ?"
+                " ORDER BY seen_at, id", (item.pop("id"),))
+    return found
 
 
 @dataclass(frozen=True)

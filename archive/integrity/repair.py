@@ -61,6 +61,7 @@ SOFT_CAPTURE_REFS = (
     ("checks", "capture_id"),
     ("deletions", "evidence_capture_id"),
     ("deletions", "last_good_capture_id"),
+    ("item_versions", "capture_id"),
 )
 
 

@@ -267,6 +267,7 @@ class WebUI:
                           events=timeline_events(history, self.control_name),
                           vantages=vantages,
                           deletions=deletions, good_captures=good_captures(history),
+                          items=history["items"],
                           timemap=f"/timemap/link/{url_in_path(history['url'])}")
 
     def diff_page(self, request: Request) -> Response:

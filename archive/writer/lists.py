@@ -64,8 +64,8 @@ class ItemRecorder:
 
     def _upsert(self, parent: str, item: ListedItem, job: ListJob, capture_id: int,
                 captured_at: str) -> None:
-        row = self.conn.execute("SELECT id, state, url_id FROM items WHERE parent_url = ? AND"
-                                " item_id = ?", (parent, item.item_id)).fetchone()
+        row = self.conn.execute("SELECT id, state, url_id, text FROM items WHERE parent_url = ?"
+                                " AND item_id = ?", (parent, item.item_id)).fetchone()
         values = (item.seq, item.url, item.check_url, item.posted_at, item.text,
                   json.dumps(item.meta, sort_keys=True, ensure_ascii=False), int(item.service),
                   captured_at, capture_id)
@@ -78,8 +78,15 @@ class ItemRecorder:
                 (*values, parent, item.item_id, job.platform, job.source, captured_at,
                  capture_id))
             self.stats["items_new"] += 1
+            self._version(self.conn.execute("SELECT last_insert_rowid()").fetchone()[0], item,
+                          captured_at, capture_id)
             return
-        item_row_id, state, url_id = row
+        item_row_id, state, url_id, text = row
+        if item.text is not None and item.text != text:
+            self._version(item_row_id, item, captured_at, capture_id)
+            if text is not None:
+                self.stats["items_edited"] += 1
+                logger.info("item %s of %s was edited", item.item_id, parent)
         self.conn.execute(
             "UPDATE items SET seq = ?, url = ?, check_url = ?, posted_at = ?, text = ?, meta = ?,"
             " service = ?, last_seen_at = ?, last_capture_id = ?, state = 'present',"
@@ -97,6 +104,14 @@ class ItemRecorder:
                     " parent_url = ? AND item_id = ? AND url_id IS NULL AND restored_at IS NULL",
                     (captured_at, capture_id, parent, item.item_id))
                 self.stats["restored"] += 1
+
+    def _version(self, item_row_id: int, item: ListedItem, captured_at: str,
+                 capture_id: int) -> None:
+        """Keep the text the item is listed with now: a new version of it."""
+        if item.text is not None:
+            self.conn.execute("INSERT INTO item_versions (item_row_id, seen_at, capture_id, text)"
+                              " VALUES (?,?,?,?)", (item_row_id, captured_at, capture_id,
+                                                   item.text))
 
     def _suspect(self, parent: str, job: ListJob, capture_id: int, captured_at: str) -> None:
         assert job.covers is not None
