@@ -201,3 +201,36 @@ def test_a_wall_suspects_nothing_and_a_gone_account_is_account_gone(tmp_home: Pa
     timeline_url = WeiboTarget.from_url(site.url(f"/u/{UID}")).timeline_url()
     assert [(d["url"], d["reason"], d["item_id"]) for d in deletions] == [
         (timeline_url, "account_gone", None)]
+
+
+def test_a_long_post_is_stored_with_its_whole_text(tmp_home: Path) -> None:
+    """A post the timeline cuts (``isLongText``) gets its whole text from statuses/extend,
+    archived, before the items are stored; when that fails, the first lines are kept and marked
+    ``text_truncated``, and a later crawl that reads the whole text adds it as a version."""
+    _configure(tmp_home)
+    whole = "哈萨克斯坦渴望回归中国？" + "这篇长微博的全文有很多段落。" * 30 + "结尾"
+    with WeiboSite() as site:
+        posts = _posts()
+        posts[0]["long_text"] = whole
+        posts[1]["long_text"] = whole + "（第二篇）"
+        posts[1]["extend_fails"] = True
+        site.user(UID, posts, screen_name="记者", per_page=10)
+        seeds = _seeds(tmp_home, site.url(f"/u/{UID}"), comment_pages=0)
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        items = {r["item_id"]: r for r in rows(tmp_home, "SELECT item_id, text, meta FROM items")}
+        long, failed = items[str(P + 1)], items[str(P + 2)]
+        assert long["text"] == whole and "text_truncated" not in json.loads(long["meta"])
+        assert failed["text"].startswith(whole[:20]) and failed["text"].endswith("全文")
+        assert json.loads(failed["meta"])["text_truncated"] is True
+        extends = [r for r in all_records(tmp_home)
+                   if r["type"] == "response" and "/statuses/extend" in r["uri"]]
+        assert {r["uri"].rsplit("=", 1)[1] for r in extends} == {str(P + 1), str(P + 2)}
+        posts[1]["extend_fails"] = False
+        site.user(UID, posts, screen_name="记者", per_page=10)
+        run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+    versions = [r["text"] for r in rows(
+        tmp_home, "SELECT v.text FROM item_versions AS v JOIN items AS i ON i.id = v.item_row_id"
+                  " WHERE i.item_id = ? ORDER BY v.id", (str(P + 2),))]
+    assert versions[-1] == whole + "（第二篇）" and len(versions) == 2
+    assert len(rows(tmp_home, "SELECT v.id FROM item_versions AS v JOIN items AS i ON"
+                              " i.id = v.item_row_id WHERE i.item_id = ?", (str(P + 1),))) == 1

@@ -13,6 +13,9 @@ a local test server works the same; weibo.com URLs are read through m.weibo.cn.
 - a post: ``/statuses/show?id=<id>``: ``{"ok": 1, "data": {...}}``, or ``{"ok": 0, "msg": ...}``
   with the reason (archive/detect/rules/weibo.toml): the Weiboscope check of a post gone from the
   timeline.
+- a long post (``isLongText``): the timeline gives its first lines only; its whole text is
+  ``/statuses/extend?id=<id>`` (``data.longTextContent``), fetched before the timeline page's
+  items are stored, so an item's text is the post's whole text (:func:`with_long_texts`).
 - comments, newest first: ``/api/comments/show?id=<id>&page=N`` (they have no URL of their own:
   a comment gone from the list is confirmed by the list itself, archive.writer.lists); hottest
   first:
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,6 +80,10 @@ class WeiboTarget:
         """The post through the API: where a deletion is confirmed, with its reason."""
         return f"{self.base}/statuses/show?id={post_id}"
 
+    def extend_url(self, post_id: str) -> str:
+        """The whole text of a long post (``isLongText``)."""
+        return f"{self.base}/statuses/extend?id={post_id}"
+
     def comments_url(self, post_id: str, page: int = 1) -> str:
         url = f"{self.base}/api/comments/show?id={post_id}"
         return url if page == 1 else f"{url}&page={page}"
@@ -102,6 +109,29 @@ class TimelinePage:
     job: ListJob
     post_ids: tuple[str, ...]       # every post on the page, pinned ones too
     since_id: str | None            # the next older page
+    long_text_ids: tuple[str, ...] = ()    # posts whose text here is cut (``isLongText``)
+
+
+TRUNCATED = "text_truncated"       # an item's meta key: its whole text could not be read
+
+
+def long_text(data: dict[str, Any]) -> str | None:
+    """The whole text of a long post from ``statuses/extend``'s ``data`` (None when absent)."""
+    content = data.get("longTextContent")
+    return html_text(content) if isinstance(content, str) and content.strip() else None
+
+
+def with_long_texts(job: ListJob, texts: dict[str, str | None]) -> ListJob:
+    """The timeline page's items with the whole texts of its long posts; a post whose whole
+    text was not read keeps its first lines, marked ``text_truncated`` in its meta."""
+    items = []
+    for item in job.items:
+        if item.item_id in texts:
+            whole = texts[item.item_id]
+            item = replace(item, text=whole) if whole is not None else replace(
+                item, meta={**item.meta, TRUNCATED: True})
+        items.append(item)
+    return replace(job, items=tuple(items))
 
 
 def timeline_page(data: dict[str, Any], target: WeiboTarget, record_id: str, *,
@@ -114,6 +144,7 @@ def timeline_page(data: dict[str, Any], target: WeiboTarget, record_id: str, *,
     is confirmed at its own URL, so a wrong guess costs a check, never a deletion)."""
     items: list[ListedItem] = []
     ranged: list[int] = []
+    long_ids: list[str] = []
     for card in data.get("cards") or ():
         mblog = card.get("mblog") if isinstance(card, dict) else None
         if not isinstance(mblog, dict) or card.get("card_type") != 9:
@@ -124,6 +155,8 @@ def timeline_page(data: dict[str, Any], target: WeiboTarget, record_id: str, *,
         pinned = bool(mblog.get("isTop")) or mblog.get("mblogtype") == 2
         if not pinned:
             ranged.append(int(post_id))
+        if mblog.get("isLongText") is True:
+            long_ids.append(post_id)
         user = mblog.get("user") if isinstance(mblog.get("user"), dict) else {}
         meta = {"bid": mblog.get("bid"), "user": user.get("screen_name"),
                 "reposts": mblog.get("reposts_count"), "comments": mblog.get("comments_count"),
@@ -151,7 +184,8 @@ def timeline_page(data: dict[str, Any], target: WeiboTarget, record_id: str, *,
     job = ListJob(record_id=record_id, parent_url=target.timeline_url(), items=tuple(items),
                   covers=covers,
                   seen_seqs=frozenset(i.seq for i in items), platform=platform, source=source)
-    return TimelinePage(job, tuple(i.item_id for i in items), str(since) if since else None)
+    return TimelinePage(job, tuple(i.item_id for i in items), str(since) if since else None,
+                        tuple(long_ids))
 
 
 def comments_page(data: dict[str, Any], target: WeiboTarget, post_id: str, record_id: str, *,

@@ -5,7 +5,8 @@ For a user the spider fetches the timeline and up to ``max_pages`` (default 3) o
 the first page is also a watched URL (an account that is banned or closed answers ``"ok": 0``
 there, and its re-checks log ``account_gone``); every post is an item of the timeline, so a
 post that vanishes is suspected and confirmed at ``statuses/show?id=`` (Weiboscope's method),
-whose answer gives the reason. For one post, ``statuses/show`` is the watched URL.
+whose answer gives the reason. A long post's whole text (``statuses/extend``) is read before the
+timeline page's items are stored. For one post, ``statuses/show`` is the watched URL.
 
 For each post (up to ``max_items`` per timeline page), ``comment_pages`` (default 1) pages of
 its newest comments and one of its hottest are fetched: every comment is an item of the post's
@@ -25,8 +26,16 @@ from typing import Any
 from scrapy import Request
 from scrapy.http import Response
 
+from archive.jobs import ListJob
 from archive.platforms.registry import source_setting
-from archive.platforms.weibo import WeiboTarget, comments_page, loads, timeline_page
+from archive.platforms.weibo import (
+    WeiboTarget,
+    comments_page,
+    loads,
+    long_text,
+    timeline_page,
+    with_long_texts,
+)
 from crawlers.items import ListItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
 
@@ -100,7 +109,10 @@ class WeiboPages:
         page = timeline_page(data, target, meta[RECORD_ID_META], source=source.get("name"),
                              platform=source["platform"], since_id=meta.get("since_id"))
         self.crawler.stats.inc_value("memoryhole/weibo/timeline_pages")
-        yield ListItem(page.job)
+        if page.long_text_ids:          # the items are stored once their whole texts are read
+            yield self._long_text_request(page.job, list(page.long_text_ids), {}, source, target)
+        else:
+            yield ListItem(page.job)
         limit = source.get("max_items")
         for post_id in page.post_ids[:limit] if limit else page.post_ids:
             yield from self._comment_requests(target, post_id, source)
@@ -108,6 +120,36 @@ class WeiboPages:
             yield self._weibo_request(target.timeline_url(page.since_id),
                                       self.parse_weibo_timeline, source, target,
                                       page_no=page_no + 1, since_id=page.since_id)
+
+    def _long_text_request(self, job: ListJob, left: list[str], texts: dict[str, str | None],
+                           source: dict[str, Any], target: WeiboTarget) -> Request:
+        """The next long post's whole text; the page's items travel along until the last."""
+        request = self._weibo_request(target.extend_url(left[0]), self.parse_weibo_long_text,
+                                      source, target, list_job=job, long_left=left,
+                                      long_texts=texts)
+        return request.replace(errback=self.failed_weibo_long_text)
+
+    def parse_weibo_long_text(self, response: Response) -> Iterator[Any]:
+        meta = response.meta
+        data = self._answer(response)
+        whole = long_text(data) if data is not None else None
+        self.crawler.stats.inc_value("memoryhole/weibo/long_texts" if whole is not None
+                                     else "memoryhole/weibo/long_texts_missing")
+        yield from self._next_long_text(meta, whole)
+
+    def failed_weibo_long_text(self, failure: Any) -> Iterator[Any]:
+        logger.warning("weibo: the whole text of %s was not read: %s", failure.request.url,
+                       failure.value)
+        self.crawler.stats.inc_value("memoryhole/weibo/long_texts_missing")
+        yield from self._next_long_text(failure.request.meta, None)
+
+    def _next_long_text(self, meta: dict[str, Any], whole: str | None) -> Iterator[Any]:
+        left, texts = meta["long_left"], {**meta["long_texts"], meta["long_left"][0]: whole}
+        if left[1:]:
+            yield self._long_text_request(meta["list_job"], left[1:], texts, meta["source"],
+                                          meta["target"])
+        else:
+            yield ListItem(with_long_texts(meta["list_job"], texts))
 
     def parse_weibo_status(self, response: Response) -> Iterator[PageItem]:
         if response.meta.get(RECORD_ID_META) is not None:

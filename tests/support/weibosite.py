@@ -7,7 +7,9 @@ with an ``mblog``), ``/statuses/show?id=`` (``{"ok": 1, "data": mblog}`` or ``{"
 newest comments ``/api/comments/show?id=&page=`` and hottest ``/comments/hotflow?id=``.
 
 ``POST /_user`` sets a user: ``{"uid", "screen_name", "per_page", "gone", "wall", "posts": [...]}``
-with posts ``{"id", "text", "created_at", "pinned", "hidden", "state", "comments": [...]}``:
+with posts ``{"id", "text", "created_at", "pinned", "hidden", "state", "long_text",
+"extend_fails", "comments": [...]}`` (``long_text``: a long post, cut in the timeline, whole at
+``/statuses/extend?id=``, which answers 502 with ``extend_fails``):
 ``state`` "ok" (default), "censored", "author", "restricted", "missing" (what statuses/show
 answers; the post is out of the timeline), "rate_limited" and "login" (statuses/show's walls);
 ``hidden`` leaves the post out of the timeline only. Comments: ``{"id", "text", "created_at",
@@ -48,6 +50,9 @@ def mblog(user: dict[str, Any], post: dict[str, Any]) -> dict[str, Any]:
         "pics": [{"pid": f"p{post['id']}", "url": f"/pic/{post['id']}.jpg",
                   "large": {"url": f"/large/{post['id']}.jpg"}}] if post.get("pics") else [],
     }
+    if post.get("long_text"):        # the timeline shows its first lines, a link to the rest
+        found["text"] = (post["long_text"][:20] + f'...<a href="/status/{post["id"]}">全文</a>')
+        found["isLongText"] = True
     if post.get("pinned"):
         found["isTop"] = 1
         found["mblogtype"] = 2
@@ -124,6 +129,14 @@ class WeiboHandler(RawHandler):
                 if state != "ok":
                     return self.send_json(MESSAGES[state])
                 return self.send_json({"ok": 1, "data": mblog(user, post)})
+            if path == "/statuses/extend":
+                user, post = server.post(int(query.get("id", "0") or 0))
+                if post is None or post.get("state", "ok") != "ok" or not post.get("long_text"):
+                    return self.send_json({"ok": 0, "msg": "这条微博不存在"})
+                if post.get("extend_fails"):
+                    return self.send_raw(502, b"bad gateway", ctype="text/plain")
+                return self.send_json({"ok": 1, "data": {
+                    "ok": 1, "longTextContent": post["long_text"], "reposts_count": 3}})
             if path in ("/api/comments/show", "/comments/hotflow"):
                 user, post = server.post(int(query.get("id", "0") or 0))
                 if post is None or post.get("state", "ok") != "ok":
