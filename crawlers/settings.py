@@ -103,6 +103,8 @@ DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 AUTOTHROTTLE_ENABLED = False
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
+# Scrapy's own downloader lets a batch of requests past the per-domain limit (crawlers.downloader)
+DOWNLOADER = "crawlers.downloader.PoliteDownloader"
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60
 ROBOTSTXT_OBEY = True
