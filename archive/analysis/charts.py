@@ -35,6 +35,11 @@ def _text(value: object) -> str:
     return escape(str(value), quote=True)
 
 
+def _empty(label: str) -> str:
+    return f'<svg class="report-chart" width="0" height="0" role="img"' \
+           f' aria-label="{_text(label)}"></svg>'
+
+
 def survival_chart(curves: Sequence[tuple[str, Curve]], *, label: str, width: int = 560,
                    height: int = 220) -> str:
     """Kaplan–Meier step curves of ``curves`` (name, curve), time on a log scale from one
@@ -51,7 +56,7 @@ def survival_chart(curves: Sequence[tuple[str, Curve]], *, label: str, width: in
     def y(s: float) -> float:
         return top + (1 - s) * plot_h
 
-    parts = [f'<svg class="chart survival" width="{width}" height="{height + legend}"'
+    parts = [f'<svg class="report-chart survival" width="{width}" height="{height + legend}"'
              f' viewBox="0 0 {width} {height + legend}" role="img"'
              f' aria-label="{_text(label)}"><title>{_text(label)}</title>',
              f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none"'
@@ -90,12 +95,11 @@ def bar_chart(counts: dict[str, int], *, label: str, width: int = 560,
               bar_height: int = 16) -> str:
     """Horizontal bars, one per key of ``counts`` in its order, with the key and its count."""
     if not counts:
-        return f'<svg class="chart" width="0" height="0" role="img" aria-label="{_text(label)}">' \
-               '</svg>'
+        return _empty(label)
     name_w = 150
     peak = max(counts.values()) or 1
     height = bar_height * len(counts) + 4
-    parts = [f'<svg class="chart bars" width="{width}" height="{height}"'
+    parts = [f'<svg class="report-chart bars" width="{width}" height="{height}"'
              f' viewBox="0 0 {width} {height}" role="img" aria-label="{_text(label)}">'
              f'<title>{_text(label)}</title>']
     for index, (key, count) in enumerate(counts.items()):
@@ -117,14 +121,13 @@ def day_bars(per_day: dict[str, int], *, label: str, width: int = 560, height: i
     """Vertical bars of counts per day (``YYYY-MM-DD`` keys), placed by date (a day without any
     is a gap), the first and the last day named."""
     if not per_day:
-        return f'<svg class="chart" width="0" height="0" role="img" aria-label="{_text(label)}">' \
-               '</svg>'
+        return _empty(label)
     days = sorted(per_day)
     first = date.fromisoformat(days[0])
     span = (date.fromisoformat(days[-1]) - first).days + 1
     step = min(max(width / span, 1.0), 24.0)
     peak = max(per_day.values()) or 1
-    parts = [f'<svg class="chart days" width="{width}" height="{height + 14}"'
+    parts = [f'<svg class="report-chart days" width="{width}" height="{height + 14}"'
              f' viewBox="0 0 {width} {height + 14}" role="img" aria-label="{_text(label)}">'
              f'<title>{_text(label)}</title>']
     for day in days:
