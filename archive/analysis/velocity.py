@@ -145,8 +145,9 @@ def summary_lines(report: VelocityReport) -> list[str]:
              f" (Kaplan-Meier on interval midpoints)"]
     for group in report.platforms:
         median = group.quartiles[1]
+        told = "not reached" if median.time is None else duration_text(median.time)
         lines.append(f"  {group.name}: {group.curve.subjects} watched, {group.curve.observed}"
-                     f" deleted, median time to deletion {duration_text(median.time)}"
+                     f" deleted, median time to deletion {told}"
                      f" (95% CI {duration_text(median.low)} to {duration_text(median.high)})")
     cov = report.coverage
     lines.append(f"  coverage: {cov.captured} of {cov.deleted} deleted were archived before")
