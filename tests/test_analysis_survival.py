@@ -110,3 +110,41 @@ def test_one_pass_each_lookup_indexed(tmp_path: Path, flt: SurvivalFilter) -> No
         assert not any("d " in step and "SCAN" in step for step in plan), plan
         if flt.source and index == 0:               # the URLs: by the source index
             assert "SEARCH u USING INDEX idx_urls_source (source=?)" in plan, plan
+
+
+def test_a_real_crawl_and_recheck_give_the_checks_interval(tmp_home: Path, server) -> None:
+    from datetime import datetime
+
+    from tests.support.helpers import rows, write_config
+
+    write_config(tmp_home, obey_robots=False, timeout=2)
+    with open(tmp_home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+        handle.write('[recheck]\nconfirm_after = "0s"\n')
+    page = {"status": 200, "body": "<html><head><title>A</title></head><body><article><p>"
+            "Kazakhstan and China signed a transit deal at Khorgos.</p></article></body></html>"}
+    server.script("/stays", [page])
+    server.script("/goes", [page])
+    run_cli(tmp_home, "crawl", server.url("/stays"), server.url("/goes"))
+    server.script("/goes", [page, {"status": 404, "body": "no"}, {"status": 404, "body": "no"}])
+    for _ in range(3):
+        run_cli(tmp_home, "recheck", "--all")
+    found = export(tmp_home)
+    goes, stays = found[server.url("/goes")], found[server.url("/stays")]
+    checks = rows(tmp_home, "SELECT checked_at, outcome FROM checks WHERE url = ? ORDER BY id",
+                  (server.url("/goes"),))
+    assert [c["outcome"] for c in checks] == ["alive", "missing", "missing"]
+    assert goes["event"] == "1" and goes["reason"] == "gone"
+    assert goes["last_seen_alive_at"] == checks[0]["checked_at"]
+    assert goes["first_seen_missing_at"] == checks[1]["checked_at"]
+
+    def since_t0(at: str) -> float:
+        return (datetime.fromisoformat(at) - datetime.fromisoformat(goes["t0"])).total_seconds()
+
+    low, high = since_t0(checks[0]["checked_at"]), since_t0(checks[1]["checked_at"])
+    assert float(goes["interval_low_s"]) == pytest.approx(low, abs=1e-3)
+    assert float(goes["interval_high_s"]) == pytest.approx(high, abs=1e-3)
+    assert float(goes["duration_s"]) == pytest.approx((low + high) / 2, abs=1e-3)
+    (watch,) = rows(tmp_home, "SELECT last_alive_at FROM urls WHERE url = ?",
+                    (server.url("/stays"),))
+    assert stays["event"] == "0" and stays["interval_high_s"] == ""
+    assert stays["last_seen_alive_at"] == watch["last_alive_at"]
