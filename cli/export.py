@@ -16,7 +16,8 @@ from cli.context import BadConfig, Context, pass_ctx
 
 @click.group()
 def export() -> None:
-    """Export the archive: cdxj, wacz, evidence (one deletion), csv (the deletion log)."""
+    """Export the archive: cdxj, wacz, evidence (one deletion), csv (the deletion log),
+    survival (time to deletion per URL and item, for R or lifelines)."""
 
 
 def _since(since: str | None) -> Any:
@@ -109,3 +110,21 @@ def export_csv_command(ctx: Context, out: str, source: str | None, since: str | 
     count = export_deletions_csv(ctx.catalogue(), Path(out), source=source, since=_since(since),
                                  replay_base=ctx.config.replay_base)
     click.echo(f"wrote {count} deletions to {out}")
+
+
+@export.command("survival")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--source", help="Only this source's URLs and items.")
+@click.option("--since", help="Only URLs and items first seen since this time or age (e.g. 30d).")
+@click.option("--platform", help="Only this platform's (news, wechat, weibo, telegram, ...).")
+@pass_ctx
+def export_survival_command(ctx: Context, out: str, source: str | None, since: str | None,
+                            platform: str | None) -> None:
+    """Survival data as CSV to OUT: one row per watched URL and per list item, with the
+    interval-censored time to its first confirmed deletion (README "Survival data")."""
+    from archive.analysis.survival import SurvivalFilter
+    from archive.export.survival import export_survival_csv
+
+    count = export_survival_csv(ctx.catalogue(), Path(out), SurvivalFilter(
+        since=_since(since), source=source, platform=platform))
+    click.echo(f"wrote {count} rows to {out}")

@@ -12,6 +12,7 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
+from archive.analysis.velocity import build_report, summary_lines
 from archive.catalogue import db as catalogue
 from archive.config import load_config
 from archive.home import Home
@@ -90,11 +91,14 @@ def run_demo(home: Home, console: Console) -> int:
             rechecks.append(result)
         _show_deletions(home, console)
         _show_faults(home, console)
+        _show_survival(home, console)
     console.print(
         f"\nNext: browse the deletion log, timelines, diffs and replays with "
         f"memoryhole --home {home.root} serve (then open http://127.0.0.1:8765/); "
         f"memoryhole --home {home.root} history URL; export a deletion's evidence with "
-        f"memoryhole --home {home.root} export evidence URL evidence.wacz; or replay with "
+        f"memoryhole --home {home.root} export evidence URL evidence.wacz; the velocity of "
+        f"deletion with memoryhole --home {home.root} report report.html (and its data with "
+        f"export survival survival.csv); or replay with "
         f"pywb: cd {home.root} && wayback -b 127.0.0.1 -p 8080", highlight=False)
     failed = first.failed or second.failed or any(r.failed for r in rechecks)
     return 1 if failed else 0
@@ -151,6 +155,18 @@ def _show_faults(home: Home, console: Console) -> None:
         console.print(f"not a deletion: {_path(url)}: {outcome} ({reason}) x{count}",
                       highlight=False)
     db.conn.close()
+
+
+def _show_survival(home: Home, console: Console) -> None:
+    """The survival summary (archive.analysis.velocity): the demo's few URLs, one query."""
+    db = catalogue.open_existing(home.db_path)
+    try:
+        lines = summary_lines(build_report(db))
+    finally:
+        db.conn.close()
+    console.rule("survival: how fast the watched pages were deleted")
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
 
 
 def _path(url: str) -> str:

@@ -12,6 +12,8 @@ Pages (all GET, plain HTML with no script at all):
   an iframe of the replay origin (archive.web.replay), sandboxed; the deletion log's
   ``replay_url`` points here.
 - ``/timemap/link/{url}``, ``/timegate/{url}``: Memento (archive.web.memento).
+- ``/report``: the velocity of deletion (archive.analysis: survival curves, times to deletion,
+  per day and reason, coverage, detection delay), filters ``since``, ``source``, ``platform``.
 - ``/api/deletions``: the filtered log as JSON, the deletion objects of ``deletions --format
   json``; ``/export/evidence?u=URL[&deletion=ID]``: a deletion's evidence bundle (a WACZ).
 
@@ -71,6 +73,7 @@ from archive.web.replay import replay_target, unfold_scheme
 from archive.web.views import (
     day_chart,
     good_captures,
+    report_body,
     side_by_side,
     timeline_events,
     url_deletions,
@@ -130,7 +133,7 @@ class WebUI:
         routes = [
             Route("/", self.deletion_log), Route("/api/deletions", self.api_deletions),
             Route("/url", self.url_page), Route("/diff", self.diff_page),
-            Route("/blocking", self.blocking),
+            Route("/blocking", self.blocking), Route("/report", self.report),
             Route("/static/ui.css", self.stylesheet),
             Route("/replay/{rest:path}", self.replay_frame),
             Route("/timemap/link/{rest:path}", self.timemap),
@@ -247,6 +250,17 @@ class WebUI:
             db.conn.close()
         return self._page("blocking.html", title="Blocked where", rows=rows, vantage=vantage,
                           vantages=vantages, current=current, limit=BLOCKS_SHOWN)
+
+    def report(self, request: Request) -> Response:
+        """The velocity report (archive.analysis): ``since``, ``source``, ``platform``."""
+        db = self._db()
+        try:
+            form, body = report_body(db, request.query_params)
+        except ValueError as exc:
+            return self._error(400, "Bad report filter", str(exc))
+        finally:
+            db.conn.close()
+        return self._page("report.html", title="Velocity of deletion", body=body, form=form)
 
     def url_page(self, request: Request) -> Response:
         url = request.query_params.get("u", "").strip()

@@ -1,22 +1,29 @@
 """What the web UI's pages show, built from the catalogue and the index: a URL's timeline, its
 deletions with the last good capture and the tombstone side by side, the per-day chart, the
-side-by-side diff. Plain data for the templates (archive/templates), which escape it."""
+side-by-side diff, the velocity report (archive.analysis). Plain data for the templates
+(archive/templates), which escape it."""
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from datetime import datetime
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup
+
+from archive.analysis.report import render_fragment
+from archive.analysis.survival import SurvivalFilter
+from archive.analysis.velocity import build_report
 from archive.catalogue.captures import capture_body
 from archive.catalogue.db import dict_rows
 from archive.home import Home
 from archive.jobs import CONTROL
 from archive.text.diffing import diff_texts
 from archive.text.extract import main_text
-from archive.timeutil import parse_iso, timestamp14
+from archive.timeutil import parse_iso, parse_time_or_age, timestamp14
 from archive.urlnorm import replay_url
 from archive.warc.cdxj_lookup import view_name
 
@@ -183,3 +190,12 @@ def day_chart(by_day: dict[str, int], width: int = 480, height: int = 80) -> str
                      f'{escape(days[-1])}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def report_body(db: Any, params: Mapping[str, str]) -> tuple[dict[str, str], Markup]:
+    """(the form's values, the report's HTML) of the ``/report`` page's query ``params``
+    (``since``, ``source``, ``platform``); ValueError names a bad value."""
+    form = {key: (params.get(key) or "").strip() for key in ("since", "source", "platform")}
+    flt = SurvivalFilter(since=parse_time_or_age(form["since"]) if form["since"] else None,
+                         source=form["source"] or None, platform=form["platform"] or None)
+    return form, render_fragment(build_report(db, flt))

@@ -32,6 +32,7 @@ ARCHIVE_LAYERS = (
     ("detect",),
     ("config",),
     ("catalogue",),
+    ("analysis",),                          # statistics over catalogue reads (survival, report)
     ("writer", "integrity", "export"),      # siblings: none imports another
     ("web",),                               # a leaf
 )

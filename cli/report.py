@@ -1,0 +1,40 @@
+"""``memoryhole report``: the velocity of deletion as one HTML file (archive.analysis): survival
+curves per platform and source, times to deletion, deletions per day and reason, coverage and the
+schedule's detection delay. The web UI's ``/report`` page shows the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from archive.timeutil import parse_time_or_age
+from cli.context import BadConfig, Context, pass_ctx
+
+
+@click.command()
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--since", help="Only URLs and items first seen since this time or age (e.g. 30d).")
+@click.option("--source", help="Only this source's URLs and items.")
+@click.option("--platform", help="Only this platform's (news, wechat, weibo, telegram, ...).")
+@pass_ctx
+def report(ctx: Context, out: str, since: str | None, source: str | None,
+           platform: str | None) -> None:
+    """The velocity report (HTML, no script) to OUT: how fast what memoryhole watches is deleted."""
+    from archive.analysis.report import write_report
+    from archive.analysis.survival import SurvivalFilter
+    from archive.analysis.velocity import build_report, summary_lines
+
+    try:
+        start = parse_time_or_age(since) if since else None
+    except ValueError as exc:
+        raise BadConfig(str(exc)) from None
+    db = ctx.catalogue()
+    try:
+        result = build_report(db, SurvivalFilter(since=start, source=source, platform=platform))
+    finally:
+        db.conn.close()
+    write_report(result, Path(out))
+    for line in summary_lines(result):
+        click.echo(line)
+    click.echo(f"wrote {out}")
