@@ -5,6 +5,7 @@ archive.catalogue.stories)."""
 from __future__ import annotations
 
 import json
+import re
 
 from archive.timeutil import iso, utcnow
 from demosite.content import BORDER_MARKET, KHORGOS, MFA_PROTEST, PIPELINE, WECHAT_RETURN
@@ -19,7 +20,8 @@ from demosite.reprints import (
     RETURN_PORTAL,
 )
 from demosite.site import render_article, render_wechat
-from tests.support.helpers import rows, run_cli, write_config
+from tests.support.helpers import http_get, rows, run_cli, write_config
+from tests.support.webhome import ServeProcess
 
 ORIGINALS = {a.path: render_article(a).decode(a.encoding) for a in
              (KHORGOS, MFA_PROTEST, BORDER_MARKET, PIPELINE)}
@@ -155,6 +157,25 @@ def test_copies_deleted_one_after_another(tmp_home, server):
                for c in data["copies"]}
     assert reasons == {RETURN_PORTAL.path: "gone", WECHAT_RETURN.path: "censored",
                        RETURN_ACCOUNT2.path: "gone"}
+    with ServeProcess(tmp_home) as web:
+        status, _, body = http_get(web.ui, "/")
+        log = body.decode()
+        assert status == 200 and log.count(f'href="/story?id={story_id}"') == 3
+        assert "3 of 3 copies deleted" in log
+        status, headers, body = http_get(web.ui, f"/story?id={story_id}")
+        page_html = body.decode()
+        assert status == 200 and "script-src 'none'" in headers["content-security-policy"]
+        assert "<script" not in page_html and "<svg" in page_html
+        assert "3 copies of one text, 3 of 3 deleted" in page_html
+        # which went first: the portal's reprint, then the WeChat original, then the account
+        went = dict((url, int(rank)) for rank, url in re.findall(
+            r'<td>(\d+)</td>\s*<td class="url"><a href="[^"]*">([^<]*)</a>', page_html))
+        assert went == {server.url(RETURN_PORTAL.path): 1, server.url(WECHAT_RETURN.path): 2,
+                        server.url(RETURN_ACCOUNT2.path): 3}
+        assert page_html.count('<circle class="deleted"') == 3
+        assert ">deleted: censored</span>" in page_html
+        assert http_get(web.ui, "/story?id=999")[0] == 404
+        assert http_get(web.ui, "/story?id=x")[0] == 400
     # a new copy found by a later crawl joins the story
     server.script(RETURN_ACCOUNT.path, [page(RETURN_ACCOUNT.path)])
     run_cli(tmp_home, "crawl", server.url(RETURN_ACCOUNT.path))

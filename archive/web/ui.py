@@ -8,6 +8,7 @@ Pages (all GET, plain HTML with no script at all):
 - ``/url?u=URL``: its timeline (every capture and check with outcomes, edits, deletions), and
   for each deletion the last good capture and the tombstone side by side.
 - ``/diff?u=URL&from=ID&to=ID``: two captures' texts side by side.
+- ``/story?id=N``: a story's copies on other sites (a timeline, which went first).
 - ``/replay/{collection}/{timestamp}/{url}``: a banner (URL, capture time, timeline link) over
   an iframe of the replay origin (archive.web.replay), sandboxed; the deletion log's
   ``replay_url`` points here.
@@ -50,11 +51,12 @@ from archive.catalogue.db import connect, open_catalogue
 from archive.catalogue.deletions import REASONS, DeletionFilter, deletion_counts, query_deletions
 from archive.catalogue.history import NotInCatalogue, url_history
 from archive.catalogue.search import SEARCH_CATCH_UP, pending, refresh_text_index
+from archive.catalogue.stories import story_by_id
 from archive.export.evidence import evidence_bundle
 from archive.export.wacz import ExportError
 from archive.home import Home
 from archive.jobs import CONTROL
-from archive.timeutil import http_date, parse_time_or_age, timestamp14, utcnow
+from archive.timeutil import http_date, iso, parse_time_or_age, timestamp14, utcnow
 from archive.urlnorm import canonical_url, is_http_url, url_in_path
 from archive.warc.cdxj_lookup import captures_of, nearest, split_view
 from archive.warc.reader import RecordNotFound
@@ -72,6 +74,8 @@ from archive.web.views import (
     day_chart,
     good_captures,
     side_by_side,
+    story_order,
+    story_timeline,
     timeline_events,
     url_deletions,
     vantage_states,
@@ -130,7 +134,7 @@ class WebUI:
         routes = [
             Route("/", self.deletion_log), Route("/api/deletions", self.api_deletions),
             Route("/url", self.url_page), Route("/diff", self.diff_page),
-            Route("/blocking", self.blocking),
+            Route("/blocking", self.blocking), Route("/story", self.story_page),
             Route("/static/ui.css", self.stylesheet),
             Route("/replay/{rest:path}", self.replay_frame),
             Route("/timemap/link/{rest:path}", self.timemap),
@@ -268,6 +272,22 @@ class WebUI:
                           vantages=vantages,
                           deletions=deletions, good_captures=good_captures(history),
                           timemap=f"/timemap/link/{url_in_path(history['url'])}")
+
+    def story_page(self, request: Request) -> Response:
+        """``/story?id=N``: a story's copies on a timeline, which went first."""
+        db = self._db()
+        try:
+            story = story_by_id(db, int(request.query_params.get("id", "")),
+                                replay_base=self.ui_origin)
+        except ValueError:
+            return self._error(400, "Bad story", "give a story id: /story?id=N")
+        finally:
+            db.conn.close()
+        if story is None:
+            return self._error(404, "No such story", "no story with this id")
+        copies = story_order(story["copies"])
+        return self._page("story.html", title=f"Story {story['story_id']}", story=story,
+                          timeline=story_timeline(copies, iso(utcnow())))
 
     def diff_page(self, request: Request) -> Response:
         params = request.query_params
