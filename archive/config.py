@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from archive.detect.state import DEFAULT_CONFIRM_AFTER, DEFAULT_CONFIRM_CHECKS, DEFAULT_OFFSETS
 from archive.jobs import CONTROL
+from archive.text.minhash import DEFAULT_STORY_THRESHOLD
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url, without_credentials
 from archive.warc.records import COMPRESSIONS
@@ -110,6 +111,7 @@ class Config:
     notify_blocks: bool = False       # [notify] blocks: announce new blocks at vantage points
     replay_base: str = "http://127.0.0.1:8765"   # where `memoryhole serve` is reached
     vantages: tuple[Vantage, ...] = ()
+    story_threshold: float = DEFAULT_STORY_THRESHOLD   # [stories] threshold: copies' similarity
 
     def vantage(self, name: str) -> Vantage | None:
         return next((v for v in self.vantages if v.name == name), None)
@@ -255,7 +257,7 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         return Config(path=path)
     top = Section(path, "", read_toml(path))
     top.check_keys({"seeds", "collection", "operator", "crawl", "recheck", "browser", "notify",
-                    "serve", "vantage"})
+                    "serve", "vantage", "stories"})
     seeds = top.get("seeds", (list, str), [])
     if isinstance(seeds, str):
         seeds = [seeds]
@@ -283,10 +285,8 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         requisites=crawl.get("requisites", bool, d.requisites),
         requisites_max=crawl.positive("requisites_max", int, d.requisites_max),
         requisites_refresh=crawl.duration("requisites_refresh", d.requisites_refresh),
-        delay=crawl.get("delay", float, d.delay),
-        extract=extract,
-        warc_compression=compression,
-        ca_file=_ca_file(crawl, path),
+        delay=crawl.get("delay", float, d.delay), extract=extract,
+        warc_compression=compression, ca_file=_ca_file(crawl, path),
         writer_queue_mb=crawl.positive("writer_queue_mb", float, d.writer_queue_mb),
         feed_max_items=crawl.positive("feed_max_items", int, d.feed_max_items),
         sitemap_max_items=crawl.positive("sitemap_max_items", int, d.sitemap_max_items),
@@ -320,12 +320,17 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     if not is_http_url(replay_base):
         serve.fail("base_url", f"{replay_base!r} is not an http(s) URL",
                    'use the address users open, e.g. "http://127.0.0.1:8765"')
+    stories = Section(path, "stories.", top.data.get("stories", {}))
+    stories.check_keys({"threshold"})
+    story_threshold = stories.positive("threshold", float, Config.story_threshold)
+    if story_threshold > 1:
+        stories.fail("threshold", f"must be at most 1, got {story_threshold}", "use e.g. 0.5")
     return Config(
         path=path, seeds=tuple(seeds), collection=collection,
         operator=top.get("operator", str, ""), crawl=crawl_cfg, recheck=recheck_cfg,
         browser=browser_cfg, notify_urls=notify.strings("urls"),
         notify_blocks=notify.get("blocks", bool, False), replay_base=replay_base,
-        vantages=_vantages(path, top.data.get("vantage", [])),
+        vantages=_vantages(path, top.data.get("vantage", [])), story_threshold=story_threshold,
     )
 
 

@@ -48,6 +48,8 @@ class WriterSettings:
     control_name: str = CONTROL          # the control's name in check rows (CONTROL, or the
                                          # [[vantage]] with control = true)
     log_level: str = "INFO"
+    # [stories] threshold; None: its default (archive.text.minhash.DEFAULT_STORY_THRESHOLD)
+    story_threshold: float | None = None
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def cli(ctx: click.Context, home: str | None, config_path: str | None) -> None:
 
 for command in (crawl.crawl, crawl.add, crawl.recheck, crawl.schedule, query.history,
                 query.diff, query.deletions, query.blocking, check.check, crawl.demo, export.export,
-                serve.serve, ops.backup, ops.doctor, report.report):
+                serve.serve, ops.backup, ops.doctor, report.report, query.copies):
     cli.add_command(command)
 
 

@@ -1,5 +1,5 @@
-"""``memoryhole deletions``, ``blocking``, ``history`` and ``diff``: the read side of the
-catalogue, thin over archive.catalogue and archive.export.formats."""
+"""``memoryhole deletions``, ``blocking``, ``history``, ``diff`` and ``copies``: the read side of
+the catalogue, thin over archive.catalogue and archive.export.formats."""
 
 from __future__ import annotations
 
@@ -198,3 +198,45 @@ def blocking(ctx: Context, vantage: str | None, since: str | None, current: bool
     write_blocks(rows, fmt, out, console=_console() if fmt == "table" else None,
                  empty_message=empty)
     click.echo(out.getvalue(), nl=False)
+
+
+@click.command()
+@click.argument("url")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@pass_ctx
+def copies(ctx: Context, url: str, fmt: str) -> None:
+    """The copies of URL's story on other sites and accounts: source, first seen, state,
+    similarity."""
+    from archive.catalogue.history import NotInCatalogue
+    from archive.catalogue.stories import story_copies
+
+    db = ctx.catalogue()
+    try:
+        data = story_copies(db, url, replay_base=ctx.config.replay_base)
+    except NotInCatalogue as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        db.conn.close()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    console = _console()
+    found = data["copies"]
+    if data["story_id"] is None:
+        console.print(terminal_text(f"{data['url']}: no copy of its text is known"))
+    else:
+        console.print(terminal_text(f"story {data['story_id']}: {len(found)} copies, "
+                                    f"{data['copies_deleted']} deleted"))
+    table = Table("first seen", "source", "state", "similarity", "URL", box=None)
+    for row in found:
+        state = row["state"] or "-"
+        if row["deleted"]:
+            state = f"deleted ({row['deleted']['reason']}, {row['deleted']['detected_at']})"
+        if row["blocked"]:
+            state += "; blocked at " + ", ".join(b["vantage"] for b in row["blocked"])
+        score = "-" if row["similarity"] is None else f"{row['similarity']:.2f}"
+        table.add_row(*map(terminal_text, (row["first_seen_at"] or "-", row["source"] or "-",
+                                           state, score)),
+                      terminal_text(row["url"], overflow="fold"))
+    console.print(table)

@@ -130,6 +130,7 @@ def crawl_settings(home: Home, config: Config) -> dict[str, Any]:
         "ARCHIVE_EXTRACT": crawl.extract,
         "ARCHIVE_OPERATOR": config.operator,
         "ARCHIVE_RECHECK_OFFSETS": list(config.recheck.offsets),
+        "ARCHIVE_STORY_THRESHOLD": config.story_threshold,
         "ARCHIVE_WARC_MAX_BYTES": int(crawl.warc_max_mb * MB),
         "ARCHIVE_COMPRESSION": crawl.warc_compression,
         "ARCHIVE_QUEUE_MAX_BYTES": int(crawl.writer_queue_mb * MB),

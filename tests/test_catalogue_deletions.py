@@ -269,6 +269,8 @@ def test_deletion_object_fields(catalogue):
             "collection": "main", "title": "关于某事件的微博",
         },
         "replay_url": f"{BASE}/replay/main/20261120032000/https://www.weibo.com/1234567/NaBcD",
+        # in no story: a story of one copy, itself, deleted (archive.catalogue.stories)
+        "story_id": None, "copies": 1, "copies_deleted": 1,
     }
     assert isinstance(row["evidence"]["offset"], int)
     assert isinstance(row["last_good_capture"]["offset"], int)

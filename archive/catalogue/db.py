@@ -240,6 +240,22 @@ def build_migrations() -> Migrations:
                    " SELECT id, last_seen_at, last_capture_id, text FROM items"
                    " WHERE text IS NOT NULL")
 
+    @migrations(name="0014_stories")
+    def stories(db: sqlite_utils.Database) -> None:
+        # Copies of one story across sites (archive.writer.stories): a URL's story, the MinHash
+        # signature of its last good text, and the LSH band keys that find its near-duplicates
+        # with an index lookup per band (archive.text.minhash), so that adding a capture never
+        # reads the whole index and nothing of it is held in memory between captures.
+        db["stories"].create({"id": int, "created_at": str, "first_url_id": int}, pk="id")
+        db["urls"].add_column("story_id", int)
+        db.execute("CREATE INDEX idx_urls_story_id ON urls (story_id) WHERE story_id IS NOT NULL")
+        db["story_signatures"].create({
+            "url_id": int, "capture_id": int, "signature": bytes, "signed_at": str,
+            "similarity": float,
+        }, pk="url_id")
+        db.execute("CREATE TABLE story_bands (band INTEGER NOT NULL, key INTEGER NOT NULL,"
+                   " url_id INTEGER NOT NULL, PRIMARY KEY (band, key, url_id)) WITHOUT ROWID")
+
     return migrations
 
 

@@ -8,7 +8,12 @@
                   "warc_filename", "offset"},
      "last_good_capture": {"capture_id", "timestamp", "warc_filename", "offset", "length",
                            "collection", "title"} | None,
-     "replay_url": "{replay_base}/replay/{collection}/{timestamp14}/{url}" | None}
+     "replay_url": "{replay_base}/replay/{collection}/{timestamp14}/{url}" | None,
+     "story_id": int | None, "copies": int, "copies_deleted": int}
+
+``story_id`` is the deleted URL's story now (archive.writer.stories), ``copies`` how many URLs
+it has and ``copies_deleted`` how many of them are deleted now (not restored); a URL in no
+story counts as a story of one copy, itself.
 
 Filters:
 
@@ -37,6 +42,7 @@ from datetime import datetime
 from typing import Any
 
 from archive.catalogue.search import text_condition
+from archive.catalogue.stories import STORY_COLUMNS
 from archive.timeutil import iso
 from archive.urlnorm import canonical_url, domain_of, replay_url
 
@@ -59,11 +65,13 @@ _COLUMNS = (
     # pywb's 14-digit timestamp, made by SQLite (any ISO-8601 form, offsets made UTC; NULL if
     # the text is not a time): cheaper than parsing in Python for every row.
     "strftime('%Y%m%d%H%M%S', g.captured_at)",
+    *STORY_COLUMNS,
 )
 _SELECT = (
     f"SELECT {', '.join(_COLUMNS)} FROM deletions AS d"
     " LEFT JOIN captures AS e ON e.id = d.evidence_capture_id"
     " LEFT JOIN captures AS g ON g.id = d.last_good_capture_id"
+    " LEFT JOIN urls AS u ON u.id = d.url_id"
 )
 
 
@@ -187,7 +195,7 @@ def _shape(row: tuple[Any, ...], base: str) -> dict[str, Any]:
      missing_at, confirmed, restored_at, item_id, parent_url, item_text,
      ev_id, ev_at, ev_file, ev_offset,
      good_id, good_at, good_url, good_file, good_offset, good_length,
-     good_coll, good_title, good_stamp14) = row
+     good_coll, good_title, good_stamp14, story_id, copies, copies_deleted) = row
     last_good = None if good_id is None else {
         "capture_id": good_id, "timestamp": good_at, "warc_filename": good_file,
         "offset": good_offset, "length": good_length, "collection": good_coll,
@@ -214,4 +222,7 @@ def _shape(row: tuple[Any, ...], base: str) -> dict[str, Any]:
         "last_good_capture": last_good,
         "replay_url": None if good_id is None else
         replay_url(f"{base}/replay", good_coll, good_stamp14, good_url),
+        "story_id": story_id,
+        "copies": copies,
+        "copies_deleted": copies_deleted,
     }

@@ -44,6 +44,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "evidence_captured_at", "evidence_warc_filename", "evidence_offset",
     "last_good_capture_id", "last_good_timestamp", "last_good_warc_filename",
     "last_good_offset", "last_good_length", "last_good_collection", "last_good_title",
+    "story_id", "copies", "copies_deleted",
 )
 # Characters XML 1.0 cannot hold at all (even escaped); page titles sometimes carry them.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -142,7 +143,14 @@ def summary_text(row: Mapping[str, Any]) -> str:
     parts.append(f"last seen alive: {row.get('last_seen_alive_at') or 'unknown'}")
     if row.get("restored_at"):
         parts.append(f"restored at {row['restored_at']}")
+    if row.get("story_id") is not None:
+        parts.append(copies_text(row))
     return "; ".join(parts)
+
+
+def copies_text(row: Mapping[str, Any]) -> str:
+    """"3 of 5 copies deleted": a deletion object's story (archive.catalogue.deletions)."""
+    return f"{row.get('copies_deleted') or 0} of {row.get('copies') or 1} copies deleted"
 
 
 def write_atom(rows: list[dict[str, Any]], out: IO[str], *, feed_key: str,
@@ -195,6 +203,8 @@ def write_table(rows: list[dict[str, Any]], console: Console, *,
         where = row["url"]
         if row.get("item_id"):            # an item inside a list page: say which, and where
             where += f"\n(item {row['item_id']} of {row.get('parent_url') or '?'})"
+        if row.get("story_id") is not None:      # copies of its text elsewhere
+            where += f"\n(story {row['story_id']}: {copies_text(row)})"
         # Text(), not str: a URL or source with "[...]" must not be read as rich markup.
         table.add_row(terminal_text(row["detected_at"]), terminal_text(reason),
                       terminal_text(row.get("source") or "-"),

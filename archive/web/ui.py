@@ -8,6 +8,7 @@ Pages (all GET, plain HTML with no script at all):
 - ``/url?u=URL``: its timeline (every capture and check with outcomes, edits, deletions), and
   for each deletion the last good capture and the tombstone side by side.
 - ``/diff?u=URL&from=ID&to=ID``: two captures' texts side by side.
+- ``/story?id=N``: a story's copies on other sites (a timeline, which went first).
 - ``/replay/{collection}/{timestamp}/{url}``: a banner (URL, capture time, timeline link) over
   an iframe of the replay origin (archive.web.replay), sandboxed; the deletion log's
   ``replay_url`` points here.
@@ -52,16 +53,18 @@ from archive.catalogue.db import connect, open_catalogue
 from archive.catalogue.deletions import REASONS, DeletionFilter, deletion_counts, query_deletions
 from archive.catalogue.history import NotInCatalogue, url_history
 from archive.catalogue.search import SEARCH_CATCH_UP, pending, refresh_text_index
+from archive.catalogue.stories import story_by_id
 from archive.export.evidence import evidence_bundle
 from archive.export.wacz import ExportError
 from archive.home import Home
 from archive.jobs import CONTROL
-from archive.timeutil import http_date, parse_time_or_age, timestamp14, utcnow
+from archive.timeutil import http_date, iso, parse_time_or_age, timestamp14, utcnow
 from archive.urlnorm import canonical_url, is_http_url, url_in_path
 from archive.warc.cdxj_lookup import captures_of, nearest, split_view
 from archive.warc.reader import RecordNotFound
 from archive.warc.safepath import collection_or_none
 from archive.web.fetch_guard import CrossSiteGuard
+from archive.web.headers import SecurityHeaders
 from archive.web.memento import (
     LINK_FORMAT,
     memento_url,
@@ -75,6 +78,8 @@ from archive.web.views import (
     good_captures,
     report_body,
     side_by_side,
+    story_order,
+    story_timeline,
     timeline_events,
     url_deletions,
     vantage_states,
@@ -85,36 +90,6 @@ PAGE_SIZE = 100
 API_LIMIT = 1000
 BLOCKS_SHOWN = 500       # the latest blocks the "blocked where" page lists
 FILTER_KEYS = ("q", "reason", "source", "domain", "since", "until")
-
-
-class SecurityHeaders:
-    """ASGI middleware: the UI's own security headers on every answer."""
-
-    def __init__(self, app: Any, replay_origin: str) -> None:
-        self.app = app
-        self.headers = [
-            (b"content-security-policy", (
-                "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:;"
-                f" frame-src {replay_origin}; object-src 'none'; base-uri 'none';"
-                " form-action 'self'; frame-ancestors 'none'").encode()),
-            (b"x-frame-options", b"DENY"),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"same-origin"),
-            (b"cross-origin-opener-policy", b"same-origin"),
-            (b"cache-control", b"no-store"),
-        ]
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + self.headers
-            await send(message)
-
-        return await self.app(scope, receive, send_with_headers)
 
 
 class WebUI:
@@ -134,6 +109,7 @@ class WebUI:
             Route("/", self.deletion_log), Route("/api/deletions", self.api_deletions),
             Route("/url", self.url_page), Route("/diff", self.diff_page),
             Route("/blocking", self.blocking), Route("/report", self.report),
+            Route("/story", self.story_page),
             Route("/static/ui.css", self.stylesheet),
             Route("/replay/{rest:path}", self.replay_frame),
             Route("/timemap/link/{rest:path}", self.timemap),
@@ -283,6 +259,22 @@ class WebUI:
                           deletions=deletions, good_captures=good_captures(history),
                           items=history["items"],
                           timemap=f"/timemap/link/{url_in_path(history['url'])}")
+
+    def story_page(self, request: Request) -> Response:
+        """``/story?id=N``: a story's copies on a timeline, which went first."""
+        db = self._db()
+        try:
+            story = story_by_id(db, int(request.query_params.get("id", "")),
+                                replay_base=self.ui_origin)
+        except ValueError:
+            return self._error(400, "Bad story", "give a story id: /story?id=N")
+        finally:
+            db.conn.close()
+        if story is None:
+            return self._error(404, "No such story", "no story with this id")
+        copies = story_order(story["copies"])
+        return self._page("story.html", title=f"Story {story['story_id']}", story=story,
+                          timeline=story_timeline(copies, iso(utcnow())))
 
     def diff_page(self, request: Request) -> Response:
         params = request.query_params

@@ -22,6 +22,7 @@ from archive.jobs import CONTROL, CheckJob
 from archive.timeutil import iso, parse_iso, utcnow
 from archive.writer.lists import item_checked, item_deleted, item_of_url
 from archive.writer.rollback import RunSnapshot
+from archive.writer.stories import recheck_copies
 from archive.writer.vantages import VantageRecorder
 
 if TYPE_CHECKING:
@@ -201,6 +202,8 @@ class CheckRecorder:
             self.stats["item_deletions"] += 1
         self.conn.execute("UPDATE urls SET state = 'deleted', deleted_at = ? WHERE id = ?",
                           (iso(p.checked_at), p.url_id))
+        # censors sweep reprints: the story's other copies are due at once
+        self.stats["stories/copies_due"] += recheck_copies(self.conn, p.url_id, iso(utcnow()))
         self.stats["deletions"] += 1
         self.stats[f"deletions/{p.reason}"] += 1
         logger.warning("deletion confirmed: %s (%s, %s)", p.url, p.reason, p.rule)

@@ -26,6 +26,7 @@ from archive.urlnorm import canonical_url, domain_of
 from archive.warc.http_message import HttpExchange
 from archive.warc.reader import RecordNotFound
 from archive.warc.records import WrittenRecord, certificate_sha256
+from archive.writer.stories import StoryIndex
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -62,6 +63,7 @@ class PageRecorder:
         self._first_offset = first_recheck       # a new capture's first re-check, after it
         self._canonical: dict[str, str] = {}        # fetched URL -> catalogue key, this run
         self.inserted: dict[str, int] = {}          # WARC-Record-ID -> captures.id, until used
+        self.stories = StoryIndex(self.conn, settings.story_threshold, stats)
 
     def key(self, fetched_url: str) -> str:
         """``canonical_url`` of a fetched URL, remembered (an exchange needs it two or three
@@ -183,9 +185,11 @@ class PageRecorder:
         if text_from:
             self.stats["pages_text_shared"] += 1
         if row is None:
-            self._insert_url(job, url, captured_at, capture_id if good else None,
-                             payload_digest if good else None)
+            url_id = self._insert_url(job, url, captured_at, capture_id if good else None,
+                                      payload_digest if good else None)
             self.stats["new_urls"] += 1
+            if good and job.watch_text:            # a new copy joins its story
+                self.stories.assign(url_id, capture_id, text, captured_at)
             return
         url_id, last_digest, last_capture_id, watch_text = row
         if crawled and good and last_capture_id and last_digest != job.page.text_digest and \
@@ -210,10 +214,12 @@ class PageRecorder:
         assignments = ", ".join(f"{key} = ?" for key in updates)
         self.conn.execute(f"UPDATE urls SET {assignments} WHERE id = ?",
                           (*updates.values(), url_id))
+        if good and not text_from and watch_text != 0:   # unchanged text: its story stands
+            self.stories.assign(url_id, capture_id, text, captured_at)
 
     def _insert_url(self, job: PageJob, url: str, captured_at: str, capture_id: int | None,
-                    payload_digest: str | None) -> None:
-        self.conn.execute(
+                    payload_digest: str | None) -> int:
+        return self.conn.execute(
             "INSERT INTO urls (url, domain, source, platform, first_seen_at, last_captured_at,"
             " next_check_at, state, missing_streak, etag, last_modified, last_payload_digest,"
             " last_text_digest, last_capture_id, last_alive_at, watch_text)"
@@ -223,7 +229,7 @@ class PageRecorder:
              job.last_modified, payload_digest,
              job.page.text_digest if capture_id else None, capture_id,
              captured_at if capture_id else None, int(job.watch_text)),
-        )
+        ).lastrowid
 
     def _first_check(self, captured_at: str) -> str:
         return iso(parse_iso(captured_at) + self._first_offset)

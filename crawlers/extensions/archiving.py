@@ -58,6 +58,7 @@ class ArchiveExtension:
             log_file=settings.get("LOG_FILE"),
             log_level=settings.get("LOG_LEVEL"),
             control_name=settings.get("ARCHIVE_CONTROL_NAME"),
+            story_threshold=settings.getfloat("ARCHIVE_STORY_THRESHOLD"),
         )
         run_id = settings.get("ARCHIVE_RUN_ID")
         writer = ArchiveWriter(Home(Path(home)), writer_settings,
