@@ -98,6 +98,15 @@ class Vantage:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """``[cluster]``: Redis Streams workers (archive.cluster); ``redis`` may hold a password."""
+    redis: str = ""                  # redis://[:password@]host:port/db; "": no cluster
+    home_id: str = "main"            # this home's keys on the server: memoryhole:<home_id>:...
+    lease: str = "60s"               # a job a worker holds this long unfinished is another's
+    max_deliveries: int = 3          # a job delivered this often unfinished is dead-lettered
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     seeds: tuple[str, ...] = ()
@@ -110,6 +119,7 @@ class Config:
     notify_blocks: bool = False       # [notify] blocks: announce new blocks at vantage points
     replay_base: str = "http://127.0.0.1:8765"   # where `memoryhole serve` is reached
     vantages: tuple[Vantage, ...] = ()
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def vantage(self, name: str) -> Vantage | None:
         return next((v for v in self.vantages if v.name == name), None)
@@ -133,22 +143,19 @@ class Config:
             full = pattern if Path(pattern).is_absolute() else str(base / pattern)
             matches = sorted(glob.glob(full))
             if not matches:
-                raise ConfigError(
-                    f"{self.path}: seeds: {pattern!r} matches no file; fix the glob or remove it"
-                )
+                raise ConfigError(f"{self.path}: seeds: {pattern!r} matches no file; fix the "
+                                  "glob or remove it")
             found.extend(Path(m) for m in matches)
         return found
 
 
 def read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; check the path") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
-    try:
-        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}; fix the syntax there") from None
 
@@ -245,8 +252,8 @@ class Section:
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
              list: "a list", dict: "a table"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+    return " or ".join(names.get(k, k.__name__) for k in (kind if isinstance(kind, tuple)
+                                                           else (kind,)))
 
 
 def load_config(path: Path | None, *, required: bool = False) -> Config:
@@ -255,10 +262,8 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         return Config(path=path)
     top = Section(path, "", read_toml(path))
     top.check_keys({"seeds", "collection", "operator", "crawl", "recheck", "browser", "notify",
-                    "serve", "vantage"})
-    seeds = top.get("seeds", (list, str), [])
-    if isinstance(seeds, str):
-        seeds = [seeds]
+                    "serve", "vantage", "cluster"})
+    seeds = [seeds] if isinstance(seeds := top.get("seeds", (list, str), []), str) else seeds
     collection = top.get("collection", str, "main")
     if not NAME_RE.match(collection):
         top.fail("collection", f"{collection!r} is not a valid name",
@@ -266,33 +271,21 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     crawl = Section(path, "crawl.", top.data.get("crawl", {}))
     crawl.check_keys(set(CrawlConfig.__dataclass_fields__))
     d = CrawlConfig()
-    extract = crawl.choice("extract", ("fast", "trafilatura"), d.extract)
-    compression = crawl.choice("warc_compression", tuple(COMPRESSIONS), d.warc_compression)
-    crawl_cfg = CrawlConfig(
-        user_agent=crawl.get("user_agent", str, d.user_agent),
-        concurrency=crawl.positive("concurrency", int, d.concurrency),
-        per_domain=crawl.positive("per_domain", int, d.per_domain),
-        max_response_mb=crawl.positive("max_response_mb", float, d.max_response_mb),
-        warc_max_mb=crawl.positive("warc_max_mb", float, d.warc_max_mb),
-        obey_robots=crawl.get("obey_robots", bool, d.obey_robots),
-        allow_private_addresses=crawl.get("allow_private_addresses", bool,
-                                          d.allow_private_addresses),
-        timeout=crawl.positive("timeout", float, d.timeout),
-        autothrottle=crawl.get("autothrottle", bool, d.autothrottle),
-        fast_pages=crawl.get("fast_pages", bool, d.fast_pages),
-        requisites=crawl.get("requisites", bool, d.requisites),
-        requisites_max=crawl.positive("requisites_max", int, d.requisites_max),
-        requisites_refresh=crawl.duration("requisites_refresh", d.requisites_refresh),
-        delay=crawl.get("delay", float, d.delay),
-        extract=extract,
-        warc_compression=compression,
-        ca_file=_ca_file(crawl, path),
-        writer_queue_mb=crawl.positive("writer_queue_mb", float, d.writer_queue_mb),
-        feed_max_items=crawl.positive("feed_max_items", int, d.feed_max_items),
-        sitemap_max_items=crawl.positive("sitemap_max_items", int, d.sitemap_max_items),
-        sitemap_max_followed=crawl.positive("sitemap_max_followed", int, d.sitemap_max_followed),
-        sitemap_max_depth=crawl.positive("sitemap_max_depth", int, d.sitemap_max_depth),
-    )
+    values: dict[str, Any] = {
+        "user_agent": crawl.get("user_agent", str, d.user_agent),
+        "delay": crawl.get("delay", float, d.delay),
+        "requisites_refresh": crawl.duration("requisites_refresh", d.requisites_refresh),
+        "extract": crawl.choice("extract", ("fast", "trafilatura"), d.extract),
+        "warc_compression": crawl.choice("warc_compression", tuple(COMPRESSIONS),
+                                         d.warc_compression),
+        "ca_file": _ca_file(crawl, path)}
+    for name, spec in CrawlConfig.__dataclass_fields__.items():   # the others: by their type
+        if name not in values:
+            kind = {"bool": bool, "int": int, "float": float}[str(spec.type)]
+            default = getattr(d, name)
+            values[name] = crawl.get(name, bool, default) if kind is bool else \
+                crawl.positive(name, kind, default)
+    crawl_cfg = CrawlConfig(**values)
     recheck = Section(path, "recheck.", top.data.get("recheck", {}))
     recheck.check_keys(set(RecheckConfig.__dataclass_fields__))
     r = RecheckConfig()
@@ -326,7 +319,19 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         browser=browser_cfg, notify_urls=notify.strings("urls"),
         notify_blocks=notify.get("blocks", bool, False), replay_base=replay_base,
         vantages=_vantages(path, top.data.get("vantage", [])),
+        cluster=_cluster(Section(path, "cluster.", top.data.get("cluster", {}))),
     )
+
+
+def _cluster(sec: Section, c: type[ClusterConfig] = ClusterConfig) -> ClusterConfig:
+    sec.check_keys(set(c.__dataclass_fields__))
+    if (redis := sec.get("redis", str, c.redis)) and \
+            urlsplit(redis).scheme not in ("redis", "rediss", "unix"):
+        sec.fail("redis", "not a Redis URL", 'write it like "redis://:password@host:6379/0"')
+    if not NAME_RE.match(home_id := sec.get("home_id", str, c.home_id)):
+        sec.fail("home_id", f"{home_id!r} is not a valid name", "use letters, digits, '-', '_'")
+    return c(redis=redis, home_id=home_id, lease=sec.duration("lease", c.lease),
+             max_deliveries=sec.positive("max_deliveries", int, c.max_deliveries))
 
 
 def _vantages(path: Path, raw: Any) -> tuple[Vantage, ...]:
