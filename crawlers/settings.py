@@ -38,6 +38,11 @@ ARCHIVE_SHARE_TEXT_BACKLOG = 50     # from this many items waiting for the write
 ARCHIVE_STATS_FILE = None           # where the crawl's final stats are written as JSON
 ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
 
+CLUSTER_INFLIGHT = 32               # jobs a `memoryhole worker` holds at once, at most; more
+                                    # are read as results go out (crawlers.spiders.worker)
+CLUSTER_WORKER_NAME = None          # set in a worker's crawl: its WARCs go to its own files and
+                                    # its results to the run's owner (archive.cluster.sink)
+
 BROWSER_ENABLED = False             # sources with render = "browser" load in Chromium through
                                     # scrapy-playwright (crawlers.browser; crawlers.launch sets it
                                     # with the PLAYWRIGHT_* settings, only when such a source runs)

@@ -218,6 +218,13 @@ def build_migrations() -> Migrations:
         db["blocks"].create_index(["url_id", "vantage"])
         db["blocks"].create_index(["vantage", "last_blocked_at"])
 
+    @migrations(name="0012_cluster_jobs")
+    def cluster_jobs(db: sqlite_utils.Database) -> None:
+        # the cluster jobs whose results are stored (archive.cluster.ingest): a job done twice
+        # by workers is stored once
+        db["cluster_jobs"].create({"job_id": str, "run_id": int, "worker": str,
+                                   "stored_at": str}, pk="job_id")
+
     return migrations
 
 

@@ -33,6 +33,7 @@ ARCHIVE_LAYERS = (
     ("config",),
     ("catalogue",),
     ("writer", "integrity", "export"),      # siblings: none imports another
+    ("cluster",),                           # Redis Streams workers: on top of the writer
     ("web",),                               # a leaf
 )
 ARCHIVE_ALSO = {"web": {"export"}}          # the UI offers evidence bundles and WACZ downloads
