@@ -112,7 +112,8 @@ class WorkerSpider(RecheckSpider):
         try:
             job = codec.loads(fields.get(b"job", b""))
             row = job["row"]
-            if str(job["run"]) != run:          # an ended run's: nobody waits for it
+            if str(job["run"]) != run and str(job["run"]) != await self._current_run():
+                # an ended run's (a run begun meanwhile is checked afresh): nobody waits for it
                 await self.client.xack(self.keys.jobs, JOBS_GROUP, entry_id)
                 await self.client.xdel(self.keys.jobs, entry_id)
                 return None
