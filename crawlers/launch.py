@@ -234,7 +234,8 @@ def run_crawl(
             "extra_source": extra_source,
             **(job_extra or {}),
         }
-        if config.cluster.redis:         # on `memoryhole worker`s (archive.cluster)
+        if config.cluster.redis and kind == "recheck":   # on `memoryhole worker`s
+            # (archive.cluster); crawls still run here, in a process of their own
             from archive.cluster.owner import run_owner
 
             returncode, stats = run_owner(home, config, job, run_id, on_progress=on_progress)

@@ -41,18 +41,14 @@ def configure(home, redis_server, **cluster):
 
 
 def crawl_locally(home, server, paths):
-    """The first captures, in one process (the config's [cluster] section set aside), each
-    path a page source (``/s/``: WeChat's rules, else news)."""
+    """The first captures, in one process (crawls are not on the cluster yet), each path a page
+    source (``/s/``: WeChat's rules, else news)."""
     seeds = home / "seeds.toml"
     seeds.write_text("\n".join(
         f'[[source]]\nname = "src{i}"\nkind = "page"\nurl = "{server.url(path)}"\n'
         f'platform = "{"wechat" if path.startswith("/s/") else "news"}"\n'
         for i, path in enumerate(paths)), encoding="utf-8")
-    config = home / "memoryhole.toml"
-    text = config.read_text()
-    config.write_text(text.split("[recheck]")[0])
     run_cli(home, "crawl", "--seeds", str(seeds))
-    config.write_text(text)
 
 
 def test_deletions_through_two_workers_as_in_one_process(tmp_home, server, cluster,
