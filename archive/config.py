@@ -1,8 +1,8 @@
 """Load and validate ``memoryhole.toml`` into dataclasses (seed files: archive.seeds).
 
-Validation happens once, at load. A problem raises :class:`ConfigError` whose message is one line
-naming the file, the key (and the line where TOML gives one) and the fix, so the CLI can print it
-and exit 2.
+Validation happens once, at load. A problem raises :class:`archive.config_file.ConfigError` whose
+message is one line naming the file, the key (and the line where TOML gives one) and the fix, so the
+CLI can print it and exit 2.
 """
 
 from __future__ import annotations
@@ -10,25 +10,20 @@ from __future__ import annotations
 import glob
 import re
 import ssl
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from archive.config_file import ConfigError, Section, read_toml
 from archive.detect.state import DEFAULT_CONFIRM_AFTER, DEFAULT_CONFIRM_CHECKS, DEFAULT_OFFSETS
 from archive.jobs import CONTROL
 from archive.text.minhash import DEFAULT_STORY_THRESHOLD
-from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url, without_credentials
 from archive.warc.records import COMPRESSIONS
 
 RENDER_MODES = ("http", "browser")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class ConfigError(ValueError):
-    """A config or seed file is wrong. ``str(error)`` is the one line to show the user."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +94,15 @@ class Vantage:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """``[cluster]``: Redis Streams workers (archive.cluster); ``redis`` may hold a password."""
+    redis: str = ""                  # redis://[:password@]host:port/db; "": no cluster
+    home_id: str = "main"            # this home's keys on the server: memoryhole:<home_id>:...
+    lease: str = "60s"               # a job a worker holds this long unfinished is another's
+    max_deliveries: int = 3          # a job delivered this often unfinished is dead-lettered
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     seeds: tuple[str, ...] = ()
@@ -112,6 +116,7 @@ class Config:
     replay_base: str = "http://127.0.0.1:8765"   # where `memoryhole serve` is reached
     vantages: tuple[Vantage, ...] = ()
     story_threshold: float = DEFAULT_STORY_THRESHOLD   # [stories] threshold: copies' similarity
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def vantage(self, name: str) -> Vantage | None:
         return next((v for v in self.vantages if v.name == name), None)
@@ -135,120 +140,10 @@ class Config:
             full = pattern if Path(pattern).is_absolute() else str(base / pattern)
             matches = sorted(glob.glob(full))
             if not matches:
-                raise ConfigError(
-                    f"{self.path}: seeds: {pattern!r} matches no file; fix the glob or remove it"
-                )
+                raise ConfigError(f"{self.path}: seeds: {pattern!r} matches no file; fix the "
+                                  "glob or remove it")
             found.extend(Path(m) for m in matches)
         return found
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found; check the path") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}; fix the syntax there") from None
-
-
-# Keys whose values may hold a password or a token (a proxy's credentials, a notification
-# service's token in its URL's path, Redis's password): an error about them never shows the value.
-SECRET_KEYS = frozenset({"notify.urls", "vantage.proxy", "cluster.redis"})
-
-
-class Section:
-    """Typed access to one table of a TOML file, with errors naming file and key (never the
-    value of a key in :data:`SECRET_KEYS`)."""
-
-    def __init__(self, path: Path, prefix: str, data: Any) -> None:
-        self.path, self.prefix = path, prefix
-        if not isinstance(data, dict):
-            self.fail("", "must be a table", f"write it as [{prefix.rstrip('.')}]")
-        self.data: dict[str, Any] = data
-
-    def fail(self, key: str, problem: str, fix: str) -> None:
-        where = f"{self.prefix}{key}" or "file"
-        raise ConfigError(f"{self.path}: {where}: {problem}; {fix}")
-
-    def shown(self, key: str, value: Any) -> str:
-        """``value`` as an error may show it: ``repr``, or nothing for a secret-bearing key."""
-        if re.sub(r"\[\d+\]", "", self.prefix) + key in SECRET_KEYS:
-            return "a value not shown here (it may hold a password or a token)"
-        return repr(value)
-
-    def check_keys(self, allowed: set[str]) -> None:
-        for key in self.data:
-            if key not in allowed:
-                self.fail(key, "unknown key", f"use one of: {', '.join(sorted(allowed))}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        if key not in self.data:
-            return default
-        value = self.data[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and kind is not bool:
-            self.fail(key, f"expected {_kind_name(kind)}, got a boolean", "change the value")
-        if not isinstance(value, kind):
-            self.fail(key, f"expected {_kind_name(kind)}, got {self.shown(key, value)}",
-                      "change the value")
-        return value
-
-    def positive(self, key: str, kind: type, default: Any) -> Any:
-        value = self.get(key, kind, default)
-        if value <= 0:
-            self.fail(key, f"must be greater than 0, got {value}", "use a positive number")
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...] | list[str], default: str) -> str:
-        value = self.get(key, str, default)
-        if value not in choices:
-            self.fail(key, f"unknown value {self.shown(key, value)}",
-                      "use one of " + ", ".join(f'"{name}"' for name in choices))
-        return value
-
-    def duration(self, key: str, default: str) -> str:
-        value = self.get(key, str, default)
-        try:
-            parse_age(value)
-        except ValueError:
-            self.fail(key, f"not a duration: {self.shown(key, value)}",
-                      "write it like 30s, 5m, 2h or 7d")
-        return value
-
-    def durations(self, key: str, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        value = self.get(key, list, None)
-        if value is None:
-            return default
-        for item in value:
-            if not isinstance(item, str):
-                self.fail(key, f"expected durations like \"5m\", got {item!r}", "quote each one")
-            try:
-                parse_age(item)
-            except ValueError:
-                self.fail(key, f"not a duration: {item!r}", "write it like 30s, 5m, 2h or 7d")
-        if not value:
-            self.fail(key, "is empty", "list at least one offset, e.g. [\"5m\", \"1h\"]")
-        return tuple(value)
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.get(key, list, [])
-        for item in value:
-            if not isinstance(item, str):
-                self.fail(key, f"expected a list of strings, got {self.shown(key, item)}",
-                          "quote each item")
-        return tuple(value)
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-             list: "a list", dict: "a table"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
 def load_config(path: Path | None, *, required: bool = False) -> Config:
@@ -257,10 +152,8 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         return Config(path=path)
     top = Section(path, "", read_toml(path))
     top.check_keys({"seeds", "collection", "operator", "crawl", "recheck", "browser", "notify",
-                    "serve", "vantage", "stories"})
-    seeds = top.get("seeds", (list, str), [])
-    if isinstance(seeds, str):
-        seeds = [seeds]
+                    "serve", "vantage", "stories", "cluster"})
+    seeds = [seeds] if isinstance(seeds := top.get("seeds", (list, str), []), str) else seeds
     collection = top.get("collection", str, "main")
     if not NAME_RE.match(collection):
         top.fail("collection", f"{collection!r} is not a valid name",
@@ -268,31 +161,21 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     crawl = Section(path, "crawl.", top.data.get("crawl", {}))
     crawl.check_keys(set(CrawlConfig.__dataclass_fields__))
     d = CrawlConfig()
-    extract = crawl.choice("extract", ("fast", "trafilatura"), d.extract)
-    compression = crawl.choice("warc_compression", tuple(COMPRESSIONS), d.warc_compression)
-    crawl_cfg = CrawlConfig(
-        user_agent=crawl.get("user_agent", str, d.user_agent),
-        concurrency=crawl.positive("concurrency", int, d.concurrency),
-        per_domain=crawl.positive("per_domain", int, d.per_domain),
-        max_response_mb=crawl.positive("max_response_mb", float, d.max_response_mb),
-        warc_max_mb=crawl.positive("warc_max_mb", float, d.warc_max_mb),
-        obey_robots=crawl.get("obey_robots", bool, d.obey_robots),
-        allow_private_addresses=crawl.get("allow_private_addresses", bool,
-                                          d.allow_private_addresses),
-        timeout=crawl.positive("timeout", float, d.timeout),
-        autothrottle=crawl.get("autothrottle", bool, d.autothrottle),
-        fast_pages=crawl.get("fast_pages", bool, d.fast_pages),
-        requisites=crawl.get("requisites", bool, d.requisites),
-        requisites_max=crawl.positive("requisites_max", int, d.requisites_max),
-        requisites_refresh=crawl.duration("requisites_refresh", d.requisites_refresh),
-        delay=crawl.get("delay", float, d.delay), extract=extract,
-        warc_compression=compression, ca_file=_ca_file(crawl, path),
-        writer_queue_mb=crawl.positive("writer_queue_mb", float, d.writer_queue_mb),
-        feed_max_items=crawl.positive("feed_max_items", int, d.feed_max_items),
-        sitemap_max_items=crawl.positive("sitemap_max_items", int, d.sitemap_max_items),
-        sitemap_max_followed=crawl.positive("sitemap_max_followed", int, d.sitemap_max_followed),
-        sitemap_max_depth=crawl.positive("sitemap_max_depth", int, d.sitemap_max_depth),
-    )
+    values: dict[str, Any] = {
+        "user_agent": crawl.get("user_agent", str, d.user_agent),
+        "delay": crawl.get("delay", float, d.delay),
+        "requisites_refresh": crawl.duration("requisites_refresh", d.requisites_refresh),
+        "extract": crawl.choice("extract", ("fast", "trafilatura"), d.extract),
+        "warc_compression": crawl.choice("warc_compression", tuple(COMPRESSIONS),
+                                         d.warc_compression),
+        "ca_file": _ca_file(crawl, path)}
+    for name, spec in CrawlConfig.__dataclass_fields__.items():   # the others: by their type
+        if name not in values:
+            kind = {"bool": bool, "int": int, "float": float}[str(spec.type)]
+            default = getattr(d, name)
+            values[name] = crawl.get(name, bool, default) if kind is bool else \
+                crawl.positive(name, kind, default)
+    crawl_cfg = CrawlConfig(**values)
     recheck = Section(path, "recheck.", top.data.get("recheck", {}))
     recheck.check_keys(set(RecheckConfig.__dataclass_fields__))
     r = RecheckConfig()
@@ -331,7 +214,19 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
         browser=browser_cfg, notify_urls=notify.strings("urls"),
         notify_blocks=notify.get("blocks", bool, False), replay_base=replay_base,
         vantages=_vantages(path, top.data.get("vantage", [])), story_threshold=story_threshold,
+        cluster=_cluster(Section(path, "cluster.", top.data.get("cluster", {}))),
     )
+
+
+def _cluster(sec: Section, c: type[ClusterConfig] = ClusterConfig) -> ClusterConfig:
+    sec.check_keys(set(c.__dataclass_fields__))
+    if (redis := sec.get("redis", str, c.redis)) and \
+            urlsplit(redis).scheme not in ("redis", "rediss", "unix"):
+        sec.fail("redis", "not a Redis URL", 'write it like "redis://:password@host:6379/0"')
+    if not NAME_RE.match(home_id := sec.get("home_id", str, c.home_id)):
+        sec.fail("home_id", f"{home_id!r} is not a valid name", "use letters, digits, '-', '_'")
+    return c(redis=redis, home_id=home_id, lease=sec.duration("lease", c.lease),
+             max_deliveries=sec.positive("max_deliveries", int, c.max_deliveries))
 
 
 def _vantages(path: Path, raw: Any) -> tuple[Vantage, ...]:

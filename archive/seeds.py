@@ -1,7 +1,7 @@
 """Load and validate seed files (``[[source]]`` tables) into :class:`Source` objects.
 
 Like the config (archive.config), a seed file is validated once, at load: a problem raises
-:class:`~archive.config.ConfigError` naming the file, the source, the key and the fix. A
+:class:`~archive.config_file.ConfigError` naming the file, the source, the key and the fix. A
 source's URLs are checked by its kind's platform (archive.platforms.registry).
 """
 
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archive.config import NAME_RE, RENDER_MODES, Config, ConfigError, Section, read_toml
+from archive.config import NAME_RE, RENDER_MODES, Config
+from archive.config_file import ConfigError, Section, read_toml
 from archive.platforms.registry import SOURCE_KINDS, SourceUrlError, check_source_url
 from archive.timeutil import parse_age
 from archive.urlnorm import is_http_url

@@ -16,7 +16,7 @@ import click
 
 from archive.home import Home, resolve_home
 from archive.writer.failures import failure_line, is_storage_failure
-from cli import check, crawl, export, ops, query, report, serve
+from cli import check, cluster, crawl, export, ops, query, report, serve
 from cli.context import Context
 
 logger = logging.getLogger("memoryhole")
@@ -40,7 +40,8 @@ def cli(ctx: click.Context, home: str | None, config_path: str | None) -> None:
 
 for command in (crawl.crawl, crawl.add, crawl.recheck, crawl.schedule, query.history,
                 query.diff, query.deletions, query.blocking, check.check, crawl.demo, export.export,
-                serve.serve, ops.backup, ops.doctor, report.report, query.copies):
+                serve.serve, ops.backup, ops.doctor, report.report, query.copies,
+                cluster.worker):
     cli.add_command(command)
 
 

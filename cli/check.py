@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from archive.lock import DEFAULT_RUN_WAIT, HomeBusy, run_in_progress
+from cli.cluster import dead_letter_lines
 from cli.context import Context, pass_ctx
 
 
@@ -55,7 +56,10 @@ def check(ctx: Context, repair: bool, wait: float, compact_index: bool) -> None:
     click.echo(report.summary() if hasattr(report, "summary") else
                f"{report.files} files, {report.records} records, "
                f"{len(report.problems)} problems")
-    if report.problems:
+    dead = dead_letter_lines(ctx.config)        # the cluster's failed jobs ([cluster] redis)
+    for line in dead:
+        click.echo(line)
+    if report.problems or dead:
         sys.exit(1)
 
 

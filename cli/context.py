@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from archive.catalogue import db as catalogue
-from archive.config import Config, ConfigError, load_config
+from archive.config import Config, load_config
+from archive.config_file import ConfigError
 from archive.home import Home
 
 

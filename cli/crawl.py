@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 
 from archive.catalogue import db as catalogue
-from archive.config import ConfigError
+from archive.config_file import ConfigError
 from archive.lock import HomeBusy, run_lock
 from archive.seeds import Source, check_vantages, load_seeds
 from archive.timeutil import iso, utcnow

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from archive.config import ConfigError
+from archive.config_file import ConfigError
 from cli.context import Context, pass_ctx
 
 

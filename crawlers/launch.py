@@ -235,10 +235,16 @@ def run_crawl(
             "extra_source": extra_source,
             **(job_extra or {}),
         }
-        job_file = Path(tmp) / "job.json"
-        job_file.write_text(json.dumps(job), encoding="utf-8")
-        returncode = _run_process(job_file, on_progress)
-        stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+        if config.cluster.redis and kind == "recheck":   # on `memoryhole worker`s
+            # (archive.cluster); crawls still run here, in a process of their own
+            from archive.cluster.owner import run_owner
+
+            returncode, stats = run_owner(home, config, job, run_id, on_progress=on_progress)
+        else:
+            job_file = Path(tmp) / "job.json"
+            job_file.write_text(json.dumps(job), encoding="utf-8")
+            returncode = _run_process(job_file, on_progress)
+            stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     result = CrawlResult(run_id=run_id, returncode=returncode,
                          seconds=time.monotonic() - began, stats=stats, log_path=log_path)
     with catalogue.immediate(db):
@@ -352,3 +358,25 @@ def watch_canaries(home: Home, urls: tuple[str, ...]) -> None:
                            (key, domain_of(key), CANARIES, now, now))
     finally:
         db.conn.close()
+
+
+def run_worker(home: Home, config: Config, name: str) -> int:
+    """``memoryhole worker``: a crawl process serving the cluster's jobs until stopped (SIGTERM
+    or Ctrl-C); returns its exit status. The Redis URL goes in the job file (mode 0600), never in
+    the settings, which Scrapy logs."""
+    from archive.cluster.keys import config_version, lease_seconds
+
+    home.ensure(config.collection)
+    logs = home.root / "logs"
+    logs.mkdir(exist_ok=True)
+    settings = {**crawl_settings(home, config), "CLUSTER_WORKER_NAME": name,
+                "LOG_FILE": str(logs / f"worker-{name}.log"), "LOG_LEVEL": "INFO"}
+    cluster = {"redis": config.cluster.redis, "home_id": config.cluster.home_id, "name": name,
+               "lease": lease_seconds(config), "max_deliveries": config.cluster.max_deliveries,
+               "version": config_version(config)}
+    with tempfile.TemporaryDirectory(prefix="memoryhole-worker-") as tmp:
+        job_file = Path(tmp) / "job.json"
+        job_file.touch(mode=0o600)
+        job_file.write_text(json.dumps({"settings": settings, "spider": "worker",
+                                        "cluster": cluster}), encoding="utf-8")
+        return _run_process(job_file, None)

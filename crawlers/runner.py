@@ -95,7 +95,12 @@ def build(job: dict[str, Any], writer_process: subprocess.Popen[bytes] | None = 
     # the spider class is chosen here: Scrapy's spider loader need not import every spider
     settings.set("SPIDER_MODULES", [], priority="cmdline")
     process = CrawlerProcess(settings)
-    if job.get("spider") == "recheck":
+    if job.get("spider") == "worker":
+        from crawlers.spiders.worker import WorkerSpider
+
+        crawler = process.create_crawler(WorkerSpider)
+        process.crawl(crawler, cluster=job["cluster"])
+    elif job.get("spider") == "recheck":
         from crawlers.spiders.recheck import RecheckSpider
 
         crawler = process.create_crawler(RecheckSpider)
@@ -123,7 +128,8 @@ def main(argv: list[str]) -> int:
     stop_with_parent()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     # the writer's own start-up (its imports) runs beside Scrapy's, on the other core
-    writer = launch_writer() if job["settings"].get("ARCHIVE_HOME") else None
+    writer = launch_writer() if job["settings"].get("ARCHIVE_HOME") and \
+        not job["settings"].get("CLUSTER_WORKER_NAME") else None
     try:
         offline_public_suffixes()
         process, crawler = build(job, writer, Path(argv[0]).parent)

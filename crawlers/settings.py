@@ -41,6 +41,11 @@ ARCHIVE_STORY_THRESHOLD = DEFAULT_STORY_THRESHOLD   # similarity of copies of on
                                     # (archive.writer.stories; [stories] threshold)
 ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
 
+CLUSTER_INFLIGHT = 32               # jobs a `memoryhole worker` holds at once, at most; more
+                                    # are read as results go out (crawlers.spiders.worker)
+CLUSTER_WORKER_NAME = None          # set in a worker's crawl: its WARCs go to its own files and
+                                    # its results to the run's owner (archive.cluster.sink)
+
 BROWSER_ENABLED = False             # sources with render = "browser" load in Chromium through
                                     # scrapy-playwright (crawlers.browser; crawlers.launch sets it
                                     # with the PLAYWRIGHT_* settings, only when such a source runs)

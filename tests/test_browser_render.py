@@ -246,7 +246,7 @@ def test_no_chromium_is_exit_2_with_the_fix(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_browser_config_is_checked(tmp_path: Path) -> None:
-    from archive.config import ConfigError
+    from archive.config_file import ConfigError
 
     path = tmp_path / "memoryhole.toml"
     path.write_text('[browser]\nwait_until = "soon"\n', encoding="utf-8")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from archive.config import ConfigError, load_config
+from archive.config import load_config
+from archive.config_file import ConfigError
 from archive.home import Home
 from archive.seeds import Source
 from crawlers.launch import crawl_settings, run_crawl

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from archive.config import ConfigError
+from archive.config_file import ConfigError
 from archive.platforms.registry import (
     PLATFORMS,
     SOURCE_KINDS,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.config import ConfigError
+from archive.config_file import ConfigError
 from archive.platforms.telegram import Channel, NotAChannel, list_job, parse_channel_page
 from archive.seeds import load_seeds
 from tests.support.helpers import all_records, rows, run_cli, write_config

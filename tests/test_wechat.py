@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.config import ConfigError
+from archive.config_file import ConfigError
 from archive.platforms.wechat import NotAnArticle, article_meta, check_article_url
 from archive.seeds import load_seeds
 from demosite.pages import wechat_tombstone

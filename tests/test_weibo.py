@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.config import ConfigError
+from archive.config_file import ConfigError
 from archive.platforms.weibo import WeiboTarget, html_text, timeline_page, weibo_time
 from archive.seeds import load_seeds
 from tests.support.helpers import all_records, rows, run_cli, write_config

@@ -256,6 +256,13 @@ def build_migrations() -> Migrations:
         db.execute("CREATE TABLE story_bands (band INTEGER NOT NULL, key INTEGER NOT NULL,"
                    " url_id INTEGER NOT NULL, PRIMARY KEY (band, key, url_id)) WITHOUT ROWID")
 
+    @migrations(name="0015_cluster_jobs")
+    def cluster_jobs(db: sqlite_utils.Database) -> None:
+        # the cluster jobs whose results are stored (archive.cluster.ingest): a job done twice
+        # by workers is stored once
+        db["cluster_jobs"].create({"job_id": str, "run_id": int, "worker": str,
+                                   "stored_at": str}, pk="job_id")
+
     return migrations
 
 

@@ -100,12 +100,20 @@ class PageRecorder:
 
     def insert_capture(self, record: WrittenRecord, ex: HttpExchange, *, via: str,
                        run_id: int | None) -> None:
+        self.insert_written(record, ex.url, iso(ex.date), ex.status, via=via, run_id=run_id,
+                            certificate=certificate_sha256(ex.peer_certificates))
+
+    def insert_written(self, record: WrittenRecord, fetched_url: str, captured_at: str,
+                       status: int | None, *, via: str, run_id: int | None,
+                       certificate: str | None) -> None:
+        """The capture row of a response (or revisit) record written already, here or by a
+        cluster worker (archive.cluster.ingest)."""
         loc = record.location
         cursor = self.conn.execute(_INSERT_CAPTURE, (
-            self.key(ex.url), ex.url, iso(ex.date), ex.status, record.mime,
+            self.key(fetched_url), fetched_url, captured_at, status, record.mime,
             self.settings.collection, loc.filename, loc.offset, loc.length, record.record_id,
             record.payload_digest, int(record.record_type == "revisit"), via, run_id,
-            certificate_sha256(ex.peer_certificates), record.vantage,
+            certificate, record.vantage,
         ))
         if len(self.inserted) >= _INSERTED_MEMO:      # ids of exchanges no check asked for
             self.inserted.clear()

@@ -61,8 +61,15 @@ class ArchiveExtension:
             story_threshold=settings.getfloat("ARCHIVE_STORY_THRESHOLD"),
         )
         run_id = settings.get("ARCHIVE_RUN_ID")
-        writer = ArchiveWriter(Home(Path(home)), writer_settings,
-                           int(run_id) if run_id is not None else None)
+        writer: Any
+        if settings.get("CLUSTER_WORKER_NAME"):       # a worker: no catalogue, results out
+            from archive.cluster.sink import WorkerSink
+
+            writer = WorkerSink(Home(Path(home)), writer_settings,
+                                settings.get("CLUSTER_WORKER_NAME"))
+        else:
+            writer = ArchiveWriter(Home(Path(home)), writer_settings,
+                                   int(run_id) if run_id is not None else None)
         ext = cls(crawler, writer, settings.get("ARCHIVE_STATS_FILE"))
         # crawlers.runner launches the writer process before it imports Scrapy
         writer.start(getattr(crawler, "writer_process", None))

@@ -34,6 +34,7 @@ ARCHIVE_LAYERS = (
     ("catalogue",),
     ("analysis",),                          # statistics over catalogue reads (survival, report)
     ("writer", "integrity", "export"),      # siblings: none imports another
+    ("cluster",),                           # Redis Streams workers: on top of the writer
     ("web",),                               # a leaf
 )
 ARCHIVE_ALSO = {"web": {"export"}}          # the UI offers evidence bundles and WACZ downloads

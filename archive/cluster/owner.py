@@ -1,0 +1,221 @@
+"""The owner of a cluster run: the process holding the home's run lock puts the run's jobs on the
+jobs stream, waits for their results, stores them (archive.cluster.ingest) and acknowledges each
+job after its results are committed; it alone writes the catalogue and adds the workers' records
+to the index.
+
+Results of another run (one that ended before they came) are acknowledged and dropped: their
+records stay in the workers' WARC files, where ``check --repair`` finds them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from archive.catalogue import db as catalogue
+from archive.catalogue.due import Selection, select_urls
+from archive.cluster import codec
+from archive.cluster.ingest import Ingest
+from archive.cluster.keys import (
+    JOBS_GROUP,
+    OWNER,
+    RESULTS_GROUP,
+    ClusterError,
+    Keys,
+    config_version,
+    connect,
+    ensure_groups,
+    lease_seconds,
+)
+from archive.config import Config
+from archive.home import Home
+from archive.jobs import WriterSettings
+from archive.timeutil import utcnow
+from archive.warc.records import WrittenRecord
+from archive.writer.pages import PageRecorder
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[dict[str, int]], None]
+_INDEX_EVERY = 5000          # records indexed at once, at most this many kept back
+
+
+def plan_checks(home: Home, selection: dict[str, Any], run_id: int) -> list[dict[str, Any]]:
+    """One ``check`` job per URL the selection picks, each with the URL's last full capture."""
+    db = catalogue.open_existing(home.db_path)
+    try:
+        rows = select_urls(db, Selection(**{k: tuple(v) if isinstance(v, list) else v
+                                            for k, v in selection.items()}), utcnow())
+        pages = PageRecorder(db, home, WriterSettings(), None, first_recheck=timedelta(0))
+        return [{"run": run_id, "id": f"{run_id}:check:{row['id']}", "kind": "check",
+                 "row": row, "last": codec.revisit_hint(pages.last_full_capture(row["url"]))}
+                for row in rows]
+    finally:
+        db.conn.close()
+
+
+def writer_settings(config: Config, log_file: str | None) -> WriterSettings:
+    return WriterSettings(
+        collection=config.collection, extract=config.crawl.extract,
+        recheck_offsets=tuple(config.recheck.offsets),
+        confirm_checks=config.recheck.confirm_checks, confirm_after=config.recheck.confirm_after,
+        log_file=log_file, control_name=config.control_name)
+
+
+class Owner:
+    """One cluster run: :meth:`run` returns the run's stats, named as a local run's."""
+
+    def __init__(self, home: Home, config: Config, run_id: int, *, log_file: str | None = None,
+                 on_progress: Progress | None = None) -> None:
+        self.home, self.config, self.run_id = home, config, run_id
+        self.keys = Keys(config.cluster.home_id)
+        self.client = connect(config.cluster.redis)
+        self.settings = writer_settings(config, log_file)
+        self.on_progress = on_progress
+        self.items: queue.Queue[Any] = queue.Queue(maxsize=1000)
+        self.outstanding: set[str] = set()
+        self.unindexed: list[WrittenRecord] = []
+        self.ingest = Ingest(home, self.settings, run_id, self.items, self._stored)
+        self._stop = threading.Event()
+
+    def run(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
+        ensure_groups(self.client, self.keys)
+        self._drop_stale()
+        self.client.hset(self.keys.run, mapping={
+            "run": self.run_id, "config": config_version(self.config),
+            "lease": lease_seconds(self.config)})
+        self.outstanding = {job["id"] for job in jobs}
+        pipe = self.client.pipeline(transaction=False)
+        for job in jobs:
+            pipe.xadd(self.keys.jobs, {"job": codec.dumps(job)})
+        pipe.execute()
+        logger.info("run %s: %d job(s) on the cluster", self.run_id, len(jobs))
+        collector = threading.Thread(target=self._collect, name="memoryhole-cluster-results",
+                                     daemon=True)
+        collector.start()
+        try:
+            stats = self.ingest.run()
+        finally:
+            self._stop.set()
+            collector.join()
+            self._index()
+            self.client.hdel(self.keys.run, "run")
+        return {**{f"archive/{k}": v for k, v in stats.items()},
+                "memoryhole/pages": stats.get("pages", 0),
+                "memoryhole/checks_selected": len(jobs)}
+
+    def _drop_stale(self) -> None:
+        """Results a dead owner read and never stored: of an ended run, acknowledged."""
+        while True:
+            found = self.client.xreadgroup(RESULTS_GROUP, OWNER, {self.keys.results: "0"},
+                                           count=500)
+            entries = found[0][1] if found else []
+            if not entries:
+                return
+            ids = [entry_id for entry_id, _ in entries]
+            self.client.xack(self.keys.results, RESULTS_GROUP, *ids)
+            self.client.xdel(self.keys.results, *ids)
+
+    def _collect(self) -> None:
+        """The results thread: results onto the ingest queue until none is outstanding."""
+        last_progress = 0.0
+        while self.outstanding and not self._stop.is_set():
+            try:
+                found = self.client.xreadgroup(RESULTS_GROUP, OWNER, {self.keys.results: ">"},
+                                               count=200, block=500)
+            except Exception as exc:  # noqa: BLE001 - Redis away: wait for it
+                logger.warning("reading results: %s; trying again", exc)
+                self._stop.wait(1)
+                continue
+            for entry_id, fields in (found[0][1] if found else []):
+                self._take(entry_id, fields)
+            if self.on_progress is not None and time.monotonic() - last_progress >= 0.5:
+                last_progress = time.monotonic()
+                s = self.ingest.stats
+                self.on_progress({"responses": s["responses"], "pages": s["pages"],
+                                  "errors": s["cluster/dead"], "requests": len(self.outstanding)})
+        self._put(("stop",))
+
+    def _take(self, entry_id: Any, fields: dict[Any, Any]) -> None:
+        try:
+            message = codec.loads(fields.get(b"result", b""))
+        except codec.BadMessage as exc:
+            logger.error("dropped an unreadable result %s: %s", entry_id, exc)
+            self._ack([(entry_id, None)])
+            return
+        if message.get("run") != self.run_id:
+            self._ack([(entry_id, None)])
+            return
+        self._put(("result", message, (entry_id, message.get("msg"))))
+        self.outstanding.discard(str(message.get("job")))
+
+    def _put(self, item: tuple[Any, ...]) -> None:
+        while not self._stop.is_set():
+            try:
+                self.items.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _stored(self, acks: list[Any], records: list[WrittenRecord]) -> None:
+        """After a commit: the jobs and results done with, the records kept for the index."""
+        self._ack(acks)
+        self.unindexed.extend(records)
+        if len(self.unindexed) >= _INDEX_EVERY:
+            self._index()
+
+    def _ack(self, acks: list[Any]) -> None:
+        results = [r for r, _ in acks]
+        jobs = [j for _, j in acks if j]
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            if results:
+                pipe.xack(self.keys.results, RESULTS_GROUP, *results)
+                pipe.xdel(self.keys.results, *results)
+            if jobs:
+                pipe.xack(self.keys.jobs, JOBS_GROUP, *jobs)
+                pipe.xdel(self.keys.jobs, *jobs)
+            pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - stored already: redone jobs are stored once
+            logger.warning("acknowledging %d result(s): %s", len(results), exc)
+
+    def _index(self) -> None:
+        from archive.warc.cdxj import cdxj_lines
+        from archive.warc.cdxj_tiers import add_to_index
+
+        if self.unindexed:
+            add_to_index(self.home.index_path(self.config.collection),
+                         cdxj_lines(self.unindexed))
+            self.unindexed = []
+
+
+def run_owner(home: Home, config: Config, job: dict[str, Any], run_id: int, *,
+              on_progress: Progress | None = None) -> tuple[int, dict[str, Any]]:
+    """Run ``job`` (the job file a local crawl process would get: crawlers.launch) on the
+    cluster; returns (exit status, stats)."""
+    log_file = job.get("settings", {}).get("LOG_FILE")
+    if log_file:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(name)s] %(levelname)s: "
+                                               "%(message)s"))
+        logging.getLogger("archive").addHandler(handler)
+        logging.getLogger("archive").setLevel(logging.INFO)
+    try:
+        if job.get("spider") != "recheck":
+            raise ClusterError("only re-checks run on the cluster so far")
+        owner = Owner(home, config, run_id, on_progress=on_progress)
+        jobs = plan_checks(home, job.get("selection", {}), run_id)
+        stats = owner.run(jobs)
+    except ClusterError as exc:
+        logger.error("%s", exc)
+        return 1, {"archive/failed": str(exc)}
+    finally:
+        if log_file:
+            logging.getLogger("archive").removeHandler(handler)
+            handler.close()
+    return 0, stats

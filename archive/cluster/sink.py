@@ -1,0 +1,155 @@
+"""A worker's archive: what a ``memoryhole worker`` crawl hands over goes into the worker's own
+WARC files (named ``MH-<worker>-...``) in the home's collections folder, and comes out as results
+(archive.cluster.codec) for the run's owner, who writes the catalogue. It takes the place of
+archive.writer.client.ArchiveWriter in the worker's crawl (same ``submit_*`` calls), in the crawl
+process itself: no catalogue, so no writer process.
+
+A revisit needs the URL's earlier capture: a job names it (:meth:`WorkerSink.begin`, ``last``);
+a 304 or an unchanged payload of that URL is written as a revisit of it, any other answer as a
+full response record (the owner's catalogue may know an older identical payload: the record is
+then a full copy where a local run writes a revisit; it is never wrong, only bigger).
+
+The text work is done here (fast text), so the owner only stores. A result leaves only after
+:meth:`sync` made its records durable (the spider calls :meth:`ready` for them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from archive.cluster import codec
+from archive.home import Home
+from archive.jobs import CheckJob, ListJob, PageJob, WriterSettings
+from archive.text.extract import fast_page_text
+from archive.timeutil import iso
+from archive.warc.http_message import HttpExchange
+from archive.warc.records import NOT_MODIFIED_PROFILE, REVISIT_PROFILE, certificate_sha256
+from archive.warc.writer import RotatingWarcWriter
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerSink:
+    def __init__(self, home: Home, settings: WriterSettings, worker: str) -> None:
+        self.home = home
+        self.settings = settings
+        self.worker = worker
+        self.stats: Counter[str] = Counter()
+        self.on_requisites: Callable[[str, list[str]], None] | None = None
+        self.failed = False
+        self.pid = None
+        self._writer: RotatingWarcWriter | None = None
+        self._jobs: dict[Any, list[dict[str, Any]]] = {}    # url id -> jobs taken
+        self._hints: dict[str, dict[str, Any] | None] = {}  # URL -> its last full capture
+        self._loose: list[dict[str, Any]] = []   # items not yet part of a result
+        self.outbox: list[dict[str, Any]] = []   # results whose records are not synced yet
+        self.on_close: Callable[[list[dict[str, Any]]], None] | None = None
+
+    # -- the job side (the worker spider) ------------------------------------------------------
+    def begin(self, key: Any, job: dict[str, Any], msg_id: str) -> None:
+        """A job taken: its results are the items up to the check of URL id ``key``."""
+        self._jobs.setdefault(key, []).append({"job": job["id"], "msg": msg_id,
+                                               "run": job["run"]})
+        self._hints[job["row"]["url"]] = job.get("last")
+
+    def ready(self) -> list[dict[str, Any]]:
+        """The results to send now: their records are made durable first."""
+        if not self.outbox:
+            return []
+        self.sync()
+        out, self.outbox = self.outbox, []
+        return out
+
+    def sync(self) -> None:
+        if self._writer is not None:
+            self._writer.sync()
+
+    def close_file(self) -> None:
+        """Close the WARC file being written (renamed, so a replay finds it); the next record
+        opens another."""
+        if self._writer is not None and self._writer.current_path is not None:
+            self._writer.close()
+
+    # -- ArchiveWriter's calls ------------------------------------------------------------------
+    def start(self, process: Any = None) -> None:
+        self.home.ensure(self.settings.collection)
+        self._writer = RotatingWarcWriter(
+            self.home.archive_dir(self.settings.collection), max_bytes=self.settings.max_bytes,
+            warcinfo={**self.settings.warcinfo, "memoryhole-worker": self.worker},
+            prefix=f"MH-{self.worker}", compression=self.settings.compression)
+
+    def submit_exchange(self, ex: HttpExchange, *, via: str = "http") -> str:
+        assert self._writer is not None
+        digest = None if ex.status == 304 else RotatingWarcWriter.payload_digest(ex.body)
+        hint = self._hints.get(ex.url)
+        revisit = None
+        if ex.status == 304:
+            revisit = codec.revisit_of(hint, NOT_MODIFIED_PROFILE)
+        elif ex.body and not ex.truncated and hint and hint.get("digest") == digest:
+            revisit = codec.revisit_of(hint, REVISIT_PROFILE)
+        response, _request = self._writer.write_exchange(ex, revisit_of=revisit,
+                                                         payload_digest=digest)
+        self.stats["responses"] += 1
+        self.stats["revisits" if revisit else "records"] += 1
+        self._loose.append({"t": "written", "record": codec.record_out(response),
+                            "fetched_url": ex.url, "captured_at": iso(ex.date),
+                            "status": ex.status, "via": via,
+                            "cert": certificate_sha256(ex.peer_certificates)})
+        return response.record_id
+
+    def submit_page(self, job: PageJob) -> None:
+        self._loose.append({"t": "page", "job": codec.page_out(self._with_text(job))})
+
+    def submit_list(self, job: ListJob) -> None:
+        logger.warning("list pages are not yet archived by workers: %s", job.parent_url)
+        self.stats["lists_dropped"] += 1
+
+    def submit_check(self, job: CheckJob) -> None:
+        if job.page is not None:
+            job = replace(job, page=self._with_text(job.page))
+        self._loose.append({"t": "check", "job": codec.check_out(job)})
+        taken = self._jobs.get(job.url_id)
+        if not taken:
+            logger.warning("a check of %s that no job asked for", job.url)
+            return
+        entry = taken.pop(0)
+        if not taken:
+            del self._jobs[job.url_id]
+        self._hints.pop(job.url, None)
+        items, self._loose = self._loose, []
+        self.outbox.append({**entry, "worker": self.worker, "items": items, "dead": None})
+        self.stats["jobs"] += 1
+
+    def submit_resource(self, uri: str, content_type: str, data: bytes, date: datetime,
+                        concurrent_to: str | None = None, vantage: str | None = None,
+                        vantage_is_control: bool = False) -> None:
+        assert self._writer is not None
+        record = self._writer.write_resource(uri, content_type, data, date,
+                                             concurrent_to=concurrent_to, vantage=vantage,
+                                             vantage_is_control=vantage_is_control)
+        self._loose.append({"t": "resource", "record": codec.record_out(record)})
+
+    def backlog(self) -> int:
+        return 0
+
+    def wait_failed(self, timeout: float) -> bool:
+        return False
+
+    def close(self) -> Counter[str]:
+        """Close the WARC file; results not sent yet go out through ``on_close``."""
+        if self._writer is not None:
+            self._writer.close()
+        if self.outbox and self.on_close is not None:
+            out, self.outbox = self.outbox, []
+            self.on_close(out)
+        return self.stats
+
+    def _with_text(self, job: PageJob) -> PageJob:
+        if job.page is not None:
+            return job
+        return replace(job, page=fast_page_text(job.body, job.content_type))

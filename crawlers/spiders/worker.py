@@ -1,0 +1,230 @@
+"""The cluster worker's spider (``memoryhole worker``): jobs from the home's Redis jobs stream,
+read in ``async def start()`` with redis.asyncio (never blocking the reactor), fetched as the
+re-check spider fetches them, results sent back on the results stream (archive.cluster).
+
+Back-pressure: at most ``CLUSTER_INFLIGHT`` jobs are held at once; more are read only as results
+go out. A background task sends the results (after their records are synced), keeps the jobs this
+worker holds claimed (so only a dead worker's jobs pass to another after the lease), reclaims
+other workers' jobs idle past the lease (XAUTOCLAIM), dead-letters a job delivered more than
+``max_deliveries`` times, and keeps the worker's entry in the registry fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from scrapy import Request
+
+from archive.cluster import codec
+from archive.cluster.keys import JOBS_GROUP, Keys, text
+from archive.cluster.sink import WorkerSink
+from archive.timeutil import iso, utcnow
+from crawlers.extensions.archiving import ArchiveExtension
+from crawlers.spiders.recheck import RecheckSpider
+
+logger = logging.getLogger(__name__)
+
+JOB_META = "memoryhole_cluster_job"
+
+
+class WorkerSpider(RecheckSpider):
+    name = "worker"
+
+    def __init__(self, cluster: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cluster = cluster or {}
+        self.keys = Keys(self.cluster.get("home_id", "main"))
+        self.worker = self.cluster.get("name", "worker")
+        self.lease = float(self.cluster.get("lease", 60))
+        self.max_deliveries = int(self.cluster.get("max_deliveries", 3))
+        self.version = self.cluster.get("version", "")
+        self.client: Any = None
+        self.held: dict[str, float] = {}        # job stream ids this worker holds unfinished
+        self.done = 0
+        self.wake = asyncio.Event()
+        self.stopping: str | None = None
+
+    @property
+    def sink(self) -> WorkerSink:
+        return self.crawler.get_extension(ArchiveExtension).writer
+
+    async def start(self) -> AsyncIterator[Request]:
+        import redis.asyncio as aioredis
+
+        self.client = aioredis.Redis.from_url(self.cluster["redis"])
+        self.sink.on_close = self._send_at_close
+        service = asyncio.ensure_future(self._service())
+        inflight = self.crawler.settings.getint("CLUSTER_INFLIGHT")
+        next_claim = 0.0
+        try:
+            while self.stopping is None:
+                if len(self.held) >= inflight:
+                    await self._nap(0.2)
+                    continue
+                run = await self._current_run()
+                if run is None:
+                    await self._nap(0.5)
+                    continue
+                entries: list[Any] = []
+                if time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + max(self.lease / 4, 0.2)
+                    entries += await self._reclaim(inflight - len(self.held))
+                if not entries:
+                    found = await self.client.xreadgroup(
+                        JOBS_GROUP, self.worker, {self.keys.jobs: ">"},
+                        count=inflight - len(self.held), block=200)
+                    entries = found[0][1] if found else []
+                for entry_id, fields in entries:
+                    request = await self._take(text(entry_id), fields, run)
+                    if request is not None:
+                        yield request
+        finally:
+            service.cancel()
+
+    async def _nap(self, seconds: float) -> None:
+        self.wake.clear()
+        try:
+            await asyncio.wait_for(self.wake.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _current_run(self) -> str | None:
+        """The run being served (None: none); stops the worker when its config differs."""
+        run = {text(k): text(v) for k, v in (await self.client.hgetall(self.keys.run)).items()}
+        if not run.get("run"):
+            return None
+        if run.get("config") != self.version:
+            self.stopping = ("this worker's config differs from the run's (config version "
+                             f"{self.version}, the run's {run.get('config')}); give it the "
+                             "same memoryhole.toml and start it again")
+            logger.error("%s", self.stopping)
+            self.crawler.stats.set_value("archive/failed", self.stopping)
+            self.crawler.engine.close_spider(self, "config_changed")
+            return None
+        return run["run"]
+
+    async def _take(self, entry_id: str, fields: dict[Any, Any], run: str) -> Request | None:
+        try:
+            job = codec.loads(fields.get(b"job", b""))
+            row = job["row"]
+            if str(job["run"]) != run and str(job["run"]) != await self._current_run():
+                # an ended run's (a run begun meanwhile is checked afresh): nobody waits for it
+                await self.client.xack(self.keys.jobs, JOBS_GROUP, entry_id)
+                await self.client.xdel(self.keys.jobs, entry_id)
+                return None
+            if job.get("kind") != "check":
+                raise codec.BadMessage(f"unknown job kind {job.get('kind')!r}")
+        except (codec.BadMessage, KeyError, TypeError) as exc:
+            # left pending: redelivered after the lease, then dead-lettered
+            logger.error("job %s cannot be done here: %s", entry_id, exc)
+            self.crawler.stats.inc_value("cluster/bad_jobs")
+            return None
+        self.held[entry_id] = time.monotonic()
+        self.sink.begin(row["id"], job, entry_id)
+        request = self.check_request(row)
+        request.meta[JOB_META] = entry_id
+        return request
+
+    async def _reclaim(self, room: int) -> list[Any]:
+        """Jobs idle past the lease in a dead worker's hands; dead-letters those delivered too
+        often."""
+        if room <= 0:
+            return []
+        _next, claimed, _deleted = await self.client.xautoclaim(
+            self.keys.jobs, JOBS_GROUP, self.worker, min_idle_time=int(self.lease * 1000),
+            start_id="0-0", count=room)
+        taken = []
+        for entry_id, fields in claimed:
+            info = await self.client.xpending_range(self.keys.jobs, JOBS_GROUP, min=entry_id,
+                                                    max=entry_id, count=1)
+            deliveries = int(info[0]["times_delivered"]) if info else 1
+            if deliveries > self.max_deliveries:
+                await self._dead_letter(text(entry_id), fields, deliveries)
+            else:
+                self.crawler.stats.inc_value("cluster/reclaimed")
+                taken.append((entry_id, fields))
+        return taken
+
+    async def _dead_letter(self, entry_id: str, fields: dict[Any, Any], deliveries: int) -> None:
+        raw = fields.get(b"job", b"")
+        try:
+            job = codec.loads(raw)
+        except codec.BadMessage:
+            job = {}
+        row = job.get("row") if isinstance(job.get("row"), dict) else {}
+        reason = f"delivered {deliveries} times without a result"
+        await self.client.xadd(self.keys.dead, {
+            "job": raw, "job_id": str(job.get("id", "")), "url": str(row.get("url", "")),
+            "deliveries": deliveries, "worker": self.worker, "reason": reason,
+            "at": iso(utcnow())})
+        if job.get("id") is not None:         # the owner waits for it: it hears it is dead
+            await self.client.xadd(self.keys.results, {"result": codec.dumps({
+                "run": job.get("run"), "job": job["id"], "msg": None, "worker": self.worker,
+                "items": [], "dead": reason})})
+        await self.client.xack(self.keys.jobs, JOBS_GROUP, entry_id)
+        await self.client.xdel(self.keys.jobs, entry_id)
+        self.crawler.stats.inc_value("cluster/dead_lettered")
+        logger.error("job %s dead-lettered: %s", entry_id, reason)
+
+    async def _service(self) -> None:
+        """Results out, held jobs claimed again, the registry entry fresh."""
+        beat = 0.0
+        idle_since = time.monotonic()
+        while True:
+            try:
+                await self._send(self.sink.ready())
+                now = time.monotonic()
+                if self.held:
+                    idle_since = now
+                elif now - idle_since > 2:
+                    self.sink.close_file()       # idle: its records become replayable
+                if now - beat >= min(5.0, self.lease / 3):
+                    beat = now
+                    await self._beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis away: the results wait
+                logger.warning("cluster service: %s", exc)
+            await asyncio.sleep(0.05)
+
+    async def _send(self, results: list[dict[str, Any]]) -> None:
+        if not results:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for result in results:
+            pipe.xadd(self.keys.results, {"result": codec.dumps(result)})
+        await pipe.execute()
+        for result in results:
+            self.held.pop(result["msg"], None)
+        self.done += len(results)
+        self.crawler.stats.inc_value("cluster/results", len(results))
+        self.wake.set()
+
+    async def _beat(self) -> None:
+        """Keep this worker's jobs claimed (their idle time reset) and its entry fresh."""
+        if self.held:
+            await self.client.xclaim(self.keys.jobs, JOBS_GROUP, self.worker, 0,
+                                     list(self.held), justid=True)
+        key = self.keys.worker(self.worker)
+        await self.client.hset(key, mapping={
+            "name": self.worker, "host": socket.gethostname(), "jobs_done": self.done,
+            "last_seen": iso(utcnow())})
+        await self.client.expire(key, int(max(30, self.lease * 2)))
+        await self.client.sadd(self.keys.workers, self.worker)
+
+    def _send_at_close(self, results: list[dict[str, Any]]) -> None:
+        """At shutdown (the reactor stopping): the last results, synchronously."""
+        import redis
+
+        try:
+            client = redis.Redis.from_url(self.cluster["redis"], socket_timeout=5)
+            for result in results:
+                client.xadd(self.keys.results, {"result": codec.dumps(result)})
+        except redis.RedisError as exc:
+            logger.warning("%d result(s) not sent (their jobs are redone): %s", len(results),
+                           exc)

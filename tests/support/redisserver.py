@@ -1,0 +1,97 @@
+"""A real ``redis-server`` (Debian's) for the cluster tests: 127.0.0.1, a free port, no
+persistence unless asked, killed at teardown; and ``memoryhole worker`` processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from tests.support.helpers import free_port
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class RedisServer:
+    def __init__(self, folder: Path, *, password: str | None = None) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.password = password
+        command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no", "--dir", str(folder)]
+        if password:
+            command += ["--requirepass", password]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client().ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def flush(self) -> None:
+        self.client().flushall()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+class Worker:
+    """``memoryhole --home HOME worker --name NAME`` in a process of its own."""
+
+    def __init__(self, home: Path, name: str) -> None:
+        self.home, self.name = home, name
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "import cli; cli.main()", "--home", str(home), "worker",
+             "--name", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            start_new_session=True)
+
+    @property
+    def log(self) -> Path:
+        return self.home / "logs" / f"worker-{self.name}.log"
+
+    def kill(self) -> None:
+        """SIGKILL, the worker and its crawl process (a power cut)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM to its process group (the crawl closes its WARC); its exit status."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode
+
+
+def wait_for(predicate, timeout: float = 30, what: str = "a condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
