@@ -110,7 +110,8 @@ def run_demo(home: Home, console: Console) -> int:
     console.print(
         f"\nNext: browse the deletion log, timelines, diffs and replays with "
         f"memoryhole --home {home.root} serve (then open http://127.0.0.1:8765/); "
-        f"memoryhole --home {home.root} history URL; export a deletion's evidence with "
+        f"memoryhole --home {home.root} history URL; a story's copies with "
+        f"memoryhole --home {home.root} copies URL; export a deletion's evidence with "
         f"memoryhole --home {home.root} export evidence URL evidence.wacz; the velocity of "
         f"deletion with memoryhole --home {home.root} report report.html (and its data with "
         f"export survival survival.csv); or replay with "
