@@ -5,13 +5,17 @@ Each :class:`Reprint` says which story it is a copy of (``of``: the path of the 
 :mod:`demosite.content`), or None for a text that must not join it (a translation). The
 measurements of bench/stories.py and the tests of tests/test_stories.py use them; all texts are
 invented for the demo.
+
+The demo site (demosite.site) serves :data:`SERVED`, three copies of the censored WeChat story
+(WECHAT_RETURN), watched from the first crawl; in phase 3 :data:`PHASE3` censors one of them
+too, after the original's deletion was confirmed (censors sweep reprints).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from demosite.content import KHORGOS, MFA_PROTEST, WECHAT_RETURN
+from demosite.content import KHORGOS, MFA_PROTEST, TOMBSTONE_CENSORED, WECHAT_RETURN, Change
 from demosite.pages import news_page, wechat_page
 
 
@@ -81,3 +85,12 @@ MFA_REPRINT = Reprint(
 
 REPRINTS = (KHORGOS_REPRINT, KHORGOS_SHORT, KHORGOS_ZH, RETURN_PORTAL, RETURN_ACCOUNT,
             RETURN_ACCOUNT2, RETURN_EN, MFA_REPRINT)
+
+SERVED = (RETURN_PORTAL, RETURN_ACCOUNT, RETURN_ACCOUNT2)
+# phase 3 (after phase 2's changes, which stay): a reprint on another account is censored
+PHASE3: dict[str, Change] = {RETURN_ACCOUNT2.path: Change("censored", 200, TOMBSTONE_CENSORED)}
+
+
+def served_reprint(path: str) -> Reprint | None:
+    """The reprint the demo site serves at ``path``, if any."""
+    return next((r for r in SERVED if r.path == path), None)

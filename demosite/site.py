@@ -2,8 +2,10 @@
 
 ``python -m demosite`` serves the portal on 127.0.0.1 (free port) and prints its base URL.
 Paths: ``/`` (home), ``/rss.xml``, the articles and WeChat-like ``/s/<id>`` pages of
-:mod:`demosite.content`, ``/robots.txt``; ``POST /_control/phase`` with ``{"phase": 2}``
-switches to the edited-and-deleted site, ``GET /_control/phase`` reports the phase.
+:mod:`demosite.content`, the reprints of :data:`demosite.reprints.SERVED`, ``/robots.txt``;
+``POST /_control/phase`` with ``{"phase": 2}`` switches to the edited-and-deleted site,
+``{"phase": 3}`` to that site with one reprint censored too (demosite.reprints.PHASE3);
+``GET /_control/phase`` reports the phase.
 """
 
 from __future__ import annotations
@@ -25,15 +27,17 @@ from demosite.content import (
     PHASE2,
     WECHAT_ARTICLES,
     Article,
+    Change,
     WeChatArticle,
     article_by_path,
 )
 from demosite.httpkit import HTML, QuietServer, RawHandler, ServerProcess, serve_main
 from demosite.pages import news_page, wechat_page, wechat_tombstone
+from demosite.reprints import PHASE3, SERVED, Reprint, served_reprint
 
 logger = logging.getLogger(__name__)
 
-PHASES = (1, 2)
+PHASES = (1, 2, 3)
 SITE_TITLE = "The Steppe Herald | 草原新闻网"
 META_UTF8 = '<meta charset="utf-8">'
 
@@ -57,6 +61,13 @@ def render_article(article: Article, paragraphs: tuple[str, ...] | None = None) 
 def render_wechat(article: WeChatArticle) -> bytes:
     return wechat_page(article.title, article.account, article.published, article.paragraphs,
                        article.author).encode()
+
+
+def phase_change(phase: int, path: str) -> Change | None:
+    """What ``phase`` does to ``path``: phase 2's changes, and in phase 3 also PHASE3's."""
+    if phase == 3 and path in PHASE3:
+        return PHASE3[path]
+    return PHASE2.get(path) if phase >= 2 else None
 
 
 class DemoState:
@@ -106,10 +117,10 @@ class DemoHandler(RawHandler):
             return self.send_raw(200, self.feed(state.phase), ctype="application/rss+xml")
         if path == "/robots.txt":
             return self.send_raw(200, b"User-agent: *\nAllow: /\n", ctype="text/plain")
-        item = article_by_path(path)
+        item = article_by_path(path) or served_reprint(path)
         if item is None or (state.phase == 1 and path in NEW_IN_PHASE2):
             return self.not_found(404)
-        change = PHASE2.get(path) if state.phase == 2 else None
+        change = phase_change(state.phase, path)
         if change is None or change.reason == "edited":
             paragraphs = change.paragraphs if change else None
             return self.serve_item(item, paragraphs)
@@ -126,10 +137,12 @@ class DemoHandler(RawHandler):
             return self.send_raw(503, body.encode(), [("Retry-After", "30")])
         self.serve_item(item)
 
-    def serve_item(self, item: Article | WeChatArticle, paragraphs: tuple[str, ...] | None = None,
-                   ) -> None:
+    def serve_item(self, item: Article | WeChatArticle | Reprint,
+                   paragraphs: tuple[str, ...] | None = None) -> None:
         if isinstance(item, WeChatArticle):
             return self.send_raw(200, render_wechat(item))
+        if isinstance(item, Reprint):
+            return self.send_raw(200, item.html().encode())
         body = render_article(item, paragraphs)
         ctype = f"text/html; charset={item.encoding.upper()}"
         headers: list[tuple[str, str]] = []
@@ -182,7 +195,8 @@ class DemoSite(ServerProcess):
     module = "demosite"
 
     def set_phase(self, phase: int) -> None:
-        """Switch the site to phase 1 (first crawl) or 2 (edits, deletions, tombstones)."""
+        """Switch the site to phase 1 (first crawl), 2 (edits, deletions, tombstones) or 3
+        (phase 2 and a reprint censored)."""
         self.request("/_control/phase", {"phase": phase})
 
     def phase(self) -> int:
@@ -191,9 +205,12 @@ class DemoSite(ServerProcess):
 
 def demo_seeds_toml(base: str) -> str:
     """A seeds file (DESIGN.md "Seeds") for the demo site at ``base``: its RSS feed as a feed
-    source, and the WeChat-like pages as a page source with WeChat deletion rules."""
+    source, the WeChat-like pages (reprints on other accounts too) as a page source with WeChat
+    deletion rules, and the portal's reprint as a page source."""
     base = base.rstrip("/")
-    wechat_urls = ", ".join(json.dumps(base + w.path) for w in WECHAT_ARTICLES)
+    wechat_urls = ", ".join(json.dumps(base + w.path) for w in (*WECHAT_ARTICLES, *SERVED)
+                            if isinstance(w, WeChatArticle) or w.kind == "wechat")
+    portal_urls = ", ".join(json.dumps(base + r.path) for r in SERVED if r.kind == "news")
     return (
         f"# memoryhole demo seeds for the bundled demo site at {base}\n\n"
         "[[source]]\n"
@@ -208,7 +225,13 @@ def demo_seeds_toml(base: str) -> str:
         'kind = "page"\n'
         f"urls = [{wechat_urls}]\n"
         'platform = "wechat"\n'
-        'tags = ["demo", "wechat"]\n'
+        'tags = ["demo", "wechat"]\n\n'
+        "[[source]]\n"
+        'name = "demo-reprints"\n'
+        'kind = "page"\n'
+        f"urls = [{portal_urls}]\n"
+        'platform = "news"\n'
+        'tags = ["demo", "reprints"]\n'
     )
 
 

@@ -1,9 +1,12 @@
-"""The demo site serves what ``memoryhole demo`` expects, before and after phase 2."""
+"""The demo site serves what ``memoryhole demo`` expects, before and after phases 2 and 3; the
+demo itself, end to end, shows a story whose copies are deleted one after another."""
 
 from __future__ import annotations
 
 import gzip
 import http.client
+import re
+import sqlite3
 import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -28,11 +31,16 @@ from demosite.content import (
     TOMBSTONE_CENSORED,
     UNCHANGED_IN_PHASE2,
     WECHAT_ARTICLES,
+    WECHAT_RETURN,
     WHEAT_GBK,
     article_by_path,
 )
+from demosite.reprints import PHASE3, RETURN_ACCOUNT, RETURN_ACCOUNT2, RETURN_PORTAL, SERVED
+from demosite.run import _story_line
 from demosite.site import DemoSite, demo_seeds_toml
+from tests.support.helpers import run_cli
 
+WECHAT_RETURN_PATH = WECHAT_RETURN.path
 REASONS = {"edited", "gone", "censored", "author_deleted", "redirected", "transient"}
 
 
@@ -107,6 +115,17 @@ def test_phase1_wechat_structure(site: DemoSite) -> None:
         assert not sel.css(".global_error_msg")
 
 
+def test_phase1_serves_the_reprints(site: DemoSite) -> None:
+    assert {r.path for r in SERVED} == {RETURN_PORTAL.path, RETURN_ACCOUNT.path,
+                                        RETURN_ACCOUNT2.path}
+    for reprint in SERVED:
+        resp, body = get(site, reprint.path)
+        assert resp.status == 200, reprint.path
+        assert body.decode() == reprint.html()
+    wechat = Selector(text=get(site, RETURN_ACCOUNT2.path)[1].decode())
+    assert wechat.css("#js_name::text").get() == RETURN_ACCOUNT2.account
+
+
 def test_phase2_expected_is_consistent() -> None:
     assert set(PHASE2_EXPECTED.values()) <= REASONS
     assert set(REASONS) == set(PHASE2_EXPECTED.values())
@@ -154,6 +173,26 @@ def test_phase2_feed_and_back_to_phase1(site: DemoSite) -> None:
     assert {p: get(site, p)[1] for p in FEED_PHASE1} == phase1
 
 
+def test_phase3_censors_a_reprint_and_keeps_phase2(site: DemoSite) -> None:
+    site.set_phase(2)
+    phase2 = {p: get(site, p) for p in (*PHASE2_EXPECTED, *(r.path for r in SERVED))}
+    assert all(phase2[r.path][0].status == 200 for r in SERVED), "phase 2 keeps the reprints"
+    site.set_phase(3)
+    assert site.phase() == 3
+    assert set(PHASE3) == {RETURN_ACCOUNT2.path}
+    resp, body = get(site, RETURN_ACCOUNT2.path)
+    sel = Selector(text=body.decode())
+    assert resp.status == 200
+    assert sel.css(".weui-msg .global_error_msg::text").get() == TOMBSTONE_CENSORED
+    assert not sel.css("#js_content")
+    for path in (RETURN_PORTAL.path, RETURN_ACCOUNT.path):
+        assert get(site, path)[1] == phase2[path][1], path
+    for path, reason in PHASE2_EXPECTED.items():
+        if reason != "transient":        # a flaky page's answer depends on the request count
+            assert get(site, path)[1] == phase2[path][1], path
+    assert feed_links(site) == [site.url(p) for p in FEED_PHASE2]
+
+
 def test_bad_phase_is_rejected(site: DemoSite) -> None:
     parts = urlsplit(site.base)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
@@ -169,12 +208,64 @@ def test_bad_phase_is_rejected(site: DemoSite) -> None:
 def test_demo_seeds_toml(site: DemoSite, tmp_path: Path) -> None:
     text = demo_seeds_toml(site.base)
     sources = tomllib.loads(text)["source"]
-    feed, wechat = sources
+    # the reprints of the WeChat story: two on other accounts (WeChat rules), one on a portal
+    feed, wechat, reprints = sources
     assert feed["kind"] == "feed" and feed["url"] == site.url("/rss.xml")
     assert wechat["kind"] == "page" and wechat["platform"] == "wechat"
-    assert wechat["urls"] == [site.url(w.path) for w in WECHAT_ARTICLES]
+    assert wechat["urls"] == [site.url(w.path) for w in WECHAT_ARTICLES] + [
+        site.url(RETURN_ACCOUNT.path), site.url(RETURN_ACCOUNT2.path)]
+    assert reprints["kind"] == "page" and reprints["platform"] == "news"
+    assert reprints["urls"] == [site.url(RETURN_PORTAL.path)]
 
     seeds = tmp_path / "demo-seeds.toml"
     seeds.write_text(text, encoding="utf-8")
     loaded = load_seeds(seeds)
-    assert [s.name for s in loaded] == ["demo-news", "demo-wechat"]
+    assert [s.name for s in loaded] == ["demo-news", "demo-wechat", "demo-reprints"]
+
+
+def test_story_line_is_terminal_safe() -> None:
+    """An archived title is hostile: no escape sequence reaches the terminal, no markup runs."""
+    copy = {"title": "\x1b[2J[bold red]evil\u202e", "state": "deleted"}
+    line = _story_line({"story_id": 7, "copies": [copy, {**copy, "state": "alive"}],
+                        "copies_deleted": 1})
+    assert line.plain == "story 7 (\ufffd[2J[bold red]evil\ufffd): 1 of 2 copies deleted"
+    assert not line.spans
+
+
+def test_demo_shows_the_story_copies_deleted_one_after_another(tmp_path: Path) -> None:
+    """``memoryhole demo`` end to end: the original is censored and confirmed (1 of 4 copies
+    deleted), then a reprint is censored and confirmed by the due re-checks (2 of 4); the story
+    section lists the copies, the original first. What it showed before still shows."""
+    home = tmp_path / "demo-home"
+    out = run_cli(home, "demo").output
+    one, two = out.find("1 of 4 copies deleted"), out.find("2 of 4 copies deleted")
+    assert 0 <= one < out.find("re-checks of the due URLs") < two, out
+    assert re.search(r"recheck run \d+ \(due\): .*deletions confirmed 1", out, re.S), out
+    section = out[out.index("copies of one story: which went first"):]
+    section = section[:section.index("survival:")]
+    rows = {line.split()[-1]: line.split()[:2] for line in section.splitlines()
+            if line.strip().startswith(("1st", "2nd", "-"))}
+    assert rows == {WECHAT_RETURN_PATH: ["1st", "censored"],
+                    RETURN_ACCOUNT2.path: ["2nd", "censored"],
+                    RETURN_ACCOUNT.path: ["-", "alive"], RETURN_PORTAL.path: ["-", "alive"]}
+    assert f"went first: {WECHAT_RETURN_PATH} (censored" in section
+    # what the demo showed before: the archive, the diff, the deletion log, the faults, survival
+    for text in ("archived pages", f"edited: {KHORGOS.path}", "deletion log",
+                 "not a deletion: /zh/2020/04/liuxuesheng.html: transient",
+                 "survival: 13 URLs and items, 6 deleted"):
+        assert text in out, text
+
+    conn = sqlite3.connect(home / "memoryhole.db")
+    try:
+        deleted = [(path.split("/", 3)[-1], reason) for path, reason in conn.execute(
+            "SELECT d.url, d.reason FROM deletions AS d JOIN urls AS u ON u.url = d.url"
+            " WHERE u.story_id IS NOT NULL ORDER BY d.detected_at")]
+        reasons = dict(conn.execute("SELECT url, reason FROM deletions").fetchall())
+    finally:
+        conn.close()
+    assert deleted == [(WECHAT_RETURN_PATH[1:], "censored"), (RETURN_ACCOUNT2.path[1:],
+                                                               "censored")]
+    # phase 2's deletions, as before, and the reprint: 6 (13 watched URLs: 10 and 3 reprints)
+    found = {url.split("/", 3)[-1]: reason for url, reason in reasons.items()}
+    expected = {p[1:]: r for p, r in PHASE2_EXPECTED.items() if r not in ("edited", "transient")}
+    assert found == {**expected, RETURN_ACCOUNT2.path[1:]: "censored"}
