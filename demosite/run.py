@@ -137,7 +137,7 @@ def _show_captures(home: Home, console: Console) -> None:
         "SELECT status, title, encoding, url FROM captures WHERE title IS NOT NULL"
         " ORDER BY url"
     ).fetchall():
-        table.add_row(str(status), title or "", encoding or "", _path(url))
+        table.add_row(*map(terminal_text, (status, title or "", encoding or "", _path(url))))
     console.print(table)
     db.conn.close()
 
@@ -149,15 +149,15 @@ def _show_diffs(home: Home, console: Console) -> None:
     if not diffs:
         console.print("no page changed its text")
     for url, added, removed, similarity, unified in diffs:
-        console.print(f"[bold]edited:[/bold] {_path(url)} (+{added} -{removed}, similarity "
-                      f"{similarity:.2f})", highlight=False)
+        console.print(terminal_text(f"edited: {_path(url)} (+{added} -{removed}, similarity "
+                                    f"{similarity:.2f})", style="bold"), highlight=False)
         render_diff(unified, console)
     statuses = db.execute(
         "SELECT c.status, c.url FROM captures c JOIN runs r ON r.id = c.run_id"
         " WHERE r.id = (SELECT max(id) FROM runs) AND c.status >= 300 AND c.via = 'http'"
         " ORDER BY c.url").fetchall()
     for status, url in statuses:
-        console.print(f"archived the {status} answer of {_path(url)} as evidence",
+        console.print(terminal_text(f"archived the {status} answer of {_path(url)} as evidence"),
                       highlight=False)
     db.conn.close()
 
@@ -167,7 +167,7 @@ def _show_deletions(home: Home, console: Console) -> None:
     table = Table("reason", "rule", "last seen alive", "URL", box=None, title="deletion log")
     for reason, rule, alive, url in db.execute(
             "SELECT reason, rule, last_seen_alive_at, url FROM deletions ORDER BY url"):
-        table.add_row(reason, rule or "", alive or "", _path(url))
+        table.add_row(*map(terminal_text, (reason, rule or "", alive or "", _path(url))))
     console.print(table)
     db.conn.close()
 
@@ -178,8 +178,8 @@ def _show_faults(home: Home, console: Console) -> None:
         "SELECT url, outcome, reason, count(*) FROM checks WHERE outcome IN"
         " ('transient', 'blocked') GROUP BY url, outcome, reason ORDER BY url").fetchall()
     for url, outcome, reason, count in faults:
-        console.print(f"not a deletion: {_path(url)}: {outcome} ({reason}) x{count}",
-                      highlight=False)
+        console.print(terminal_text(f"not a deletion: {_path(url)}: {outcome} ({reason}) "
+                                    f"x{count}"), highlight=False)
     db.conn.close()
 
 

@@ -269,3 +269,26 @@ def test_demo_shows_the_story_copies_deleted_one_after_another(tmp_path: Path) -
     found = {url.split("/", 3)[-1]: reason for url, reason in reasons.items()}
     expected = {p[1:]: r for p, r in PHASE2_EXPECTED.items() if r not in ("edited", "transient")}
     assert found == {**expected, RETURN_ACCOUNT2.path[1:]: "censored"}
+
+
+def test_the_demo_s_tables_show_archived_titles_as_text(tmp_path: Path) -> None:
+    """The demo's own listings print archived fields through terminal_text: a title's escape
+    sequence or rich markup is shown, never acted on."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from archive.catalogue.db import open_catalogue
+    from archive.home import Home
+    from demosite.run import _show_captures
+
+    home = Home(tmp_path / "home")
+    db = open_catalogue(home.db_path)
+    db["captures"].insert({"url": "http://127.0.0.1:1/a", "captured_at": "2026-12-03T00:00:00Z",
+                           "warc_filename": "x.warc.gz", "status": 200,
+                           "title": "\x1b[2J[link=http://evil]click[/link]"})
+    db.conn.close()
+    out = StringIO()
+    _show_captures(home, Console(file=out, force_terminal=True, width=200))
+    shown = out.getvalue()
+    assert "\x1b[2J" not in shown and "[link=http://evil]click[/link]" in shown
