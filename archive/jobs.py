@@ -24,6 +24,7 @@ class PageText:
     text_digest: str
     encoding: str
     requisites: tuple[str, ...] | None = None    # asked for with requisites_of; else None
+    published_at: str | None = None   # the article's publication time from its metadata (UTC)
 
 
 CONTROL = "default"      # the control's name in check rows when it is the direct egress

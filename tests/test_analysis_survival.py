@@ -148,3 +148,31 @@ def test_a_real_crawl_and_recheck_give_the_checks_interval(tmp_home: Path, serve
                     (server.url("/stays"),))
     assert stays["event"] == "0" and stays["interval_high_s"] == ""
     assert stays["last_seen_alive_at"] == watch["last_alive_at"]
+
+
+def test_a_news_article_s_publication_time_comes_from_its_metadata(tmp_home: Path,
+                                                                   server) -> None:
+    """A crawled article whose HTML gives its publication time (Open Graph, schema.org, a
+    portal's own meta name) has it in its capture's metadata, its history and the export, where
+    it is t0; a page without one leaves published_at empty."""
+    import json
+
+    from tests.support.helpers import write_config
+
+    write_config(tmp_home, obey_robots=False, timeout=2)
+    article = ("<html><head><title>A</title>{meta}</head><body><article><p>Kazakhstan and China"
+               " signed a transit deal at Khorgos.</p></article></body></html>")
+    server.script("/og", [{"status": 200, "body": article.format(
+        meta='<meta property="article:published_time" content="2020-04-10T09:12:00+08:00">')}])
+    server.script("/portal", [{"status": 200, "body": article.format(
+        meta='<meta name="publishdate" content="2020-04-11">')}])
+    server.script("/none", [{"status": 200, "body": article.format(meta="")}])
+    run_cli(tmp_home, "crawl", *(server.url(p) for p in ("/og", "/portal", "/none")))
+    history = json.loads(run_cli(tmp_home, "history", server.url("/og"), "--format",
+                                 "json").output)
+    assert history["captures"][0]["meta"]["published_at"] == "2020-04-10T01:12:00.000000Z"
+    found = export(tmp_home)
+    assert found[server.url("/og")]["published_at"].startswith("2020-04-10T01:12:00")
+    assert found[server.url("/og")]["t0"] == found[server.url("/og")]["published_at"]
+    assert found[server.url("/portal")]["published_at"].startswith("2020-04-11T00:00:00")
+    assert found[server.url("/none")]["published_at"] == ""

@@ -28,6 +28,7 @@ from lxml import etree
 from archive.jobs import PageText
 from archive.text.charset import SNIFF_BYTES, bom, decode_html
 from archive.text.markup_urls import DEFAULT_LIMIT, tree_requisites
+from archive.timeutil import iso, parse_iso
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,12 @@ _BLOCK_TAGS = tuple(
     " caption table ul ol dl address center hr br".split()
 )
 _TITLE_META = frozenset({"og:title", "twitter:title"})
+# the names news pages give their publication time (Open Graph, schema.org, Dublin Core, the
+# portals' own), in <meta property|name|itemprop=... content=...> or <time itemprop=...>
+_PUBLISHED_META = frozenset({
+    "article:published_time", "og:published_time", "datepublished", "pubdate", "publishdate",
+    "publish-date", "publish_date", "dc.date", "dc.date.issued", "dcterms.created",
+    "dcterms.issued", "parsely-pub-date", "sailthru.date"})
 
 
 def text_digest(text: str) -> str:
@@ -176,6 +183,21 @@ def _parse(text: str) -> etree._Element | None:
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         logger.debug("unparsable HTML", exc_info=True)
         return None
+
+
+def _published(root: etree._Element) -> str | None:
+    """The page's publication time from its metadata, as ISO-8601 UTC (a time without a zone is
+    taken as UTC, a date alone as its midnight UTC); None when none parses."""
+    for element in root.iter("meta", "time"):
+        key = (element.get("property") or element.get("name") or element.get("itemprop")
+               or "").lower()
+        if key in _PUBLISHED_META:
+            value = element.get("content" if element.tag == "meta" else "datetime") or ""
+            try:
+                return iso(parse_iso(value))
+            except ValueError:
+                continue
+    return None
 
 
 def _title(root: etree._Element) -> str | None:
@@ -313,11 +335,11 @@ def fast_page_text(body: bytes, content_type: str | None, *, requisites_of: str 
     if requisites_of is not None:
         found = tuple(tree_requisites(root, requisites_of, requisites_limit,
                                       styles="url(" in decoded or "URL(" in decoded))
-    title = _title(root)
+    title, published = _title(root), _published(root)
     _drop_chrome(root)
     text = _block_text(root)
     return PageText(title=title, text=text, text_digest=_block_text_digest(text),
-                    encoding=encoding, requisites=found)
+                    encoding=encoding, requisites=found, published_at=published)
 
 
 def main_text(body: bytes, content_type: str | None, url: str | None = None) -> str:

@@ -266,19 +266,22 @@ class PageRecorder:
         self.stats["changed"] += 1
 
     def _meta(self, job: PageJob, capture_id: int) -> str | None:
-        """A platform page's own metadata as JSON (archive.platforms.registry: a WeChat
-        article's)."""
+        """A page's metadata as JSON: a platform page's own (archive.platforms.registry: a
+        WeChat article's), and the publication time its HTML metadata gives
+        (``published_at``, archive.text.extract) when the platform's says none."""
         if not 200 <= job.status < 300:
             return None
+        meta: dict[str, Any] = {}
         reader = meta_reader(job.url, job.platform)
-        if reader is None:
-            return None
-        try:
-            meta = reader(self._body_of(job, capture_id), job.content_type, job.url)
-        except (RecordNotFound, OSError, ValueError) as exc:
-            logger.warning("cannot read %s back for its metadata: %s", job.url, exc)
-            return None
-        self.stats["articles"] += 1
+        if reader is not None:
+            try:
+                meta = reader(self._body_of(job, capture_id), job.content_type, job.url) or {}
+            except (RecordNotFound, OSError, ValueError) as exc:
+                logger.warning("cannot read %s back for its metadata: %s", job.url, exc)
+            else:
+                self.stats["articles"] += 1
+        if job.page is not None and job.page.published_at and not meta.get("published_at"):
+            meta = {**meta, "published_at": job.page.published_at}
         return json.dumps(meta, ensure_ascii=False, sort_keys=True) if meta else None
 
     def _body_of(self, job: PageJob, capture_id: int) -> bytes:
