@@ -70,6 +70,7 @@ class PageJob:
     requisites_limit: int = 0     # > 0: list this many of the page's requisites from the text
                                   # pass and answer ("requisites", url, [urls]), even if none
     watch_text: bool = True       # False: watched for its existence only, its text never diffed
+    listed_at: str | None = None  # its time in the feed that listed it (a publication time)
 
 
 # Tombstones, walls and not-found pages are short: the writer classifies a 2xx page with less text

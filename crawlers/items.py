@@ -8,6 +8,10 @@ from typing import Any
 
 from archive.jobs import ListJob, PageText
 
+# the key, in the source dict a page URL travels with, of the time the feed that listed the page
+# gives it (crawlers.spiders.news), which its PageItem carries as ``listed_at``
+LISTED_AT = "listed_at"
+
 
 @dataclass
 class PageItem:
@@ -26,6 +30,7 @@ class PageItem:
     good: bool | None = None       # False: a 2xx that is a tombstone, wall or not-found page
     fetch_requisites: bool = False  # a crawl's page: fetch its requisites (crawlers.extensions)
     watch_text: bool = True        # False: watched for its existence only (a channel's card)
+    listed_at: str | None = None   # the time the feed that listed it gives it (ISO-8601 UTC)
 
 
 @dataclass

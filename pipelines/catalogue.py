@@ -75,6 +75,7 @@ def page_job(item: PageItem, requisites_limit: int = 0) -> PageJob:
         content_type=item.content_type, page=item.page, source=item.source,
         platform=item.platform, etag=item.etag, last_modified=item.last_modified,
         good=item.good, requisites_limit=requisites_limit, watch_text=item.watch_text,
+        listed_at=item.listed_at,
     )
 
 

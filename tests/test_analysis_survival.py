@@ -176,3 +176,38 @@ def test_a_news_article_s_publication_time_comes_from_its_metadata(tmp_home: Pat
     assert found[server.url("/og")]["t0"] == found[server.url("/og")]["published_at"]
     assert found[server.url("/portal")]["published_at"].startswith("2020-04-11T00:00:00")
     assert found[server.url("/none")]["published_at"] == ""
+
+
+def test_a_feed_entry_s_time_is_the_article_s_publication_time(tmp_home: Path, server) -> None:
+    """An article listed in a feed, whose HTML gives no publication time, takes the entry's
+    (pubDate, else updated) as its published_at; an article's own metadata wins over it."""
+    import json
+
+    from tests.support.helpers import write_config
+
+    write_config(tmp_home, obey_robots=False, timeout=2)
+    body = ("<html><head><title>A</title>{meta}</head><body><article><p>Kazakhstan and China"
+            " signed a transit deal at Khorgos.</p></article></body></html>")
+    server.script("/a", [{"status": 200, "body": body.format(meta="")}])
+    server.script("/b", [{"status": 200, "body": body.format(
+        meta='<meta itemprop="datePublished" content="2020-04-12T08:00:00Z">')}])
+    server.script("/c", [{"status": 200, "body": body.format(meta="")}])
+    items = (f"<item><title>a</title><link>{server.url('/a')}</link>"
+             "<pubDate>Fri, 10 Apr 2020 09:12:00 +0800</pubDate></item>"
+             f"<item><title>b</title><link>{server.url('/b')}</link>"
+             "<pubDate>Fri, 10 Apr 2020 09:12:00 +0800</pubDate></item>"
+             f"<item><title>c</title><link>{server.url('/c')}</link></item>")
+    server.script("/feed.xml", [{"status": 200, "content_type": "application/rss+xml",
+                                 "body": '<?xml version="1.0"?><rss version="2.0"><channel>'
+                                         f"<title>F</title>{items}</channel></rss>"}])
+    seeds = tmp_home / "seeds.toml"
+    seeds.write_text(f'[[source]]\nname = "f"\nkind = "feed"\nurl = "{server.url("/feed.xml")}"\n',
+                     encoding="utf-8")
+    run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+    meta = json.loads(run_cli(tmp_home, "history", server.url("/a"), "--format",
+                              "json").output)["captures"][0]["meta"]
+    assert meta == {"published_at": "2020-04-10T01:12:00.000000Z"}
+    found = export(tmp_home)
+    assert found[server.url("/a")]["published_at"].startswith("2020-04-10T01:12:00")
+    assert found[server.url("/b")]["published_at"].startswith("2020-04-12T08:00:00")
+    assert found[server.url("/c")]["published_at"] == ""

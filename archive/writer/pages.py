@@ -268,7 +268,8 @@ class PageRecorder:
     def _meta(self, job: PageJob, capture_id: int) -> str | None:
         """A page's metadata as JSON: a platform page's own (archive.platforms.registry: a
         WeChat article's), and the publication time its HTML metadata gives
-        (``published_at``, archive.text.extract) when the platform's says none."""
+        (``published_at``, archive.text.extract), else the feed that listed it
+        (``listed_at``), when the platform's says none."""
         if not 200 <= job.status < 300:
             return None
         meta: dict[str, Any] = {}
@@ -280,8 +281,9 @@ class PageRecorder:
                 logger.warning("cannot read %s back for its metadata: %s", job.url, exc)
             else:
                 self.stats["articles"] += 1
-        if job.page is not None and job.page.published_at and not meta.get("published_at"):
-            meta = {**meta, "published_at": job.page.published_at}
+        published = (job.page.published_at if job.page is not None else None) or job.listed_at
+        if published and not meta.get("published_at"):
+            meta = {**meta, "published_at": published}
         return json.dumps(meta, ensure_ascii=False, sort_keys=True) if meta else None
 
     def _body_of(self, job: PageJob, capture_id: int) -> bytes:

@@ -27,7 +27,7 @@ from scrapy.exceptions import NotConfigured
 
 from archive.writer.client import ArchiveWriter
 from crawlers.fastpath.client import FastPass, FastPathClient, check_allowed, exchange_from
-from crawlers.items import PageItem
+from crawlers.items import LISTED_AT, PageItem
 from crawlers.middlewares.decompression import DecompressionMiddleware
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class PageClient(FastPathClient):
             content_type=_last(headers, "Content-Type"), source=source.get("name"),
             platform=source.get("platform"), etag=_last(headers, "ETag"),
             last_modified=_last(headers, "Last-Modified"), fetch_requisites=True,
-            watch_text=source.get("watch_text", True),
+            watch_text=source.get("watch_text", True), listed_at=source.get(LISTED_AT),
         )
 
     def _refuse(self, response: aiohttp.ClientResponse, why: str) -> None:

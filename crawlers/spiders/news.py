@@ -28,6 +28,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
@@ -38,10 +39,11 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from archive.platforms.registry import platform_of_kind
+from archive.timeutil import iso
 from archive.urlnorm import is_http_url
 from crawlers.fastpath.client import client_for
 from crawlers.fastpath.pages import PageClient, PageUrl
-from crawlers.items import PageItem
+from crawlers.items import LISTED_AT, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META
 from crawlers.spiders.rendered import RenderedPages
 from crawlers.spiders.telegram import TelegramPages
@@ -69,6 +71,16 @@ def cut_after(body: bytes, entry_end: re.Pattern[bytes], count: int) -> bytes | 
         found += 1
         end = match.end()
     return None
+
+
+def _entry_time(entry: Any) -> str | None:
+    """A feed entry's publication time (else its update time) as ISO-8601 UTC; None when the
+    feed gives none that parses (feedparser's ``*_parsed`` are UTC)."""
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    try:
+        return iso(datetime(*parsed[:6], tzinfo=UTC)) if parsed else None
+    except (TypeError, ValueError):
+        return None
 
 
 def feed_entries(body: bytes, content_type: str | None, limit: int) -> tuple[list[Any], bool]:
@@ -163,7 +175,7 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
                             "feed %s (%s) lists more than %d entries: the first %d are taken "
                             "(raise max_items or [crawl] feed_max_items)",
                             response.url, source.get("name"), limit, limit)
-        links = []
+        links: list[tuple[str, dict[str, Any]]] = []
         for entry in entries:
             link = entry.get("link") or ""
             if not link:
@@ -173,12 +185,13 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
                         break
             link = response.urljoin(link) if link else ""
             if is_http_url(link):
-                links.append(link)
+                listed = _entry_time(entry)
+                links.append((link, {**source, LISTED_AT: listed} if listed else source))
         if not links:
             self.crawler.stats.inc_value("memoryhole/feeds/empty")
             logger.warning("feed %s (%s) lists no links", response.url, source.get("name"))
         self.crawler.stats.inc_value("memoryhole/feeds/parsed")
-        async for output in self.pages([(link, source) for link in links]):
+        async for output in self.pages(links):
             yield output
 
     async def parse_sitemap(self, response: Response) -> AsyncIterator[Request | PageItem]:
@@ -282,6 +295,7 @@ class NewsSpider(TelegramPages, WeiboPages, RenderedPages, Spider):
             last_modified=_header(headers, b"Last-Modified"),
             fetch_requisites=response.status == 200,
             watch_text=source.get("watch_text", True),
+            listed_at=source.get(LISTED_AT),
         )
 
     def failed(self, failure: Any) -> None:

@@ -33,7 +33,7 @@ from archive.timeutil import utcnow
 from crawlers.browser.recorder import BrowserRecorder, browser_rss_mb
 from crawlers.extensions.archiving import ArchiveExtension
 from crawlers.extensions.guard_proxy import BrowserGuardProxy
-from crawlers.items import PageItem
+from crawlers.items import LISTED_AT, PageItem
 from crawlers.safety import UrlPolicy
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,8 @@ class RenderedPages:
         if page is not None:
             yield PageItem(url=response.url, status=page.status, record_id=page.record_id,
                            body=page.body, content_type=page.content_type,
-                           source=source.get("name"), platform=source.get("platform"))
+                           source=source.get("name"), platform=source.get("platform"),
+                           listed_at=source.get(LISTED_AT))
 
     async def rendered_page(self, response: Response) -> PageItem | None:
         """Count the page done, archive its screenshot and DOM beside the document's record;
