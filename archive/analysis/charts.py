@@ -117,9 +117,10 @@ def bar_chart(counts: dict[str, int], *, label: str, width: int = 560,
     return "".join(parts)
 
 
-def day_bars(per_day: dict[str, int], *, label: str, width: int = 560, height: int = 90) -> str:
+def day_bars(per_day: dict[str, int], *, label: str, width: int = 560, height: int = 90,
+             css_class: str = "report-chart days") -> str:
     """Vertical bars of counts per day (``YYYY-MM-DD`` keys), placed by date (a day without any
-    is a gap), the first and the last day named."""
+    is a gap), the first and the last day named (the report's, and the deletion log's chart)."""
     if not per_day:
         return _empty(label)
     days = sorted(per_day)
@@ -127,7 +128,7 @@ def day_bars(per_day: dict[str, int], *, label: str, width: int = 560, height: i
     span = (date.fromisoformat(days[-1]) - first).days + 1
     step = min(max(width / span, 1.0), 24.0)
     peak = max(per_day.values()) or 1
-    parts = [f'<svg class="report-chart days" width="{width}" height="{height + 14}"'
+    parts = [f'<svg class="{css_class}" width="{width}" height="{height + 14}"'
              f' viewBox="0 0 {width} {height + 14}" role="img" aria-label="{_text(label)}">'
              f'<title>{_text(label)}</title>']
     for day in days:

@@ -48,6 +48,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 import archive
+from archive.analysis.charts import day_bars
 from archive.catalogue.blocking import BlockFilter, query_blocks
 from archive.catalogue.db import connect, open_catalogue
 from archive.catalogue.deletions import REASONS, DeletionFilter, deletion_counts, query_deletions
@@ -74,7 +75,6 @@ from archive.web.memento import (
 )
 from archive.web.replay import replay_target, unfold_scheme
 from archive.web.views import (
-    day_chart,
     good_captures,
     report_body,
     side_by_side,
@@ -194,7 +194,9 @@ class WebUI:
         if flt.offset + len(rows) < total:
             next_link = "/?" + urlencode({**kept, "offset": flt.offset + len(rows)})
         return self._page("deletions.html", title="Deletion log", rows=rows, counts=counts,
-                          chart=day_chart(counts["day"]), total=total, shown=len(rows),
+                          chart=day_bars(counts["day"], label="deletions per day", width=480,
+                                         height=80, css_class="chart"),
+                          total=total, shown=len(rows),
                           form=form, reasons=REASONS, sources=sources, error=error,
                           narrowed=flt.narrowed, reason_links=reason_links,
                           next_link=next_link, index_behind=behind)

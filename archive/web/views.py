@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from datetime import datetime
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -165,31 +164,6 @@ def side_by_side(conn: Any, home: Home, url: str, from_id: int, to_id: int
         table = difflib.HtmlDiff(wrapcolumn=70).make_table(
             old_text.splitlines(), new_text.splitlines(), escape(old_at), escape(new_at))
     return {"from_at": old_at, "to_at": new_at, "diff": diff, "table": table}
-
-
-def day_chart(by_day: dict[str, int], width: int = 480, height: int = 80) -> str:
-    """An SVG bar chart of deletions per day (no script, no style attribute: the UI's CSP
-    allows neither)."""
-    if not by_day:
-        return '<svg class="chart" width="0" height="0" role="img" aria-label="no data"></svg>'
-    days = sorted(by_day)
-    first, last = datetime.fromisoformat(days[0]), datetime.fromisoformat(days[-1])
-    span = max((last - first).days + 1, 1)
-    top = max(by_day.values())
-    bar = min(max(width / span, 1.0), 24.0)
-    parts = [f'<svg class="chart" width="{width}" height="{height + 14}" role="img" '
-             f'aria-label="deletions per day, {escape(days[0])} to {escape(days[-1])}">']
-    for day, count in by_day.items():
-        x = (datetime.fromisoformat(day) - first).days * bar
-        h = max(count / top * height, 1.0)
-        parts.append(f'<rect x="{x:.1f}" y="{height - h:.1f}" width="{max(bar - 1, 1):.1f}" '
-                     f'height="{h:.1f}"><title>{escape(day)}: {count}</title></rect>')
-    parts.append(f'<text x="0" y="{height + 12}">{escape(days[0])}</text>')
-    if len(days) > 1:
-        parts.append(f'<text x="{width}" y="{height + 12}" text-anchor="end">'
-                     f'{escape(days[-1])}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def report_body(db: Any, params: Mapping[str, str]) -> tuple[dict[str, str], Markup]:
