@@ -93,8 +93,3 @@ class HostSlots:
         for token in list(self.held):
             await self.release(token)
 
-
-def holders(client: Any, keys: Keys, host: str) -> int:
-    """How many slots of ``host`` are taken now (a synchronous client; expired ones included
-    until the next acquire sweeps them)."""
-    return int(client.zcard(keys.host_slots(host)))
