@@ -59,7 +59,8 @@ def backup(ctx: Context, dest: Path) -> None:
 @click.command()
 @pass_ctx
 def doctor(ctx: Context) -> None:
-    """Check this machine: Chromium, CJK fonts, disk space, clock, pywb, vantage proxies."""
+    """Check this machine: Chromium, CJK fonts, disk space, clock, pywb, vantage proxies, and
+    the cluster's Redis when [cluster] redis is set."""
     from archive.integrity.doctor import run_doctor
     from crawlers.browser.chromium import BrowserMissing, find_chromium
 
@@ -70,6 +71,10 @@ def doctor(ctx: Context) -> None:
     except BrowserMissing as exc:
         problem = str(exc)
     findings = run_doctor(ctx.home, config, chromium=chromium, chromium_problem=problem)
+    if config.cluster.redis:
+        from archive.cluster.doctor import check_redis
+
+        findings.append(check_redis(config))
     for finding in findings:
         click.echo(finding.line())
     if any(f.status == "fail" for f in findings):

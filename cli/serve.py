@@ -41,8 +41,10 @@ def serve(ctx: Context, host: str, port: int, replay_port: int | None) -> None:
     def progress(message: str) -> None:
         err.print(message, highlight=False)
 
+    cluster = ctx.config.cluster
     try:
         run_server(ctx.home, host, port, replay_port, on_ready=ready, on_progress=progress,
-                   control_name=ctx.config.control_name)
+                   control_name=ctx.config.control_name,
+                   cluster=(cluster.redis, cluster.home_id) if cluster.redis else None)
     except OSError as exc:
         raise click.ClickException(str(exc)) from None

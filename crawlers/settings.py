@@ -43,6 +43,9 @@ ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
 
 CLUSTER_INFLIGHT = 32               # jobs a `memoryhole worker` holds at once, at most; more
                                     # are read as results go out (crawlers.spiders.worker)
+CLUSTER_SLOT_LEASE = 30.0          # a worker's download holds one of its host's per_domain slots
+                                    # shared by all workers (crawlers.middlewares.host_slots);
+                                    # renewed while it runs, a dead worker's slot frees after this
 CLUSTER_WORKER_NAME = None          # set in a worker's crawl: its WARCs go to its own files and
                                     # its results to the run's owner (archive.cluster.sink)
 
@@ -139,6 +142,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.robots.RobotsTxtMiddleware": 100,
     "crawlers.middlewares.control_proxy.ControlProxyMiddleware": 740,
     "crawlers.middlewares.recorder.WarcRecorderMiddleware": 950,
+    "crawlers.middlewares.host_slots.HostSlotsMiddleware": 990,   # only in cluster workers
 }
 EXTENSIONS = {
     "crawlers.extensions.archiving.ArchiveExtension": 0,

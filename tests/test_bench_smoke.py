@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import socket
 import sys
 import urllib.error
@@ -143,3 +144,19 @@ def test_index_tiers_bench_runs_and_measures_writes() -> None:
     tier_times, tier_written = run(2_000, 3, 20, add_to_index)
     assert len(one_times) == len(tier_times) == 3
     assert min(one_written) > 10 * max(tier_written)      # the whole index against its lines
+
+
+@needs_nginx
+@pytest.mark.skipif(shutil.which("redis-server") is None,
+                    reason="redis-server not installed: apt-get install -y redis-server")
+def test_cluster_bench_runs_every_contender(tmp_path: Path) -> None:
+    """bench.cluster on 20 pages, one round: local, local without the fast path, one and two
+    workers each check every page; the summary has a ratio to the local run."""
+    from bench import cluster
+
+    assert cluster.main(["--pages", "20", "--rounds", "1", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "cluster.json").read_text())
+    assert [r["contender"] for r in results["runs"]] == list(cluster.NAMES)
+    assert all(r["ok"] and r["checks"] == 20 for r in results["runs"])
+    ratios = {r["contender"]: r["ratio"] for r in results["summary"]}
+    assert ratios["local"] == 1.0 and ratios["2-workers"] > 0

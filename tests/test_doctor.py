@@ -79,3 +79,32 @@ def test_a_clock_behind_the_catalogue_fails(tmp_home):
     result = run_cli(tmp_home, "doctor", expect=1)
     fails = [line for line in result.output.splitlines() if line.startswith("fail")]
     assert len(fails) == 1 and "clock" in fails[0] and "2999-01-01T00:00:00Z" in fails[0]
+
+
+def test_the_clusters_redis_is_checked_never_showing_the_password(tmp_home, tmp_path):
+    from archive.cluster.doctor import judge
+    from tests.support.redisserver import RedisServer
+
+    write_config(tmp_home, warc_max_mb=1)
+    config = (tmp_home / "memoryhole.toml").read_text(encoding="utf-8")
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis", password="doctor-s3cret")
+    try:
+        (tmp_home / "memoryhole.toml").write_text(
+            config + f'[cluster]\nredis = "{server.url}"\n', encoding="utf-8")
+        run = run_cli(tmp_home, "doctor", expect=None)
+        line = _lines(run.output)["redis"]
+        assert line.startswith("warn") and "keeps no append-only file" in line, line
+        assert f"redis://127.0.0.1:{server.port}/0 (version 7." in line
+        server.client().config_set("appendonly", "yes")
+        line = _lines(run_cli(tmp_home, "doctor", expect=None).output)["redis"]
+        assert line.startswith("ok") and "append-only file on" in line, line
+    finally:
+        server.stop()
+    gone = run_cli(tmp_home, "doctor", expect=1)          # the server is down now
+    line = _lines(gone.output)["redis"]
+    assert line.startswith("fail") and "cannot be reached" in line, line
+    for output in (run.output, gone.output):
+        assert "doctor-s3cret" not in output
+    old = judge("redis://10.0.0.5:6379/0", "6.0.16", aof=True)
+    assert old.status == "fail" and "needs >= 6.2" in old.line()

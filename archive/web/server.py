@@ -113,9 +113,10 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = 8765,
           replay_port: int | None = None,
           on_ready: Callable[[Addresses], None] | None = None,
           on_progress: Callable[[str], None] | None = None,
-          control_name: str = CONTROL) -> None:
+          control_name: str = CONTROL, cluster: tuple[str, str] | None = None) -> None:
     """Serve until SIGINT or SIGTERM; the text index catches up in the background.
-    ``control_name`` is the control's vantage in check rows (the config's)."""
+    ``control_name`` is the control's vantage in check rows (the config's); ``cluster`` the
+    config's Redis URL and home id, for the workers page (None: no cluster)."""
     ui_sock = _bind(host, port)
     try:
         replay_sock = _bind(host, replay_port if replay_port is not None else
@@ -128,7 +129,7 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = 8765,
     allowed = ["127.0.0.1", "localhost", "::1", "[::1]"] if is_loopback(host) else None
     ui_app = make_ui_app(home, ui_origin=addresses.ui_origin,
                          replay_origin=addresses.replay_origin, allowed_hosts=allowed,
-                         control_name=control_name)
+                         control_name=control_name, cluster=cluster)
     replay_app = make_replay_app(home, replay_origin=addresses.replay_origin,
                                  ui_origin=addresses.ui_origin, allowed_hosts=allowed)
     indexer = threading.Thread(target=index_for_search, args=(home, on_progress),

@@ -15,6 +15,7 @@ Pages (all GET, plain HTML with no script at all):
 - ``/timemap/link/{url}``, ``/timegate/{url}``: Memento (archive.web.memento).
 - ``/report``: the velocity of deletion (archive.analysis: survival curves, times to deletion,
   per day and reason, coverage, detection delay), filters ``since``, ``source``, ``platform``.
+- ``/workers``: the cluster's workers (archive.web.workers), only with ``[cluster] redis``.
 - ``/api/deletions``: the filtered log as JSON, the deletion objects of ``deletions --format
   json``; ``/export/evidence?u=URL[&deletion=ID]``: a deletion's evidence bundle (a WACZ).
 
@@ -84,6 +85,7 @@ from archive.web.views import (
     url_deletions,
     vantage_states,
 )
+from archive.web.workers import WorkersPage
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PAGE_SIZE = 100
@@ -96,7 +98,8 @@ class WebUI:
     """The UI origin's Starlette app (``app``) over one home."""
 
     def __init__(self, home: Home, *, ui_origin: str, replay_origin: str,
-                 allowed_hosts: list[str] | None = None, control_name: str = CONTROL) -> None:
+                 allowed_hosts: list[str] | None = None, control_name: str = CONTROL,
+                 cluster: tuple[str, str] | None = None) -> None:
         self.home = home
         self.control_name = control_name      # the control's vantage in check rows
         self.ui_origin = ui_origin.rstrip("/")
@@ -104,6 +107,7 @@ class WebUI:
         open_catalogue(home.db_path).conn.close()           # create or migrate it once
         self.templates = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                                      autoescape=select_autoescape(["html"]))
+        self.templates.globals["cluster"] = cluster is not None   # the nav's Workers link
         self.css = (TEMPLATES / "ui.css").read_text(encoding="utf-8")
         routes = [
             Route("/", self.deletion_log), Route("/api/deletions", self.api_deletions),
@@ -116,6 +120,8 @@ class WebUI:
             Route("/timegate/{rest:path}", self.timegate),
             Route("/export/evidence", self.evidence),
         ]
+        if cluster is not None:          # (redis URL, home id): archive.web.workers
+            routes.append(Route("/workers", WorkersPage(*cluster, render=self._page).page))
         middleware = [Middleware(SecurityHeaders, replay_origin=self.replay_origin),
                       Middleware(CrossSiteGuard, own_origins=(self.ui_origin,))]
         if allowed_hosts:
@@ -383,6 +389,7 @@ class WebUI:
 
 
 def make_ui_app(home: Home, *, ui_origin: str, replay_origin: str,
-                allowed_hosts: list[str] | None = None, control_name: str = CONTROL) -> Any:
+                allowed_hosts: list[str] | None = None, control_name: str = CONTROL,
+                cluster: tuple[str, str] | None = None) -> Any:
     return WebUI(home, ui_origin=ui_origin, replay_origin=replay_origin,
-                 allowed_hosts=allowed_hosts, control_name=control_name).app
+                 allowed_hosts=allowed_hosts, control_name=control_name, cluster=cluster).app
