@@ -17,8 +17,7 @@ from urllib.parse import urlsplit
 
 from archive.config_file import ConfigError, Section, read_toml
 from archive.detect.state import DEFAULT_CONFIRM_AFTER, DEFAULT_CONFIRM_CHECKS, DEFAULT_OFFSETS
-from archive.jobs import CONTROL
-from archive.text.minhash import DEFAULT_STORY_THRESHOLD
+from archive.jobs import CONTROL, DEFAULT_STORY_THRESHOLD
 from archive.urlnorm import is_http_url, without_credentials
 from archive.warc.records import COMPRESSIONS
 

@@ -30,6 +30,12 @@ class PageText:
 CONTROL = "default"      # the control's name in check rows when it is the direct egress
 
 
+# The default of ``[stories] threshold`` (archive.config): estimated Jaccard similarity of two
+# main texts (archive.text.minhash) at or above which they are copies of one story. Chosen from
+# bench/stories.py's precision and recall on the demo and test pages (BENCHMARKS.md).
+DEFAULT_STORY_THRESHOLD = 0.5
+
+
 @dataclass(frozen=True)
 class WriterSettings:
     collection: str = "main"
@@ -49,7 +55,7 @@ class WriterSettings:
     control_name: str = CONTROL          # the control's name in check rows (CONTROL, or the
                                          # [[vantage]] with control = true)
     log_level: str = "INFO"
-    # [stories] threshold; None: its default (archive.text.minhash.DEFAULT_STORY_THRESHOLD)
+    # [stories] threshold; None: its default (DEFAULT_STORY_THRESHOLD)
     story_threshold: float | None = None
 
 

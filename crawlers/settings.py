@@ -11,8 +11,8 @@ process.
 
 # the schedule's defaults have one home; imported as a module so that Scrapy, which takes every
 # upper-case name of this module as a setting, sees no extra ones
+from archive import jobs
 from archive.detect import state as schedule
-from archive.text.minhash import DEFAULT_STORY_THRESHOLD
 
 BOT_NAME = "memoryhole"
 SPIDER_MODULES = ["crawlers.spiders"]
@@ -37,7 +37,7 @@ ARCHIVE_RUN_ID = None               # the runs row of this crawl
 ARCHIVE_SHARE_TEXT_BACKLOG = 50     # from this many items waiting for the writer process on, the
                                     # crawl process extracts pages' fast text itself (-1: never)
 ARCHIVE_STATS_FILE = None           # where the crawl's final stats are written as JSON
-ARCHIVE_STORY_THRESHOLD = DEFAULT_STORY_THRESHOLD   # similarity of copies of one story's text
+ARCHIVE_STORY_THRESHOLD = jobs.DEFAULT_STORY_THRESHOLD   # similarity of copies of one story's text
                                     # (archive.writer.stories; [stories] threshold)
 ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
 

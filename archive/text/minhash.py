@@ -1,9 +1,13 @@
-"""Near-duplicate texts: shingles, MinHash signatures (datasketch) and LSH band keys.
+"""Near-duplicate texts: shingles, MinHash signatures and LSH band keys.
 
 Copies of one story (a reprint on another portal, the same article on several WeChat accounts)
 have near-identical main texts. Each text becomes a set of *shingles*, runs of consecutive
-tokens, and a MinHash signature of that set (``datasketch.MinHash``), whose positions agree
-between two texts about as often as their shingle sets overlap (Jaccard similarity).
+tokens, and a MinHash signature of that set, whose positions agree between two texts about as
+often as their shingle sets overlap (Jaccard similarity). Each of the :data:`NUM_PERM` positions
+is the least of ``(a * h + b) mod p`` over the shingles' 32-bit hashes ``h`` (BLAKE2b), with ``a``
+and ``b`` drawn once from :data:`SEED` and ``p`` the largest 32-bit prime: the classic universal
+hashing scheme, done with numpy in a few lines. datasketch does the same, but importing it loads
+scipy: half a second and some 70 MB in every process that loads the config.
 
 Tokens: every CJK character (Han, kana, Hangul) is a token of its own, since these scripts
 write no spaces between words; every run of other letters and digits is a token (a word).
@@ -29,24 +33,20 @@ and band keys incomparable with new ones: that takes a migration that empties th
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 
 import numpy as np
-from datasketch import MinHash
 
 NUM_PERM = 128
 BANDS = 42
 ROWS = 3
 SEED = 1
-SCHEME = "affine32"             # datasketch 2: 32-bit values, stored as 4 bytes each
+PRIME = 4294967291              # the largest prime under 2**32: values fit 4 bytes each
 WORD_SHINGLE = 3                # Latin text: shingles of this many words
 CJK_SHINGLE = 4                 # CJK text: shingles of this many characters
 MIN_SHINGLES = 30               # fewer: no signature (too short to tell copies from chance)
-# The default of ``[stories] threshold`` (archive.config): estimated Jaccard similarity of two
-# main texts at or above which they are copies of one story. Chosen from bench/stories.py's
-# precision and recall on the demo and test pages (BENCHMARKS.md).
-DEFAULT_STORY_THRESHOLD = 0.5
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _TOKEN_RE = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w)+")
@@ -75,11 +75,13 @@ def shingles(text: str) -> set[str]:
 
 
 class Signer:
-    """Makes signatures; holds datasketch's permutations, made once (they cost more than a
-    short text's hashing)."""
+    """Makes signatures; holds the :data:`NUM_PERM` hash functions' ``a`` and ``b``, drawn once
+    from :data:`SEED` (every signer draws the same ones)."""
 
     def __init__(self) -> None:
-        self._permutations = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+        draw = np.random.RandomState(SEED)
+        self._a = draw.randint(1, PRIME, NUM_PERM, dtype=np.uint64)
+        self._b = draw.randint(0, PRIME, NUM_PERM, dtype=np.uint64)
 
     def sign(self, text: str | None) -> np.ndarray | None:
         """The MinHash signature of a text (:data:`NUM_PERM` uint32 values), or None when the
@@ -87,10 +89,12 @@ class Signer:
         found = shingles(text or "")
         if len(found) < MIN_SHINGLES:
             return None
-        minhash = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME,
-                          permutations=self._permutations)
-        minhash.update_batch([s.encode("utf-8") for s in found])
-        return minhash.hashvalues.astype(np.uint32)
+        hashes = np.fromiter(
+            (int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=4).digest(), "little")
+             for s in found), dtype=np.uint64, count=len(found))
+        # a, h < 2**32, b < p: a * h + b < 2**64, no overflow in uint64
+        values = (hashes[:, None] * self._a[None, :] + self._b[None, :]) % np.uint64(PRIME)
+        return values.min(axis=0).astype(np.uint32)
 
 
 def to_bytes(signature: np.ndarray) -> bytes:

@@ -32,14 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from archive.text.minhash import (
-    DEFAULT_STORY_THRESHOLD,
-    Signer,
-    band_keys,
-    from_bytes,
-    similarity,
-    to_bytes,
-)
+from archive.jobs import DEFAULT_STORY_THRESHOLD
+from archive.text.minhash import Signer, band_keys, from_bytes, similarity, to_bytes
 from archive.timeutil import iso, utcnow
 
 logger = logging.getLogger(__name__)
