@@ -315,10 +315,12 @@ def _shutdown(scheduler: BlockingScheduler) -> None:
 
 
 def _on_submitted(started_at: datetime, event: JobSubmissionEvent) -> None:
-    due = event.scheduled_run_times[-1]
-    if due < started_at:
+    # the coalesced run times reach up to when the submission is made, which can be after the
+    # start: any of them before it fell due while the scheduler was stopped
+    missed = [due for due in event.scheduled_run_times if due < started_at]
+    if missed:
         logger.info("%s: catching up, once, on the runs missed while the scheduler was "
-                    "stopped (last due %s)", event.job_id, iso(due))
+                    "stopped (last due %s)", event.job_id, iso(missed[-1]))
 
 
 def _on_overlap(event: JobSubmissionEvent) -> None:

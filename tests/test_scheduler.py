@@ -416,3 +416,27 @@ def test_a_run_still_going_when_its_job_falls_due_again_is_skipped_and_logged(tm
     assert _stop(proc)[0] == 0
     runs = [r["t"] for r in _runs(tmp_home)]
     assert all(runs[i + 1] - runs[i] >= 1.9 for i in range(len(runs) - 1)), runs
+
+
+def test_a_catch_up_is_told_when_the_coalesced_runs_reach_past_the_start(caplog) -> None:
+    """The run times a coalesced submission carries reach up to when it is made, which can be
+    a moment after the scheduler started: runs due before the start still make it a catch-up
+    (a loaded machine took longer than the 1 s interval to get there, and none was told)."""
+    import logging
+    from datetime import UTC, datetime, timedelta
+
+    from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
+
+    import scheduler
+
+    started = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
+    times = [started - timedelta(seconds=2), started - timedelta(seconds=1),
+             started + timedelta(milliseconds=300)]
+    with caplog.at_level(logging.INFO, logger="scheduler"):
+        scheduler._on_submitted(started, JobSubmissionEvent(EVENT_JOB_SUBMITTED, "source:a",
+                                                            "default", times))
+        scheduler._on_submitted(started, JobSubmissionEvent(EVENT_JOB_SUBMITTED, "source:b",
+                                                            "default", times[-1:]))
+    told = [r.getMessage() for r in caplog.records if "catching up" in r.getMessage()]
+    assert told == ["source:a: catching up, once, on the runs missed while the scheduler was "
+                    "stopped (last due 2026-12-03T11:59:59.000000Z)"]
