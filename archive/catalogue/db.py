@@ -240,6 +240,17 @@ def build_migrations() -> Migrations:
                    " SELECT id, last_seen_at, last_capture_id, text FROM items"
                    " WHERE text IS NOT NULL")
 
+    @migrations(name="0014_stable_urls")
+    def stable_urls(db: sqlite_utils.Database) -> None:
+        # a re-check run's control candidates, newest checked first (archive.catalogue.due): a
+        # walk of this index instead of a scan and sort of every watched URL (issue 14). Its
+        # WHERE is due.py's "stable URL", word for word: SQLite uses a partial index only for a
+        # query whose terms imply it.
+        db.execute("CREATE INDEX idx_urls_stable ON urls (last_checked_at) WHERE"
+                   " state = 'alive' AND check_count >= 1 AND missing_streak = 0 AND"
+                   " transient_streak = 0 AND last_payload_digest IS NOT NULL AND"
+                   " item_id IS NULL")
+
     return migrations
 
 
