@@ -21,7 +21,8 @@ and in homes of a million captures (issue 14, part 1).
    Then, off the clock, the web UI (archive.web.ui, in this process) serves its front page
    (the deletion log) and a search of it, each timed as the median of 5 after a warm-up.
 4. Prints a Markdown table (medians over rounds; the ratio of each home's crawl + re-check
-   time to the empty home's) and a straight-line extrapolation to 10M captures from the
+   time to the empty home's in the same round, median over rounds, in wall time and in CPU
+   time of the process trees) and a straight-line extrapolation to 10M captures from the
    points; writes OUT/scale.json after every run.
 """
 
@@ -139,6 +140,7 @@ def run_home(label: str, base: Path | None, workdir: Path, seeds: Path, canaries
                recheck_rc=recheck.returncode, checks=summary.get("checked", 0),
                alive=summary.get("alive", 0))
     row["total_s"] = round(crawl.wall_s + recheck.wall_s, 2)
+    row["total_cpu_s"] = round(crawl.cpu_s + recheck.cpu_s, 2)
     if not args.no_web:
         row.update(time_web(home))
     if not args.keep:
@@ -153,18 +155,20 @@ def summarise(runs: list[dict[str, Any]], labels: list[str]) -> list[dict[str, A
     for label in labels:
         mine = [r for r in runs if r["home"] == label]
         row: dict[str, Any] = {"home": label, "rounds": len(mine)}
-        for key in ("crawl_s", "recheck_s", "total_s", "front_ms", "search_ms", "pages",
-                    "checks"):
+        for key in ("crawl_s", "recheck_s", "total_s", "crawl_cpu_s", "recheck_cpu_s",
+                    "front_ms", "search_ms", "pages", "checks"):
             values = [r[key] for r in mine if r.get(key) is not None]
             row[key] = statistics.median(values) if values else None
-        ratios = []
+        ratios, cpu_ratios = [], []
         for r in mine:
             empty = next((e for e in runs if e["home"] == "empty" and e["round"] == r["round"]),
                          None)
             if empty:
                 ratios.append(r["total_s"] / empty["total_s"])
+                cpu_ratios.append(r["total_cpu_s"] / empty["total_cpu_s"])
         row["ratio"] = statistics.median(ratios) if ratios else None
         row["ratio_min"], row["ratio_max"] = min(ratios, default=None), max(ratios, default=None)
+        row["cpu_ratio"] = statistics.median(cpu_ratios) if cpu_ratios else None
         rows.append(row)
     return rows
 
@@ -189,12 +193,15 @@ def table(rows: list[dict[str, Any]]) -> str:
     def f(value: Any, spec: str) -> str:
         return "–" if value is None else format(value, spec)
 
-    lines = ["| home | crawl s | re-check s | total s | × empty (min–max) | front page ms "
-             "| search ms |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| home | crawl s | re-check s | total s | × empty (min–max) | crawl CPU s "
+             "| re-check CPU s | CPU × empty | front page ms | search ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['home']} | {f(r['crawl_s'], '.2f')} | {f(r['recheck_s'], '.2f')} "
                      f"| {f(r['total_s'], '.2f')} | {f(r['ratio'], '.3f')}× "
                      f"({f(r['ratio_min'], '.2f')}–{f(r['ratio_max'], '.2f')}) "
+                     f"| {f(r['crawl_cpu_s'], '.2f')} | {f(r['recheck_cpu_s'], '.2f')} "
+                     f"| {f(r['cpu_ratio'], '.3f')}× "
                      f"| {f(r['front_ms'], '.1f')} | {f(r['search_ms'], '.1f')} |")
     return "\n".join(lines)
 
