@@ -89,3 +89,29 @@ def test_controls_are_the_canaries_then_one_url_per_site_newest_checked_first(db
     picked = [{"id": b, "domain": "b.example"}]
     rows = with_controls(db, picked, 3)
     assert [r["id"] for r in rows] == [b, canary, a1] and rows[0]["control"]
+
+
+def test_revisit_lookups_read_the_url_s_newest_full_capture_without_a_sort(db, tmp_path):
+    from collections import Counter
+    from datetime import timedelta
+
+    from archive.home import Home
+    from archive.jobs import WriterSettings
+    from archive.writer.pages import PageRecorder
+
+    url = "https://example.org/a"
+    columns = {"url": url, "fetched_url": url, "status": 200, "warc_filename": "a.warc.gz",
+               "vantage": None}
+    db["captures"].insert_all([
+        {**columns, "captured_at": f"2026-11-0{n}T00:00:00Z", "payload_digest": "sha256:A",
+         "is_revisit": int(n > 1), "warc_record_id": f"<urn:uuid:{n}>"} for n in range(1, 6)])
+    pages = PageRecorder(db, Home(tmp_path), WriterSettings(), Counter(),
+                         first_recheck=timedelta(hours=1))
+    with statements(db) as seen:
+        assert pages.last_full_capture(url)["payload_digest"] == "sha256:A"
+        assert pages.original_with_digest(url, "sha256:A") is not None
+    assert len(seen) == 2
+    for sql in seen:
+        lines = plan(db, sql)
+        assert any("USING INDEX idx_captures_url_full (url=?)" in line for line in lines), lines
+        assert not any("TEMP B-TREE" in line for line in lines), lines

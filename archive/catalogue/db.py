@@ -251,6 +251,15 @@ def build_migrations() -> Migrations:
                    " transient_streak = 0 AND last_payload_digest IS NOT NULL AND"
                    " item_id IS NULL")
 
+    @migrations(name="0015_full_captures_by_url")
+    def full_captures_by_url(db: sqlite_utils.Database) -> None:
+        # a URL's full (non-revisit) captures, newest last: what a re-check's revisit lookups
+        # ask for (archive.writer.pages: the newest full capture, or the newest with a digest).
+        # Through (url, captured_at) they read and sorted every capture of the URL, its revisits
+        # included, so a check cost more the older its URL; here the newest comes first and
+        # revisits are not in the index (issue 14)
+        db.execute("CREATE INDEX idx_captures_url_full ON captures (url) WHERE is_revisit = 0")
+
     return migrations
 
 
