@@ -160,3 +160,42 @@ def test_cluster_bench_runs_every_contender(tmp_path: Path) -> None:
     assert all(r["ok"] and r["checks"] == 20 for r in results["runs"])
     ratios = {r["contender"]: r["ratio"] for r in results["summary"]}
     assert ratios["local"] == 1.0 and ratios["2-workers"] > 0
+
+
+def test_scale_home_is_generated_in_the_formats(tmp_path: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from archive.warc.cdxj_tiers import read_lines
+    from bench.scale_home import cached_home
+
+    home, facts = cached_home(tmp_path, urls=500, log=lambda _: None)
+    assert facts["checks"] == 5000 and facts["index_lines"] == 500
+    assert cached_home(tmp_path, urls=500, log=pytest.fail) == (home, facts)     # cached
+    with closing(sqlite3.connect(home / "memoryhole.db")) as db:
+        counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                  for t in ("urls", "captures", "checks", "deletions", "captures_fts",
+                            "fts_pending")]
+        due = db.execute("SELECT count(*) FROM urls WHERE next_check_at <= datetime('now')"
+                         ).fetchone()[0]
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert counts == [500, 500, 5000, 10, 500, 0] and due == 0
+    lines = list(read_lines(home / "collections" / "main" / "indexes" / "index.cdxj"))
+    assert len(lines) == 500 and lines == sorted(lines)
+    warcs = sorted((home / "collections" / "main" / "archive").glob("*.warc.gz"))
+    assert len(warcs) == 4 and all(gzip.decompress(p.read_bytes()) for p in warcs)
+
+
+@needs_nginx
+def test_scale_bench_small_runs_both_homes(tmp_path: Path) -> None:
+    from bench import scale
+
+    assert scale.main(["--small", "--cache", str(tmp_path / "cache"),
+                       "--out", str(tmp_path / "out")]) == 0
+    results = json.loads((tmp_path / "out" / "scale" / "scale.json").read_text())
+    runs = {r["home"]: r for r in results["runs"]}
+    assert set(runs) == {"empty", "5,000 captures"}
+    for run in runs.values():       # 40 pages crawled, re-checked with the 3 canaries
+        assert (run["pages"], run["checks"], run["alive"]) == (40, 43, 43)
+        assert run["total_s"] > 0 and run["front_ms"] > 0 and run["search_ms"] > 0
+    assert results["summary"][0]["ratio"] == 1.0

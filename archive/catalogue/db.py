@@ -263,6 +263,26 @@ def build_migrations() -> Migrations:
         db["cluster_jobs"].create({"job_id": str, "run_id": int, "worker": str,
                                    "stored_at": str}, pk="job_id")
 
+    @migrations(name="0016_stable_urls")
+    def stable_urls(db: sqlite_utils.Database) -> None:
+        # a re-check run's control candidates, newest checked first (archive.catalogue.due): a
+        # walk of this index instead of a scan and sort of every watched URL (issue 14). Its
+        # WHERE is due.py's "stable URL", word for word: SQLite uses a partial index only for a
+        # query whose terms imply it.
+        db.execute("CREATE INDEX idx_urls_stable ON urls (last_checked_at) WHERE"
+                   " state = 'alive' AND check_count >= 1 AND missing_streak = 0 AND"
+                   " transient_streak = 0 AND last_payload_digest IS NOT NULL AND"
+                   " item_id IS NULL")
+
+    @migrations(name="0017_full_captures_by_url")
+    def full_captures_by_url(db: sqlite_utils.Database) -> None:
+        # a URL's full (non-revisit) captures, newest last: what a re-check's revisit lookups
+        # ask for (archive.writer.pages: the newest full capture, or the newest with a digest).
+        # Through (url, captured_at) they read and sorted every capture of the URL, its revisits
+        # included, so a check cost more the older its URL; here the newest comes first and
+        # revisits are not in the index (issue 14)
+        db.execute("CREATE INDEX idx_captures_url_full ON captures (url) WHERE is_revisit = 0")
+
     return migrations
 
 

@@ -22,6 +22,11 @@ _COLUMNS = ("u.id", "u.url", "u.domain", "u.source", "u.platform", "u.etag", "u.
 CONTROLS = 3                 # control checks per run
 CANARIES = "canaries"        # the source of the config's [recheck] canaries
 _CANDIDATES = 200            # stable URLs looked at for controls
+# a stable URL: alive at its last check, unchanged, with a known digest (what a control needs);
+# these words are those of the partial index idx_urls_stable (archive.catalogue.db, 0016), which
+# SQLite uses only when a query says them
+_STABLE = ("u.state = 'alive' AND u.check_count >= 1 AND u.missing_streak = 0 AND"
+           " u.transient_streak = 0 AND u.last_payload_digest IS NOT NULL AND u.item_id IS NULL")
 
 
 class UnknownUrl(LookupError):
@@ -76,10 +81,12 @@ def with_controls(db: Any, rows: list[dict[str, Any]], count: int) -> list[dict[
     site first. Controls not selected already are added at the end."""
     if count <= 0:
         return rows
-    stable = _query(db, "u.state = 'alive' AND u.check_count >= 1 AND u.missing_streak = 0"
-                        " AND u.transient_streak = 0 AND u.last_payload_digest IS NOT NULL AND"
-                        " u.item_id IS NULL", [],
-                    f"u.source IS '{CANARIES}' DESC, u.last_checked_at DESC LIMIT {_CANDIDATES}")
+    # the canaries, then the others most recently checked: two walks of indexes (the stable
+    # URLs' partial index, migration 0016), never a scan of every watched URL
+    canaries = _query(db, f"{_STABLE} AND u.source = ?", [CANARIES],
+                      f"u.last_checked_at DESC LIMIT {_CANDIDATES}")
+    others = _query(db, _STABLE, [], f"u.last_checked_at DESC LIMIT {_CANDIDATES}")
+    stable = (canaries + [r for r in others if r["source"] != CANARIES])[:_CANDIDATES]
     chosen: list[dict[str, Any]] = []
     sites: set[str] = set()
     for row in stable:                      # canaries first, then one per site

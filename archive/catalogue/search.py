@@ -67,15 +67,17 @@ def short_words(text: str) -> list[str]:
 def text_condition(text: str, id_column: str) -> tuple[str, list[Any]]:
     """A WHERE condition (and its parameters) for "the capture whose id is ``id_column`` holds
     every word of ``text``" in its title or its text (its own, or the text of the capture it
-    names: archive.catalogue.captures.text_sql): the index for long words, the text itself for
-    short ones."""
+    names: archive.catalogue.captures.text_sql). Long words are looked up in the index, under
+    the capture that holds the text (whose title is the one indexed: an unchanged re-check's
+    capture shares it); short words in the texts themselves."""
     parts: list[str] = []
     params: list[Any] = []
     if query := fts_query(text):
-        matches = "SELECT rowid FROM captures_fts WHERE captures_fts MATCH ?"
-        parts.append(f"({id_column} IN ({matches}) OR EXISTS (SELECT 1 FROM captures AS s"
-                     f" WHERE s.id = {id_column} AND s.text_capture_id IN ({matches})))")
-        params += [query, query]
+        # the capture that holds the text (itself, or the one it names) is the one indexed
+        parts.append(f"(SELECT coalesce(s.text_capture_id, s.id) FROM captures AS s WHERE"
+                     f" s.id = {id_column}) IN (SELECT rowid FROM captures_fts WHERE"
+                     " captures_fts MATCH ?)")
+        params.append(query)
     own_text, join = text_sql("s")
     for word in short_words(text):
         parts.append(f"EXISTS (SELECT 1 FROM captures AS s {join} WHERE s.id = {id_column} AND"
