@@ -267,7 +267,7 @@ def _source_job(source: Source) -> dict[str, Any]:
 
 
 def _run_process(job_file: Path, on_progress: ProgressCallback | None) -> int:
-    command = [sys.executable, "-m", "crawlers.runner", str(job_file)]
+    command = [sys.executable, "-P", "-m", "crawlers.runner", str(job_file)]
     env = dict(os.environ)
     env["MEMORYHOLE_PARENT_PID"] = str(os.getpid())
     env["PYTHONPATH"] = os.pathsep.join(

@@ -22,3 +22,4 @@ def test_a_batch_of_requests_to_one_host_keeps_to_per_domain(tmp_home) -> None:
         assert result.returncode == 0, result.error_lines()
         assert sum(site.hits().values()) == 16
         assert site.most_in_flight() == 2
+

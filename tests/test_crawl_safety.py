@@ -184,3 +184,33 @@ def test_the_browser_follows_the_configured_policy(url, verdict):
     with ThreadPoolExecutor(1) as pool:     # a loop of its own: another test's may be running
         pool.submit(asyncio.run, recorder._guard(route)).result()
     assert route.verdict == verdict
+
+
+def test_a_crawl_started_from_another_checkout_runs_its_own_code(tmp_path, tmp_home) -> None:
+    """The crawl process and the archive writer are started with ``python -P -m``: the folder
+    the command runs in is not put first on their import path, so another checkout (or any
+    folder holding an ``archive`` or ``crawlers`` package) there is not what they run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.support.scriptserver import ScriptServer
+
+    other = tmp_path / "other-checkout"
+    for package in ("archive", "archive/writer", "crawlers"):
+        (other / package).mkdir(parents=True, exist_ok=True)
+        (other / package / "__init__.py").write_text("", encoding="utf-8")
+    wrong = "import sys; sys.stderr.write('OTHER CHECKOUT RAN\\n'); sys.exit(3)\n"
+    (other / "archive/writer/process.py").write_text(wrong, encoding="utf-8")
+    (other / "crawlers/runner.py").write_text(wrong, encoding="utf-8")
+    write_config(tmp_home, obey_robots=False, timeout=10)
+    root = Path(__file__).resolve().parent.parent
+    with ScriptServer() as site:
+        site.script("/a", [{"status": 200, "body": "<html><body><p>a page</p></body></html>"}])
+        result = subprocess.run(
+            [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(root)!r}); "
+             "from cli import main; main()", "--home", str(tmp_home), "crawl", site.url("/a")],
+            cwd=other, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OTHER CHECKOUT RAN" not in result.stdout + result.stderr
+    assert "pages 1" in result.stdout

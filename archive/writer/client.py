@@ -102,7 +102,7 @@ def launch_writer() -> subprocess.Popen[bytes]:
     # has written what the crawl hands it while stopping.
     # it keeps the run lock held until it is gone (archive.lock), like the crawl process
     process = subprocess.Popen(
-        [sys.executable, "-m", "archive.writer.process"], stdin=subprocess.PIPE,
+        [sys.executable, "-P", "-m", "archive.writer.process"], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, env=env, close_fds=True, process_group=0,
         pass_fds=run_lock_fds())
     assert process.stdin is not None
