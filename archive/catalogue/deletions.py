@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from archive.catalogue.search import text_condition
+from archive.catalogue.search import deletion_text_condition
 from archive.catalogue.stories import STORY_COLUMNS
 from archive.timeutil import iso
 from archive.urlnorm import canonical_url, domain_of, replay_url
@@ -141,7 +141,7 @@ def _conditions(flt: DeletionFilter) -> tuple[list[str], list[Any]]:
         where.append("d.detected_at < ?")
         params.append(iso(flt.until))
     if flt.text is not None and flt.text.strip():
-        condition, text_params = text_condition(flt.text, "d.last_good_capture_id")
+        condition, text_params = deletion_text_condition(flt.text)
         where.append(condition)
         params += text_params
     return where, params
