@@ -315,8 +315,7 @@ def _shutdown(scheduler: BlockingScheduler) -> None:
 
 
 def _on_submitted(started_at: datetime, event: JobSubmissionEvent) -> None:
-    # the coalesced run times reach up to when the submission is made, which can be after the
-    # start: any of them before it fell due while the scheduler was stopped
+    # the coalesced times reach to the submission, maybe past the start: those before it count
     missed = [due for due in event.scheduled_run_times if due < started_at]
     if missed:
         logger.info("%s: catching up, once, on the runs missed while the scheduler was "

@@ -12,6 +12,7 @@ import click
 
 from archive.timeutil import parse_time_or_age
 from cli.context import BadConfig, Context, pass_ctx
+from cli.report import survival_filter, survival_options
 
 
 @click.group()
@@ -114,17 +115,14 @@ def export_csv_command(ctx: Context, out: str, source: str | None, since: str | 
 
 @export.command("survival")
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--source", help="Only this source's URLs and items.")
-@click.option("--since", help="Only URLs and items first seen since this time or age (e.g. 30d).")
-@click.option("--platform", help="Only this platform's (news, wechat, weibo, telegram, ...).")
+@survival_options
 @pass_ctx
 def export_survival_command(ctx: Context, out: str, source: str | None, since: str | None,
                             platform: str | None) -> None:
     """Survival data as CSV to OUT: one row per watched URL and per list item, with the
     interval-censored time to its first confirmed deletion (README "Survival data")."""
-    from archive.analysis.survival import SurvivalFilter
     from archive.export.survival import export_survival_csv
 
-    count = export_survival_csv(ctx.catalogue(), Path(out), SurvivalFilter(
-        since=_since(since), source=source, platform=platform))
+    count = export_survival_csv(ctx.catalogue(), Path(out),
+                                survival_filter(since, source, platform))
     click.echo(f"wrote {count} rows to {out}")

@@ -23,8 +23,8 @@ CONTROLS = 3                 # control checks per run
 CANARIES = "canaries"        # the source of the config's [recheck] canaries
 _CANDIDATES = 200            # stable URLs looked at for controls
 # a stable URL: alive at its last check, unchanged, with a known digest (what a control needs);
-# these words are those of the partial index idx_urls_stable (archive.catalogue.db, 0016), which
-# SQLite uses only when a query says them
+# these words are those of the partial index idx_urls_stable (archive.catalogue.migrations,
+# 0016), which SQLite uses only when a query says them
 _STABLE = ("u.state = 'alive' AND u.check_count >= 1 AND u.missing_streak = 0 AND"
            " u.transient_streak = 0 AND u.last_payload_digest IS NOT NULL AND u.item_id IS NULL")
 
