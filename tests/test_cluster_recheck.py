@@ -144,3 +144,32 @@ def test_a_job_failing_too_often_is_dead_lettered_and_reported(tmp_home, cluster
     assert "dead-letter: job 7:poison:1 (http://127.0.0.1:9/x): delivered 3 times" in \
         report.output, report.output
     assert "s3cret-pw" not in report.output
+
+
+def test_a_run_with_no_worker_says_so_and_goes_on_when_one_starts(
+        tmp_home, server, cluster, redis_server, monkeypatch, caplog):
+    """No worker is running: the run says so, with the command that starts one, instead of
+    waiting in silence; the worker started then does the jobs and the run ends as usual."""
+    import logging
+
+    from archive.cluster import owner
+
+    monkeypatch.setattr(owner, "NO_WORKER_SAY_EVERY", 0.5)
+    configure(tmp_home, redis_server)
+    server.script("/same", [article("Unchanged")])
+    crawl_locally(tmp_home, server, ["/same"])
+    done: dict = {}
+    with caplog.at_level(logging.WARNING, logger="archive.cluster.owner"):
+        thread = threading.Thread(target=lambda: done.update(
+            result=run_cli(tmp_home, "recheck", "--all")), daemon=True)
+        thread.start()
+        wait_for(lambda: any("no worker is running" in r.getMessage() for r in caplog.records),
+                 what="the run to say that no worker runs")
+        said = next(r.getMessage() for r in caplog.records
+                    if "no worker is running" in r.getMessage())
+        assert "memoryhole worker" in said and "1 job(s) wait" in said
+        assert redis_server.password not in said
+        cluster.append(Worker(tmp_home, "w1"))
+        thread.join(120)
+    assert not thread.is_alive(), "the run did not end once a worker ran"
+    assert "checked 1: alive 1" in done["result"].output, done["result"].output

@@ -31,6 +31,7 @@ from archive.cluster.keys import (
     connect,
     ensure_groups,
     lease_seconds,
+    list_workers,
 )
 from archive.config import Config
 from archive.home import Home
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[dict[str, int]], None]
 _INDEX_EVERY = 5000          # records indexed at once, at most this many kept back
+NO_WORKER_SAY_EVERY = 30.0   # seconds: a run with jobs waiting and no worker says so this often
 
 
 def plan_checks(home: Home, selection: dict[str, Any], run_id: int) -> list[dict[str, Any]]:
@@ -124,7 +126,11 @@ class Owner:
     def _collect(self) -> None:
         """The results thread: results onto the ingest queue until none is outstanding."""
         last_progress = 0.0
+        workers_seen = time.monotonic()
         while self.outstanding and not self._stop.is_set():
+            if time.monotonic() - workers_seen >= NO_WORKER_SAY_EVERY:
+                workers_seen = time.monotonic()
+                self._say_if_no_worker()
             try:
                 found = self.client.xreadgroup(RESULTS_GROUP, OWNER, {self.keys.results: ">"},
                                                count=200, block=500)
@@ -140,6 +146,19 @@ class Owner:
                 self.on_progress({"responses": s["responses"], "pages": s["pages"],
                                   "errors": s["cluster/dead"], "requests": len(self.outstanding)})
         self._put(("stop",))
+
+    def _say_if_no_worker(self) -> None:
+        """A run waits for its jobs as long as it takes; when no worker is there to do them,
+        it says so (and how to start one) instead of waiting in silence."""
+        try:
+            if list_workers(self.client, self.keys):
+                return
+        except Exception as exc:  # noqa: BLE001 - Redis away: the results loop says so
+            logger.debug("listing the workers: %s", exc)
+            return
+        logger.warning("run %s: no worker is running; %d job(s) wait on the cluster (start one "
+                       "on any host that sees the collections folder: memoryhole worker)",
+                       self.run_id, len(self.outstanding))
 
     def _take(self, entry_id: Any, fields: dict[Any, Any]) -> None:
         try:
