@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from archive.catalogue.captures import capture_body, capture_text, text_holder
+from archive.catalogue.captures import capture_body, capture_text, text_holder, text_sql
 from archive.detect.collapse import collapse_of
 from archive.home import Home
 from archive.platforms.registry import meta_reader
@@ -77,9 +77,11 @@ class PageRecorder:
 
     def last_good_text(self, url_id: int) -> str | None:
         """The text of the URL's last good capture."""
-        row = self.conn.execute("SELECT last_capture_id FROM urls WHERE id = ?",
+        text, join = text_sql("c")
+        row = self.conn.execute(f"SELECT {text} FROM urls AS u JOIN captures AS c ON"
+                                f" c.id = u.last_capture_id {join} WHERE u.id = ?",
                                 (url_id,)).fetchone()
-        return capture_text(self.conn, row[0]) if row and row[0] is not None else None
+        return row[0] if row else None
 
     def _text_of(self, capture_id: int) -> str | None:
         return capture_text(self.conn, capture_id)
@@ -181,7 +183,10 @@ class PageRecorder:
         row = self.conn.execute(
             "SELECT id, last_text_digest, last_capture_id, watch_text FROM urls WHERE url = ?",
             (url,)).fetchone()
-        text_from = self._same_text(row[2] if row else None, text)
+        # a page whose fast text differs from the last good capture's shares nothing: its text
+        # is not read back for the comparison
+        same_digest = row is not None and row[1] == job.page.text_digest
+        text_from = self._same_text(row[2], text) if same_digest else None
         self.conn.execute(
             "UPDATE captures SET title = ?, text = ?, text_digest = ?, encoding = ?, meta = ?,"
             " text_capture_id = ? WHERE id = ?",
