@@ -235,8 +235,8 @@ def run_crawl(
             "extra_source": extra_source,
             **(job_extra or {}),
         }
-        if config.cluster.redis and kind == "recheck":   # on `memoryhole worker`s
-            # (archive.cluster); crawls still run here, in a process of their own
+        if config.cluster.redis and not browser:   # on `memoryhole worker`s (archive.cluster);
+            # a crawl with pages to render in the browser runs here, in a process of its own
             from archive.cluster.owner import run_owner
 
             returncode, stats = run_owner(home, config, job, run_id, on_progress=on_progress)
@@ -369,7 +369,9 @@ def run_worker(home: Home, config: Config, name: str) -> int:
     home.ensure(config.collection)
     logs = home.root / "logs"
     logs.mkdir(exist_ok=True)
+    # the fast path would go around the cluster's per-host slots; one filter for run after run
     settings = {**crawl_settings(home, config), "CLUSTER_WORKER_NAME": name,
+                "FASTPATH_PAGES": False, "DUPEFILTER_CLASS": "crawlers.dupefilter.RunDupeFilter",
                 "LOG_FILE": str(logs / f"worker-{name}.log"), "LOG_LEVEL": "INFO"}
     cluster = {"redis": config.cluster.redis, "home_id": config.cluster.home_id, "name": name,
                "lease": lease_seconds(config), "max_deliveries": config.cluster.max_deliveries,

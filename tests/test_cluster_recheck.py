@@ -41,14 +41,20 @@ def configure(home, redis_server, **cluster):
 
 
 def crawl_locally(home, server, paths):
-    """The first captures, in one process (crawls are not on the cluster yet), each path a page
-    source (``/s/``: WeChat's rules, else news)."""
+    """The first captures, in one process (the config without its ``[cluster]`` for the while),
+    each path a page source (``/s/``: WeChat's rules, else news)."""
     seeds = home / "seeds.toml"
     seeds.write_text("\n".join(
         f'[[source]]\nname = "src{i}"\nkind = "page"\nurl = "{server.url(path)}"\n'
         f'platform = "{"wechat" if path.startswith("/s/") else "news"}"\n'
         for i, path in enumerate(paths)), encoding="utf-8")
-    run_cli(home, "crawl", "--seeds", str(seeds))
+    config = home / "memoryhole.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.split("[cluster]")[0], encoding="utf-8")
+    try:
+        run_cli(home, "crawl", "--seeds", str(seeds))
+    finally:
+        config.write_text(text, encoding="utf-8")
 
 
 def test_deletions_through_two_workers_as_in_one_process(tmp_home, server, cluster,

@@ -5,9 +5,14 @@ ISO-8601 with their offset.
 
 A job: ``{"v", "run", "id", "kind", ...}``; a ``check`` job carries the watched URL's row (from
 archive.catalogue.due) and ``last``, the URL's last full capture (uri, date, digest), so that a
-worker can write a revisit record without the catalogue. A result: ``{"v", "run", "job",
-"worker", "items", "dead"}``, its items ``written`` (a response or revisit record the worker
-wrote), ``resource``, ``page`` and ``check``, in the order the worker made them.
+worker can write a revisit record without the catalogue. A crawl's jobs (archive.cluster.frontier)
+are ``source`` (``source``: a source's job dict with some of its URLs) and ``pages`` (``pages``:
+``[url, source]`` pairs). A result: ``{"v", "run", "job", "msg", "worker", "items", "dead"}``, its
+items ``written`` (a response or revisit record the worker wrote), ``resource``, ``page``,
+``list`` and ``check``, in the order the worker made them; a crawl's result answers for several
+jobs at once (``jobs``: ``[job id, stream id]`` pairs) and adds ``discovered`` (the ``[url,
+source]`` pages its feeds and sitemaps listed, for the owner to hand out) and ``stats`` (the
+worker's crawl counters for those jobs).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from archive.jobs import CheckJob, PageJob, PageText
+from archive.jobs import CheckJob, ListedItem, ListJob, PageJob, PageText
 from archive.warc.records import RecordLocation, RevisitOf, WrittenRecord
 
 VERSION = 1
@@ -120,6 +125,27 @@ def check_in(d: dict[str, Any]) -> CheckJob:
     return CheckJob(**d)
 
 
+def list_out(job: ListJob) -> dict[str, Any]:
+    out = asdict(job)
+    out["seen_seqs"] = sorted(job.seen_seqs)
+    return out
+
+
+def list_in(d: dict[str, Any]) -> ListJob:
+    d = dict(d)
+    d["items"] = tuple(ListedItem(**item) for item in d["items"])
+    d["covers"] = tuple(d["covers"]) if d.get("covers") is not None else None
+    d["seen_seqs"] = frozenset(d.get("seen_seqs") or ())
+    return ListJob(**d)
+
+
+def result_jobs(message: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The (job id, stream id) pairs a result answers for."""
+    if message.get("jobs"):
+        return [(str(job), msg) for job, msg in message["jobs"]]
+    return [(str(message.get("job")), message.get("msg"))]
+
+
 def item_in(item: dict[str, Any]) -> tuple[Any, ...]:
     """A result's item as the tuple archive.cluster.ingest handles."""
     kind = item.get("t")
@@ -132,4 +158,6 @@ def item_in(item: dict[str, Any]) -> tuple[Any, ...]:
         return ("page", page_in(item["job"]))
     if kind == "check":
         return ("check", check_in(item["job"]))
+    if kind == "list":
+        return ("list", list_in(item["job"]))
     raise BadMessage(f"unknown result item {kind!r}")

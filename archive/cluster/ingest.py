@@ -1,24 +1,25 @@
 """The owner's side of a cluster run: the workers' results into the catalogue, through the archive
 writer's own recorders (archive.writer.process.WriterProcess, in the owner's process).
 
-An item is ``("result", message, ack)``: a worker's result (archive.cluster.codec). Its records
-are in the worker's WARC file already, synced before the result was sent, so a ``written`` item
-becomes a capture row without writing again; ``page`` and ``check`` items run the same handlers
-as in a local run. A result is stored whole or not at all (the writer's savepoint per item),
-together with its ``cluster_jobs`` row; a job already there was done twice and is not stored
-again. ``on_stored(acks, records)`` is called after each commit with the acks of the results
-that commit made durable and the records they added (for the index): only then are the jobs
-acknowledged.
+An item is ``("result", message, ack)``: a worker's result (archive.cluster.codec). Its records are
+in the worker's WARC file already, synced before the result was sent, so a ``written`` item becomes
+a capture row without writing again; ``page`` and ``check`` items run the same handlers as in a
+local run. A result is stored whole or not at all (the writer's savepoint per item), together with
+its ``cluster_jobs`` rows (a crawl's result answers for several jobs); a result whose jobs are all
+there already was done twice and is not stored again. ``on_stored(acks, records)`` is called after
+each commit with the acks of the results that commit made durable and the records they added (for
+the index): only then are the jobs acknowledged.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from archive.cluster.codec import item_in
+from archive.cluster.codec import item_in, result_jobs
 from archive.home import Home
 from archive.jobs import WriterSettings
 from archive.timeutil import iso, utcnow
@@ -37,6 +38,7 @@ class Ingest(WriterProcess):
         self.on_stored = on_stored
         self._acks: list[Any] = []
         self._records: list[WrittenRecord] = []
+        self.crawl_stats: Counter[str] = Counter()   # the workers' crawl counters, stored results'
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
@@ -59,20 +61,29 @@ class Ingest(WriterProcess):
 
     def _result(self, message: dict[str, Any]) -> None:
         conn = self._db.conn
-        job_id = str(message["job"])
-        if conn.execute("SELECT 1 FROM cluster_jobs WHERE job_id = ?", (job_id,)).fetchone():
+        job_ids = [job_id for job_id, _ in result_jobs(message)]
+        new = [job_id for job_id in job_ids if not conn.execute(
+            "SELECT 1 FROM cluster_jobs WHERE job_id = ?", (job_id,)).fetchone()]
+        if not new:
             self.stats["cluster/duplicates"] += 1        # done twice: stored once
             return
         if message.get("dead"):
             self.stats["cluster/dead"] += 1
-            logger.error("job %s was dead-lettered: %s", job_id, message["dead"])
+            logger.error("job %s was dead-lettered: %s", job_ids[0], message["dead"])
             return
+        if len(new) < len(job_ids):
+            # a crawl's jobs taken again in another grouping: the rest is stored, whole
+            self.stats["cluster/partly_duplicates"] += 1
         for raw in message.get("items", []):
             self._handle(item_in(raw))
-        conn.execute("INSERT INTO cluster_jobs (job_id, run_id, worker, stored_at)"
-                     " VALUES (?, ?, ?, ?)",
-                     (job_id, self.run_id, str(message.get("worker")), iso(utcnow())))
-        self.stats["cluster/jobs"] += 1
+        for key, value in (message.get("stats") or {}).items():
+            if isinstance(value, int):
+                self.crawl_stats[str(key)] += value
+        for job_id in new:
+            conn.execute("INSERT INTO cluster_jobs (job_id, run_id, worker, stored_at)"
+                         " VALUES (?, ?, ?, ?)",
+                         (job_id, self.run_id, str(message.get("worker")), iso(utcnow())))
+        self.stats["cluster/jobs"] += len(new)
 
     def _commit(self) -> None:
         super()._commit()

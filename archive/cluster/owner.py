@@ -20,6 +20,7 @@ from typing import Any
 from archive.catalogue import db as catalogue
 from archive.catalogue.due import Selection, select_urls
 from archive.cluster import codec
+from archive.cluster.frontier import Frontier
 from archive.cluster.ingest import Ingest
 from archive.cluster.keys import (
     JOBS_GROUP,
@@ -66,15 +67,17 @@ def writer_settings(config: Config, log_file: str | None) -> WriterSettings:
         collection=config.collection, extract=config.crawl.extract,
         recheck_offsets=tuple(config.recheck.offsets),
         confirm_checks=config.recheck.confirm_checks, confirm_after=config.recheck.confirm_after,
-        log_file=log_file, control_name=config.control_name)
+        log_file=log_file, control_name=config.control_name,
+        story_threshold=config.story_threshold)
 
 
 class Owner:
     """One cluster run: :meth:`run` returns the run's stats, named as a local run's."""
 
     def __init__(self, home: Home, config: Config, run_id: int, *, log_file: str | None = None,
-                 on_progress: Progress | None = None) -> None:
+                 on_progress: Progress | None = None, frontier: Frontier | None = None) -> None:
         self.home, self.config, self.run_id = home, config, run_id
+        self.frontier = frontier          # a crawl's: hands out the pages its feeds list
         self.keys = Keys(config.cluster.home_id)
         self.client = connect(config.cluster.redis)
         self.settings = writer_settings(config, log_file)
@@ -90,12 +93,9 @@ class Owner:
         self._drop_stale()
         self.client.hset(self.keys.run, mapping={
             "run": self.run_id, "config": config_version(self.config),
-            "lease": lease_seconds(self.config)})
-        self.outstanding = {job["id"] for job in jobs}
-        pipe = self.client.pipeline(transaction=False)
-        for job in jobs:
-            pipe.xadd(self.keys.jobs, {"job": codec.dumps(job)})
-        pipe.execute()
+            "lease": lease_seconds(self.config),
+            "kind": "crawl" if self.frontier is not None else "recheck"})
+        self._enqueue(jobs)
         logger.info("run %s: %d job(s) on the cluster", self.run_id, len(jobs))
         collector = threading.Thread(target=self._collect, name="memoryhole-cluster-results",
                                      daemon=True)
@@ -107,9 +107,18 @@ class Owner:
             collector.join()
             self._index()
             self.client.hdel(self.keys.run, "run")
-        return {**{f"archive/{k}": v for k, v in stats.items()},
+        return {**self.ingest.crawl_stats,
+                **{f"archive/{k}": v for k, v in stats.items()},
                 "memoryhole/pages": stats.get("pages", 0),
                 "memoryhole/checks_selected": len(jobs)}
+
+    def _enqueue(self, jobs: list[dict[str, Any]]) -> None:
+        """Jobs onto the jobs stream, counted as outstanding before they can be answered."""
+        self.outstanding.update(job["id"] for job in jobs)
+        pipe = self.client.pipeline(transaction=False)
+        for job in jobs:
+            pipe.xadd(self.keys.jobs, {"job": codec.dumps(job)})
+        pipe.execute()
 
     def _drop_stale(self) -> None:
         """Results a dead owner read and never stored: of an ended run, acknowledged."""
@@ -170,8 +179,25 @@ class Owner:
         if message.get("run") != self.run_id:
             self._ack([(entry_id, None)])
             return
-        self._put(("result", message, (entry_id, message.get("msg"))))
-        self.outstanding.discard(str(message.get("job")))
+        answered = codec.result_jobs(message)
+        if self.frontier is not None and message.get("discovered"):
+            self._hand_out(message["discovered"])
+        self._put(("result", message, (entry_id, [msg for _, msg in answered])))
+        for job_id, _ in answered:
+            self.outstanding.discard(job_id)
+
+    def _hand_out(self, discovered: list[Any]) -> None:
+        """The pages a crawl's feeds and sitemaps listed, as jobs of their own (each URL once
+        per run); Redis away: tried again until it answers or the run is stopped."""
+        assert self.frontier is not None
+        jobs = self.frontier.discovered(discovered)
+        while jobs and not self._stop.is_set():
+            try:
+                self._enqueue(jobs)
+                return
+            except Exception as exc:  # noqa: BLE001 - Redis away: wait for it
+                logger.warning("handing out %d page job(s): %s; trying again", len(jobs), exc)
+                self._stop.wait(1)
 
     def _put(self, item: tuple[Any, ...]) -> None:
         while not self._stop.is_set():
@@ -190,7 +216,7 @@ class Owner:
 
     def _ack(self, acks: list[Any]) -> None:
         results = [r for r, _ in acks]
-        jobs = [j for _, j in acks if j]
+        jobs = [j for _, msgs in acks for j in (msgs or ()) if j]
         try:
             pipe = self.client.pipeline(transaction=False)
             if results:
@@ -225,11 +251,16 @@ def run_owner(home: Home, config: Config, job: dict[str, Any], run_id: int, *,
         logging.getLogger("archive").addHandler(handler)
         logging.getLogger("archive").setLevel(logging.INFO)
     try:
-        if job.get("spider") != "recheck":
-            raise ClusterError("only re-checks run on the cluster so far")
-        owner = Owner(home, config, run_id, on_progress=on_progress)
-        jobs = plan_checks(home, job.get("selection", {}), run_id)
-        stats = owner.run(jobs)
+        if job.get("spider") == "recheck":
+            owner = Owner(home, config, run_id, on_progress=on_progress)
+            stats = owner.run(plan_checks(home, job.get("selection", {}), run_id))
+        else:
+            frontier = Frontier(home, run_id)
+            try:
+                owner = Owner(home, config, run_id, on_progress=on_progress, frontier=frontier)
+                stats = owner.run(frontier.plan(job))
+            finally:
+                frontier.close()
     except ClusterError as exc:
         logger.error("%s", exc)
         return 1, {"archive/failed": str(exc)}

@@ -4,10 +4,11 @@ WARC files (named ``MH-<worker>-...``) in the home's collections folder, and com
 archive.writer.client.ArchiveWriter in the worker's crawl (same ``submit_*`` calls), in the crawl
 process itself: no catalogue, so no writer process.
 
-A revisit needs the URL's earlier capture: a job names it (:meth:`WorkerSink.begin`, ``last``);
-a 304 or an unchanged payload of that URL is written as a revisit of it, any other answer as a
-full response record (the owner's catalogue may know an older identical payload: the record is
-then a full copy where a local run writes a revisit; it is never wrong, only bigger).
+A revisit needs the URL's earlier capture: a job names it (``last``: :meth:`WorkerSink.begin` for a
+check, :meth:`WorkerSink.begin_crawl` for a crawl's job); a 304 or an unchanged payload of that URL
+is written as a revisit of it, any other answer (and a requisite's) as a full response record (the
+owner's catalogue may know an older identical payload: the record is then a full copy where a local
+run writes a revisit; it is never wrong, only bigger).
 
 The text work is done here (fast text), so the owner only stores. A result leaves only after
 :meth:`sync` made its records durable (the spider calls :meth:`ready` for them).
@@ -57,6 +58,11 @@ class WorkerSink:
                                                "run": job["run"]})
         self._hints[job["row"]["url"]] = job.get("last")
 
+    def begin_crawl(self, job: dict[str, Any]) -> None:
+        """A crawl's job taken: its ``last`` (URL -> its last full capture) lets an unchanged
+        page be written as a revisit."""
+        self._hints.update(job.get("last") or {})
+
     def ready(self) -> list[dict[str, Any]]:
         """The results to send now: their records are made durable first."""
         if not self.outbox:
@@ -103,11 +109,15 @@ class WorkerSink:
         return response.record_id
 
     def submit_page(self, job: PageJob) -> None:
-        self._loose.append({"t": "page", "job": codec.page_out(self._with_text(job))})
+        """A page, its fast text extracted here; asked for its requisites (``requisites_limit``,
+        as of the archive writer), it answers through ``on_requisites`` as the writer does."""
+        job = self._with_text(job)
+        self._loose.append({"t": "page", "job": codec.page_out(job)})
+        if job.requisites_limit and self.on_requisites is not None:
+            self.on_requisites(job.url, list(job.page.requisites or ()))
 
     def submit_list(self, job: ListJob) -> None:
-        logger.warning("list pages are not yet archived by workers: %s", job.parent_url)
-        self.stats["lists_dropped"] += 1
+        self._loose.append({"t": "list", "job": codec.list_out(job)})
 
     def submit_check(self, job: CheckJob) -> None:
         if job.page is not None:
@@ -124,6 +134,20 @@ class WorkerSink:
         items, self._loose = self._loose, []
         self.outbox.append({**entry, "worker": self.worker, "items": items, "dead": None})
         self.stats["jobs"] += 1
+
+    def end_batch(self, jobs: list[dict[str, Any]], discovered: list[Any],
+                  stats: dict[str, int]) -> None:
+        """A crawl's jobs done together (``jobs``: ``{"job", "msg", "run"}``): one result answers
+        for all of them, with every item made since the last result."""
+        items, self._loose = self._loose, []
+        for job in jobs:
+            for url in job.get("last") or ():
+                self._hints.pop(url, None)
+        self.outbox.append({"run": jobs[0]["run"], "job": jobs[0]["job"], "msg": jobs[0]["msg"],
+                            "jobs": [[job["job"], job["msg"]] for job in jobs],
+                            "worker": self.worker, "items": items, "dead": None,
+                            "discovered": discovered, "stats": stats})
+        self.stats["jobs"] += len(jobs)
 
     def submit_resource(self, uri: str, content_type: str, data: bytes, date: datetime,
                         concurrent_to: str | None = None, vantage: str | None = None,
@@ -152,4 +176,6 @@ class WorkerSink:
     def _with_text(self, job: PageJob) -> PageJob:
         if job.page is not None:
             return job
-        return replace(job, page=fast_page_text(job.body, job.content_type))
+        return replace(job, page=fast_page_text(
+            job.body, job.content_type, requisites_of=job.url if job.requisites_limit else None,
+            requisites_limit=job.requisites_limit))

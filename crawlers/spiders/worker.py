@@ -1,6 +1,7 @@
 """The cluster worker's spider (``memoryhole worker``): jobs from the home's Redis jobs stream,
-read in ``async def start()`` with redis.asyncio (never blocking the reactor), fetched as the
-re-check spider fetches them, results sent back on the results stream (archive.cluster).
+read in ``async def start()`` with redis.asyncio (never blocking the reactor), a re-check's
+fetched as the re-check spider fetches them and a crawl's as the news spider does
+(crawlers.spiders.cluster_crawl), results sent back on the results stream (archive.cluster).
 
 Back-pressure: at most ``CLUSTER_INFLIGHT`` jobs are held at once; more are read only as results
 go out. A background task sends the results (after their records are synced), keeps the jobs this
@@ -25,6 +26,8 @@ from archive.cluster.keys import JOBS_GROUP, Keys, text
 from archive.cluster.sink import WorkerSink
 from archive.timeutil import iso, utcnow
 from crawlers.extensions.archiving import ArchiveExtension
+from crawlers.spiders.cluster_crawl import CRAWL_KINDS, ClusterCrawl
+from crawlers.spiders.news import NewsSpider
 from crawlers.spiders.recheck import RecheckSpider
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,7 @@ logger = logging.getLogger(__name__)
 JOB_META = "memoryhole_cluster_job"
 
 
-class WorkerSpider(RecheckSpider):
+class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
     name = "worker"
 
     def __init__(self, cluster: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -48,6 +51,7 @@ class WorkerSpider(RecheckSpider):
         self.done = 0
         self.wake = asyncio.Event()
         self.stopping: str | None = None
+        self.run_kind = "recheck"
 
     @property
     def sink(self) -> WorkerSink:
@@ -70,19 +74,27 @@ class WorkerSpider(RecheckSpider):
                 if run is None:
                     await self._nap(0.5)
                     continue
+                # a crawl's jobs are done a few at a time (ClusterCrawl), a re-check's as they come
+                room = self.crawler.settings.getint("CLUSTER_CRAWL_BATCH") \
+                    if self.run_kind == "crawl" else inflight - len(self.held)
                 entries: list[Any] = []
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + max(self.lease / 4, 0.2)
-                    entries += await self._reclaim(inflight - len(self.held))
+                    entries += await self._reclaim(room)
                 if not entries:
                     found = await self.client.xreadgroup(
-                        JOBS_GROUP, self.worker, {self.keys.jobs: ">"},
-                        count=inflight - len(self.held), block=200)
+                        JOBS_GROUP, self.worker, {self.keys.jobs: ">"}, count=room, block=200)
                     entries = found[0][1] if found else []
+                batch: list[tuple[str, dict[str, Any]]] = []
                 for entry_id, fields in entries:
-                    request = await self._take(text(entry_id), fields, run)
-                    if request is not None:
-                        yield request
+                    taken = await self._take(text(entry_id), fields, run)
+                    if isinstance(taken, Request):
+                        yield taken
+                    elif taken is not None:
+                        batch.append(taken)
+                if batch:
+                    async for output in self.crawl_jobs(batch):
+                        yield output
         finally:
             service.cancel()
 
@@ -98,6 +110,7 @@ class WorkerSpider(RecheckSpider):
         run = {text(k): text(v) for k, v in (await self.client.hgetall(self.keys.run)).items()}
         if not run.get("run"):
             return None
+        self.run_kind = run.get("kind", "recheck")
         if run.get("config") != self.version:
             self.stopping = ("this worker's config differs from the run's (config version "
                              f"{self.version}, the run's {run.get('config')}); give it the "
@@ -108,18 +121,25 @@ class WorkerSpider(RecheckSpider):
             return None
         return run["run"]
 
-    async def _take(self, entry_id: str, fields: dict[Any, Any], run: str) -> Request | None:
+    async def _take(self, entry_id: str, fields: dict[Any, Any], run: str
+                    ) -> Request | tuple[str, dict[str, Any]] | None:
+        """A check job's request; a crawl's job as (entry id, job), for :meth:`crawl_jobs`."""
         try:
             job = codec.loads(fields.get(b"job", b""))
-            row = job["row"]
             if str(job["run"]) != run and str(job["run"]) != await self._current_run():
                 # an ended run's (a run begun meanwhile is checked afresh): nobody waits for it
                 await self.client.xack(self.keys.jobs, JOBS_GROUP, entry_id)
                 await self.client.xdel(self.keys.jobs, entry_id)
                 return None
-            if job.get("kind") != "check":
-                raise codec.BadMessage(f"unknown job kind {job.get('kind')!r}")
-        except (codec.BadMessage, KeyError, TypeError) as exc:
+            kind = job.get("kind")
+            if kind in CRAWL_KINDS:
+                self.crawl_job_valid(job)
+                self.held[entry_id] = time.monotonic()
+                return entry_id, job
+            if kind != "check":
+                raise codec.BadMessage(f"unknown job kind {kind!r}")
+            row = job["row"]
+        except (codec.BadMessage, KeyError, TypeError, ValueError) as exc:
             # left pending: redelivered after the lease, then dead-lettered
             logger.error("job %s cannot be done here: %s", entry_id, exc)
             self.crawler.stats.inc_value("cluster/bad_jobs")
@@ -200,7 +220,8 @@ class WorkerSpider(RecheckSpider):
             pipe.xadd(self.keys.results, {"result": codec.dumps(result)})
         await pipe.execute()
         for result in results:
-            self.held.pop(result["msg"], None)
+            for _job, msg in codec.result_jobs(result):
+                self.held.pop(msg, None)
         self.done += len(results)
         self.crawler.stats.inc_value("cluster/results", len(results))
         self.wake.set()

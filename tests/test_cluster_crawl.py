@@ -1,0 +1,157 @@
+"""Crawls on Redis Streams workers (archive.cluster.frontier, crawlers.spiders.cluster_crawl): a
+real redis-server, real `memoryhole worker` processes, the mock news site, real WARC files and
+SQLite; the same crawl in one process is the reference."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from archive.cluster.keys import Keys
+from tests.support.helpers import all_records, index_text, rows, run_cli, write_config
+from tests.support.redisserver import RedisServer, Worker, wait_for
+
+PAGES = [f"/articles/{n}" for n in range(100, 125)]     # a page source: two jobs of its URLs
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"), password="s3cret-pw")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster(redis_server):
+    redis_server.flush()
+    workers: list[Worker] = []
+    yield workers
+    for worker in workers:
+        worker.kill()
+
+
+def configure(home, redis_server=None, **cluster):
+    write_config(home, obey_robots=False, timeout=10)
+    if redis_server is not None:
+        values = {"redis": redis_server.url, "lease": "60s", **cluster}
+        with open(home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+            handle.write("[cluster]\n" + "".join(f'{k} = "{v}"\n' for k, v in values.items()))
+
+
+def write_seeds(home, site, *, feed="/feed.xml", feed_items=None):
+    seeds = home / "seeds.toml"
+    limit = f"max_items = {feed_items}\n" if feed_items else ""
+    pages = ", ".join(f'"{site.url(path)}"' for path in PAGES)
+    seeds.write_text(
+        f'[[source]]\nname = "feed"\nkind = "feed"\nurl = "{site.url(feed)}"\n{limit}'
+        f'[[source]]\nname = "map"\nkind = "sitemap"\nurl = "{site.url("/sitemap-index.xml")}"\n'
+        f'[[source]]\nname = "list"\nkind = "page"\nurls = [{pages}]\n', encoding="utf-8")
+    return seeds
+
+
+def pages_captured(home) -> dict[str, int]:
+    """URL -> how many 200 responses of it the catalogue holds."""
+    found = rows(home, "SELECT url, count(*) AS n FROM captures WHERE status = 200"
+                 " GROUP BY url")
+    return {row["url"]: row["n"] for row in found}
+
+
+def stored_by(home, worker: str) -> int:
+    """Jobs of ``worker`` stored so far (0 before the catalogue has its table)."""
+    try:
+        return len(rows(home, "SELECT 1 FROM cluster_jobs WHERE worker = ?", (worker,)))
+    except sqlite3.OperationalError:
+        return 0
+
+
+def watched(home) -> set[str]:
+    return {row["url"] for row in rows(home, "SELECT url FROM urls")}
+
+
+def test_a_crawl_through_two_workers_archives_what_one_process_does(
+        tmp_path, fresh_mockserver, cluster, redis_server):
+    local, spread = tmp_path / "local", tmp_path / "spread"
+    configure(local)
+    configure(spread, redis_server)
+    run_cli(local, "crawl", "--seeds", str(write_seeds(local, fresh_mockserver)))
+    fresh_mockserver.reset()
+    cluster += [Worker(spread, "w1"), Worker(spread, "w2")]
+    result = run_cli(spread, "crawl", "--seeds", str(write_seeds(spread, fresh_mockserver)))
+    assert "errors 0" in result.output, result.output
+
+    assert watched(spread) == watched(local)
+    assert len(watched(spread)) >= len(PAGES) + 13
+    assert pages_captured(spread) == pages_captured(local)
+    # a page both the feed and the sitemap list is fetched once, as in one process
+    assert fresh_mockserver.hits("/plain/a") == 1
+    client, keys = redis_server.client(), Keys("main")
+    assert client.xpending(keys.jobs, "workers")["pending"] == 0
+    for worker in cluster:
+        assert worker.stop() in (0, -15)
+    # the records are the workers', in their own WARC files (digests checked on reading), each
+    # capture row points at its record, and the index has them
+    located = {(r["file"], r["offset"]): r["headers"].get_header("WARC-Record-ID")
+               for r in all_records(spread)}
+    assert located and all(name.startswith("MH-w") for name, _ in located), located
+    placed = rows(spread, "SELECT warc_filename, warc_offset, warc_record_id FROM captures")
+    assert all(located[(c["warc_filename"], c["warc_offset"])] == c["warc_record_id"]
+               for c in placed)
+    assert "/articles/100" in index_text(spread)
+    run_cli(spread, "check")
+    assert client.xlen(keys.jobs) == 0
+    jobs = rows(spread, "SELECT job_id FROM cluster_jobs")
+    assert any(":pages:" in job["job_id"] for job in jobs)     # the feed's pages, handed out
+
+
+def test_a_second_crawl_fetches_everything_again_and_writes_revisits(
+        tmp_home, fresh_mockserver, cluster, redis_server):
+    """A worker serves run after run: what it fetched in the first is fetched again in the
+    second (no duplicate filter left over), and an unchanged page is a revisit of its capture."""
+    configure(tmp_home, redis_server)
+    seeds = write_seeds(tmp_home, fresh_mockserver)
+    cluster.append(Worker(tmp_home, "w1"))
+    run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+    second = run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+    assert "revisits 0" not in second.output, second.output
+    assert fresh_mockserver.hits("/sitemap.xml") == 2
+    assert fresh_mockserver.hits(PAGES[0]) == 2
+    revisits = rows(tmp_home, "SELECT url FROM captures WHERE is_revisit = 1")
+    # every page (a sitemap named by an index is not known to the owner: stored whole)
+    assert {r["url"] for r in revisits} >= watched(tmp_home), "an unchanged page stored whole"
+
+
+def test_add_goes_through_the_workers(tmp_home, fresh_mockserver, cluster, redis_server):
+    configure(tmp_home, redis_server)
+    cluster.append(Worker(tmp_home, "w1"))
+    url = fresh_mockserver.url("/plain/added")
+    run_cli(tmp_home, "add", url)
+    assert fresh_mockserver.hits("/plain/added") == 1
+    assert rows(tmp_home, "SELECT url FROM urls") == [{"url": url}]
+    assert rows(tmp_home, "SELECT worker FROM cluster_jobs") == [{"worker": "w1"}]
+
+
+def test_a_worker_killed_mid_crawl_of_1000_pages_loses_none(
+        tmp_home, fresh_mockserver, cluster, redis_server):
+    configure(tmp_home, redis_server, lease="2s")
+    seeds = tmp_home / "seeds.toml"
+    seeds.write_text(f'[[source]]\nname = "digest"\nkind = "feed"\nurl = '
+                     f'"{fresh_mockserver.url("/articles-feed.xml?n=1000")}"\nmax_items = 1000\n',
+                     encoding="utf-8")
+    cluster += [Worker(tmp_home, "doomed"), Worker(tmp_home, "w2")]
+    done: list = []
+    owner = threading.Thread(target=lambda: done.append(run_cli(tmp_home, "crawl", "--seeds",
+                                                                 str(seeds))))
+    owner.start()
+    wait_for(lambda: stored_by(tmp_home, "doomed") >= 3, timeout=120,
+             what="the doomed worker's first jobs stored")
+    cluster[0].kill()
+    owner.join(300)
+    assert done, "the crawl did not finish"
+    expected = {fresh_mockserver.url(f"/articles/{n}") for n in range(1000)}
+    assert expected <= set(pages_captured(tmp_home)), \
+        sorted(expected - set(pages_captured(tmp_home)))[:5]
+    assert expected <= watched(tmp_home)
+    by_worker = rows(tmp_home, "SELECT worker, count(*) AS n FROM cluster_jobs GROUP BY worker")
+    assert {row["worker"] for row in by_worker} == {"doomed", "w2"}
