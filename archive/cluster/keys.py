@@ -94,6 +94,17 @@ def connect(url: str, *, timeout: float = 10) -> Any:
     return client
 
 
+def async_client(url: str) -> Any:
+    """A ``redis.asyncio`` client (it connects on first use) that tries a command once more on a
+    new connection when its pooled one was broken (by a Redis restart): only an outage that
+    lasts reaches the caller (:class:`Outage`)."""
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 1))
+
+
 def _clean(text: str, url: str) -> str:
     """An error text with the URL's password taken out, should a library quote it."""
     from urllib.parse import urlsplit

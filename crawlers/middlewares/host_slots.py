@@ -27,7 +27,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
 
-from archive.cluster.keys import Keys, Outage, redis_away
+from archive.cluster.keys import Keys, Outage, async_client, redis_away
 from archive.cluster.slots import HostSlots
 
 logger = logging.getLogger(__name__)
@@ -54,11 +54,9 @@ class HostSlotsMiddleware:
 
     def _slots(self) -> HostSlots:
         if self.slots is None:
-            import redis.asyncio as aioredis
-
             cluster = getattr(self.crawler.spider, "cluster", None) or {}
             # the URL comes from the worker's job file, never from the settings Scrapy logs
-            client = aioredis.Redis.from_url(cluster["redis"])
+            client = async_client(cluster["redis"])
             self.slots = HostSlots(client, Keys(cluster.get("home_id", "main")),
                                    self.crawler.settings.get("CLUSTER_WORKER_NAME"), self.lease)
             self._renewer = asyncio.ensure_future(self._renew())

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from scrapy import Request
 
 from archive.cluster import codec
-from archive.cluster.keys import JOBS_GROUP, Keys, Outage, redis_away, text
+from archive.cluster.keys import JOBS_GROUP, Keys, Outage, async_client, redis_away, text
 from archive.cluster.sink import WorkerSink
 from archive.timeutil import iso, utcnow
 from crawlers.extensions.archiving import ArchiveExtension
@@ -61,9 +61,7 @@ class WorkerSpider(RecheckSpider):
         return self.crawler.get_extension(ArchiveExtension).writer
 
     async def start(self) -> AsyncIterator[Request]:
-        import redis.asyncio as aioredis
-
-        self.client = aioredis.Redis.from_url(self.cluster["redis"])
+        self.client = async_client(self.cluster["redis"])
         self.sink.on_close = self._send_at_close
         service = asyncio.ensure_future(self._service())
         inflight = self.crawler.settings.getint("CLUSTER_INFLIGHT")
