@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -85,6 +86,7 @@ def test_redis_killed_and_restarted_mid_run_loses_no_job(tmp_home, server, clust
     # both workers see Redis go (their loops wait) before it comes back
     wait_for(lambda: all("cannot be reached" in w.log.read_text(errors="replace")
                          for w in cluster), what="the workers to notice that Redis is away")
+    time.sleep(2)       # an outage of some seconds: downloads end, results and slots wait
     redis_server.restart()
     thread.join(180)
     assert not thread.is_alive(), "the run did not end after Redis came back"
@@ -168,3 +170,29 @@ def test_only_a_job_missing_twice_and_without_a_result_is_put_on_again(redis_ser
     assert [codec.loads(f[b"job"])["id"] for _, f in entries] == ["5:check:0", "5:check:1"]
     assert client.hget(keys.run, "run") == b"5"
     assert ledger.check(outstanding) == 0 and ledger.requeued == 1
+
+
+def test_a_slot_not_given_back_while_redis_is_away_is_given_back_after(redis_server):
+    """A download ending while Redis is away cannot give its host slot back: it is given back
+    before the next slot is taken, not held until its lease (30 s) ends."""
+    import asyncio
+
+    from archive.cluster.keys import async_client
+    from archive.cluster.slots import HostSlots
+
+    redis_server.flush()
+
+    async def scenario() -> int:
+        client = async_client(redis_server.url)
+        slots = HostSlots(client, Keys("main"), "w1", lease=30)
+        token = await asyncio.wait_for(slots.acquire("example.org", 1), 5)
+        redis_server.stop()
+        with pytest.raises(Exception):      # noqa: B017 - any of redis_away()
+            await slots.release(token)
+        redis_server.restart()
+        await asyncio.wait_for(slots.acquire("example.org", 1), 5)    # the one slot is free
+        held = await client.zcard(Keys("main").host_slots("example.org"))
+        await client.aclose()
+        return held
+
+    assert asyncio.run(scenario()) == 1

@@ -13,7 +13,8 @@ lease ends. Only in a worker's crawl (``CLUSTER_WORKER_NAME``); elsewhere NotCon
 Redis away (restarting, say): a request waits for its slot and tries again after a growing nap,
 one warning per outage (the worker spider's :class:`archive.cluster.keys.Outage`, so the worker
 logs it once); it is never downloaded without its slot nor failed for it. A slot not given back
-(Redis away) is freed by its lease; giving back never raises out of the middleware.
+(Redis away) is given back before the next one is taken (archive.cluster.slots), or freed by its
+lease; giving back never raises out of the middleware.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class HostSlotsMiddleware:
         if token is not None and self.slots is not None:
             try:
                 await self.slots.release(token)
-            except redis_away() as exc:         # its lease frees it
+            except redis_away() as exc:         # given back later (or its lease ends)
                 self._outage().failed(exc)
             except Exception as exc:  # noqa: BLE001 - the lease frees it
                 logger.warning("host slot not given back (its lease frees it): %s", exc)
