@@ -1,4 +1,5 @@
-"""The Redis keys of one home, the connection, the config version, and the registry of workers.
+"""The Redis keys of one home, the connection (and its outages: :class:`Outage`), the config
+version, and the registry of workers.
 
 Every key of a home starts with ``memoryhole:<home_id>:`` (``[cluster] home_id``): ``jobs`` (a
 stream, group ``workers``), ``results`` (a stream, group ``owner``), ``dead`` (the dead-letter
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -92,6 +94,17 @@ def connect(url: str, *, timeout: float = 10) -> Any:
     return client
 
 
+def async_client(url: str) -> Any:
+    """A ``redis.asyncio`` client (it connects on first use) that tries a command once more on a
+    new connection when its pooled one was broken (by a Redis restart): only an outage that
+    lasts reaches the caller (:class:`Outage`)."""
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 1))
+
+
 def _clean(text: str, url: str) -> str:
     """An error text with the URL's password taken out, should a library quote it."""
     from urllib.parse import urlsplit
@@ -136,3 +149,45 @@ def dead_letters(client: Any, keys: Keys, limit: int = 20) -> tuple[int, list[di
     count = int(client.xlen(keys.dead))
     entries = client.xrevrange(keys.dead, count=limit)
     return count, [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
+
+
+def redis_away() -> tuple[type[BaseException], ...]:
+    """The errors that mean Redis cannot be reached now (down, restarting, loading its
+    append-only file, the network): wait and try again. Anything else is a real error, and so
+    is an OSError that is not about a connection (a full disk, say)."""
+    import redis
+
+    return (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+
+
+class Outage:
+    """Redis away and back, as one process sees it: one warning when it goes and one line when
+    it comes back (never one per try), and the wait before the next try, growing from
+    ``FIRST_NAP`` to ``MAX_NAP`` seconds. Not thread-safe: one per thread or event loop."""
+
+    FIRST_NAP = 0.1
+    MAX_NAP = 3.0
+
+    def __init__(self, logger: Any, what: str, url: str = "") -> None:
+        self.logger, self.what, self.url = logger, what, url
+        self.since: float | None = None
+        self.tries = 0
+        self._nap = self.FIRST_NAP
+
+    def failed(self, exc: BaseException) -> float:
+        """A try failed with ``exc`` (one of :func:`redis_away`): the seconds to wait."""
+        if self.since is None:
+            self.since = time.monotonic()
+            self.logger.warning("Redis%s cannot be reached (%s: %s); %s waits and tries again",
+                                f" at {shown(self.url)}" if self.url else "",
+                                type(exc).__name__, _clean(str(exc), self.url), self.what)
+        self.tries += 1
+        nap, self._nap = self._nap, min(self.MAX_NAP, self._nap * 2)
+        return nap
+
+    def ok(self) -> None:
+        """A try went through: says Redis is back, if it was away."""
+        if self.since is not None:
+            self.logger.info("Redis is back after %.1f s (%d failed tries); %s goes on",
+                             time.monotonic() - self.since, self.tries, self.what)
+            self.since, self.tries, self._nap = None, 0, self.FIRST_NAP

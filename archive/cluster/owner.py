@@ -28,12 +28,15 @@ from archive.cluster.keys import (
     RESULTS_GROUP,
     ClusterError,
     Keys,
+    Outage,
     config_version,
     connect,
     ensure_groups,
     lease_seconds,
     list_workers,
+    redis_away,
 )
+from archive.cluster.requeue import Requeue
 from archive.config import Config
 from archive.home import Home
 from archive.jobs import WriterSettings
@@ -87,14 +90,16 @@ class Owner:
         self.unindexed: list[WrittenRecord] = []
         self.ingest = Ingest(home, self.settings, run_id, self.items, self._stored)
         self._stop = threading.Event()
+        self.requeue: Requeue | None = None
 
     def run(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
         ensure_groups(self.client, self.keys)
         self._drop_stale()
-        self.client.hset(self.keys.run, mapping={
-            "run": self.run_id, "config": config_version(self.config),
-            "lease": lease_seconds(self.config),
-            "kind": "crawl" if self.frontier is not None else "recheck"})
+        run_fields = {"run": self.run_id, "config": config_version(self.config),
+                      "lease": lease_seconds(self.config),
+                      "kind": "crawl" if self.frontier is not None else "recheck"}
+        self.client.hset(self.keys.run, mapping=run_fields)
+        self.requeue = Requeue(self.client, self.keys, run_fields)
         self._enqueue(jobs)
         logger.info("run %s: %d job(s) on the cluster", self.run_id, len(jobs))
         collector = threading.Thread(target=self._collect, name="memoryhole-cluster-results",
@@ -106,19 +111,22 @@ class Owner:
             self._stop.set()
             collector.join()
             self._index()
-            self.client.hdel(self.keys.run, "run")
+            try:
+                self.client.hdel(self.keys.run, "run")
+            except redis_away() as exc:     # all stored: the workers only idle on the old run
+                logger.warning("the run's entry on Redis not taken away: %s", exc)
+        requeued = {"archive/cluster/requeued": self.requeue.requeued} \
+            if self.requeue.requeued else {}
         return {**self.ingest.crawl_stats,
-                **{f"archive/{k}": v for k, v in stats.items()},
+                **{f"archive/{k}": v for k, v in stats.items()}, **requeued,
                 "memoryhole/pages": stats.get("pages", 0),
                 "memoryhole/checks_selected": len(jobs)}
 
     def _enqueue(self, jobs: list[dict[str, Any]]) -> None:
         """Jobs onto the jobs stream, counted as outstanding before they can be answered."""
+        assert self.requeue is not None
         self.outstanding.update(job["id"] for job in jobs)
-        pipe = self.client.pipeline(transaction=False)
-        for job in jobs:
-            pipe.xadd(self.keys.jobs, {"job": codec.dumps(job)})
-        pipe.execute()
+        self.requeue.add(jobs)
 
     def _drop_stale(self) -> None:
         """Results a dead owner read and never stored: of an ended run, acknowledged."""
@@ -136,17 +144,23 @@ class Owner:
         """The results thread: results onto the ingest queue until none is outstanding."""
         last_progress = 0.0
         workers_seen = time.monotonic()
+        outage = Outage(logger, f"run {self.run_id}", self.config.cluster.redis)
         while self.outstanding and not self._stop.is_set():
             if time.monotonic() - workers_seen >= NO_WORKER_SAY_EVERY:
                 workers_seen = time.monotonic()
                 self._say_if_no_worker()
             try:
+                self._requeue_lost()
                 found = self.client.xreadgroup(RESULTS_GROUP, OWNER, {self.keys.results: ">"},
                                                count=200, block=500)
-            except Exception as exc:  # noqa: BLE001 - Redis away: wait for it
+            except redis_away() as exc:
+                self._stop.wait(outage.failed(exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - Redis says no: wait for it
                 logger.warning("reading results: %s; trying again", exc)
                 self._stop.wait(1)
                 continue
+            outage.ok()
             for entry_id, fields in (found[0][1] if found else []):
                 self._take(entry_id, fields)
             if self.on_progress is not None and time.monotonic() - last_progress >= 0.5:
@@ -155,6 +169,12 @@ class Owner:
                 self.on_progress({"responses": s["responses"], "pages": s["pages"],
                                   "errors": s["cluster/dead"], "requests": len(self.outstanding)})
         self._put(("stop",))
+
+    def _requeue_lost(self) -> None:
+        """Every few seconds: the outstanding jobs whose stream entries a Redis restart lost go
+        on the stream again (archive.cluster.requeue)."""
+        if self.requeue is not None:
+            self.requeue.check(self.outstanding)
 
     def _say_if_no_worker(self) -> None:
         """A run waits for its jobs as long as it takes; when no worker is there to do them,

@@ -7,7 +7,8 @@ unexpired (one Lua script: the check and the add are one step); :meth:`HostSlots
 it as the answer comes in; :meth:`HostSlots.renew` pushes the leases of the slots still held
 forward, so a slow download keeps its slot, while a dead worker's slots free themselves when their
 lease ends. All calls use ``redis.asyncio`` and never block the event loop; a slot not free yet is
-asked for again after a short, growing wait (at most :data:`MAX_WAIT` seconds).
+asked for again after a short, growing wait (at most :data:`MAX_WAIT` seconds). A slot that could
+not be given back (Redis away) is given back before the next one is taken, not left to its lease.
 """
 
 from __future__ import annotations
@@ -62,11 +63,13 @@ class HostSlots:
         self.worker = worker
         self.lease_ms = max(1000, int(lease * 1000))
         self.held: dict[str, str] = {}          # token -> host
+        self.unreleased: dict[str, str] = {}    # token -> host: not given back (Redis away)
         self._acquire = client.register_script(ACQUIRE)
         self._renew = client.register_script(RENEW)
 
     async def acquire(self, host: str, limit: int) -> str:
         """Wait until one of ``host``'s ``limit`` slots is free and take it; its token."""
+        await self.give_back()
         token = f"{self.worker}:{uuid.uuid4().hex[:16]}"
         key = self.keys.host_slots(host)
         wait = FIRST_WAIT
@@ -79,7 +82,23 @@ class HostSlots:
     async def release(self, token: str) -> None:
         host = self.held.pop(token, None)
         if host is not None:
-            await self.client.zrem(self.keys.host_slots(host), token)
+            try:
+                await self.client.zrem(self.keys.host_slots(host), token)
+            except BaseException:
+                self.unreleased[token] = host       # given back before the next acquire
+                raise
+
+    async def give_back(self) -> None:
+        """The slots whose release failed, given back now (each by one caller: acquires run
+        side by side)."""
+        for token in list(self.unreleased):
+            host = self.unreleased.pop(token, None)
+            if host is not None:
+                try:
+                    await self.client.zrem(self.keys.host_slots(host), token)
+                except BaseException:
+                    self.unreleased[token] = host
+                    raise
 
     async def renew(self) -> int:
         """Push the held slots' leases forward; how many were still held."""
@@ -90,6 +109,7 @@ class HostSlots:
                                      args=[self.lease_ms, *tokens]))
 
     async def release_all(self) -> None:
+        await self.give_back()
         for token in list(self.held):
             await self.release(token)
 

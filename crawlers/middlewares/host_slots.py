@@ -9,6 +9,12 @@ waits in ``process_request`` (a coroutine, the reactor runs on); it counts among
 downloader's active requests, so the worker reads no more jobs meanwhile. Held slots' leases are
 renewed every third of ``CLUSTER_SLOT_LEASE``; a dead worker's slots free themselves when their
 lease ends. Only in a worker's crawl (``CLUSTER_WORKER_NAME``); elsewhere NotConfigured.
+
+Redis away (restarting, say): a request waits for its slot and tries again after a growing nap,
+one warning per outage (the worker spider's :class:`archive.cluster.keys.Outage`, so the worker
+logs it once); it is never downloaded without its slot nor failed for it. A slot not given back
+(Redis away) is given back before the next one is taken (archive.cluster.slots), or freed by its
+lease; giving back never raises out of the middleware.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
 
-from archive.cluster.keys import Keys
+from archive.cluster.keys import Keys, Outage, async_client, redis_away
 from archive.cluster.slots import HostSlots
 
 logger = logging.getLogger(__name__)
@@ -37,6 +43,7 @@ class HostSlotsMiddleware:
         self.lease = crawler.settings.getfloat("CLUSTER_SLOT_LEASE")
         self.slots: HostSlots | None = None
         self._renewer: asyncio.Task[None] | None = None
+        self._own_outage: Outage | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HostSlotsMiddleware:
@@ -48,11 +55,9 @@ class HostSlotsMiddleware:
 
     def _slots(self) -> HostSlots:
         if self.slots is None:
-            import redis.asyncio as aioredis
-
             cluster = getattr(self.crawler.spider, "cluster", None) or {}
             # the URL comes from the worker's job file, never from the settings Scrapy logs
-            client = aioredis.Redis.from_url(cluster["redis"])
+            client = async_client(cluster["redis"])
             self.slots = HostSlots(client, Keys(cluster.get("home_id", "main")),
                                    self.crawler.settings.get("CLUSTER_WORKER_NAME"), self.lease)
             self._renewer = asyncio.ensure_future(self._renew())
@@ -60,9 +65,31 @@ class HostSlotsMiddleware:
 
     async def process_request(self, request: Request) -> None:
         host = (urlparse_cached(request).hostname or "").lower()
-        token = await self._slots().acquire(host, self.per_domain)
+        token = await self._acquire(host)
         request.meta[SLOT_META] = token
         self.crawler.stats.inc_value("cluster/host_slots_taken")
+
+    async def _acquire(self, host: str) -> str:
+        """One of ``host``'s slots, however long Redis is away (an outage logged once)."""
+        slots = self._slots()
+        while True:
+            try:
+                token = await slots.acquire(host, self.per_domain)
+            except redis_away() as exc:
+                await asyncio.sleep(self._outage().failed(exc))
+                continue
+            self._outage().ok()
+            return token
+
+    def _outage(self) -> Outage:
+        """The worker spider's outage (one warning per outage for the whole worker), else one
+        of this middleware's own."""
+        shared = getattr(self.crawler.spider, "outage", None)
+        if isinstance(shared, Outage):
+            return shared
+        if self._own_outage is None:
+            self._own_outage = Outage(logger, "the download")
+        return self._own_outage
 
     async def process_response(self, request: Request, response: Response) -> Response:
         await self._release(request)
@@ -76,7 +103,9 @@ class HostSlotsMiddleware:
         if token is not None and self.slots is not None:
             try:
                 await self.slots.release(token)
-            except Exception as exc:  # noqa: BLE001 - Redis away: the lease frees it
+            except redis_away() as exc:         # given back later (or its lease ends)
+                self._outage().failed(exc)
+            except Exception as exc:  # noqa: BLE001 - the lease frees it
                 logger.warning("host slot not given back (its lease frees it): %s", exc)
 
     async def _renew(self) -> None:
@@ -87,7 +116,9 @@ class HostSlotsMiddleware:
                     await self.slots.renew()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - Redis away: try again next time
+            except redis_away() as exc:         # tried again next time
+                self._outage().failed(exc)
+            except Exception as exc:  # noqa: BLE001 - try again next time
                 logger.warning("renewing host slots: %s", exc)
 
     async def spider_closed(self) -> None:

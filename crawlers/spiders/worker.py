@@ -8,6 +8,11 @@ go out. A background task sends the results (after their records are synced), ke
 worker holds claimed (so only a dead worker's jobs pass to another after the lease), reclaims
 other workers' jobs idle past the lease (XAUTOCLAIM), dead-letters a job delivered more than
 ``max_deliveries`` times, and keeps the worker's entry in the registry fresh.
+
+Redis away (restarted, say; with its append-only file on nothing is lost): each Redis step of the
+job loop and of the background task is tried again after a growing nap (:meth:`_guard`); the
+worker logs one warning when Redis goes and one line when it is back, and goes on serving.
+Results not sent are kept and sent again (a result sent twice is stored once).
 """
 
 from __future__ import annotations
@@ -16,13 +21,13 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 from scrapy import Request
 
 from archive.cluster import codec
-from archive.cluster.keys import JOBS_GROUP, Keys, text
+from archive.cluster.keys import JOBS_GROUP, Keys, Outage, async_client, redis_away, text
 from archive.cluster.sink import WorkerSink
 from archive.timeutil import iso, utcnow
 from crawlers.extensions.archiving import ArchiveExtension
@@ -33,6 +38,7 @@ from crawlers.spiders.recheck import RecheckSpider
 logger = logging.getLogger(__name__)
 
 JOB_META = "memoryhole_cluster_job"
+T = TypeVar("T")
 
 
 class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
@@ -52,15 +58,14 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
         self.wake = asyncio.Event()
         self.stopping: str | None = None
         self.run_kind = "recheck"
+        self.outage = Outage(logger, "the worker", self.cluster.get("redis", ""))
 
     @property
     def sink(self) -> WorkerSink:
         return self.crawler.get_extension(ArchiveExtension).writer
 
     async def start(self) -> AsyncIterator[Request]:
-        import redis.asyncio as aioredis
-
-        self.client = aioredis.Redis.from_url(self.cluster["redis"])
+        self.client = async_client(self.cluster["redis"])
         self.sink.on_close = self._send_at_close
         service = asyncio.ensure_future(self._service())
         inflight = self.crawler.settings.getint("CLUSTER_INFLIGHT")
@@ -70,7 +75,7 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
                 if len(self.held) >= inflight:
                     await self._nap(0.2)
                     continue
-                run = await self._current_run()
+                run = await self._guard(self._current_run(), None)
                 if run is None:
                     await self._nap(0.5)
                     continue
@@ -80,14 +85,15 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
                 entries: list[Any] = []
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + max(self.lease / 4, 0.2)
-                    entries += await self._reclaim(room)
+                    entries += await self._guard(self._reclaim(room), [])
                 if not entries:
-                    found = await self.client.xreadgroup(
-                        JOBS_GROUP, self.worker, {self.keys.jobs: ">"}, count=room, block=200)
+                    found = await self._guard(self.client.xreadgroup(
+                        JOBS_GROUP, self.worker, {self.keys.jobs: ">"}, count=room, block=200),
+                        None)
                     entries = found[0][1] if found else []
                 batch: list[tuple[str, dict[str, Any]]] = []
                 for entry_id, fields in entries:
-                    taken = await self._take(text(entry_id), fields, run)
+                    taken = await self._guard(self._take(text(entry_id), fields, run), None)
                     if isinstance(taken, Request):
                         yield taken
                     elif taken is not None:
@@ -97,6 +103,19 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
                         yield output
         finally:
             service.cancel()
+
+    async def _guard(self, step: Awaitable[T], default: T) -> T:
+        """One Redis step of the job loop. Redis away (restarting, loading its append-only
+        file, the network): ``default`` after a nap that grows up to a few seconds, one warning
+        per outage (:class:`archive.cluster.keys.Outage`), so the loop goes on when it is back. A
+        step cut short leaves its job pending in the group: the lease hands it out again."""
+        try:
+            value = await step
+        except redis_away() as exc:
+            await asyncio.sleep(self.outage.failed(exc))
+            return default
+        self.outage.ok()
+        return value
 
     async def _nap(self, seconds: float) -> None:
         self.wake.clear()
@@ -208,7 +227,9 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
                     await self._beat()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - Redis away: the results wait
+            except redis_away() as exc:         # the results wait in the outbox
+                await asyncio.sleep(self.outage.failed(exc))
+            except Exception as exc:  # noqa: BLE001 - the results wait
                 logger.warning("cluster service: %s", exc)
             await asyncio.sleep(0.05)
 
@@ -218,7 +239,12 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
         pipe = self.client.pipeline(transaction=False)
         for result in results:
             pipe.xadd(self.keys.results, {"result": codec.dumps(result)})
-        await pipe.execute()
+        try:
+            await pipe.execute()
+        except BaseException:
+            self.sink.outbox[:0] = results      # sent again later: stored once by the owner
+            raise
+        self.outage.ok()
         for result in results:
             for _job, msg in codec.result_jobs(result):
                 self.held.pop(msg, None)
@@ -237,6 +263,7 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
             "last_seen": iso(utcnow())})
         await self.client.expire(key, int(max(30, self.lease * 2)))
         await self.client.sadd(self.keys.workers, self.worker)
+        self.outage.ok()
 
     def _send_at_close(self, results: list[dict[str, Any]]) -> None:
         """At shutdown (the reactor stopping): the last results, synchronously."""

@@ -1,5 +1,7 @@
 """A real ``redis-server`` (Debian's) for the cluster tests: 127.0.0.1, a free port, no
-persistence unless asked, killed at teardown; and ``memoryhole worker`` processes."""
+persistence unless asked (``appendonly=True``: an append-only file synced at every write, so a
+:meth:`RedisServer.restart` after SIGKILL loses nothing), killed at teardown; and ``memoryhole
+worker`` processes."""
 
 from __future__ import annotations
 
@@ -19,22 +21,28 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 class RedisServer:
-    def __init__(self, folder: Path, *, password: str | None = None) -> None:
+    def __init__(self, folder: Path, *, password: str | None = None,
+                 appendonly: bool = False) -> None:
         self.folder = folder
         self.port = free_port()
         self.password = password
-        command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-                   "--save", "", "--appendonly", "no", "--dir", str(folder)]
+        self.command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                        "--save", "", "--dir", str(folder)]
+        self.command += ["--appendonly", "yes", "--appendfsync", "always"] if appendonly \
+            else ["--appendonly", "no"]
         if password:
-            command += ["--requirepass", password]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+            self.command += ["--requirepass", password]
+        self._start()
+
+    def _start(self) -> None:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
             try:
                 self.client().ping()
                 return
-            except redis.ConnectionError:
+            except redis.ConnectionError:       # BusyLoadingError too: loading its file
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.stop()
                     raise RuntimeError("redis-server did not start") from None
@@ -55,6 +63,12 @@ class RedisServer:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+    def restart(self) -> None:
+        """SIGKILL (a crash), then the same server again on the same port and folder: with
+        ``appendonly`` it loads its append-only file first."""
+        self.stop()
+        self._start()
 
 
 class Worker:
