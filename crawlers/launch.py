@@ -7,6 +7,7 @@ rows itself; this side only prepares the job, relays progress and records the ru
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from archive.lock import run_lock_fds
 from archive.seeds import Source
 from archive.timeutil import iso, utcnow
 from archive.urlnorm import canonical_url, domain_of
+
+logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 ProgressCallback = Callable[[dict[str, int]], None]
@@ -235,8 +238,10 @@ def run_crawl(
             "extra_source": extra_source,
             **(job_extra or {}),
         }
-        if config.cluster.redis and not browser:   # on `memoryhole worker`s (archive.cluster);
-            # a crawl with pages to render in the browser runs here, in a process of its own
+        here = local_reason(config, browser)
+        if config.cluster.redis and here is not None:
+            logger.warning("this %s runs here, not on the cluster's workers: %s", kind, here)
+        if config.cluster.redis and here is None:      # on `memoryhole worker`s (archive.cluster)
             from archive.cluster.owner import run_owner
 
             returncode, stats = run_owner(home, config, job, run_id, on_progress=on_progress)
@@ -257,6 +262,16 @@ def run_crawl(
         })
     db.conn.close()
     return result
+
+
+def local_reason(config: Config, browser: dict[str, Any]) -> str | None:
+    """Why a run stays here though ``[cluster] redis`` is set (None: it goes to the workers):
+    workers have no browser and no vantage proxies, and a run without them misses evidence."""
+    if browser:
+        return "a source renders its pages in the browser"
+    if config.vantages:
+        return "[[vantage]]s are configured (their checks go out from here)"
+    return None
 
 
 def _source_job(source: Source) -> dict[str, Any]:

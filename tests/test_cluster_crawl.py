@@ -155,3 +155,21 @@ def test_a_worker_killed_mid_crawl_of_1000_pages_loses_none(
     assert expected <= watched(tmp_home)
     by_worker = rows(tmp_home, "SELECT worker, count(*) AS n FROM cluster_jobs GROUP BY worker")
     assert {row["worker"] for row in by_worker} == {"doomed", "w2"}
+
+
+def test_a_run_with_vantages_stays_here_and_says_why(tmp_home, fresh_mockserver, caplog):
+    """Workers have no vantage proxies: with [[vantage]]s a run is not sent to them (its
+    blocks would go unseen) but runs here, saying so; Redis is not even asked."""
+    configure(tmp_home)
+    with open(tmp_home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+        handle.write('[[vantage]]\nname = "kz"\nproxy = "http://127.0.0.1:9"\n'
+                     '[cluster]\nredis = "redis://:pw@127.0.0.1:9/0"\n')
+    url = fresh_mockserver.url("/plain/here")
+    result = run_cli(tmp_home, "add", url)
+    assert fresh_mockserver.hits("/plain/here") == 1
+    checked = run_cli(tmp_home, "recheck", "--all")
+    assert "checked 1:" in checked.output, checked.output
+    said = [r.getMessage() for r in caplog.records if "not on the cluster" in r.getMessage()]
+    assert said == [f"this {kind} runs here, not on the cluster's workers: [[vantage]]s are "
+                    "configured (their checks go out from here)" for kind in ("crawl", "recheck")]
+    assert "pw@" not in result.output + checked.output + caplog.text
