@@ -42,7 +42,8 @@ ARCHIVE_STORY_THRESHOLD = jobs.DEFAULT_STORY_THRESHOLD   # similarity of copies 
 ARCHIVE_WARC_MAX_BYTES = 1024 * 1024 * 1024   # rotate WARC files at this size
 
 CLUSTER_CRAWL_BATCH = 4             # a crawl's jobs (20 URLs each) a worker reads and does at
-                                    # once (crawlers.spiders.cluster_crawl)
+                                    # once, at most: as many as CONCURRENT_REQUESTS needs
+                                    # (crawlers.spiders.cluster_crawl)
 CLUSTER_INFLIGHT = 32               # jobs a `memoryhole worker` holds at once, at most; more
                                     # are read as results go out (crawlers.spiders.worker)
 CLUSTER_SLOT_LEASE = 30.0          # a worker's download holds one of its host's per_domain slots

@@ -46,3 +46,31 @@ def test_two_workers_keep_to_per_domain_on_one_host(tmp_home, server, redis_serv
     served = {c["worker"] for c in rows(tmp_home, "SELECT worker FROM cluster_jobs")}
     assert served == {"w1", "w2"}, done             # both fetched: the limit was shared
     assert client.zcard(keys.host_slots("127.0.0.1")) == 0     # every slot given back
+
+
+def test_a_crawl_through_two_workers_keeps_to_per_domain(tmp_home, server, redis_server):
+    """A crawl's pages are spread over both workers, and the host still sees at most
+    ``per_domain`` requests at once."""
+    redis_server.flush()
+    write_config(tmp_home, obey_robots=False, timeout=10, concurrency=16, per_domain=2,
+                 requisites=False)
+    with open(tmp_home / "memoryhole.toml", "a", encoding="utf-8") as handle:
+        handle.write(f'[cluster]\nredis = "{redis_server.url}"\nlease = "60s"\n')
+    paths = [f"/p/{n}" for n in range(60)]          # three jobs of 20 pages
+    server.script("/_default", [{**PAGE, "delay": 0.2}], cycle=True)
+    seeds = tmp_home / "seeds.toml"
+    seeds.write_text('[[source]]\nname = "list"\nkind = "page"\nurls = [' + ", ".join(
+        f'"{server.url(path)}"' for path in paths) + "]\n", encoding="utf-8")
+    client, keys = redis_server.client(), Keys("main")
+    workers = [Worker(tmp_home, "w1"), Worker(tmp_home, "w2")]
+    try:
+        wait_for(lambda: len(list_workers(client, keys)) == 2, what="two workers registered")
+        result = run_cli(tmp_home, "crawl", "--seeds", str(seeds))
+        assert f"pages {len(paths)}," in result.output, result.output
+        assert server.most_in_flight() == 2
+    finally:
+        for worker in workers:
+            worker.stop()
+    served = {c["worker"] for c in rows(tmp_home, "SELECT worker FROM cluster_jobs")}
+    assert served == {"w1", "w2"}
+    assert client.zcard(keys.host_slots("127.0.0.1")) == 0

@@ -2,7 +2,7 @@
 beside the news spider whose callbacks do the fetching): jobs of kind ``source`` and ``pages``
 (archive.cluster.frontier).
 
-The jobs read at once (at most ``CLUSTER_CRAWL_BATCH``) are done together: their requests go out,
+The jobs read at once (:meth:`ClusterCrawl.crawl_batch`) are done together: their requests go out,
 and when the crawl has nothing left in flight (no request scheduled, downloading or being
 parsed, no item in the pipelines, no page owing its requisites) one result answers for all of
 them, with every record, page and list they made. Scrapy tells which requests a job led to only
@@ -25,6 +25,7 @@ from typing import Any
 
 from scrapy import Request
 
+from archive.cluster.frontier import URLS_PER_JOB
 from crawlers.dupefilter import RunDupeFilter
 from crawlers.extensions.requisites import RequisiteFollower
 from crawlers.fastpath.pages import PageUrl
@@ -33,7 +34,7 @@ from crawlers.items import PageItem
 logger = logging.getLogger(__name__)
 
 CRAWL_KINDS = ("source", "pages")
-QUIET_POLLS = 3        # the crawl looked idle this many times in a row (50 ms apart): jobs done
+QUIET_POLLS = 3        # the crawl looked idle this many times in a row (10 ms apart): jobs done
 COUNTED = ("memoryhole/", "spider_exceptions/")   # the crawl counters a result carries
 
 
@@ -45,6 +46,14 @@ class ClusterCrawl:
     sink: Any
     _crawl_run: str | None = None
     _discovered: list[Any] | None = None
+
+    def crawl_batch(self) -> int:
+        """How many crawl jobs to read at once: enough URLs to keep ``CONCURRENT_REQUESTS``
+        busy, at most ``CLUSTER_CRAWL_BATCH`` (few, so that a run's jobs spread over every
+        worker)."""
+        settings = self.crawler.settings
+        wanted = -(-settings.getint("CONCURRENT_REQUESTS") // URLS_PER_JOB)
+        return max(1, min(wanted, settings.getint("CLUSTER_CRAWL_BATCH")))
 
     def crawl_job_valid(self, job: dict[str, Any]) -> None:
         """ValueError/KeyError/TypeError when ``job`` is no crawl job this worker can do."""
@@ -110,7 +119,7 @@ class ClusterCrawl:
         follower = self.crawler.get_extension(RequisiteFollower)
         quiet = 0
         while quiet < QUIET_POLLS:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
             if not engine.running or engine.scheduler is None:
                 return False
             busy = (engine.downloader.active or not engine.scraper.slot.is_idle()

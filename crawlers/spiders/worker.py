@@ -80,8 +80,8 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
                     await self._nap(0.5)
                     continue
                 # a crawl's jobs are done a few at a time (ClusterCrawl), a re-check's as they come
-                room = self.crawler.settings.getint("CLUSTER_CRAWL_BATCH") \
-                    if self.run_kind == "crawl" else inflight - len(self.held)
+                room = self.crawl_batch() if self.run_kind == "crawl" \
+                    else inflight - len(self.held)
                 entries: list[Any] = []
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + max(self.lease / 4, 0.2)
