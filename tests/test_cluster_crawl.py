@@ -173,3 +173,47 @@ def test_a_run_with_vantages_stays_here_and_says_why(tmp_home, fresh_mockserver,
     assert said == [f"this {kind} runs here, not on the cluster's workers: [[vantage]]s are "
                     "configured (their checks go out from here)" for kind in ("crawl", "recheck")]
     assert "pw@" not in result.output + checked.output + caplog.text
+
+
+def test_two_schedule_daemons_only_one_enqueues(tmp_home, fresh_mockserver, cluster,
+                                                redis_server):
+    """`memoryhole schedule` with a cluster: its crawls and re-checks go to the workers; a second
+    daemon for the same home exits 1 with one line and puts nothing on the streams."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    configure(tmp_home, redis_server)
+    config = tmp_home / "memoryhole.toml"
+    config.write_text('seeds = ["seeds.toml"]\n' + config.read_text(encoding="utf-8")
+                      + '[recheck]\noffsets = ["1s"]\n', encoding="utf-8")
+    (tmp_home / "seeds.toml").write_text(
+        f'[[source]]\nname = "news"\nkind = "feed"\nurl = '
+        f'"{fresh_mockserver.url("/articles-feed.xml?n=5")}"\nschedule = "every 2s"\n',
+        encoding="utf-8")
+    cluster.append(Worker(tmp_home, "w1"))
+    command = [sys.executable, "-m", "cli", "--home", str(tmp_home), "schedule",
+               "--recheck-every", "1"]
+    first = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        wait_for(lambda: stored_by(tmp_home, "w1") >= 2, timeout=120,
+                 what="the first daemon's jobs done by the worker")
+        second = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert second.stderr.strip().startswith("Error: another scheduler is running for")
+        assert len(second.stderr.strip().splitlines()) == 1
+        before = stored_by(tmp_home, "w1")
+        wait_for(lambda: stored_by(tmp_home, "w1") > before + 1, timeout=120,
+                 what="the first daemon going on")
+    finally:
+        first.terminate()
+        first.communicate(timeout=60)
+    kinds = {r["kind"] for r in rows(tmp_home, "SELECT r.kind FROM cluster_jobs j JOIN runs r"
+                                               " ON r.id = j.run_id")}
+    assert kinds == {"crawl", "recheck"}
+    # one run at a time: no two runs of the home were ever running together
+    spans = rows(tmp_home, "SELECT started_at, finished_at FROM runs ORDER BY started_at")
+    assert all(a["finished_at"] <= b["started_at"] for a, b in zip(spans, spans[1:], strict=False)
+               if a["finished_at"]), spans
