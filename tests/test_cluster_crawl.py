@@ -217,3 +217,30 @@ def test_two_schedule_daemons_only_one_enqueues(tmp_home, fresh_mockserver, clus
     spans = rows(tmp_home, "SELECT started_at, finished_at FROM runs ORDER BY started_at")
     assert all(a["finished_at"] <= b["started_at"] for a, b in zip(spans, spans[1:], strict=False)
                if a["finished_at"]), spans
+
+
+def test_a_crawl_outlives_a_redis_that_lost_its_data(tmp_home, server, cluster, redis_server):
+    """Redis emptied in the middle of a crawl (a restart without its append-only file): the run
+    writes its entry again and puts its lost jobs back (archive.cluster.requeue), the worker
+    makes the jobs group again instead of stopping, and every page is archived."""
+    configure(tmp_home, redis_server)
+    server.script("/_default", [{"status": 200, "delay": 0.1, "body": "<html><head><title>A"
+                                 "</title></head><body><p>Text that stays.</p></body></html>"}],
+                  cycle=True)
+    paths = [f"/p/{n}" for n in range(80)]
+    seeds = tmp_home / "seeds.toml"
+    seeds.write_text('[[source]]\nname = "list"\nkind = "page"\nurls = [' + ", ".join(
+        f'"{server.url(path)}"' for path in paths) + "]\n", encoding="utf-8")
+    worker = Worker(tmp_home, "w1")
+    cluster.append(worker)
+    done: list = []
+    owner = threading.Thread(target=lambda: done.append(run_cli(tmp_home, "crawl", "--seeds",
+                                                                 str(seeds))))
+    owner.start()
+    wait_for(lambda: stored_by(tmp_home, "w1") >= 1, timeout=60, what="a first job stored")
+    redis_server.client().flushall()
+    owner.join(120)
+    assert done, "the crawl did not finish"
+    assert worker.process.poll() is None
+    assert "made again" in worker.log.read_text()
+    assert {server.url(path) for path in paths} <= set(pages_captured(tmp_home))

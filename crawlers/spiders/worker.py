@@ -109,13 +109,34 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
         file, the network): ``default`` after a nap that grows up to a few seconds, one warning
         per outage (:class:`archive.cluster.keys.Outage`), so the loop goes on when it is back. A
         step cut short leaves its job pending in the group: the lease hands it out again."""
+        import redis
+
         try:
             value = await step
         except redis_away() as exc:
             await asyncio.sleep(self.outage.failed(exc))
             return default
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # a Redis that lost its data (no append-only file): the groups again; the run's
+            # owner puts its lost jobs on the stream again (archive.cluster.requeue)
+            logger.warning("the jobs stream or its group is gone (Redis lost its data?): "
+                           "made again")
+            await self._ensure_groups()
+            await asyncio.sleep(0.5)
+            return default
         self.outage.ok()
         return value
+
+    async def _ensure_groups(self) -> None:
+        import redis
+
+        try:
+            await self.client.xgroup_create(self.keys.jobs, JOBS_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
     async def _nap(self, seconds: float) -> None:
         self.wake.clear()
