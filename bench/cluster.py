@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import statistics
@@ -45,13 +46,12 @@ from typing import Any
 
 from bench import cluster_crawl, contenders
 from bench.measure import measure
-from bench.nginx import INSTALL_HINT, NGINX, Nginx, nginx_available
+from bench.nginx import INSTALL_HINT, NGINX, Nginx, free_port, nginx_available
 from bench.recheck_bench import copy_home, crawl_base, parse_summary, tree_cpu_s
 from bench.run import (
     DEFAULT_OUT,
     _site_port,
     machine_facts,
-    port_is_free,
     round_order,
     wait_for_quiet,
 )
@@ -68,14 +68,18 @@ class Redis:
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        port = 6390
-        while not port_is_free(port):
-            port += 1
-        self.url = f"redis://127.0.0.1:{port}/0"
+        # a free port of the kernel's choosing and a password: on this shared machine another
+        # owner configured for some redis://127.0.0.1:63xx once took this server's results
+        port = free_port()
+        password = secrets.token_hex(16)
+        self.url = f"redis://:{password}@127.0.0.1:{port}/0"
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(folder)],
+            [REDIS_SERVER, "-", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(folder)], stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert self.process.stdin is not None       # the password not on the command line
+        self.process.stdin.write(f"requirepass {password}\n".encode())
+        self.process.stdin.close()
         self.client = _client(self.url)
         deadline = time.monotonic() + 10
         while not _pings(self.client):
