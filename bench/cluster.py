@@ -18,6 +18,14 @@ through Redis Streams workers (archive.cluster).
 
    Every run must check all N pages (cross-checked with the summary line).
 4. Prints a Markdown table of medians and ratios to ``local`` and writes OUT/cluster.json.
+
+``--mode crawl`` (bench.cluster_crawl) measures a first crawl of the N pages instead, each run
+into a fresh empty home, from the site's feed (the frontier hands its pages out as jobs), with
+``local-scrapy`` meaning ``[crawl] fast_pages = false``; it waits for a quiet machine before each
+run and runs a run again (``--retries``) that others disturbed (``--interference``), records the
+load average and the Redis commands of each run, and then measures the owner's ingest rate
+(bench.cluster_ingest: a recorded 2-worker run's results replayed into a fresh catalogue).
+Results in OUT/cluster-crawl.json.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import statistics
@@ -35,11 +44,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import contenders
+from bench import cluster_crawl, contenders
 from bench.measure import measure
-from bench.nginx import INSTALL_HINT, NGINX, Nginx, nginx_available
+from bench.nginx import INSTALL_HINT, NGINX, Nginx, free_port, nginx_available
 from bench.recheck_bench import copy_home, crawl_base, parse_summary, tree_cpu_s
-from bench.run import DEFAULT_OUT, _site_port, machine_facts, port_is_free, round_order
+from bench.run import (
+    DEFAULT_OUT,
+    _site_port,
+    machine_facts,
+    round_order,
+    wait_for_quiet,
+)
 from bench.site import generate_site
 
 NAMES = ("local", "local-scrapy", "1-worker", "2-workers")
@@ -53,14 +68,18 @@ class Redis:
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        port = 6390
-        while not port_is_free(port):
-            port += 1
-        self.url = f"redis://127.0.0.1:{port}/0"
+        # a free port of the kernel's choosing and a password: on this shared machine another
+        # owner configured for some redis://127.0.0.1:63xx once took this server's results
+        port = free_port()
+        password = secrets.token_hex(16)
+        self.url = f"redis://:{password}@127.0.0.1:{port}/0"
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(folder)],
+            [REDIS_SERVER, "-", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(folder)], stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert self.process.stdin is not None       # the password not on the command line
+        self.process.stdin.write(f"requirepass {password}\n".encode())
+        self.process.stdin.close()
         self.client = _client(self.url)
         deadline = time.monotonic() + 10
         while not _pings(self.client):
@@ -157,7 +176,8 @@ def run_one(name: str, base: Path, workdir: Path, command: list[str], env: dict[
             "summary": summary, "log": str(workdir / "output.log")}
 
 
-def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summarise(runs: list[dict[str, Any]], count: str = "checks") -> list[dict[str, Any]]:
+    """Medians per contender of the good runs; ``count``: what a run did (checks, pages)."""
     rows = []
     for name in NAMES:
         mine = [r for r in runs if r["contender"] == name and r["ok"]]
@@ -167,22 +187,41 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "wall_s": statistics.median(r["wall_s"] for r in mine),
                      "owner_cpu_s": statistics.median(r["cpu_s"] for r in mine),
                      "worker_cpu_s": statistics.median(r["worker_cpu_s"] for r in mine),
-                     "checks": mine[0]["checks"]})
+                     count: mine[0][count]})
     local = next((r for r in rows if r["contender"] == "local"), None)
+    scrapy = next((r for r in rows if r["contender"] == "local-scrapy"), None)
     for row in rows:
-        row["rate"] = row["checks"] / row["wall_s"]
+        row["rate"] = row[count] / row["wall_s"]
         row["ratio"] = row["wall_s"] / local["wall_s"] if local else None
+        row["ratio_scrapy"] = row["wall_s"] / scrapy["wall_s"] if scrapy else None
     return rows
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| contender | runs | checks | wall s | checks/s | wall / local | owner CPU s "
-             "| workers' CPU s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+def _x(value: float | None) -> str:
+    return f"{value:.2f}x" if value is not None else "–"
+
+
+def table(rows: list[dict[str, Any]], count: str = "checks") -> str:
+    lines = [f"| contender | runs | {count} | wall s | {count}/s | wall / local | "
+             "wall / local-scrapy | owner CPU s | workers' CPU s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "–"
-        lines.append(f"| {r['contender']} | {r['runs']} | {r['checks']} | {r['wall_s']:.2f} | "
-                     f"{r['rate']:.0f} | {ratio} | {r['owner_cpu_s']:.1f} | "
-                     f"{r['worker_cpu_s']:.1f} |")
+        lines.append(f"| {r['contender']} | {r['runs']} | {r[count]} | {r['wall_s']:.2f} | "
+                     f"{r['rate']:.0f} | {_x(r['ratio'])} | {_x(r['ratio_scrapy'])} | "
+                     f"{r['owner_cpu_s']:.1f} | {r['worker_cpu_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def round_table(runs: list[dict[str, Any]], names: list[str]) -> str:
+    """Wall seconds per round and contender (the kept run), with the load average before."""
+    lines = ["| round | " + " | ".join(names) + " | load avg before |",
+             "|---|" + "---:|" * (len(names) + 1)]
+    for number in sorted({r["round"] for r in runs}):
+        kept = {r["contender"]: r for r in runs if r["round"] == number and r.get("kept", True)}
+        walls = [f"{kept[n]['wall_s']:.2f}" + ("" if kept[n]["ok"] else " (failed)")
+                 if n in kept else "–" for n in names]
+        loads = "/".join(f"{kept[n].get('load_before', 0):.1f}" for n in names if n in kept)
+        lines.append(f"| {number} | " + " | ".join(walls) + f" | {loads} |")
     return "\n".join(lines)
 
 
@@ -197,6 +236,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memoryhole", type=Path, default=contenders.default_memoryhole())
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mode", choices=("recheck", "crawl"), default="recheck")
+    parser.add_argument("--interference", type=float, default=0.15,
+                        help="crawl mode: share of the machine others may use during a run "
+                             "before it is run again")
+    parser.add_argument("--retries", type=int, default=1, help="crawl mode")
+    parser.add_argument("--quiet-wait", type=float, default=60,
+                        help="crawl mode: seconds to wait for a quiet machine before each run "
+                             "(0: don't)")
+    parser.add_argument("--replays", type=int, default=3,
+                        help="crawl mode: replays of the recorded results (0: no ingest rate)")
     return parser.parse_args(argv)
 
 
@@ -210,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     command, env = contenders.memoryhole_invocation(args.memoryhole, None)
+    if args.mode == "crawl":
+        return crawl_main(args, command, env)
     out = args.out.resolve() / "cluster"
     out.mkdir(parents=True, exist_ok=True)
     port = _site_port(out / "site")
@@ -242,6 +293,107 @@ def main(argv: list[str] | None = None) -> int:
     results_path.write_text(json.dumps(results, indent=1), encoding="utf-8")
     print("\n" + table(results["summary"]) + f"\n\nresults: {results_path}")
     return 0 if all(r["ok"] for r in results["runs"]) else 1
+
+
+def crawl_attempts(name: str, round_index: int, site: Any, out: Path, command: list[str],
+                   env: dict[str, str], redis: Redis, server_pid: int | None,
+                   args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One crawl on a quiet machine; again (``--retries``) when others took more than
+    ``--interference`` of the machine meanwhile. Every attempt is returned, the last kept."""
+    cores = os.cpu_count() or 1
+    attempts: list[dict[str, Any]] = []
+    for attempt in range(args.retries + 1):
+        busy = wait_for_quiet(args.interference, args.quiet_wait)
+        row = cluster_crawl.run_crawl(
+            name, WORKERS[name], out / "runs" / f"r{round_index + 1}-{name}", site, command, env,
+            args.concurrency, redis, server_pid, args.timeout, start_workers, stop_workers)
+        row.update(round=round_index + 1, attempt=attempt + 1, busy_before=round(busy, 3),
+                   ok=row["returncode"] == 0 and row["pages"] == site.pages
+                   and (row["summary_pages"] or 0) >= site.pages, kept=False)
+        row["interfered"] = row["other_cpu_s"] > args.interference * row["wall_s"] * cores
+        attempts.append(row)
+        print(f"round {round_index + 1} {name:12s} {row['pages']:5d} pages "
+              f"{row['wall_s']:6.2f} s owner cpu {row['cpu_s']:5.1f} s workers cpu "
+              f"{row['worker_cpu_s']:5.1f} s others {row['other_cpu_s']:4.1f} s load "
+              f"{row['load_before']:.1f}" + ("" if row["ok"] else f"  <-- failed, see {row['log']}")
+              + ("  (disturbed)" if row["interfered"] else ""), flush=True)
+        if not row["interfered"]:
+            break
+    attempts[-1]["kept"] = True
+    return attempts
+
+
+def crawl_main(args: argparse.Namespace, command: list[str], env: dict[str, str]) -> int:
+    out = args.out.resolve() / "cluster-crawl"
+    out.mkdir(parents=True, exist_ok=True)
+    port = _site_port(out / "site")
+    site = generate_site(out / "site", args.pages, f"http://127.0.0.1:{port}", args.seed)
+    results: dict[str, Any] = {"mode": "crawl",
+                               "machine": machine_facts(args.memoryhole, None),
+                               "params": {k: str(v) if isinstance(v, Path) else v
+                                          for k, v in vars(args).items()}, "runs": []}
+    results_path = args.out.resolve() / "cluster-crawl.json"
+    redis = Redis(out / "redis")
+    try:
+        with Nginx(Path(site.folder), port=port) as server:
+            pid = server.process.pid if server.process else None
+            for round_index in range(args.rounds):
+                for name in round_order(list(args.only), round_index):
+                    results["runs"] += crawl_attempts(name, round_index, site, out, command,
+                                                      env, redis, pid, args)
+                    results_path.write_text(json.dumps(results, indent=1), encoding="utf-8")
+            if args.replays:
+                results["ingest"] = ingest_rate(site, out / "ingest", command, env, redis,
+                                                args)
+    finally:
+        redis.stop()
+    kept = [r for r in results["runs"] if r["kept"]]
+    results["summary"] = summarise(kept, "pages")
+    results_path.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    print("\n" + round_table(kept, list(args.only)) + "\n\n" + table(results["summary"], "pages")
+          + f"\n\nresults: {results_path}")
+    return 0 if all(r["ok"] for r in kept) else 1
+
+
+def ingest_rate(site: Any, folder: Path, command: list[str], env: dict[str, str], redis: Redis,
+                args: argparse.Namespace) -> dict[str, Any]:
+    """Record a 2-worker crawl's results (bench.cluster_ingest record), then replay them into a
+    fresh catalogue ``--replays`` times; the replays' timings and the recorded arrivals."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    home = folder / "home"
+    home.mkdir(parents=True)
+    cluster_crawl.write_config(home, args.concurrency, "2-workers", redis.url, 2)
+    seeds = folder / "seeds.toml"
+    cluster_crawl.write_seeds(seeds, site)
+    redis.client.flushall()
+    driver = [sys.executable, "-m", "bench.cluster_ingest"]
+    env = {**env, "PYTHONPATH": str(contenders.ROOT)}
+    workers = start_workers(command, env, home, 2, redis, folder)
+    try:
+        with open(folder / "record.log", "wb") as log:
+            recorded = subprocess.run([*driver, "record", str(home), str(seeds), str(folder)],
+                                      env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+                                      timeout=args.timeout)
+    finally:
+        stop_workers(workers)
+    arrivals = json.loads((folder / "arrivals.json").read_text())
+    stored = cluster_crawl.catalogue_pages(home)
+    replays = []
+    for _ in range(args.replays):
+        wait_for_quiet(args.interference, args.quiet_wait)
+        done = subprocess.run([*driver, "replay", str(home), str(folder)], env=env, cwd=folder,
+                              capture_output=True, text=True, timeout=args.timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"the replay failed: {done.stderr[-2000:]}")
+        replays.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
+    result = {"returncode": recorded.returncode, "recorded": stored, "results": len(arrivals) - 1,
+              "results_span_s": round(span, 3), "replays": replays}
+    print(f"ingest: {result['results']} results from 2 workers over {span:.1f} s; replays "
+          + ", ".join(f"{r['results_per_s']:.0f} results/s ({r['captures_per_s']:.0f} "
+                      f"captures/s, {r['cpu_s']:.1f} CPU s)" for r in replays), flush=True)
+    return result
 
 
 if __name__ == "__main__":

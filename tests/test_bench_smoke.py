@@ -162,6 +162,30 @@ def test_cluster_bench_runs_every_contender(tmp_path: Path) -> None:
     assert ratios["local"] == 1.0 and ratios["2-workers"] > 0
 
 
+@needs_nginx
+@pytest.mark.skipif(shutil.which("redis-server") is None,
+                    reason="redis-server not installed: apt-get install -y redis-server")
+def test_cluster_bench_crawl_mode_runs_every_contender_and_the_ingest_replay(
+        tmp_path: Path) -> None:
+    """bench.cluster --mode crawl on 20 pages, one round: every contender captures every page
+    from the feed (the workers through the frontier's hand-out), the cluster runs count their
+    Redis commands, and the replay of a recorded 2-worker run stores what that run stored."""
+    from bench import cluster
+
+    assert cluster.main(["--mode", "crawl", "--pages", "20", "--rounds", "1", "--retries", "0",
+                         "--quiet-wait", "0", "--replays", "1", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "cluster-crawl.json").read_text())
+    assert [r["contender"] for r in results["runs"]] == list(cluster.NAMES)
+    assert all(r["ok"] and r["pages"] == 20 for r in results["runs"])
+    by_name = {r["contender"]: r for r in results["runs"]}
+    assert by_name["local"]["redis_calls"] == 0 and by_name["2-workers"]["jobs"] == 2
+    assert by_name["2-workers"]["redis_commands"]["xreadgroup"] > 0
+    ingest = results["ingest"]
+    assert ingest["results"] == 2 and ingest["recorded"]["pages"] == 20
+    assert ingest["replays"][0]["captures"] == ingest["recorded"]["captures"]
+    assert {r["contender"] for r in results["summary"]} == set(cluster.NAMES)
+
+
 def test_scale_home_is_generated_in_the_formats(tmp_path: Path) -> None:
     import sqlite3
     from contextlib import closing
