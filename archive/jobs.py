@@ -25,6 +25,9 @@ class PageText:
     encoding: str
     requisites: tuple[str, ...] | None = None    # asked for with requisites_of; else None
     published_at: str | None = None   # the article's publication time from its metadata (UTC)
+    # the text's story signature (archive.text.minhash, hex of to_bytes) when it was made where
+    # the text was (a cluster's worker); "": the text is too short for one; None: not made
+    signature: str | None = None
 
 
 CONTROL = "default"      # the control's name in check rows when it is the direct egress

@@ -84,6 +84,11 @@ def test_a_crawl_through_two_workers_archives_what_one_process_does(
     assert watched(spread) == watched(local)
     assert len(watched(spread)) >= len(PAGES) + 13
     assert pages_captured(spread) == pages_captured(local)
+    # the workers made the story signatures the owner stored: the same as one process makes
+    signatures = "SELECT u.url, s.signature FROM story_signatures s JOIN urls u ON u.id = s.url_id"
+    assert {r["url"]: r["signature"] for r in rows(spread, signatures)} == \
+        {r["url"]: r["signature"] for r in rows(local, signatures)}
+    assert rows(spread, "SELECT count(*) AS n FROM story_signatures")[0]["n"] > 0
     # a page both the feed and the sitemap list is fetched once, as in one process
     assert fresh_mockserver.hits("/plain/a") == 1
     client, keys = redis_server.client(), Keys("main")

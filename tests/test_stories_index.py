@@ -93,3 +93,28 @@ def test_bench_runs_small():
     assert result["highest_other"][0] < 0.5 <= result["lowest_copy"][0]
     small = scale(300, batch=100)
     assert small["grouped"] > 0 and small["per_second"] > 0
+
+
+def test_a_signature_made_by_a_worker_is_used_as_given(tmp_path):
+    """A cluster's worker signs the text (archive.cluster.sink); the owner's writer stores that
+    signature and does not sign again: the same stories as when it signs itself."""
+    from archive.text.minhash import Signer, to_bytes
+
+    class NoSigning(Signer):
+        def sign(self, text):
+            raise AssertionError("signed again")
+
+    db, _ = index(tmp_path)
+    given = StoryIndex(db.conn, None, Counter(), signer=NoSigning())
+    made = Signer()
+
+    def signed(text):
+        signature = made.sign(text)
+        return to_bytes(signature).hex() if signature is not None else ""
+
+    assert given.assign(1, 11, KHORGOS_TEXT, signed=signed(KHORGOS_TEXT)) is None
+    reprint = KHORGOS_TEXT + " Reprinted with permission."
+    khorgos = given.assign(2, 12, reprint, signed=signed(reprint))
+    assert khorgos is not None and story(db, 1) == story(db, 2) == khorgos
+    assert given.assign(2, 22, "Page not found.", signed="") is None    # too short, as given
+    assert story(db, 2) is None

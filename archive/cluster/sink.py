@@ -10,7 +10,8 @@ is written as a revisit of it, any other answer (and a requisite's) as a full re
 owner's catalogue may know an older identical payload: the record is then a full copy where a local
 run writes a revisit; it is never wrong, only bigger).
 
-The text work is done here (fast text), so the owner only stores. A result leaves only after
+The text work is done here (fast text, and the story signature that the owner's writer would
+otherwise make: archive.writer.stories), so the owner only stores. A result leaves only after
 :meth:`sync` made its records durable (the spider calls :meth:`ready` for them).
 """
 
@@ -27,6 +28,7 @@ from archive.cluster import codec
 from archive.home import Home
 from archive.jobs import CheckJob, ListJob, PageJob, WriterSettings
 from archive.text.extract import fast_page_text
+from archive.text.minhash import Signer, to_bytes
 from archive.timeutil import iso
 from archive.warc.http_message import HttpExchange
 from archive.warc.records import NOT_MODIFIED_PROFILE, REVISIT_PROFILE, certificate_sha256
@@ -50,6 +52,7 @@ class WorkerSink:
         self._loose: list[dict[str, Any]] = []   # items not yet part of a result
         self.outbox: list[dict[str, Any]] = []   # results whose records are not synced yet
         self.on_close: Callable[[list[dict[str, Any]]], None] | None = None
+        self._signer = Signer()
 
     # -- the job side (the worker spider) ------------------------------------------------------
     def begin(self, key: Any, job: dict[str, Any], msg_id: str) -> None:
@@ -174,8 +177,16 @@ class WorkerSink:
         return self.stats
 
     def _with_text(self, job: PageJob) -> PageJob:
-        if job.page is not None:
-            return job
-        return replace(job, page=fast_page_text(
-            job.body, job.content_type, requisites_of=job.url if job.requisites_limit else None,
-            requisites_limit=job.requisites_limit))
+        """The page with its fast text and the text's story signature (made here, where the
+        work scales with the workers, not in the run's owner)."""
+        page = job.page
+        if page is None:
+            page = fast_page_text(
+                job.body, job.content_type,
+                requisites_of=job.url if job.requisites_limit else None,
+                requisites_limit=job.requisites_limit)
+        if page.signature is None:
+            signature = self._signer.sign(page.text)
+            page = replace(page, signature=to_bytes(signature).hex()
+                           if signature is not None else "")
+        return replace(job, page=page)

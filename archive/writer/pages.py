@@ -202,7 +202,8 @@ class PageRecorder:
                                       payload_digest if good else None)
             self.stats["new_urls"] += 1
             if good and job.watch_text:            # a new copy joins its story
-                self.stories.assign(url_id, capture_id, text, captured_at)
+                self.stories.assign(url_id, capture_id, text, captured_at,
+                                    self._signed(job, text))
             return
         url_id, last_digest, last_capture_id, watch_text = row
         if crawled and good and last_capture_id and last_digest != job.page.text_digest and \
@@ -228,7 +229,12 @@ class PageRecorder:
         self.conn.execute(f"UPDATE urls SET {assignments} WHERE id = ?",
                           (*updates.values(), url_id))
         if good and not text_from and watch_text != 0:   # unchanged text: its story stands
-            self.stories.assign(url_id, capture_id, text, captured_at)
+            self.stories.assign(url_id, capture_id, text, captured_at, self._signed(job, text))
+
+    @staticmethod
+    def _signed(job: PageJob, text: str) -> str | None:
+        """The signature the page came with, if it is of ``text`` (trafilatura's is another)."""
+        return job.page.signature if job.page is not None and text is job.page.text else None
 
     def _insert_url(self, job: PageJob, url: str, captured_at: str, capture_id: int | None,
                     payload_digest: str | None) -> int:

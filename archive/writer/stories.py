@@ -67,10 +67,14 @@ class StoryIndex:
         self.signer = signer or Signer()
 
     def assign(self, url_id: int, capture_id: int, text: str | None,
-               at: str | None = None) -> int | None:
+               at: str | None = None, signed: str | None = None) -> int | None:
         """Put the URL (whose last good capture is now ``capture_id`` with ``text``) in the
-        story its text decides; returns the story id, or None when it is in none."""
-        signature = self.signer.sign(text)
+        story its text decides; returns the story id, or None when it is in none. ``signed``:
+        the text's signature made already (archive.jobs.PageText.signature), else None."""
+        if signed is None:
+            signature = self.signer.sign(text)
+        else:
+            signature = from_bytes(bytes.fromhex(signed)) if signed else None
         old = self.conn.execute("SELECT signature FROM story_signatures WHERE url_id = ?",
                                 (url_id,)).fetchone()
         if old is not None:
