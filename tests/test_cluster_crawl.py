@@ -249,3 +249,27 @@ def test_a_crawl_outlives_a_redis_that_lost_its_data(tmp_home, server, cluster, 
     assert worker.process.poll() is None
     assert "made again" in worker.log.read_text()
     assert {server.url(path) for path in paths} <= set(pages_captured(tmp_home))
+
+
+def test_a_second_home_with_the_same_home_id_is_refused(tmp_path, fresh_mockserver, cluster,
+                                                        redis_server):
+    """Two homes on one Redis with one home_id would take each other's results: while one runs,
+    the other's run is refused with one line that says who holds it and what to change."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for home in (first, second):
+        configure(home, redis_server)
+    done: list = []
+    owner = threading.Thread(target=lambda: done.append(
+        run_cli(first, "add", fresh_mockserver.url("/plain/first"))))
+    owner.start()                                   # no worker yet: it waits with its claim
+    wait_for(lambda: redis_server.client().exists(Keys("main").owner), what="the first claim")
+    refused = run_cli(second, "add", fresh_mockserver.url("/plain/second"), expect=1)
+    assert f'another run uses this Redis with [cluster] home_id = "main": run 1 of {first} on' \
+        in refused.output, refused.output
+    assert "give each home a home_id of its own" in refused.output
+    assert "s3cret-pw" not in refused.output
+    cluster.append(Worker(first, "w1"))
+    owner.join(60)
+    assert done and fresh_mockserver.hits("/plain/first") == 1
+    assert fresh_mockserver.hits("/plain/second") == 0
+    assert not redis_server.client().exists(Keys("main").owner)     # given back at the end

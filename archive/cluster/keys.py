@@ -3,8 +3,9 @@ version, and the registry of workers.
 
 Every key of a home starts with ``memoryhole:<home_id>:`` (``[cluster] home_id``): ``jobs`` (a
 stream, group ``workers``), ``results`` (a stream, group ``owner``), ``dead`` (the dead-letter
-stream), ``run`` (a hash: the run being served and its config version), ``workers`` (a set of
-names) and ``worker:<name>`` (a hash with an expiry: host, jobs done, last seen).
+stream), ``run`` (a hash: the run being served and its config version), ``owner`` (the running
+owner's claim: archive.cluster.claim), ``workers`` (a set of names) and ``worker:<name>`` (a hash
+with an expiry: host, jobs done, last seen).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class Keys:
 
     def worker(self, name: str) -> str:
         return self.key(f"worker:{name}")
+
+    @property
+    def owner(self) -> str:
+        return self.key("owner")
 
     def host_slots(self, host: str) -> str:
         return self.key(f"host:{host}")

@@ -20,6 +20,7 @@ from typing import Any
 from archive.catalogue import db as catalogue
 from archive.catalogue.due import Selection, select_urls
 from archive.cluster import codec
+from archive.cluster.claim import OwnerClaim
 from archive.cluster.frontier import Frontier
 from archive.cluster.ingest import Ingest
 from archive.cluster.keys import (
@@ -91,8 +92,19 @@ class Owner:
         self.ingest = Ingest(home, self.settings, run_id, self.items, self._stored)
         self._stop = threading.Event()
         self.requeue: Requeue | None = None
+        self.claim = OwnerClaim(self.client, self.keys, str(home.root), run_id)
 
     def run(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
+        self.claim.take()
+        try:
+            return self._run(jobs)
+        finally:
+            try:
+                self.claim.release()
+            except redis_away() as exc:       # it ends with its lease
+                logger.warning("the run's claim on Redis not given back: %s", exc)
+
+    def _run(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
         ensure_groups(self.client, self.keys)
         self._drop_stale()
         run_fields = {"run": self.run_id, "config": config_version(self.config),
@@ -150,6 +162,10 @@ class Owner:
                 workers_seen = time.monotonic()
                 self._say_if_no_worker()
             try:
+                if not self.claim.renew():
+                    logger.error("run %s: another run took this home's claim on Redis (the same "
+                                 "[cluster] home_id?): its owner may take this run's results",
+                                 self.run_id)
                 self._requeue_lost()
                 found = self.client.xreadgroup(RESULTS_GROUP, OWNER, {self.keys.results: ">"},
                                                count=200, block=500)
