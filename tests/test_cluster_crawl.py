@@ -7,29 +7,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-import pytest
-
 from archive.cluster.keys import Keys
+from tests import test_cluster_recheck
 from tests.support.helpers import all_records, index_text, rows, run_cli, write_config
-from tests.support.redisserver import RedisServer, Worker, wait_for
+from tests.support.redisserver import Worker, wait_for
+
+redis_server = test_cluster_recheck.redis_server      # the fixtures, shared
+cluster = test_cluster_recheck.cluster
 
 PAGES = [f"/articles/{n}" for n in range(100, 125)]     # a page source: two jobs of its URLs
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis"), password="s3cret-pw")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def cluster(redis_server):
-    redis_server.flush()
-    workers: list[Worker] = []
-    yield workers
-    for worker in workers:
-        worker.kill()
 
 
 def configure(home, redis_server=None, **cluster):

@@ -11,24 +11,20 @@ import pytest
 from archive.cluster import codec
 from archive.cluster.keys import Keys
 from tests.support.helpers import all_records, rows, run_cli, write_config
-from tests.support.redisserver import RedisServer, Worker, wait_for
+from tests.support.redisserver import Worker, redis_for_tests, wait_for, worker_pool
 from tests.test_recheck import DELETIONS, article
 
 
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis"), password="s3cret-pw")
-    yield server
-    server.stop()
+    with redis_for_tests(tmp_path_factory.mktemp("redis"), password="s3cret-pw") as server:
+        yield server
 
 
 @pytest.fixture
 def cluster(redis_server):
-    redis_server.flush()
-    workers: list[Worker] = []
-    yield workers
-    for worker in workers:
-        worker.kill()
+    with worker_pool(redis_server) as workers:
+        yield workers
 
 
 def configure(home, redis_server, **cluster):

@@ -14,7 +14,7 @@ from archive.cluster import codec, requeue
 from archive.cluster.keys import Keys, ensure_groups
 from archive.cluster.requeue import Requeue
 from tests.support.helpers import rows, run_cli
-from tests.support.redisserver import RedisServer, Worker, wait_for
+from tests.support.redisserver import Worker, redis_for_tests, wait_for, worker_pool
 from tests.test_cluster_recheck import configure, crawl_locally
 from tests.test_recheck import DELETIONS, article
 
@@ -23,19 +23,15 @@ ALIVE = [f"/p/{n}" for n in range(24)]
 
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis"), password="s3cret-pw",
-                         appendonly=True)
-    yield server
-    server.stop()
+    with redis_for_tests(tmp_path_factory.mktemp("redis"), password="s3cret-pw",
+                         appendonly=True) as server:
+        yield server
 
 
 @pytest.fixture
 def cluster(redis_server):
-    redis_server.flush()
-    workers: list[Worker] = []
-    yield workers
-    for worker in workers:
-        worker.kill()
+    with worker_pool(redis_server) as workers:
+        yield workers
 
 
 def last_run(home) -> int:

@@ -11,7 +11,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -109,3 +112,25 @@ def wait_for(predicate, timeout: float = 30, what: str = "a condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+@contextmanager
+def redis_for_tests(folder: Path, **options: Any) -> Iterator[RedisServer]:
+    """A RedisServer (``options``: RedisServer's) for the length of a ``with`` block."""
+    server = RedisServer(folder, **options)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def worker_pool(server: RedisServer) -> Iterator[list[Worker]]:
+    """An emptied Redis and a list for the test's workers, each killed at the end."""
+    server.flush()
+    workers: list[Worker] = []
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            worker.kill()
