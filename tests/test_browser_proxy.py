@@ -214,12 +214,17 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespac
         site.script("/download.bin", [{"status": 200, "body": "z" * (MB // 4),
                                        "content_type": "application/octet-stream", "headers": [
                                            ["Content-Disposition", "attachment; filename=a.bin"]]}])
+        # a small document whose script builds a DOM of 3 MB (the limit is 2)
+        site.script("/dom.html", [_page("<script>const p = document.createElement('p');"
+                                        "p.textContent = 'x'.repeat(3 * 1024 * 1024);"
+                                        "document.body.append(p);</script>")])
         url = site.url("/tall.html").replace("127.0.0.1", "public.test")
         download = url.replace("/tall.html", "/download.bin")
-        crawl = _crawl(tmp_path_factory.mktemp("hostile") / "home", [url, download], {},
+        dom = url.replace("/tall.html", "/dom.html")
+        crawl = _crawl(tmp_path_factory.mktemp("hostile") / "home", [url, download, dom], {},
                        allow_private_addresses=False, max_response_mb=2)
         crawl.site = site.hits()
-        crawl.url, crawl.download = url, download
+        crawl.url, crawl.download, crawl.dom = url, download, dom
     yield crawl
 
 
@@ -237,6 +242,18 @@ def test_the_full_page_screenshot_is_clipped(hostile: SimpleNamespace) -> None:
     [shot] = [r for r in hostile.records if r["uri"] == f"urn:screenshot:{hostile.url}"]
     assert png_size(shot["raw"]) == (1280, 16384)          # BROWSER_SCREENSHOT_MAX_HEIGHT
     assert hostile.stats["memoryhole/browser/screenshot_clipped"] == 1
+
+
+def test_a_dom_built_over_the_maximum_size_is_not_read(hostile: SimpleNamespace) -> None:
+    """A page whose script builds a huge document: its DOM is measured in the browser and never
+    read into the crawl process; no DOM or screenshot stands for it, its document is archived as
+    it came, and the fetch counts as failed."""
+    assert hostile.stats["memoryhole/browser/dom_too_large"] == 1
+    assert not [r for r in hostile.records if r["type"] == "resource"
+                and r["uri"].endswith(hostile.dom)]
+    assert [r for r in hostile.records if r["type"] == "response" and r["uri"] == hostile.dom]
+    assert hostile.stats["memoryhole/fetch_errors/DomTooLarge"] == 1
+    assert "over the limit of 2097152" in hostile.log
 
 
 def test_a_download_is_refused(hostile: SimpleNamespace) -> None:

@@ -45,6 +45,14 @@ from crawlers.safety import UrlPolicy
 
 logger = logging.getLogger(__name__)
 
+# the rendered DOM's size as the page's content would be: UTF-8 bytes of its serialisation
+_DOM_BYTES = ("() => { const d = document.documentElement; return d ? new TextEncoder()"
+              ".encode(d.outerHTML).length : 0; }")
+
+
+class DomTooLarge(RuntimeError):
+    """A rendered DOM over the size limit: the page's download fails with it."""
+
 ORIGINAL_CE_HEADER = "X-Memoryhole-Original-Content-Encoding"
 _HOP_HEADERS = frozenset({"content-encoding", "transfer-encoding"})
 _LOCAL_SCHEMES = ("data", "blob", "about")      # never reach the network
@@ -85,6 +93,7 @@ class BrowserRecorder:
         clipped to ``max_size`` (width, height; ``BROWSER_SCREENSHOT_MAX_*``) CSS pixels from
         the top left."""
         await self.settled()
+        await self._bound_dom(page)
         width, height = max_size
         try:
             self.screenshot = await page.screenshot(
@@ -96,6 +105,18 @@ class BrowserRecorder:
         shot_width, shot_height = png_size(self.screenshot)
         if shot_width >= width or shot_height >= height:      # the page may go on below
             self.stats.inc_value("memoryhole/browser/screenshot_clipped")
+
+    async def _bound_dom(self, page: Any) -> None:
+        """DomTooLarge when the rendered DOM, serialised as UTF-8, is over ``max_body``: a page
+        that builds a huge document by script is not read whole into this process (its DOM and
+        screenshot are not archived; its responses are, as recorded)."""
+        if not self.max_body:
+            return
+        size = await page.evaluate(_DOM_BYTES)
+        if size > self.max_body:
+            self.stats.inc_value("memoryhole/browser/dom_too_large")
+            raise DomTooLarge(f"the rendered DOM of {self.page_url} is {size} bytes, over the "
+                              f"limit of {self.max_body} ([crawl] max_response_mb)")
 
     async def _guard(self, route: Any) -> None:
         """The URL policy's refusals that need no lookup (schemes, IP literals, loopback
