@@ -51,6 +51,9 @@ def check(ctx: Context, repair: bool, wait: float, compact_index: bool) -> None:
         except HomeBusy as exc:
             raise click.ClickException(f"{exc} (a repair waits for runs to end: --wait)") \
                 from None
+        finally:
+            if db is not None:
+                db.conn.close()
     for problem in report.problems:
         click.echo(f"{problem.kind}: {problem.path}: {problem.detail} (fix: {problem.fix})")
     click.echo(report.summary() if hasattr(report, "summary") else
