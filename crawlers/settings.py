@@ -142,6 +142,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
     "crawlers.middlewares.decompression.DecompressionMiddleware": 590,
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawlers.middlewares.retry.VerdictRetryMiddleware": 550,
     "crawlers.middlewares.robots.RobotsTxtMiddleware": 100,
     "crawlers.middlewares.control_proxy.ControlProxyMiddleware": 740,
     "crawlers.middlewares.recorder.WarcRecorderMiddleware": 950,

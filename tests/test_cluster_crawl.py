@@ -259,3 +259,24 @@ def test_a_second_home_with_the_same_home_id_is_refused(tmp_path, fresh_mockserv
     assert done and fresh_mockserver.hits("/plain/first") == 1
     assert fresh_mockserver.hits("/plain/second") == 0
     assert not redis_server.client().exists(Keys("main").owner)     # given back at the end
+
+
+ARTICLE = {"status": 200, "body": "<html><head><title>Back</title></head><body><p>"
+           + "The article is back after a short outage of its server. " * 5 + "</p></body></html>"}
+
+
+def test_a_worker_retries_a_crawl_s_5xx_but_never_a_check_s(tmp_home, server, cluster,
+                                                            redis_server):
+    """One worker serves crawls and re-checks: a page answering 503 to a crawl is tried again,
+    as in one crawl process, while a check's 503 is the verdict (transient), never retried."""
+    configure(tmp_home, redis_server)
+    cluster.append(Worker(tmp_home, "w1"))
+    server.script("/flaky", [{"status": 503, "body": "busy"}, ARTICLE])
+    run_cli(tmp_home, "add", server.url("/flaky"))
+    assert server.hits()["/flaky"] == 2
+    assert pages_captured(tmp_home) == {server.url("/flaky"): 1}
+    server.script("/flaky", [{"status": 503, "body": "busy"}, ARTICLE])
+    checked = run_cli(tmp_home, "recheck", "--all")
+    assert "checked 1:" in checked.output, checked.output
+    assert server.hits()["/flaky"] == 3
+    assert [c["outcome"] for c in rows(tmp_home, "SELECT outcome FROM checks")] == ["transient"]

@@ -131,6 +131,10 @@ def test_never_a_deletion(tmp_home, server):
     for _ in range(3):
         recheck(tmp_home)
     assert deletions(tmp_home) == []
+    # the crawl's fetch, then one per re-check: a check's 5xx or 429 is its verdict, not retried
+    # (crawlers.middlewares.retry); the crawl's own fetch got a 200
+    assert {path: server.hits()[path] for path in ("/e500", "/e503", "/e429")} == \
+        {"/e500": 4, "/e503": 4, "/e429": 4}
     outcomes = rows(tmp_home, "SELECT url, outcome FROM checks")
     assert outcomes and {o["outcome"] for o in outcomes} <= {"transient", "blocked"}
     geo = {o["outcome"] for o in outcomes if o["url"].endswith("/geo")}

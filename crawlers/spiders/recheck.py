@@ -38,6 +38,7 @@ from crawlers.fastpath.not_modified import NotModifiedClient
 from crawlers.fastpath.vantage import VantageClient
 from crawlers.items import CheckItem, PageItem
 from crawlers.middlewares.recorder import RECORD_ID_META, header_pairs
+from crawlers.middlewares.retry import STATUS_FINAL
 from crawlers.spiders.news import _header
 from crawlers.spiders.rendered import BrowserVantage, RenderedPages
 from crawlers.tls import failure_name
@@ -48,9 +49,9 @@ CHECK_META = "memoryhole_check"
 
 class RecheckSpider(RenderedPages, Spider):
     name = "recheck"
-    # A 5xx is a transient check, re-checked on its own schedule; transport errors still get
-    # Scrapy's quick retries, so that one dropped connection does not make a run degraded.
-    custom_settings = {"RETRY_HTTP_CODES": []}
+    # A 5xx is a transient check, re-checked on its own schedule: its requests say STATUS_FINAL
+    # (crawlers.middlewares.retry); transport errors still get Scrapy's quick retries, so that
+    # one dropped connection does not make a run degraded.
 
     def __init__(self, selection: dict[str, Any] | None = None,
                  source_offsets: dict[str, list[str]] | None = None,
@@ -132,7 +133,7 @@ class RecheckSpider(RenderedPages, Spider):
             headers["If-Modified-Since"] = row["last_modified"]
         return Request(row["url"], headers=headers, callback=self.parse_check,
                        errback=self.check_failed, dont_filter=True,
-                       meta={CHECK_META: row, "dont_redirect": True,
+                       meta={CHECK_META: row, "dont_redirect": True, STATUS_FINAL: True,
                              "handle_httpstatus_all": True})
 
     def parse_check(self, response: Response) -> Iterator[Any]:
@@ -170,7 +171,8 @@ class RecheckSpider(RenderedPages, Spider):
         if first:
             yield Request(probe_url(row["url"], secrets.token_hex(6)), callback=self.parse_probe,
                           errback=self.probe_failed, dont_filter=True,
-                          meta={"probe_key": key, "handle_httpstatus_all": True})
+                          meta={"probe_key": key, "handle_httpstatus_all": True,
+                                STATUS_FINAL: True})
 
     def _control_in_browser(self) -> BrowserVantage | None:
         """The control's vantage for the browser (None: the direct egress)."""

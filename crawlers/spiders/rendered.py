@@ -34,6 +34,7 @@ from crawlers.browser.recorder import BrowserRecorder, browser_rss_mb
 from crawlers.extensions.archiving import ArchiveExtension
 from crawlers.extensions.guard_proxy import BrowserGuardProxy
 from crawlers.items import LISTED_AT, PageItem
+from crawlers.middlewares.retry import STATUS_FINAL
 from crawlers.safety import UrlPolicy
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ class RenderedPages:
         return Request(url, callback=callback, errback=self.failed_rendered,
                        dont_filter=True, meta={
                            "source": source, "playwright": True, "browser_check": check,
+                           STATUS_FINAL: check is not None,     # a re-check's answer: a verdict
                            # the check's vantage: None for the control's
                            "browser_vantage": None if vantage is None or vantage.is_control
                            else key, "playwright_context": context,
