@@ -217,7 +217,8 @@ def load_config(path: Path | None, *, required: bool = False) -> Config:
     )
 
 
-def _cluster(sec: Section, c: type[ClusterConfig] = ClusterConfig) -> ClusterConfig:
+def _cluster(sec: Section) -> ClusterConfig:
+    c = ClusterConfig
     sec.check_keys(set(c.__dataclass_fields__))
     if (redis := sec.get("redis", str, c.redis)) and \
             urlsplit(redis).scheme not in ("redis", "rediss", "unix"):

@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from archive.timeutil import parse_time_or_age
 from cli.context import BadConfig, Context, pass_ctx
 
 
@@ -31,10 +30,9 @@ def survival_filter(since: str | None, source: str | None, platform: str | None)
     from archive.analysis.survival import SurvivalFilter
 
     try:
-        start = parse_time_or_age(since) if since else None
+        return SurvivalFilter.parse(since, source, platform)
     except ValueError as exc:
         raise BadConfig(str(exc)) from None
-    return SurvivalFilter(since=start, source=source, platform=platform)
 
 
 @click.command()

@@ -4,6 +4,8 @@ known answers (tests/support/survival.py), its filters, and its query plan."""
 from __future__ import annotations
 
 import csv
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,14 @@ def export(home: Path, *args: str) -> dict[str, dict[str, str]]:
         rows = {row["url"]: row for row in reader}
     assert f"wrote {len(rows)} rows" in result.output
     return rows
+
+
+def test_a_url_s_story_is_in_its_row(home: Path) -> None:
+    with closing(sqlite3.connect(home / "memoryhole.db")) as db, db:
+        db.execute("UPDATE urls SET story_id = 7 WHERE url = 'https://news.example.org/gone'")
+    rows = export(home)
+    assert rows["https://news.example.org/gone"]["story_id"] == "7"
+    assert rows["https://news.example.org/alive"]["story_id"] == ""
 
 
 def test_columns_and_censoring_rules_on_known_rows(home: Path) -> None:

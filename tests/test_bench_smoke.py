@@ -199,11 +199,11 @@ def test_scale_home_is_generated_in_the_formats(tmp_path: Path) -> None:
     with closing(sqlite3.connect(home / "memoryhole.db")) as db:
         counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                   for t in ("urls", "captures", "checks", "deletions", "captures_fts",
-                            "fts_pending")]
+                            "fts_pending", "deletions_fts", "deletion_fts_pending")]
         due = db.execute("SELECT count(*) FROM urls WHERE next_check_at <= datetime('now')"
                          ).fetchone()[0]
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
-    assert counts == [500, 500, 5000, 10, 500, 0] and due == 0
+    assert counts == [500, 500, 5000, 10, 500, 0, 10, 0] and due == 0
     lines = list(read_lines(home / "collections" / "main" / "indexes" / "index.cdxj"))
     assert len(lines) == 500 and lines == sorted(lines)
     warcs = sorted((home / "collections" / "main" / "archive").glob("*.warc.gz"))

@@ -20,8 +20,8 @@ Rows (``COLUMNS``, README "Survival data"):
   ``last_seen_alive_at``.
 - ``interval_low_s``, ``interval_high_s``: events: ``last_seen_alive_at - t0`` and
   ``first_seen_missing_at - t0``; censored: ``duration_s`` and None (+infinity).
-- ``reason``: the deletion's reason (None when censored); ``story_id``: None (stories do not
-  exist yet in the catalogue).
+- ``reason``: the deletion's reason (None when censored); ``story_id``: the story the URL's
+  text is a copy of (archive.writer.stories; None when it is in none, and for list items).
 
 A row whose t0 is its publication time entered observation late, at ``first_seen_at - t0``
 (:attr:`SurvivalRow.entry_s`): analyses must treat it as left-truncated (delayed entry).
@@ -46,7 +46,7 @@ from typing import Any
 
 from archive.catalogue.due import CANARIES
 from archive.platforms.registry import platform_for
-from archive.timeutil import iso, parse_iso
+from archive.timeutil import iso, parse_iso, parse_time_or_age
 
 COLUMNS: tuple[str, ...] = (
     "url", "item_id", "source", "platform", "published_at", "first_seen_at",
@@ -62,7 +62,7 @@ _URL_SQL = (
     "  LIMIT 1),"
     " CASE WHEN json_valid(c.meta) THEN json_extract(c.meta, '$.published_at') END,"
     " d.last_seen_alive_at, d.first_seen_missing_at, d.detected_at, d.reason,"
-    " d.last_good_capture_id IS NOT NULL"
+    " d.last_good_capture_id IS NOT NULL, u.story_id"
     " FROM urls AS u"
     " LEFT JOIN captures AS c ON c.id = u.last_capture_id"
     " LEFT JOIN " + _DELETION.format(where="x.url = u.url AND x.url_id = u.id")
@@ -71,7 +71,7 @@ _ITEM_SQL = (
     "SELECT coalesce(i.url, i.parent_url), i.item_id, i.source, i.platform, i.first_seen_at,"
     " i.last_seen_at, i.posted_at, NULL,"
     " d.last_seen_alive_at, d.first_seen_missing_at, d.detected_at, d.reason,"
-    " d.last_good_capture_id IS NOT NULL"
+    " d.last_good_capture_id IS NOT NULL, NULL"
     " FROM items AS i"
     " LEFT JOIN " + _DELETION.format(
         where="x.parent_url = i.parent_url AND x.item_id = i.item_id AND x.url_id IS NULL")
@@ -85,6 +85,14 @@ class SurvivalFilter:
     since: datetime | None = None
     source: str | None = None
     platform: str | None = None
+
+    @classmethod
+    def parse(cls, since: str | None, source: str | None = None,
+              platform: str | None = None) -> SurvivalFilter:
+        """From a user's words (the CLI's options, the report page's query): ``since`` a time or
+        an age such as 30d; ValueError names a bad one. Empty words are no filter."""
+        return cls(since=parse_time_or_age(since) if since else None, source=source or None,
+                   platform=platform or None)
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ class SurvivalRow:
     entry_s: float                 # first_seen_at - t0: when observation began (delayed entry)
     detected_at: str | None        # when the deletion was confirmed
     captured: bool                 # an archived copy from before the deletion exists
-    story_id: str | None = None
+    story_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The CSV columns (``COLUMNS``) of this row."""
@@ -185,7 +193,7 @@ def _round(value: float) -> float:
 
 def _row(raw: tuple[Any, ...]) -> SurvivalRow | Unobserved:
     (url, item_id, source, platform, first_seen, last_alive, posted, meta_published,
-     del_alive, del_missing, detected, reason, captured) = raw
+     del_alive, del_missing, detected, reason, captured, story_id) = raw
     platform = platform_for(url, platform)
     event = detected is not None
     first = _seconds(first_seen)
@@ -212,4 +220,4 @@ def _row(raw: tuple[Any, ...]) -> SurvivalRow | Unobserved:
         duration_s=_round(duration), interval_low_s=_round(low),
         interval_high_s=None if high is None else _round(high), reason=reason if event else None,
         t0=t0_text, entry_s=_round(first - t0), detected_at=detected,
-        captured=bool(captured) if event else True)
+        captured=bool(captured) if event else True, story_id=story_id)

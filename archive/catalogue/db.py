@@ -26,6 +26,8 @@ BUSY_TIMEOUT_MS = 30_000
 # over them (URL text, domains, check times): every batch then reads and evicts pages again.
 # Other connections keep the default: the cache also keeps every page they read.
 WRITER_CACHE_MIB = 64
+
+
 def connect(path: Path | str, *, cache_mib: int | None = None) -> sqlite_utils.Database:
     """A connection with WAL, a busy timeout and ``synchronous=NORMAL`` (safe under WAL); a page
     cache of ``cache_mib`` (SQLite's default when None)."""

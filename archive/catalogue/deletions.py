@@ -42,9 +42,19 @@ from datetime import datetime
 from typing import Any
 
 from archive.catalogue.search import deletion_text_condition
-from archive.catalogue.stories import STORY_COLUMNS
 from archive.timeutil import iso
 from archive.urlnorm import canonical_url, domain_of, replay_url
+
+# The deletion objects' story fields as SQL over ``urls AS u`` (the deleted URL's row): its story
+# (archive.writer.stories), how many copies it has and how many are deleted now. A URL in no story
+# counts as a story of one copy, itself.
+STORY_COLUMNS = (
+    "u.story_id",
+    "CASE WHEN u.story_id IS NULL THEN 1 ELSE (SELECT count(*) FROM urls AS m WHERE"
+    " m.story_id = u.story_id) END",
+    "CASE WHEN u.story_id IS NULL THEN (u.state = 'deleted') ELSE (SELECT count(*) FROM urls"
+    " AS m WHERE m.story_id = u.story_id AND m.state = 'deleted') END",
+)
 
 REASONS: tuple[str, ...] = (
     "gone", "censored", "author_deleted", "account_gone", "restricted", "redirected",

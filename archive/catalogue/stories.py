@@ -23,17 +23,6 @@ from archive.catalogue.history import NotInCatalogue
 from archive.text.minhash import from_bytes, similarity
 from archive.urlnorm import canonical_url, replay_url
 
-# The deletion objects' story fields (archive.catalogue.deletions), as SQL over ``urls AS u``
-# (the deleted URL's row): its story, how many copies it has and how many are deleted now. A URL
-# in no story counts as a story of one copy, itself.
-STORY_COLUMNS = (
-    "u.story_id",
-    "CASE WHEN u.story_id IS NULL THEN 1 ELSE (SELECT count(*) FROM urls AS m WHERE"
-    " m.story_id = u.story_id) END",
-    "CASE WHEN u.story_id IS NULL THEN (u.state = 'deleted') ELSE (SELECT count(*) FROM urls"
-    " AS m WHERE m.story_id = u.story_id AND m.state = 'deleted') END",
-)
-
 _COPIES = (
     "SELECT u.id, u.url, u.source, u.domain, u.platform, u.first_seen_at, u.last_alive_at,"
     " u.state, g.title, g.collection, coalesce(g.fetched_url, g.url) AS good_url,"

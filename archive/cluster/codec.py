@@ -8,11 +8,11 @@ archive.catalogue.due) and ``last``, the URL's last full capture (uri, date, dig
 worker can write a revisit record without the catalogue. A crawl's jobs (archive.cluster.frontier)
 are ``source`` (``source``: a source's job dict with some of its URLs) and ``pages`` (``pages``:
 ``[url, source]`` pairs). A result: ``{"v", "run", "job", "msg", "worker", "items", "dead"}``, its
-items ``written`` (a response or revisit record the worker wrote), ``resource``, ``page``,
-``list`` and ``check``, in the order the worker made them; a crawl's result answers for several
-jobs at once (``jobs``: ``[job id, stream id]`` pairs) and adds ``discovered`` (the ``[url,
-source]`` pages its feeds and sitemaps listed, for the owner to hand out) and ``stats`` (the
-worker's crawl counters for those jobs).
+items ``written`` (a response or revisit record the worker wrote), ``resource``, ``page``, ``list``
+and ``check``, in the order the worker made them; a crawl's result answers for several jobs at once
+(``jobs``, ``[job id, stream id]`` pairs, in place of ``job`` and ``msg``) and adds ``discovered``
+(the ``[url, source]`` pages its feeds and sitemaps listed, for the owner to hand out) and ``stats``
+(the worker's crawl counters for those jobs).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""A crawl on the cluster, as its owner plans it: the run's jobs from its sources and URLs, and the
-pages that its feeds and sitemaps list handed out as jobs of their own, each URL once per run.
+"""A cluster run's jobs, as its owner plans them: a re-check's ``check`` jobs
+(:meth:`Frontier.checks`,
+one per URL the selection picks), and a crawl's jobs from its sources and URLs, with the pages that
+its feeds and sitemaps list handed out as jobs of their own, each URL once per run.
 
 A ``source`` job is a source's job dict (crawlers.launch) with at most :data:`URLS_PER_JOB` of its
 URLs: the worker fetches them as the news spider would (a feed, a sitemap and its indexes, a
@@ -17,9 +19,11 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from archive.catalogue import db as catalogue
+from archive.catalogue.due import Selection, select_urls
 from archive.cluster import codec
 from archive.home import Home
 from archive.jobs import WriterSettings
+from archive.timeutil import utcnow
 from archive.urlnorm import canonical_url
 from archive.writer.pages import PageRecorder
 
@@ -34,8 +38,8 @@ def chunked(values: Sequence[T], size: int) -> Iterator[list[T]]:
 
 
 class Frontier:
-    """The jobs of one crawl run (``run_id``); :meth:`discovered` is called from one thread at a
-    time (the owner's results thread, after :meth:`plan`)."""
+    """The jobs of one run (``run_id``); :meth:`discovered` is called from one thread at a time
+    (the owner's results thread, after :meth:`plan`)."""
 
     def __init__(self, home: Home, run_id: int) -> None:
         self.run_id = run_id
@@ -47,6 +51,14 @@ class Frontier:
 
     def close(self) -> None:
         self._db.conn.close()
+
+    def checks(self, selection: dict[str, Any]) -> list[dict[str, Any]]:
+        """One ``check`` job per URL ``selection`` (archive.catalogue.due.Selection's fields)
+        picks, each with the URL's last full capture."""
+        rows = select_urls(self._db, Selection(**{k: tuple(v) if isinstance(v, list) else v
+                                                  for k, v in selection.items()}), utcnow())
+        return [{"run": self.run_id, "id": f"{self.run_id}:check:{row['id']}", "kind": "check",
+                 "row": row, "last": self._last(row["url"])} for row in rows]
 
     def plan(self, job: dict[str, Any]) -> list[dict[str, Any]]:
         """The first jobs of a crawl ``job`` (the job file a local crawl process would get)."""
@@ -71,10 +83,11 @@ class Frontier:
 
     def _job(self, kind: str, urls: list[str], **fields: Any) -> dict[str, Any]:
         self._count += 1
-        last = {}
-        for url in urls:
-            hint = codec.revisit_hint(self._pages.last_full_capture(url))
-            if hint is not None:
-                last[url] = hint
+        last = {url: hint for url in urls if (hint := self._last(url)) is not None}
         return {"run": self.run_id, "id": f"{self.run_id}:{kind}:{self._count}", "kind": kind,
                 "last": last, **fields}
+
+    def _last(self, url: str) -> dict[str, Any] | None:
+        """The URL's last full capture, as a job's ``last`` names it (None: the catalogue has
+        none)."""
+        return codec.revisit_hint(self._pages.last_full_capture(url))

@@ -118,15 +118,35 @@ def _clean(text: str, url: str) -> str:
     return text.replace(password, "***") if password else text
 
 
+def _groups(keys: Keys) -> tuple[tuple[str, str], ...]:
+    return (keys.jobs, JOBS_GROUP), (keys.results, RESULTS_GROUP)
+
+
+def _made_already(exc: Exception) -> bool:
+    return "BUSYGROUP" in str(exc)
+
+
 def ensure_groups(client: Any, keys: Keys) -> None:
     """The consumer groups of the jobs and results streams (created with the streams)."""
     import redis
 
-    for stream, group in ((keys.jobs, JOBS_GROUP), (keys.results, RESULTS_GROUP)):
+    for stream, group in _groups(keys):
         try:
             client.xgroup_create(stream, group, id="0", mkstream=True)
         except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            if not _made_already(exc):
+                raise
+
+
+async def ensure_groups_async(client: Any, keys: Keys) -> None:
+    """:func:`ensure_groups` on a ``redis.asyncio`` client (a worker's)."""
+    import redis
+
+    for stream, group in _groups(keys):
+        try:
+            await client.xgroup_create(stream, group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if not _made_already(exc):
                 raise
 
 

@@ -14,11 +14,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
-from archive.catalogue import db as catalogue
-from archive.catalogue.due import Selection, select_urls
 from archive.cluster import codec
 from archive.cluster.claim import OwnerClaim
 from archive.cluster.frontier import Frontier
@@ -41,29 +38,13 @@ from archive.cluster.requeue import Requeue
 from archive.config import Config
 from archive.home import Home
 from archive.jobs import WriterSettings
-from archive.timeutil import utcnow
 from archive.warc.records import WrittenRecord
-from archive.writer.pages import PageRecorder
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[dict[str, int]], None]
 _INDEX_EVERY = 5000          # records indexed at once, at most this many kept back
 NO_WORKER_SAY_EVERY = 30.0   # seconds: a run with jobs waiting and no worker says so this often
-
-
-def plan_checks(home: Home, selection: dict[str, Any], run_id: int) -> list[dict[str, Any]]:
-    """One ``check`` job per URL the selection picks, each with the URL's last full capture."""
-    db = catalogue.open_existing(home.db_path)
-    try:
-        rows = select_urls(db, Selection(**{k: tuple(v) if isinstance(v, list) else v
-                                            for k, v in selection.items()}), utcnow())
-        pages = PageRecorder(db, home, WriterSettings(), None, first_recheck=timedelta(0))
-        return [{"run": run_id, "id": f"{run_id}:check:{row['id']}", "kind": "check",
-                 "row": row, "last": codec.revisit_hint(pages.last_full_capture(row["url"]))}
-                for row in rows]
-    finally:
-        db.conn.close()
 
 
 def writer_settings(config: Config, log_file: str | None) -> WriterSettings:
@@ -91,7 +72,10 @@ class Owner:
         self.unindexed: list[WrittenRecord] = []
         self.ingest = Ingest(home, self.settings, run_id, self.items, self._stored)
         self._stop = threading.Event()
-        self.requeue: Requeue | None = None
+        self.run_fields = {"run": run_id, "config": config_version(config),
+                           "lease": lease_seconds(config),
+                           "kind": "crawl" if frontier is not None else "recheck"}
+        self.requeue = Requeue(self.client, self.keys, self.run_fields)
         self.claim = OwnerClaim(self.client, self.keys, str(home.root), run_id)
 
     def run(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -107,11 +91,7 @@ class Owner:
     def _run(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
         ensure_groups(self.client, self.keys)
         self._drop_stale()
-        run_fields = {"run": self.run_id, "config": config_version(self.config),
-                      "lease": lease_seconds(self.config),
-                      "kind": "crawl" if self.frontier is not None else "recheck"}
-        self.client.hset(self.keys.run, mapping=run_fields)
-        self.requeue = Requeue(self.client, self.keys, run_fields)
+        self.client.hset(self.keys.run, mapping=self.run_fields)
         self._enqueue(jobs)
         logger.info("run %s: %d job(s) on the cluster", self.run_id, len(jobs))
         collector = threading.Thread(target=self._collect, name="memoryhole-cluster-results",
@@ -136,7 +116,6 @@ class Owner:
 
     def _enqueue(self, jobs: list[dict[str, Any]]) -> None:
         """Jobs onto the jobs stream, counted as outstanding before they can be answered."""
-        assert self.requeue is not None
         self.outstanding.update(job["id"] for job in jobs)
         self.requeue.add(jobs)
 
@@ -166,7 +145,8 @@ class Owner:
                     logger.error("run %s: another run took this home's claim on Redis (the same "
                                  "[cluster] home_id?): its owner may take this run's results",
                                  self.run_id)
-                self._requeue_lost()
+                # the outstanding jobs that a Redis restart lost go on the stream again
+                self.requeue.check(self.outstanding)
                 found = self.client.xreadgroup(RESULTS_GROUP, OWNER, {self.keys.results: ">"},
                                                count=200, block=500)
             except redis_away() as exc:
@@ -185,12 +165,6 @@ class Owner:
                 self.on_progress({"responses": s["responses"], "pages": s["pages"],
                                   "errors": s["cluster/dead"], "requests": len(self.outstanding)})
         self._put(("stop",))
-
-    def _requeue_lost(self) -> None:
-        """Every few seconds: the outstanding jobs whose stream entries a Redis restart lost go
-        on the stream again (archive.cluster.requeue)."""
-        if self.requeue is not None:
-            self.requeue.check(self.outstanding)
 
     def _say_if_no_worker(self) -> None:
         """A run waits for its jobs as long as it takes; when no worker is there to do them,
@@ -280,28 +254,26 @@ def run_owner(home: Home, config: Config, job: dict[str, Any], run_id: int, *,
     """Run ``job`` (the job file a local crawl process would get: crawlers.launch) on the
     cluster; returns (exit status, stats)."""
     log_file = job.get("settings", {}).get("LOG_FILE")
-    if log_file:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s [%(name)s] %(levelname)s: "
-                                               "%(message)s"))
-        logging.getLogger("archive").addHandler(handler)
-        logging.getLogger("archive").setLevel(logging.INFO)
+    frontier = Frontier(home, run_id)
+    handler: logging.Handler | None = None
     try:
-        if job.get("spider") == "recheck":
-            owner = Owner(home, config, run_id, on_progress=on_progress)
-            stats = owner.run(plan_checks(home, job.get("selection", {}), run_id))
-        else:
-            frontier = Frontier(home, run_id)
-            try:
-                owner = Owner(home, config, run_id, on_progress=on_progress, frontier=frontier)
-                stats = owner.run(frontier.plan(job))
-            finally:
-                frontier.close()
+        if log_file:
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s [%(name)s] %(levelname)s: "
+                                                   "%(message)s"))
+            logging.getLogger("archive").addHandler(handler)
+            logging.getLogger("archive").setLevel(logging.INFO)
+        crawl = job.get("spider") != "recheck"
+        owner = Owner(home, config, run_id, on_progress=on_progress,
+                      frontier=frontier if crawl else None)
+        stats = owner.run(frontier.plan(job) if crawl
+                          else frontier.checks(job.get("selection", {})))
     except ClusterError as exc:
         logger.error("%s", exc)
         return 1, {"archive/failed": str(exc)}
     finally:
-        if log_file:
+        frontier.close()
+        if handler is not None:
             logging.getLogger("archive").removeHandler(handler)
             handler.close()
     return 0, stats

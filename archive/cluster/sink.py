@@ -138,19 +138,19 @@ class WorkerSink:
         self.outbox.append({**entry, "worker": self.worker, "items": items, "dead": None})
         self.stats["jobs"] += 1
 
-    def end_batch(self, jobs: list[dict[str, Any]], discovered: list[Any],
+    def end_batch(self, batch: list[tuple[str, dict[str, Any]]], discovered: list[Any],
                   stats: dict[str, int]) -> None:
-        """A crawl's jobs done together (``jobs``: ``{"job", "msg", "run"}``): one result answers
-        for all of them, with every item made since the last result."""
+        """A crawl's jobs done together (``batch``: (stream id, job) pairs of one run): one
+        result answers for all of them, with every item made since the last result."""
         items, self._loose = self._loose, []
-        for job in jobs:
+        for _msg, job in batch:
             for url in job.get("last") or ():
                 self._hints.pop(url, None)
-        self.outbox.append({"run": jobs[0]["run"], "job": jobs[0]["job"], "msg": jobs[0]["msg"],
-                            "jobs": [[job["job"], job["msg"]] for job in jobs],
+        self.outbox.append({"run": batch[0][1]["run"],
+                            "jobs": [[job["id"], msg] for msg, job in batch],
                             "worker": self.worker, "items": items, "dead": None,
                             "discovered": discovered, "stats": stats})
-        self.stats["jobs"] += len(jobs)
+        self.stats["jobs"] += len(batch)
 
     def submit_resource(self, uri: str, content_type: str, data: bytes, date: datetime,
                         concurrent_to: str | None = None, vantage: str | None = None,

@@ -82,11 +82,8 @@ class HostSlots:
     async def release(self, token: str) -> None:
         host = self.held.pop(token, None)
         if host is not None:
-            try:
-                await self.client.zrem(self.keys.host_slots(host), token)
-            except BaseException:
-                self.unreleased[token] = host       # given back before the next acquire
-                raise
+            self.unreleased[token] = host     # kept there until Redis takes it back
+            await self.give_back()
 
     async def give_back(self) -> None:
         """The slots whose release failed, given back now (each by one caller: acquires run

@@ -78,6 +78,7 @@ from archive.web.replay import replay_target, unfold_scheme
 from archive.web.views import (
     good_captures,
     report_body,
+    report_filter,
     side_by_side,
     story_order,
     story_timeline,
@@ -237,11 +238,13 @@ class WebUI:
 
     def report(self, request: Request) -> Response:
         """The velocity report (archive.analysis): ``since``, ``source``, ``platform``."""
-        db = self._db()
         try:
-            form, body = report_body(db, request.query_params)
+            form, flt = report_filter(request.query_params)
         except ValueError as exc:
             return self._error(400, "Bad report filter", str(exc))
+        db = self._db()
+        try:
+            body = report_body(db, flt)
         finally:
             db.conn.close()
         return self._page("report.html", title="Velocity of deletion", body=body, form=form)
@@ -270,12 +273,13 @@ class WebUI:
 
     def story_page(self, request: Request) -> Response:
         """``/story?id=N``: a story's copies on a timeline, which went first."""
-        db = self._db()
         try:
-            story = story_by_id(db, int(request.query_params.get("id", "")),
-                                replay_base=self.ui_origin)
+            story_id = int(request.query_params.get("id", ""))
         except ValueError:
             return self._error(400, "Bad story", "give a story id: /story?id=N")
+        db = self._db()
+        try:
+            story = story_by_id(db, story_id, replay_base=self.ui_origin)
         finally:
             db.conn.close()
         if story is None:

@@ -22,7 +22,7 @@ from archive.home import Home
 from archive.jobs import CONTROL
 from archive.text.diffing import diff_texts
 from archive.text.extract import main_text
-from archive.timeutil import parse_iso, parse_time_or_age, timestamp14
+from archive.timeutil import parse_iso, timestamp14
 from archive.urlnorm import replay_url
 from archive.warc.cdxj_lookup import view_name
 
@@ -166,18 +166,22 @@ def side_by_side(conn: Any, home: Home, url: str, from_id: int, to_id: int
     return {"from_at": old_at, "to_at": new_at, "diff": diff, "table": table}
 
 
-def report_body(db: Any, params: Mapping[str, str]) -> tuple[dict[str, str], Markup]:
-    """(the form's values, the report's HTML) of the ``/report`` page's query ``params``
-    (``since``, ``source``, ``platform``); ValueError names a bad value."""
+def report_filter(params: Mapping[str, str]) -> tuple[dict[str, str], SurvivalFilter]:
+    """(the form's values, the filter) of the ``/report`` page's query ``params`` (``since``,
+    ``source``, ``platform``); ValueError names a bad value."""
     form = {key: (params.get(key) or "").strip() for key in ("since", "source", "platform")}
-    flt = SurvivalFilter(since=parse_time_or_age(form["since"]) if form["since"] else None,
-                         source=form["source"] or None, platform=form["platform"] or None)
-    return form, render_fragment(build_report(db, flt))
+    return form, SurvivalFilter.parse(form["since"], form["source"], form["platform"])
+
+
+def report_body(db: Any, flt: SurvivalFilter) -> Markup:
+    """The report's HTML for ``flt``."""
+    return render_fragment(build_report(db, flt))
 
 
 def story_order(copies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A story's copies (archive.catalogue.stories) with ``gone_rank``: 1 for the copy deleted
-    first, 2 for the next…, None for those not deleted; sorted by first seen."""
+    first, 2 for the next…, None for those not deleted; in the order given (the catalogue's, by
+    first seen)."""
     gone = sorted((c for c in copies if c["deleted"]), key=lambda c: c["deleted"]["detected_at"])
     for rank, copy in enumerate(gone, 1):
         copy["gone_rank"] = rank

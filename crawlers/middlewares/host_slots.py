@@ -43,7 +43,6 @@ class HostSlotsMiddleware:
         self.lease = crawler.settings.getfloat("CLUSTER_SLOT_LEASE")
         self.slots: HostSlots | None = None
         self._renewer: asyncio.Task[None] | None = None
-        self._own_outage: Outage | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HostSlotsMiddleware:
@@ -82,14 +81,8 @@ class HostSlotsMiddleware:
             return token
 
     def _outage(self) -> Outage:
-        """The worker spider's outage (one warning per outage for the whole worker), else one
-        of this middleware's own."""
-        shared = getattr(self.crawler.spider, "outage", None)
-        if isinstance(shared, Outage):
-            return shared
-        if self._own_outage is None:
-            self._own_outage = Outage(logger, "the download")
-        return self._own_outage
+        """The worker spider's outage: one warning per outage for the whole worker."""
+        return self.crawler.spider.outage
 
     async def process_response(self, request: Request, response: Response) -> Response:
         await self._release(request)

@@ -95,9 +95,7 @@ class ClusterCrawl:
         after = self._counters()
         counts = {key: after[key] - before.get(key, 0) for key in after
                   if after[key] != before.get(key, 0)}
-        self.sink.end_batch([{"job": job["id"], "msg": entry_id, "run": job["run"],
-                              "last": job.get("last")} for entry_id, job in batch],
-                            discovered, counts)
+        self.sink.end_batch(batch, discovered, counts)
 
     async def fetch_pages(self, pages: list[PageUrl]) -> AsyncIterator[Request | PageItem]:
         """A job's own pages, fetched here (the news spider's ``pages``)."""

@@ -27,7 +27,15 @@ from typing import Any, TypeVar
 from scrapy import Request
 
 from archive.cluster import codec
-from archive.cluster.keys import JOBS_GROUP, Keys, Outage, async_client, redis_away, text
+from archive.cluster.keys import (
+    JOBS_GROUP,
+    Keys,
+    Outage,
+    async_client,
+    ensure_groups_async,
+    redis_away,
+    text,
+)
 from archive.cluster.sink import WorkerSink
 from archive.timeutil import iso, utcnow
 from crawlers.extensions.archiving import ArchiveExtension
@@ -123,20 +131,11 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
             # owner puts its lost jobs on the stream again (archive.cluster.requeue)
             logger.warning("the jobs stream or its group is gone (Redis lost its data?): "
                            "made again")
-            await self._ensure_groups()
+            await ensure_groups_async(self.client, self.keys)
             await asyncio.sleep(0.5)
             return default
         self.outage.ok()
         return value
-
-    async def _ensure_groups(self) -> None:
-        import redis
-
-        try:
-            await self.client.xgroup_create(self.keys.jobs, JOBS_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
     async def _nap(self, seconds: float) -> None:
         self.wake.clear()
@@ -174,17 +173,18 @@ class WorkerSpider(ClusterCrawl, RecheckSpider, NewsSpider):
             kind = job.get("kind")
             if kind in CRAWL_KINDS:
                 self.crawl_job_valid(job)
-                self.held[entry_id] = time.monotonic()
-                return entry_id, job
-            if kind != "check":
+            elif kind != "check":
                 raise codec.BadMessage(f"unknown job kind {kind!r}")
-            row = job["row"]
+            else:
+                row = job["row"]
         except (codec.BadMessage, KeyError, TypeError, ValueError) as exc:
             # left pending: redelivered after the lease, then dead-lettered
             logger.error("job %s cannot be done here: %s", entry_id, exc)
             self.crawler.stats.inc_value("cluster/bad_jobs")
             return None
         self.held[entry_id] = time.monotonic()
+        if kind in CRAWL_KINDS:
+            return entry_id, job
         self.sink.begin(row["id"], job, entry_id)
         request = self.check_request(row)
         request.meta[JOB_META] = entry_id
